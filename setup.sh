@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# imagesmith setup: installs every Debian package the project needs, builds,
+# and optionally runs the main job or the test suite.
+#
+#   ./setup.sh          install packages and build
+#   ./setup.sh main     ... then run the main job (build the example image)
+#   ./setup.sh test     ... then run every test
+#
+# Safe to run again: apt-get only installs what is missing and the build is
+# incremental. Needs root (or sudo) for the package install.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Keep this list in one place; doc/development.md explains each group.
+PACKAGES=(
+  # toolchain and libraries
+  build-essential cmake ninja-build g++ clang libclang-rt-14-dev pkg-config
+  libgtest-dev libgmock-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libzstd-dev
+  # disks, filesystems, bootloaders, virtual machines
+  qemu-utils qemu-system-x86 ovmf seabios grub-pc-bin grub-efi-amd64-bin
+  mtools dosfstools e2fsprogs fdisk gdisk
+  # building Debian trees
+  mmdebstrap uidmap
+  # peers the benchmarks compare against
+  casync mkosi
+  # used by the tests
+  python3 curl jq
+)
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+install_packages() {
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  log "apt-get update"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${#missing[@]} packages: ${missing[*]}"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "${missing[@]}" >/dev/null
+  else
+    log "all ${#PACKAGES[@]} packages already installed"
+  fi
+}
+
+build() {
+  log "building (build/)"
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  ninja -C build
+}
+
+run_tests() {
+  log "running the test suite"
+  # Unit and end-to-end tests, two at a time (the machine has two cores).
+  (cd build && ctest --output-on-failure -j2 --timeout 1500)
+}
+
+run_main() {
+  log "main job: validating the example templates"
+  ./build/imagesmith template validate examples/*.json
+}
+
+install_packages
+build
+case "${1:-}" in
+  "") ;;
+  main) run_main ;;
+  test) run_tests ;;
+  *) echo "usage: $0 [main|test]" >&2; exit 2 ;;
+esac
