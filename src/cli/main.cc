@@ -1,0 +1,30 @@
+// imagesmith: the command-line entry point. It wires the real Env and the
+// command families together and leaves everything else to the layers.
+#include <unistd.h>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/command.h"
+#include "cli/version.h"
+
+int main(int argc, char** argv) {
+  using namespace imagesmith::cli;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() == 1 && args[0] == "--version") {
+    std::cout << "imagesmith " << kVersion << "\n";
+    return 0;
+  }
+  CommandRegistry registry;
+  RegisterTemplateCommands(registry);
+#ifdef IMAGESMITH_HAVE_DISK
+  RegisterDiskCommands(registry);
+#endif
+  CommandContext ctx;
+  ctx.env = imagesmith::Env::Default();
+  ctx.out = &std::cout;
+  ctx.err = &std::cerr;
+  ctx.stderr_is_tty = ::isatty(STDERR_FILENO) == 1;
+  return registry.Dispatch(args, ctx);
+}
