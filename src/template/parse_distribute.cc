@@ -1,4 +1,5 @@
 // properties.source and properties.distribute[].
+#include <algorithm>
 #include <regex>
 
 #include "base/strings.h"
@@ -222,6 +223,7 @@ std::optional<SharedImageTarget> ReadSharedImageTarget(ObjectView& v) {
       ok = false;
     } else {
       const auto& items = target_regions->array_items();
+      std::vector<Region> seen_regions;
       if (items.empty()) {
         ctx.Error(target_regions->pos, tpath, "must list at least one region");
         ok = false;
@@ -238,16 +240,17 @@ std::optional<SharedImageTarget> ReadSharedImageTarget(ObjectView& v) {
         auto count = ReadInt(rv, "replicaCount", false, 1, 100);
         auto storage = ReadEnum(rv, "storageAccountType", false, kStorageTypes);
         rv.Finish();
+        if (region) {
+          // Checked even when the entry has other errors, so every problem shows.
+          if (std::find(seen_regions.begin(), seen_regions.end(), *region) != seen_regions.end()) {
+            ctx.Error(rv.Get("name")->pos, rv.PathOf("name"),
+                      "region \"" + region->name() + "\" is listed twice in targetRegions");
+          }
+          seen_regions.push_back(*region);
+        }
         if (ctx.error_count() != before || !region) {
           ok = false;
           continue;
-        }
-        for (const TargetRegion& seen : t.target_regions) {
-          if (seen.region == *region) {
-            ctx.Error(rv.Get("name")->pos, rv.PathOf("name"),
-                      "region \"" + region->name() + "\" is listed twice in targetRegions");
-            ok = false;
-          }
         }
         TargetRegion tr{*region, count.value_or(1), std::nullopt};
         if (storage) tr.storage_account_type = static_cast<StorageAccountType>(*storage);

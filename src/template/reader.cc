@@ -384,6 +384,10 @@ std::optional<std::vector<std::string>> ReadStringList(ObjectView& v, std::strin
 
 std::optional<Region> ReadRegion(ObjectView& v, std::string_view name, bool required,
                                  bool image_builder_only) {
+  if (required && v.Get(name) == nullptr) {
+    Missing(v, name, "a region such as eastus");
+    return std::nullopt;
+  }
   std::optional<std::string> text = ReadString(v, name, required);
   if (!text) return std::nullopt;
   const Json* value = v.Get(name);

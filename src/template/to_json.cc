@@ -93,7 +93,7 @@ Json SourceJson(const Source& source) {
   return o;
 }
 
-Json DistributionJson(const Distribution& d) {
+Json DistributionJson(const Distribution& d, const std::string& api_version) {
   Json o = Json::MakeObject();
   std::visit(
       [&](const auto& t) {
@@ -110,7 +110,12 @@ Json DistributionJson(const Distribution& d) {
                               ? t.gallery_image_id.Child("versions", t.explicit_version->ToString())
                               : t.gallery_image_id;
           o.Set("galleryImageId", Json::String(id.ToString()));
-          if (!t.target_regions.empty()) {
+          if (!t.target_regions.empty() && api_version < "2022-07-01") {
+            // Before 2022-07-01 only replicationRegions exists (one replica each).
+            Json regions = Json::MakeArray();
+            for (const TargetRegion& r : t.target_regions) regions.Append(Json::String(r.region.name()));
+            o.Set("replicationRegions", std::move(regions));
+          } else if (!t.target_regions.empty()) {
             Json regions = Json::MakeArray();
             for (const TargetRegion& r : t.target_regions) {
               Json rj = Json::MakeObject();
@@ -182,7 +187,7 @@ Json ImageTemplate::ToJson() const {
   eh.Set("onValidationError", Json::String(ActionName(error_handling.on_validation_error)));
   p.Set("errorHandling", std::move(eh));
   Json dist = Json::MakeArray();
-  for (const Distribution& d : distribute) dist.Append(DistributionJson(d));
+  for (const Distribution& d : distribute) dist.Append(DistributionJson(d, api_version));
   p.Set("distribute", std::move(dist));
   if (optimize_vm_boot) {
     Json opt = Json::MakeObject();

@@ -1,0 +1,28 @@
+// Helpers for end-to-end tests: run the real imagesmith binary and look at
+// what a user would see (exit status, stdout, stderr).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/env.h"
+
+namespace imagesmith::e2e {
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `imagesmith ARGS...` in `cwd` (empty: the current directory).
+CliResult RunCli(const std::vector<std::string>& args, const std::string& cwd = "");
+
+// The repository root and a fresh temporary directory removed at exit.
+std::string SourceDir();
+std::string MakeTempDir();
+
+// Every *.json file in `dir`, sorted, as bare names.
+std::vector<std::string> JsonFilesIn(const std::string& dir);
+
+}  // namespace imagesmith::e2e
