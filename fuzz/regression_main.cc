@@ -5,8 +5,6 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -32,8 +30,16 @@ int main(int argc, char** argv) {
     return 1;
   }
   for (const std::string& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::FILE* in = std::fopen(f.c_str(), "rb");
+    if (in == nullptr) {
+      std::perror(f.c_str());
+      return 1;
+    }
+    std::string data;
+    char buf[65536];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, in)) > 0) data.append(buf, n);
+    std::fclose(in);
     LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(data.data()), data.size());
   }
   std::printf("ran %zu corpus inputs\n", files.size());

@@ -34,9 +34,22 @@ Json Json::MakeArray() {
 }
 Json Json::MakeObject() {
   Json j;
-  j.data_ = Object{};
+  j.data_ = ObjectBox{};
   return j;
 }
+
+Json::ObjectBox::ObjectBox() : items(std::make_unique<Object>()) {}
+Json::ObjectBox::ObjectBox(const ObjectBox& other) : items(std::make_unique<Object>(*other.items)) {}
+Json::ObjectBox::ObjectBox(ObjectBox&& other) noexcept = default;
+Json::ObjectBox& Json::ObjectBox::operator=(const ObjectBox& other) {
+  if (this != &other) items = std::make_unique<Object>(*other.items);
+  return *this;
+}
+Json::ObjectBox& Json::ObjectBox::operator=(ObjectBox&& other) noexcept = default;
+Json::ObjectBox::~ObjectBox() = default;
+
+const Json::Object& Json::object_items() const { return *std::get<ObjectBox>(data_).items; }
+Json::Object& Json::object_items() { return *std::get<ObjectBox>(data_).items; }
 
 std::optional<int64_t> Json::AsInt64() const {
   if (!is_number()) return std::nullopt;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -61,8 +62,8 @@ class Json {
   const std::string& string_value() const { return std::get<std::string>(data_); }
   const Array& array_items() const { return std::get<Array>(data_); }
   Array& array_items() { return std::get<Array>(data_); }
-  const Object& object_items() const { return std::get<Object>(data_); }
-  Object& object_items() { return std::get<Object>(data_); }
+  const Object& object_items() const;
+  Object& object_items();
 
   // The integer value of a number with no fraction or exponent that fits in
   // int64; nullopt otherwise (also for non-numbers).
@@ -93,7 +94,18 @@ class Json {
   struct NumberRep {
     std::string text;
   };
-  std::variant<std::monostate, bool, NumberRep, std::string, Array, Object> data_;
+  // Objects are boxed: JsonMember is incomplete here, and std::variant needs
+  // complete alternatives under every standard library.
+  struct ObjectBox {
+    ObjectBox();
+    ObjectBox(const ObjectBox& other);
+    ObjectBox(ObjectBox&& other) noexcept;
+    ObjectBox& operator=(const ObjectBox& other);
+    ObjectBox& operator=(ObjectBox&& other) noexcept;
+    ~ObjectBox();
+    std::unique_ptr<Object> items;
+  };
+  std::variant<std::monostate, bool, NumberRep, std::string, Array, ObjectBox> data_;
 };
 
 struct JsonMember {
