@@ -8,11 +8,13 @@
 
 namespace imagesmith::e2e {
 
-CliResult RunCli(const std::vector<std::string>& args, const std::string& cwd) {
+CliResult RunCli(const std::vector<std::string>& args, const std::string& cwd,
+                 const std::map<std::string, std::string>& env) {
   ProcessOptions o;
   o.argv = {IMAGESMITH_BINARY};
   o.argv.insert(o.argv.end(), args.begin(), args.end());
   o.working_dir = cwd;
+  o.extra_env = env;
   o.timeout = std::chrono::minutes(5);
   auto r = Env::Default()->RunProcess(o);
   CliResult out;

@@ -2,6 +2,7 @@
 // what a user would see (exit status, stdout, stderr).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,7 +17,9 @@ struct CliResult {
 };
 
 // Runs `imagesmith ARGS...` in `cwd` (empty: the current directory).
-CliResult RunCli(const std::vector<std::string>& args, const std::string& cwd = "");
+// `env` adds to (or overrides) the inherited environment.
+CliResult RunCli(const std::vector<std::string>& args, const std::string& cwd = "",
+                 const std::map<std::string, std::string>& env = {});
 
 // The repository root and a fresh temporary directory removed at exit.
 std::string SourceDir();

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   CommandRegistry registry;
+  RegisterAccountCommands(registry);
   RegisterTemplateCommands(registry);
 #ifdef IMAGESMITH_HAVE_DISK
   RegisterDiskCommands(registry);

@@ -42,8 +42,7 @@ bool CheckUrnPart(ObjectView& v, std::string_view name, const std::string& s) {
   static const std::regex kPart("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$");
   if (std::regex_match(s, kPart)) return true;
   v.ctx().Error(v.Get(name)->pos, v.PathOf(name),
-                "expected a marketplace name of letters, digits, '.', '-' and '_' (like the "
-                "output of 'imagesmith vm image list'), found " +
+                "expected a marketplace name of letters, digits, '.', '-' and '_', found " +
                     QuoteForMessage(s));
   return false;
 }
