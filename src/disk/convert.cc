@@ -58,7 +58,6 @@ Status ConvertDisk(const std::string& in_path, const std::string& out_path,
   {
     ASSIGN_OR_RETURN(std::unique_ptr<File> out, CreateFileForWrite(partial));
     s = WriteDisk(*in, *out, options);
-    if (s.ok()) s = out->Sync();
   }
   if (s.ok() && ::rename(partial.c_str(), out_path.c_str()) != 0) {
     s = ErrnoError("rename " + partial + " to " + out_path, errno);

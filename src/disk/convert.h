@@ -30,7 +30,9 @@ Status WriteDisk(DiskReader& in, File& out, const ConvertOptions& options);
 // Converts the image at `in_path` (format probed) into `out_path`. The output
 // is written to "<out_path>.partial" and renamed into place only on success,
 // so a failed or interrupted conversion never leaves a plausible-looking
-// image behind. Fails with InvalidArgument when in and out are the same file.
+// image behind. Like qemu-img, it does not fsync: callers that need the
+// image durable (the store, when it ingests it) sync it themselves.
+// Fails with InvalidArgument when in and out are the same file.
 Status ConvertDisk(const std::string& in_path, const std::string& out_path,
                    const ConvertOptions& options);
 
