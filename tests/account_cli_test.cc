@@ -21,13 +21,48 @@ TEST(AccountCliTest, ShowCreatesOneStableDefaultSubscription) {
   EXPECT_EQ(second.out, first.out);
 }
 
-TEST(AccountCliTest, DamagedAccountFileIsReportedNotReplaced) {
+TEST(AccountCliTest, DamagedDatabaseIsReportedNotReplaced) {
   std::string home = MakeTempDir();
-  ASSERT_TRUE(Env::Default()->WriteFileAtomic(home + "/account.json", "{\"id\": 42}").ok());
+  std::string junk(8192, 'j');
+  ASSERT_TRUE(Env::Default()->WriteFileAtomic(home + "/meta.db", junk).ok());
   CliResult r = RunCli({"account", "show"}, "", {{"IMAGESMITH_HOME", home}});
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.err.find("account.json is damaged"), std::string::npos) << r.err;
-  EXPECT_EQ(*Env::Default()->ReadFile(home + "/account.json", 100), "{\"id\": 42}");
+  EXPECT_EQ(r.exit_code, 70);
+  EXPECT_NE(r.err.find("meta.db"), std::string::npos) << r.err;
+  EXPECT_EQ(*Env::Default()->ReadFile(home + "/meta.db", 1 << 20), junk);
+}
+
+TEST(GroupCliTest, CreateShowListDeleteFollowAzureRules) {
+  std::map<std::string, std::string> env = {{"IMAGESMITH_HOME", MakeTempDir()}};
+  CliResult c = RunCli({"group", "create", "-n", "Images", "-l", "East US", "--tags", "team=platform"},
+                       "", env);
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  auto g = ParseJson(c.out);
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g->Find("location")->string_value(), "eastus");
+  EXPECT_EQ(g->Find("tags")->Find("team")->string_value(), "platform");
+  EXPECT_EQ(g->Find("type")->string_value(), "Microsoft.Resources/resourceGroups");
+
+  CliResult dup = RunCli({"group", "create", "-n", "IMAGES", "-l", "eastus"}, "", env);
+  EXPECT_EQ(dup.exit_code, 4);
+  EXPECT_EQ(dup.err, "ERROR: resource group 'IMAGES' already exists\n");
+
+  CliResult show = RunCli({"group", "show", "-n", "images"}, "", env);
+  EXPECT_EQ(show.exit_code, 0);
+  CliResult list = RunCli({"group", "list", "-o", "tsv"}, "", env);
+  EXPECT_NE(list.out.find("\teastus\tImages\t"), std::string::npos) << list.out;
+
+  CliResult bad = RunCli({"group", "create", "-n", "bad name", "-l", "eastus"}, "", env);
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("may contain only letters, digits"), std::string::npos);
+  CliResult nowhere = RunCli({"group", "create", "-n", "x", "-l", "mars"}, "", env);
+  EXPECT_EQ(nowhere.exit_code, 1);
+  EXPECT_NE(nowhere.err.find("unknown region \"mars\""), std::string::npos);
+
+  CliResult del = RunCli({"group", "delete", "-n", "images", "--yes"}, "", env);
+  EXPECT_EQ(del.exit_code, 0) << del.err;
+  CliResult gone = RunCli({"group", "show", "-n", "images"}, "", env);
+  EXPECT_EQ(gone.exit_code, 3);
+  EXPECT_NE(gone.err.find("imagesmith group create -n images"), std::string::npos) << gone.err;
 }
 
 TEST(AccountCliTest, ListLocationsMarksImageBuilderRegions) {

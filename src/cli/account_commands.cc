@@ -1,63 +1,30 @@
 // imagesmith account ...: the default subscription and the known regions.
 //
 // The subscription is created with the data directory, so users can write
-// resource IDs before anything else exists. It is kept in account.json there
-// (doc/data-dir.md); the metadata database will own it once it exists.
-#include <random>
-
-#include "base/data_dir.h"
+// resource IDs before anything else exists.
 #include "base/region.h"
 #include "base/resource_id.h"
 #include "cli/command.h"
+#include "cli/data.h"
 
 namespace imagesmith::cli {
 namespace {
 
-std::string NewGuid() {
-  std::random_device rd;
-  std::uniform_int_distribution<int> hex(0, 15);
-  std::string g;
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (int i = 0; i < 32; ++i) {
-    if (i == 8 || i == 12 || i == 16 || i == 20) g.push_back('-');
-    int v = hex(rd);
-    if (i == 12) v = 4;                   // version 4
-    if (i == 16) v = 8 | (v & 3);         // RFC 4122 variant
-    g.push_back(kHex[v]);
-  }
-  return g;
-}
-
-// Reads account.json, creating it (and the data directory) on first use.
-StatusOr<Json> LoadOrCreateAccount(Env& env) {
-  ASSIGN_OR_RETURN(std::string dir, DataDirPath());
-  std::string path = dir + "/account.json";
-  if (env.FileExists(path)) {
-    ASSIGN_OR_RETURN(std::string text, env.ReadFile(path, 1 << 16));
-    auto j = ParseJson(text);
-    if (!j.ok() || !j->is_object() || j->Find("id") == nullptr || !j->Find("id")->is_string() ||
-        !IsGuid(j->Find("id")->string_value())) {
-      return DataLossError(path + " is damaged (expected {\"id\": GUID, ...}); restore it from a "
-                                  "backup, or remove it to create a new default subscription");
-    }
-    return *j;
-  }
-  RETURN_IF_ERROR(env.CreateDirs(dir));
-  Json a = Json::MakeObject();
-  a.Set("id", Json::String(NewGuid()));
-  a.Set("name", Json::String("imagesmith default"));
-  a.Set("isDefault", Json::Bool(true));
-  a.Set("state", Json::String("Enabled"));
-  RETURN_IF_ERROR(env.WriteFileAtomic(path, a.Dump(2) + "\n"));
-  return a;
-}
-
 int RunShow(const ParsedArgs&, CommandContext& ctx) {
-  auto account = LoadOrCreateAccount(*ctx.env);
-  if (!account.ok()) return ReportError(account.status(), ctx);
-  Json out = *account;
-  ResourceId sub = ResourceId::ForSubscription(account->Find("id")->string_value());
-  out.Set("resourceId", Json::String(sub.ToString()));
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  Json out = Json::MakeObject();
+  Status s = data->meta->Read([&](meta::Transaction& txn) {
+    ASSIGN_OR_RETURN(meta::Resource sub,
+                     txn.Get(ResourceId::ForSubscription(data->subscription)));
+    out.Set("id", Json::String(data->subscription));
+    out.Set("name", *sub.properties.Find("displayName"));
+    out.Set("isDefault", Json::Bool(true));
+    out.Set("state", *sub.properties.Find("state"));
+    out.Set("resourceId", Json::String(sub.id.ToString()));
+    return Status::Ok();
+  });
+  if (!s.ok()) return ReportError(s, ctx);
   PrintResult(out, ctx);
   return 0;
 }

@@ -99,6 +99,7 @@ void PrintResult(const Json& result, CommandContext& ctx);
 // Registration functions, one per command family.
 void RegisterTemplateCommands(CommandRegistry& registry);
 void RegisterAccountCommands(CommandRegistry& registry);
+void RegisterGroupCommands(CommandRegistry& registry);
 void RegisterDiskCommands(CommandRegistry& registry);  // cli/disk_commands.cc
 
 }  // namespace imagesmith::cli

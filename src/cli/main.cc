@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   }
   CommandRegistry registry;
   RegisterAccountCommands(registry);
+  RegisterGroupCommands(registry);
   RegisterTemplateCommands(registry);
 #ifdef IMAGESMITH_HAVE_DISK
   RegisterDiskCommands(registry);

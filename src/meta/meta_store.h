@@ -1,0 +1,92 @@
+// MetaStore: the metadata database. Every imagesmith resource (subscriptions,
+// resource groups, templates, runs, galleries, ...) is a row with an Azure
+// resource ID, type, location, tags and a JSON properties document.
+//
+// The interface speaks ResourceId and Json only; SQLite is an implementation
+// detail (OpenSqliteMetaStore) so PostgreSQL can implement the same interface.
+// Every change happens inside a transaction (Update).
+//
+// Thread-safety: a MetaStore may be used from several threads; transactions
+// are serialised. Several processes may open the same database: writers
+// take the database lock for the whole transaction (SQLite WAL mode).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/env.h"
+#include "base/json.h"
+#include "base/resource_id.h"
+#include "base/statusor.h"
+
+namespace imagesmith::meta {
+
+struct Resource {
+  ResourceId id;
+  std::string location;  // region name, "" when the type has none
+  Json tags = Json::MakeObject();
+  Json properties = Json::MakeObject();
+  int64_t created_us = 0;  // set by the store
+  int64_t updated_us = 0;  // set by the store
+  int64_t generation = 0;  // incremented on every write; for optimistic checks
+
+  // The resource in Azure's shape: {id, name, type, location, tags, properties}.
+  Json ToJson() const;
+};
+
+// Reads and writes inside one transaction. Borrowed; valid only inside the
+// callback given to MetaStore::Update / MetaStore::Read.
+class Transaction {
+ public:
+  virtual ~Transaction() = default;
+
+  // NotFound naming the ID when absent.
+  virtual StatusOr<Resource> Get(const ResourceId& id) = 0;
+  virtual StatusOr<bool> Exists(const ResourceId& id) = 0;
+  // Direct children of `parent` with full type `type` (case-insensitive),
+  // ordered by name. For top-level resources the parent is the group.
+  virtual StatusOr<std::vector<Resource>> ListChildren(const ResourceId& parent,
+                                                       const std::string& type) = 0;
+  // Every resource of `type` anywhere under `scope` (a subscription or group).
+  virtual StatusOr<std::vector<Resource>> ListByType(const ResourceId& scope,
+                                                     const std::string& type) = 0;
+  // Inserts; AlreadyExists if the ID is taken. Fills created/updated/generation.
+  virtual Status Create(Resource& r) = 0;
+  // Replaces an existing resource; NotFound if it is absent. When
+  // `expected_generation` is given and differs, Aborted (someone else wrote).
+  virtual Status Replace(Resource& r, std::optional<int64_t> expected_generation = {}) = 0;
+  // Deletes one resource (not its children); NotFound if absent.
+  virtual Status Delete(const ResourceId& id) = 0;
+  // Number of resources anywhere below `id` (children, grandchildren...).
+  virtual StatusOr<int64_t> CountDescendants(const ResourceId& id) = 0;
+  // Up to `limit` resources below `id`, ordered by ID.
+  virtual StatusOr<std::vector<Resource>> ListDescendants(const ResourceId& id, int64_t limit) = 0;
+  // Every subscription.
+  virtual StatusOr<std::vector<Resource>> ListSubscriptions() = 0;
+};
+
+class MetaStore {
+ public:
+  virtual ~MetaStore() = default;
+
+  // Runs `fn` in a write transaction; commits if it returns OK, rolls back
+  // otherwise (and returns its status). Retries transparently while another
+  // process holds the write lock, up to a few seconds, then Unavailable.
+  virtual Status Update(const std::function<Status(Transaction&)>& fn) = 0;
+  // Runs `fn` in a read transaction (a consistent snapshot).
+  virtual Status Read(const std::function<Status(Transaction&)>& fn) = 0;
+
+  // The schema version the database is at (after migrations).
+  virtual int SchemaVersion() = 0;
+};
+
+// Opens (creating if needed) the SQLite database at `path` in WAL mode and
+// applies pending migrations. A database from a newer imagesmith (higher
+// schema version) is FailedPrecondition; a damaged file is DataLoss.
+StatusOr<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(Env& env, const std::string& path);
+
+}  // namespace imagesmith::meta

@@ -1,0 +1,374 @@
+// The SQLite MetaStore. One table holds every resource; the ID's lowercase
+// text is the key, so lookups and prefix scans match Azure's case-insensitive
+// comparison of resource IDs.
+#include <sqlite3.h>
+
+#include <mutex>
+
+#include "base/strings.h"
+#include "meta/meta_store.h"
+
+namespace imagesmith::meta {
+
+Json Resource::ToJson() const {
+  Json j = Json::MakeObject();
+  j.Set("id", Json::String(id.ToString()));
+  j.Set("name", Json::String(id.name()));
+  j.Set("type", Json::String(id.FullType()));
+  if (!location.empty()) j.Set("location", Json::String(location));
+  j.Set("tags", tags);
+  if (id.kind() != ResourceId::Kind::kSubscription) {
+    j.Set("resourceGroup", Json::String(id.resource_group()));
+  }
+  j.Set("properties", properties);
+  return j;
+}
+
+namespace {
+
+// Schema migrations, applied in order; never edit one that has shipped.
+const char* const kMigrations[] = {
+    // 1: resources
+    R"sql(
+    CREATE TABLE resources (
+      id_key      TEXT PRIMARY KEY,   -- lowercase canonical resource ID
+      id          TEXT NOT NULL,      -- as created (names keep their case)
+      type_key    TEXT NOT NULL,      -- lowercase full type
+      parent_key  TEXT NOT NULL,      -- lowercase parent ID ('' for subscriptions)
+      name        TEXT NOT NULL,
+      location    TEXT NOT NULL DEFAULT '',
+      tags        TEXT NOT NULL DEFAULT '{}',
+      properties  TEXT NOT NULL DEFAULT '{}',
+      created_us  INTEGER NOT NULL,
+      updated_us  INTEGER NOT NULL,
+      generation  INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE INDEX resources_by_parent ON resources(parent_key, type_key, name);
+    CREATE INDEX resources_by_type ON resources(type_key);
+    )sql",
+};
+constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
+
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  bool ok() const { return rc_ == SQLITE_OK; }
+  Stmt& Bind(int i, const std::string& s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  int Step() { return sqlite3_step(stmt_); }
+  std::string Text(int col) const {
+    const unsigned char* t = sqlite3_column_text(stmt_, col);
+    return t == nullptr ? std::string()
+                        : std::string(reinterpret_cast<const char*>(t),
+                                      static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_ = SQLITE_ERROR;
+};
+
+Status SqliteError(sqlite3* db, const std::string& what) {
+  int code = sqlite3_errcode(db);
+  std::string message = "metadata database: " + what + ": " + sqlite3_errmsg(db);
+  switch (code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return UnavailableError(message + " (another imagesmith is writing; retry)");
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: return DataLossError(message);
+    case SQLITE_FULL: return ResourceExhaustedError(message);
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_CANTOPEN: return PermissionDeniedError(message);
+    default: return InternalError(message);
+  }
+}
+
+std::string Key(const ResourceId& id) { return AsciiToLower(id.ToString()); }
+
+std::string ParentKey(const ResourceId& id) {
+  return id.kind() == ResourceId::Kind::kSubscription ? "" : Key(id.Parent());
+}
+
+constexpr const char* kColumns =
+    "id, location, tags, properties, created_us, updated_us, generation";
+
+StatusOr<Resource> RowToResource(Stmt& s) {
+  auto id = ResourceId::Parse(s.Text(0));
+  auto tags = ParseJson(s.Text(2));
+  auto props = ParseJson(s.Text(3));
+  if (!id.ok() || !tags.ok() || !props.ok()) {
+    return DataLossError("metadata database: damaged row for " + s.Text(0));
+  }
+  return Resource{*id, s.Text(1), *tags, *props, s.Int(4), s.Int(5), s.Int(6)};
+}
+
+class SqliteTransaction final : public Transaction {
+ public:
+  SqliteTransaction(sqlite3* db, Env& env, bool writable) : db_(db), env_(env), writable_(writable) {}
+
+  StatusOr<Resource> Get(const ResourceId& id) override {
+    std::string sql = std::string("SELECT ") + kColumns + " FROM resources WHERE id_key = ?";
+    Stmt s(db_, sql.c_str());
+    if (!s.ok()) return SqliteError(db_, "prepare");
+    s.Bind(1, Key(id));
+    int rc = s.Step();
+    if (rc == SQLITE_DONE) return NotFoundError(id.ToString() + " was not found");
+    if (rc != SQLITE_ROW) return SqliteError(db_, "read " + id.ToString());
+    return RowToResource(s);
+  }
+
+  StatusOr<bool> Exists(const ResourceId& id) override {
+    Stmt s(db_, "SELECT 1 FROM resources WHERE id_key = ?");
+    if (!s.ok()) return SqliteError(db_, "prepare");
+    s.Bind(1, Key(id));
+    int rc = s.Step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqliteError(db_, "read " + id.ToString());
+    return rc == SQLITE_ROW;
+  }
+
+  StatusOr<std::vector<Resource>> ListChildren(const ResourceId& parent,
+                                               const std::string& type) override {
+    std::string sql = std::string("SELECT ") + kColumns +
+                      " FROM resources WHERE parent_key = ? AND type_key = ? ORDER BY name";
+    Stmt s(db_, sql.c_str());
+    if (!s.ok()) return SqliteError(db_, "prepare");
+    s.Bind(1, Key(parent)).Bind(2, AsciiToLower(type));
+    return Collect(s);
+  }
+
+  StatusOr<std::vector<Resource>> ListByType(const ResourceId& scope,
+                                             const std::string& type) override {
+    std::string sql = std::string("SELECT ") + kColumns +
+                      " FROM resources WHERE type_key = ? AND substr(id_key, 1, ?) = ? "
+                      "ORDER BY id_key";
+    Stmt s(db_, sql.c_str());
+    if (!s.ok()) return SqliteError(db_, "prepare");
+    std::string prefix = Key(scope) + "/";
+    s.Bind(1, AsciiToLower(type)).Bind(2, static_cast<int64_t>(prefix.size())).Bind(3, prefix);
+    return Collect(s);
+  }
+
+  Status Create(Resource& r) override {
+    RETURN_IF_ERROR(CheckWritable());
+    ASSIGN_OR_RETURN(bool exists, Exists(r.id));
+    if (exists) return AlreadyExistsError(r.id.ToString() + " already exists");
+    r.created_us = r.updated_us = env_.NowMicros();
+    r.generation = 1;
+    Stmt s(db_,
+           "INSERT INTO resources (id_key, id, type_key, parent_key, name, location, tags, "
+           "properties, created_us, updated_us, generation) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+    if (!s.ok()) return SqliteError(db_, "prepare");
+    s.Bind(1, Key(r.id))
+        .Bind(2, r.id.ToString())
+        .Bind(3, AsciiToLower(r.id.FullType()))
+        .Bind(4, ParentKey(r.id))
+        .Bind(5, r.id.name())
+        .Bind(6, r.location)
+        .Bind(7, r.tags.Dump(-1))
+        .Bind(8, r.properties.Dump(-1))
+        .Bind(9, r.created_us)
+        .Bind(10, r.updated_us)
+        .Bind(11, r.generation);
+    if (s.Step() != SQLITE_DONE) return SqliteError(db_, "create " + r.id.ToString());
+    return Status::Ok();
+  }
+
+  Status Replace(Resource& r, std::optional<int64_t> expected_generation) override {
+    RETURN_IF_ERROR(CheckWritable());
+    ASSIGN_OR_RETURN(Resource current, Get(r.id));
+    if (expected_generation && *expected_generation != current.generation) {
+      return AbortedError(r.id.ToString() + " was changed by someone else; read it again and retry");
+    }
+    r.created_us = current.created_us;
+    r.updated_us = env_.NowMicros();
+    r.generation = current.generation + 1;
+    Stmt s(db_,
+           "UPDATE resources SET location = ?, tags = ?, properties = ?, updated_us = ?, "
+           "generation = ? WHERE id_key = ?");
+    if (!s.ok()) return SqliteError(db_, "prepare");
+    s.Bind(1, r.location)
+        .Bind(2, r.tags.Dump(-1))
+        .Bind(3, r.properties.Dump(-1))
+        .Bind(4, r.updated_us)
+        .Bind(5, r.generation)
+        .Bind(6, Key(r.id));
+    if (s.Step() != SQLITE_DONE) return SqliteError(db_, "update " + r.id.ToString());
+    return Status::Ok();
+  }
+
+  Status Delete(const ResourceId& id) override {
+    RETURN_IF_ERROR(CheckWritable());
+    Stmt s(db_, "DELETE FROM resources WHERE id_key = ?");
+    if (!s.ok()) return SqliteError(db_, "prepare");
+    s.Bind(1, Key(id));
+    if (s.Step() != SQLITE_DONE) return SqliteError(db_, "delete " + id.ToString());
+    if (sqlite3_changes(db_) == 0) return NotFoundError(id.ToString() + " was not found");
+    return Status::Ok();
+  }
+
+  StatusOr<int64_t> CountDescendants(const ResourceId& id) override {
+    Stmt s(db_, "SELECT count(*) FROM resources WHERE substr(id_key, 1, ?) = ?");
+    if (!s.ok()) return SqliteError(db_, "prepare");
+    std::string prefix = Key(id) + "/";
+    s.Bind(1, static_cast<int64_t>(prefix.size())).Bind(2, prefix);
+    if (s.Step() != SQLITE_ROW) return SqliteError(db_, "count under " + id.ToString());
+    return s.Int(0);
+  }
+
+  StatusOr<std::vector<Resource>> ListDescendants(const ResourceId& id, int64_t limit) override {
+    std::string sql = std::string("SELECT ") + kColumns +
+                      " FROM resources WHERE substr(id_key, 1, ?) = ? ORDER BY id_key LIMIT ?";
+    Stmt s(db_, sql.c_str());
+    if (!s.ok()) return SqliteError(db_, "prepare");
+    std::string prefix = Key(id) + "/";
+    s.Bind(1, static_cast<int64_t>(prefix.size())).Bind(2, prefix).Bind(3, limit);
+    return Collect(s);
+  }
+
+  StatusOr<std::vector<Resource>> ListSubscriptions() override {
+    std::string sql = std::string("SELECT ") + kColumns +
+                      " FROM resources WHERE parent_key = '' ORDER BY id_key";
+    Stmt s(db_, sql.c_str());
+    if (!s.ok()) return SqliteError(db_, "prepare");
+    return Collect(s);
+  }
+
+ private:
+  Status CheckWritable() const {
+    if (!writable_) return InternalError("write inside a read-only metadata transaction");
+    return Status::Ok();
+  }
+
+  StatusOr<std::vector<Resource>> Collect(Stmt& s) {
+    std::vector<Resource> out;
+    while (true) {
+      int rc = s.Step();
+      if (rc == SQLITE_DONE) return out;
+      if (rc != SQLITE_ROW) return SqliteError(db_, "list");
+      ASSIGN_OR_RETURN(Resource r, RowToResource(s));
+      out.push_back(std::move(r));
+    }
+  }
+
+  sqlite3* db_;
+  Env& env_;
+  bool writable_;
+};
+
+class SqliteMetaStore final : public MetaStore {
+ public:
+  SqliteMetaStore(sqlite3* db, Env& env) : db_(db), env_(env) {}
+  ~SqliteMetaStore() override { sqlite3_close_v2(db_); }
+
+  Status Migrate() {
+    std::lock_guard<std::mutex> lock(mu_);
+    RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    Status s = MigrateLocked();
+    RETURN_IF_ERROR(Exec(s.ok() ? "COMMIT" : "ROLLBACK"));
+    return s;
+  }
+
+  Status Update(const std::function<Status(Transaction&)>& fn) override {
+    return RunTxn(fn, true);
+  }
+  Status Read(const std::function<Status(Transaction&)>& fn) override { return RunTxn(fn, false); }
+  int SchemaVersion() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return UserVersion();
+  }
+
+ private:
+  Status Exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      sqlite3_free(err);
+      return SqliteError(db_, sql);
+    }
+    return Status::Ok();
+  }
+
+  int UserVersion() {
+    Stmt s(db_, "PRAGMA user_version");
+    return s.Step() == SQLITE_ROW ? static_cast<int>(s.Int(0)) : -1;
+  }
+
+  Status MigrateLocked() {
+    int version = UserVersion();
+    if (version < 0) return SqliteError(db_, "read schema version");
+    if (version > kSchemaVersion) {
+      return FailedPreconditionError(
+          "the metadata database has schema version " + std::to_string(version) +
+          ", newer than this imagesmith understands (" + std::to_string(kSchemaVersion) +
+          "); use a newer imagesmith");
+    }
+    for (int v = version; v < kSchemaVersion; ++v) {
+      RETURN_IF_ERROR(Exec(kMigrations[v]));
+      std::string set = "PRAGMA user_version = " + std::to_string(v + 1);
+      RETURN_IF_ERROR(Exec(set.c_str()));
+    }
+    return Status::Ok();
+  }
+
+  Status RunTxn(const std::function<Status(Transaction&)>& fn, bool write) {
+    std::lock_guard<std::mutex> lock(mu_);
+    // busy_timeout makes BEGIN IMMEDIATE wait for another process's writer.
+    RETURN_IF_ERROR(Exec(write ? "BEGIN IMMEDIATE" : "BEGIN"));
+    SqliteTransaction txn(db_, env_, write);
+    Status s = fn(txn);
+    if (!s.ok()) {
+      (void)Exec("ROLLBACK");
+      return s;
+    }
+    Status c = Exec("COMMIT");
+    if (!c.ok()) (void)Exec("ROLLBACK");
+    return c;
+  }
+
+  std::mutex mu_;
+  sqlite3* db_;  // guarded by mu_
+  Env& env_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(Env& env, const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    Status s = db != nullptr ? SqliteError(db, "open " + path)
+                             : ResourceExhaustedError("metadata database: out of memory");
+    sqlite3_close_v2(db);
+    return s;
+  }
+  auto store = std::make_unique<SqliteMetaStore>(db, env);
+  sqlite3_busy_timeout(db, 10000);
+  char* err = nullptr;
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
+                             "PRAGMA foreign_keys=ON"}) {
+    if (sqlite3_exec(db, pragma, nullptr, nullptr, &err) != SQLITE_OK) {
+      sqlite3_free(err);
+      Status s = SqliteError(db, std::string(pragma)).WithContext(path);
+      if (s.code() == StatusCode::kDataLoss) {
+        return DataLossError(s.message() + "; restore it from a backup or move it aside");
+      }
+      return s;
+    }
+  }
+  RETURN_IF_ERROR(store->Migrate().WithContext(path));
+  return std::unique_ptr<MetaStore>(std::move(store));
+}
+
+}  // namespace imagesmith::meta
