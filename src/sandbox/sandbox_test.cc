@@ -1,0 +1,471 @@
+// End-to-end tests of the sandbox on tiny busybox trees. They need root and
+// /bin/busybox (Debian package busybox-static); CI runs them as root.
+#include "sandbox/sandbox.h"
+
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "base/env.h"
+#include "sandbox/cgroup.h"
+
+namespace imagesmith::sandbox {
+namespace {
+
+using std::chrono::milliseconds;
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const std::string& path, const std::string& data) {
+  std::ofstream out(path);
+  out << data;
+}
+
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+// Host processes whose command line contains `marker`.
+std::vector<std::string> ProcessesWith(const std::string& marker) {
+  std::vector<std::string> found;
+  DIR* dir = ::opendir("/proc");
+  while (dirent* e = ::readdir(dir)) {
+    std::string name = e->d_name;
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmdline = Slurp("/proc/" + name + "/cmdline");
+    for (char& c : cmdline) {
+      if (c == '\0') c = ' ';
+    }
+    if (cmdline.find(marker) != std::string::npos) found.push_back(name + ": " + cmdline);
+  }
+  ::closedir(dir);
+  return found;
+}
+
+// Cgroup directories this test process's sandboxes created (named
+// imagesmith-sandbox-<pid>-<n>) that still exist.
+std::vector<std::string> LeftoverCgroups() {
+  std::vector<std::string> found;
+  std::string prefix = "imagesmith-sandbox-" + std::to_string(::getpid()) + "-";
+  std::function<void(const std::string&, int)> walk = [&](const std::string& dir, int depth) {
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) return;
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (e->d_type != DT_DIR || name == "." || name == "..") continue;
+      if (name.rfind(prefix, 0) == 0) found.push_back(dir + "/" + name);
+      if (depth < 4) walk(dir + "/" + name, depth + 1);
+    }
+    ::closedir(d);
+  };
+  walk("/sys/fs/cgroup", 0);
+  return found;
+}
+
+class SandboxTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(::geteuid(), 0u) << "the sandbox tests must run as root";
+    ASSERT_TRUE(Exists("/bin/busybox")) << "install busybox-static";
+    char tmpl[] = "/tmp/imagesmith-sandbox-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    lower_ = dir_ + "/lower";
+    upper_ = dir_ + "/upper";
+    work_ = dir_ + "/work";
+    MakeBusyboxTree(lower_);
+    ASSERT_TRUE(env_->CreateDirs(upper_).ok());
+    ASSERT_TRUE(env_->CreateDirs(work_).ok());
+  }
+  void TearDown() override {
+    EXPECT_EQ(LeftoverCgroups(), std::vector<std::string>{});
+    std::string mounts = Slurp("/proc/self/mountinfo");
+    EXPECT_EQ(mounts.find(dir_), std::string::npos) << mounts;
+    EXPECT_EQ(mounts.find("imagesmith-sandbox-XXXX"), std::string::npos);
+    ASSERT_TRUE(env_->RemoveAll(dir_).ok());
+  }
+
+  void MakeBusyboxTree(const std::string& root) {
+    for (const char* d : {"bin", "proc", "dev", "sys", "tmp", "etc", "run", "root"}) {
+      ASSERT_TRUE(env_->CreateDirs(root + "/" + d).ok());
+    }
+    ::chmod((root + "/tmp").c_str(), 01777);
+    ProcessOptions cp;
+    cp.argv = {"cp", "/bin/busybox", root + "/bin/busybox"};
+    auto copy = env_->RunProcess(cp);
+    ASSERT_TRUE(copy.ok() && copy->success());
+    for (const char* applet :
+         {"sh", "ls", "ps", "cat", "echo", "sleep", "hostname", "dd", "head", "mkdir", "touch",
+          "rm", "setsid", "env", "grep", "id", "wc", "kill", "test", "ln", "printf", "true",
+          "false", "pwd", "readlink", "stat"}) {
+      ASSERT_EQ(::symlink("busybox", (root + "/bin/" + applet).c_str()), 0) << applet;
+    }
+  }
+
+  RunSpec Spec(std::vector<std::string> argv, bool writable = true) {
+    RunSpec spec;
+    spec.tree.layers = {lower_};
+    if (writable) {
+      spec.tree.upper = upper_;
+      spec.tree.work = work_;
+    }
+    spec.argv = std::move(argv);
+    spec.env = {{"PATH", "/bin"}};
+    spec.control.timeout = milliseconds(60000);
+    return spec;
+  }
+  RunSpec Shell(const std::string& script, bool writable = true) {
+    return Spec({"sh", "-c", script}, writable);
+  }
+
+  Env* env_ = Env::Default();
+  std::string dir_, lower_, upper_, work_;
+};
+
+TEST_F(SandboxTest, CommandSeesOnlyItsOwnPidNamespace) {
+  std::string host_pid = std::to_string(::getpid());
+  auto r = sandbox::Run(Shell("echo self=$$; ls /proc | grep -E '^[0-9]+$' | wc -l; "
+                     "test -e /proc/" + host_pid + " && echo host-visible || echo host-hidden; "
+                     "ps -o pid,args; true"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->success()) << r->Describe() << r->stderr_data;
+  std::istringstream out(r->stdout_data);
+  std::string self, count, visible;
+  std::getline(out, self);
+  std::getline(out, count);
+  std::getline(out, visible);
+  EXPECT_EQ(self, "self=2");  // pid 1 is the sandbox's init
+  // init, the shell, and the ls/grep/wc pipeline: a handful, not the host's hundreds.
+  EXPECT_LE(std::stoi(count), 6) << r->stdout_data;
+  if (::getpid() > 10) {
+    EXPECT_EQ(visible, "host-hidden");
+  }
+  // ps: the header, init, the shell and ps -- nothing of the host's.
+  std::string ps = r->stdout_data.substr(r->stdout_data.find("PID"));
+  EXPECT_EQ(std::count(ps.begin(), ps.end(), '\n'), 4) << ps;
+  EXPECT_NE(ps.find("    1 imagesmith-init\n"), std::string::npos) << ps;
+  EXPECT_EQ(ps.find("sandbox_test"), std::string::npos) << ps;
+}
+
+TEST_F(SandboxTest, WritesLandInTheUpperDirAndNeverOutsideTheTree) {
+  std::string outside = dir_ + "/outside";  // exists on the host, not in the tree
+  ASSERT_TRUE(env_->CreateDirs(outside).ok());
+  std::string escape = "imagesmith-escape-" + std::to_string(::getpid());
+  auto r = sandbox::Run(Shell(
+      "echo 1 > /written; echo 2 > /tmp/written; "
+      "cd /tmp && echo 3 > ../../../../" + escape + "; "
+      "echo 4 > /tmp/../../../" + escape + "-b; "
+      "ln -s / /tmp/up && echo 5 > /tmp/up/../" + escape + "-c; "
+      "mkdir -p " + outside + " && echo 6 > " + outside + "/marker; "
+      "echo done"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->success()) << r->Describe() << r->stderr_data;
+  // Nothing outside the tree on the host.
+  EXPECT_FALSE(Exists(outside + "/marker"));
+  for (const std::string& name : {escape, escape + "-b", escape + "-c"}) {
+    EXPECT_FALSE(Exists("/" + name)) << name;
+    EXPECT_FALSE(Exists("/tmp/" + name)) << name;
+  }
+  // Everything in the upper dir; the lower layer untouched.
+  EXPECT_EQ(Slurp(upper_ + "/written"), "1\n");
+  EXPECT_EQ(Slurp(upper_ + "/tmp/written"), "2\n");
+  EXPECT_EQ(Slurp(upper_ + "/" + escape), "3\n");
+  EXPECT_EQ(Slurp(upper_ + "/" + escape + "-b"), "4\n");
+  EXPECT_EQ(Slurp(upper_ + "/" + escape + "-c"), "5\n");
+  EXPECT_EQ(Slurp(upper_ + outside + "/marker"), "6\n");
+  EXPECT_FALSE(Exists(lower_ + "/written"));
+  EXPECT_FALSE(Exists(lower_ + "/tmp/written"));
+  // The sandbox's own mount points left nothing in the tree.
+  EXPECT_FALSE(Exists(upper_ + "/run/imagesmith"));
+  EXPECT_FALSE(Exists(upper_ + "/dev/null"));
+}
+
+TEST_F(SandboxTest, ReadOnlyTreeRejectsWrites) {
+  auto r = sandbox::Run(Shell("echo x > /written", /*writable=*/false));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->exit_code, 0);
+  EXPECT_NE(r->stderr_data.find("Read-only file system"), std::string::npos) << r->stderr_data;
+  EXPECT_FALSE(Exists(lower_ + "/written"));
+}
+
+TEST_F(SandboxTest, SetsItsOwnHostnameWithoutChangingTheHosts) {
+  char before[256] = {};
+  ::gethostname(before, sizeof before);
+  RunSpec spec = Spec({"hostname"});
+  spec.hostname = "imagesmith-test-host";
+  auto r = sandbox::Run(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->stdout_data, "imagesmith-test-host\n");
+  char after[256] = {};
+  ::gethostname(after, sizeof after);
+  EXPECT_STREQ(before, after);
+}
+
+TEST_F(SandboxTest, TimeoutKillsBackgroundAndDaemonizedProcesses) {
+  // sleep arguments double as markers to find survivors on the host.
+  RunSpec spec = Shell(
+      "sleep 987651 & "
+      "setsid sh -c 'sleep 987652 & sleep 987653 & exit 0' & "
+      "(setsid sh -c '(sleep 987654 &) ; exit 0' &) ; "
+      "echo started; sleep 987655");
+  spec.control.timeout = milliseconds(1500);
+  auto start = std::chrono::steady_clock::now();
+  auto r = sandbox::Run(spec);
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->timed_out);
+  EXPECT_FALSE(r->success());
+  EXPECT_EQ(r->Describe(), "timed out after 1.5s");
+  EXPECT_EQ(r->stdout_data, "started\n");
+  EXPECT_LT(elapsed, std::chrono::seconds(5));
+  EXPECT_EQ(ProcessesWith("98765"), std::vector<std::string>{});
+}
+
+TEST_F(SandboxTest, NormalExitAlsoKillsLeftoverBackgroundProcesses) {
+  auto r = sandbox::Run(Shell("sleep 987661 & setsid sh -c 'sleep 987662 &' ; echo ok"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->success()) << r->Describe();
+  EXPECT_EQ(ProcessesWith("98766"), std::vector<std::string>{});
+}
+
+TEST_F(SandboxTest, CancelKillsEverythingWithinASecond) {
+  std::atomic<bool> cancel{false};
+  RunSpec spec = Shell("sleep 987671 & echo running; sleep 987672");
+  spec.control.cancel = &cancel;
+  std::chrono::steady_clock::time_point cancelled_at;
+  spec.control.on_line = [&](std::string_view line, bool) {
+    if (line == "running") {
+      cancelled_at = std::chrono::steady_clock::now();
+      cancel = true;
+    }
+  };
+  auto r = sandbox::Run(spec);
+  auto took = std::chrono::steady_clock::now() - cancelled_at;
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->cancelled);
+  EXPECT_FALSE(r->timed_out);
+  EXPECT_EQ(r->Describe(), "cancelled");
+  EXPECT_LT(took, std::chrono::seconds(1));
+  EXPECT_EQ(ProcessesWith("98767"), std::vector<std::string>{});
+}
+
+TEST_F(SandboxTest, MemoryLimitKillsAnAllocatingProcess) {
+  // busybox dd allocates its block buffer and fills it from /dev/zero.
+  RunSpec spec = Spec({"dd", "if=/dev/zero", "of=/dev/null", "bs=512M", "count=1"});
+  spec.control.limits.memory_bytes = 64 << 20;
+  auto r = sandbox::Run(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->oom_killed) << r->Describe() << r->stderr_data;
+  EXPECT_EQ(r->term_signal, SIGKILL);
+  EXPECT_EQ(r->Describe(), "killed by the memory limit (64 MiB)");
+
+  // The same command fits without the limit.
+  spec.control.limits.memory_bytes = 0;
+  auto ok = sandbox::Run(spec);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_TRUE(ok->success()) << ok->Describe() << ok->stderr_data;
+  EXPECT_FALSE(ok->oom_killed);
+}
+
+TEST_F(SandboxTest, ReportsExitCodesAndSignals) {
+  auto r = sandbox::Run(Shell("exit 3"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->exit_code, 3);
+  EXPECT_EQ(r->term_signal, 0);
+  EXPECT_EQ(r->Describe(), "exit status 3");
+
+  r = sandbox::Run(Shell("kill -TERM $$"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->term_signal, SIGTERM);
+  EXPECT_EQ(r->Describe(), "killed by signal 15 (Terminated)");
+
+  r = sandbox::Run(Spec({"no-such-command"}));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->exit_code, 127);
+  EXPECT_NE(r->stderr_data.find("no-such-command: command not found"), std::string::npos)
+      << r->stderr_data;
+}
+
+TEST_F(SandboxTest, StreamsStdoutAndStderrAsLinesAndFeedsStdin) {
+  RunSpec spec = Shell("echo one; echo two >&2; cat; printf tail");
+  spec.control.stdin_data = "from stdin\n";
+  std::vector<std::pair<std::string, bool>> lines;
+  spec.control.on_line = [&](std::string_view line, bool is_stderr) {
+    lines.emplace_back(std::string(line), is_stderr);
+  };
+  auto r = sandbox::Run(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->success()) << r->Describe();
+  std::vector<std::pair<std::string, bool>> want = {
+      {"one", false}, {"two", true}, {"from stdin", false}, {"tail", false}};
+  EXPECT_EQ(lines, want);
+  EXPECT_EQ(r->stdout_data, "one\nfrom stdin\ntail");
+  EXPECT_EQ(r->stderr_data, "two\n");
+}
+
+TEST_F(SandboxTest, EnvironmentIsExactlyWhatWasGiven) {
+  RunSpec spec = Spec({"env"});
+  spec.env = {{"PATH", "/bin"}, {"FOO", "bar"}};
+  spec.sudo_shim = false;
+  auto r = sandbox::Run(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->stdout_data, "FOO=bar\nPATH=/bin\n");
+}
+
+TEST_F(SandboxTest, HostRunSeesTheMergedTreeWithWhiteouts) {
+  // Layer 2 is a former upper dir: it deletes b.txt and adds c.txt.
+  std::string l1 = dir_ + "/l1", l2 = dir_ + "/l2";
+  ASSERT_TRUE(env_->CreateDirs(l1).ok());
+  ASSERT_TRUE(env_->CreateDirs(l2).ok());
+  WriteFile(l1 + "/a.txt", "a");
+  WriteFile(l1 + "/b.txt", "b");
+  WriteFile(l2 + "/c.txt", "c");
+  ASSERT_EQ(::mknod((l2 + "/b.txt").c_str(), S_IFCHR | 0000, makedev(0, 0)), 0);
+  std::string seen_path;
+  HostRunOptions options;
+  options.control.timeout = milliseconds(30000);
+  auto r = RunHostWithTree({{l1, l2}, "", ""},
+                           {"/bin/sh", "-c", "echo {tree}; ls {tree}; touch {tree}/new"}, options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  size_t nl = r->stdout_data.find('\n');
+  ASSERT_NE(nl, std::string::npos) << r->stdout_data;
+  seen_path = r->stdout_data.substr(0, nl);
+  std::string rest = r->stdout_data.substr(nl + 1);
+  EXPECT_EQ(rest, "a.txt\nc.txt\n");
+  EXPECT_NE(r->exit_code, 0) << "a read-only tree must reject writes";
+  EXPECT_NE(r->stderr_data.find("Read-only file system"), std::string::npos) << r->stderr_data;
+  EXPECT_FALSE(Exists(seen_path)) << "the temporary mount point must be removed";
+  EXPECT_EQ(Slurp("/proc/self/mountinfo").find(seen_path), std::string::npos);
+
+  // With an upper dir the host program writes into it.
+  auto w = RunHostWithTree({{l1, l2}, upper_, work_}, {"touch", "{tree}/new"}, options);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_TRUE(w->success()) << w->Describe() << w->stderr_data;
+  EXPECT_TRUE(Exists(upper_ + "/new"));
+  EXPECT_FALSE(Exists(l2 + "/new"));
+}
+
+TEST_F(SandboxTest, HostResolvConfIsVisibleWithoutChangingTheTree) {
+  std::string host = Slurp("/etc/resolv.conf");
+  ASSERT_FALSE(host.empty()) << "the host needs an /etc/resolv.conf for this test";
+  // The tree has none: a placeholder is used for the mount and removed after.
+  auto r = sandbox::Run(Spec({"cat", "/etc/resolv.conf"}));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->stdout_data, host);
+  EXPECT_FALSE(Exists(upper_ + "/etc/resolv.conf"));
+  EXPECT_FALSE(Exists(lower_ + "/etc/resolv.conf"));
+
+  // The tree has its own: it is shadowed read-only and left as it was.
+  WriteFile(lower_ + "/etc/resolv.conf", "nameserver 192.0.2.1\n");
+  r = sandbox::Run(Shell("cat /etc/resolv.conf; echo x >> /etc/resolv.conf"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->stdout_data, host);
+  EXPECT_NE(r->exit_code, 0) << "the bound resolv.conf must be read-only";
+  EXPECT_EQ(Slurp(lower_ + "/etc/resolv.conf"), "nameserver 192.0.2.1\n");
+  EXPECT_FALSE(Exists(upper_ + "/etc/resolv.conf"));
+}
+
+TEST_F(SandboxTest, SudoShimRunsCommandsAsRootWithoutTouchingTheTree) {
+  auto r = sandbox::Run(Shell("sudo id -u; sudo -E -H sh -c 'echo nested'; sudo FOO=bar env | grep FOO; "
+                     "sudo -u root true && echo as-root; command -v sudo"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->success()) << r->Describe() << r->stderr_data;
+  EXPECT_EQ(r->stdout_data, "0\nnested\nFOO=bar\nas-root\n/run/imagesmith/bin/sudo\n");
+  EXPECT_FALSE(Exists(upper_ + "/run/imagesmith"));
+  EXPECT_FALSE(Exists(lower_ + "/run/imagesmith"));
+
+  // A tree with its own sudo keeps it, and PATH is left alone.
+  ASSERT_EQ(::symlink("busybox", (lower_ + "/bin/sudo").c_str()), 0);
+  RunSpec spec = Shell("echo $PATH; command -v sudo");
+  auto own = sandbox::Run(spec);
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+  EXPECT_EQ(own->stdout_data, "/bin\n/bin/sudo\n");
+}
+
+TEST_F(SandboxTest, BindMountsAHostFileAndRemovesItsPlaceholder) {
+  std::string script = dir_ + "/script.sh";
+  WriteFile(script, "echo from-script \"$@\"\n");
+  RunSpec spec = Spec({"sh", "/tmp/script.sh", "arg"});
+  spec.binds.push_back({script, "/tmp/script.sh", true});
+  auto r = sandbox::Run(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->stdout_data, "from-script arg\n");
+  EXPECT_FALSE(Exists(upper_ + "/tmp/script.sh"));
+
+  // Read-only binds reject writes; the host file is unchanged.
+  spec = Shell("echo changed > /tmp/script.sh");
+  spec.binds.push_back({script, "/tmp/script.sh", true});
+  r = sandbox::Run(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->exit_code, 0);
+  EXPECT_EQ(Slurp(script), "echo from-script \"$@\"\n");
+}
+
+TEST_F(SandboxTest, SetupFailuresAreStatusesThatSayWhat) {
+  RunSpec spec = Spec({"true"});
+  spec.tree.layers = {dir_ + "/missing"};
+  auto r = sandbox::Run(spec);
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound) << r.status().ToString();
+  EXPECT_NE(r.status().message().find(dir_ + "/missing"), std::string::npos);
+
+  spec = Spec({"true"});
+  spec.tree.work = "";
+  EXPECT_EQ(sandbox::Run(spec).status().code(), StatusCode::kInvalidArgument);
+
+  spec = Spec({"true"});
+  spec.working_dir = "/no/such/dir";
+  r = sandbox::Run(spec);
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("/no/such/dir"), std::string::npos);
+
+  spec = Spec({"true"});
+  spec.binds.push_back({dir_ + "/nope", "/tmp/x", true});
+  EXPECT_EQ(sandbox::Run(spec).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(SandboxTest, ConcurrentRunsDoNotInterfere) {
+  std::string l2 = dir_ + "/lower2";
+  MakeBusyboxTree(l2);
+  std::vector<StatusOr<RunResult>> results(4, InternalError("not run"));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      RunSpec spec = Shell("echo run-" + std::to_string(i) + "; hostname", false);
+      spec.hostname = "h" + std::to_string(i);
+      results[i] = sandbox::Run(spec);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(results[i].ok()) << results[i].status().ToString();
+    EXPECT_EQ(results[i]->stdout_data,
+              "run-" + std::to_string(i) + "\nh" + std::to_string(i) + "\n");
+  }
+}
+
+TEST_F(SandboxTest, ProcessLimitStopsAForkBomb) {
+  RunSpec spec = Shell("for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 5 & done; wait; echo end");
+  spec.control.limits.max_pids = 8;
+  spec.control.timeout = milliseconds(20000);
+  auto r = sandbox::Run(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->stderr_data.find("can't fork"), std::string::npos) << r->stderr_data;
+}
+
+}  // namespace
+}  // namespace imagesmith::sandbox
