@@ -1,5 +1,6 @@
 #include "sandbox/cgroup.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -141,6 +142,25 @@ int64_t ReadKeyedValue(const std::string& path, const std::string& key) {
   return 0;
 }
 
+// Removes empty cgroups that runs of a process which no longer exists left
+// behind (it was killed before it could clean up). Best effort.
+void SweepStale(const std::string& parent) {
+  DIR* dir = ::opendir(parent.c_str());
+  if (dir == nullptr) return;
+  const std::string prefix = "imagesmith-sandbox-";
+  std::vector<std::string> stale;
+  while (dirent* e = ::readdir(dir)) {
+    std::string name = e->d_name;
+    if (!StartsWith(name, prefix)) continue;
+    std::vector<std::string> parts = Split(name.substr(prefix.size()), '-');
+    if (parts.size() != 2 || !IsAsciiDigits(parts[0]) || parts[0].size() > 9) continue;
+    pid_t pid = static_cast<pid_t>(std::stol(parts[0]));
+    if (::kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(parent + "/" + name);
+  }
+  ::closedir(dir);
+  for (const std::string& d : stale) ::rmdir(d.c_str());  // fails harmlessly unless empty
+}
+
 std::string UniqueName() {
   return "imagesmith-sandbox-" + std::to_string(::getpid()) + "-" +
          std::to_string(g_sequence.fetch_add(1));
@@ -189,6 +209,11 @@ StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(const Limits& limits) {
         last = ErrnoError("create cgroup " + parent, errno);
         continue;
       }
+      if (parent == parents.back()) {
+        // The top-level group can only offer what the root delegates.
+        (void)WriteControl(unified->mount_point + "/cgroup.subtree_control", enable);
+      }
+      SweepStale(parent);
       auto avail = ReadSmallFile(parent + "/cgroup.controllers");
       if (!avail.ok()) {
         last = avail.status();
@@ -263,6 +288,7 @@ StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(const Limits& limits) {
           last = ErrnoError("create cgroup " + parent, errno);
           continue;
         }
+        SweepStale(parent);
         last = MakeDir(parent + "/" + name);
         if (last.ok()) {
           dir = parent + "/" + name;

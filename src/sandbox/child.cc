@@ -380,6 +380,9 @@ void ChildMain(const ChildPlan& plan) {
   if (n != 1) ::_exit(1);  // the parent went away or gave up
   ::close(plan.go_fd);
   CloseAllBut(plan.keep_fds);
+  // An inherited SIGCHLD = SIG_IGN would make the kernel reap our children
+  // before waitpid could see the main process's status.
+  ResetSignals();
   ::umask(0);
 
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {

@@ -4,6 +4,7 @@
 // up: cgroup, temporary mount point and mount-point placeholders.
 #include "sandbox/sandbox.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -578,10 +579,28 @@ StatusOr<RunResult> Execute(ChildPlan& plan, const ProcessControl& control, int 
   return std::move(outcome->result);
 }
 
+// The temporary mount point: an empty directory, only ever mounted on inside
+// the sandbox's own mount namespace. Named after our pid so that ones left by
+// a process that was killed can be recognised and removed.
 StatusOr<std::string> MakeMountPoint() {
   const char* tmpdir = ::getenv("TMPDIR");
   std::string base = tmpdir != nullptr && tmpdir[0] == '/' ? tmpdir : "/tmp";
-  std::string tmpl = base + "/imagesmith-sandbox-XXXXXX";
+  const std::string prefix = "imagesmith-sandbox-";
+  if (DIR* dir = ::opendir(base.c_str()); dir != nullptr) {
+    std::vector<std::string> stale;
+    while (dirent* e = ::readdir(dir)) {
+      std::string name = e->d_name;
+      if (!StartsWith(name, prefix)) continue;
+      std::vector<std::string> parts = Split(name.substr(prefix.size()), '-');
+      if (parts.size() != 2 || !IsAsciiDigits(parts[0]) || parts[0].size() > 9) continue;
+      if (::kill(static_cast<pid_t>(std::stol(parts[0])), 0) != 0 && errno == ESRCH) {
+        stale.push_back(base + "/" + name);
+      }
+    }
+    ::closedir(dir);
+    for (const std::string& d : stale) ::rmdir(d.c_str());  // only if empty
+  }
+  std::string tmpl = base + "/" + prefix + std::to_string(::getpid()) + "-XXXXXX";
   if (::mkdtemp(tmpl.data()) == nullptr) return ErrnoError("create a directory in " + base, errno);
   return tmpl;
 }

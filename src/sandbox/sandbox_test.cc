@@ -96,7 +96,15 @@ class SandboxTest : public ::testing::Test {
     EXPECT_EQ(LeftoverCgroups(), std::vector<std::string>{});
     std::string mounts = Slurp("/proc/self/mountinfo");
     EXPECT_EQ(mounts.find(dir_), std::string::npos) << mounts;
-    EXPECT_EQ(mounts.find("imagesmith-sandbox-XXXX"), std::string::npos);
+    EXPECT_EQ(mounts.find("/imagesmith-sandbox-" + std::to_string(::getpid())), std::string::npos);
+    // No temporary mount points left either.
+    auto tmp_entries = env_->ListDir("/tmp");
+    ASSERT_TRUE(tmp_entries.ok());
+    std::vector<std::string> names = tmp_entries.value();
+    for (const std::string& name : names) {
+      EXPECT_NE(name.rfind("imagesmith-sandbox-" + std::to_string(::getpid()) + "-", 0), 0u)
+          << name;
+    }
     ASSERT_TRUE(env_->RemoveAll(dir_).ok());
   }
 
