@@ -33,8 +33,8 @@ TEST(AccountCliTest, DamagedDatabaseIsReportedNotReplaced) {
 
 TEST(GroupCliTest, CreateShowListDeleteFollowAzureRules) {
   std::map<std::string, std::string> env = {{"IMAGESMITH_HOME", MakeTempDir()}};
-  CliResult c = RunCli({"group", "create", "-n", "Images", "-l", "East US", "--tags", "team=platform"},
-                       "", env);
+  CliResult c = RunCli(
+      {"group", "create", "-n", "Images", "-l", "East US", "--tags", "team=platform"}, "", env);
   ASSERT_EQ(c.exit_code, 0) << c.err;
   auto g = ParseJson(c.out);
   ASSERT_TRUE(g.ok());

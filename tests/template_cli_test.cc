@@ -11,9 +11,7 @@
 namespace imagesmith::e2e {
 namespace {
 
-std::string CorpusDir(const std::string& kind) {
-  return SourceDir() + "/tests/templates/" + kind;
-}
+std::string CorpusDir(const std::string& kind) { return SourceDir() + "/tests/templates/" + kind; }
 
 std::string ReadOrEmpty(const std::string& path) {
   auto s = Env::Default()->ReadFile(path, 1 << 20);
@@ -75,7 +73,8 @@ TEST_P(CorpusTest, JsonOutputAgreesAndNormalisedTemplateIsAFixedPoint) {
 std::vector<std::string> CorpusFiles() {
   std::vector<std::string> out;
   for (const char* kind : {"valid", "invalid"}) {
-    for (const std::string& f : JsonFilesIn(CorpusDir(kind))) out.push_back(std::string(kind) + "/" + f);
+    for (const std::string& f : JsonFilesIn(CorpusDir(kind)))
+      out.push_back(std::string(kind) + "/" + f);
   }
   return out;
 }

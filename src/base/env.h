@@ -34,8 +34,8 @@ struct ProcessOptions {
 };
 
 struct ProcessResult {
-  int exit_code = -1;    // valid when term_signal == 0
-  int term_signal = 0;   // the signal that ended the child, or 0
+  int exit_code = -1;   // valid when term_signal == 0
+  int term_signal = 0;  // the signal that ended the child, or 0
   bool timed_out = false;
   bool output_truncated = false;
   std::string stdout_data;

@@ -303,8 +303,8 @@ StatusOr<ProcessResult> PosixEnv::RunProcess(const ProcessOptions& options) {
   sigaddset(&default_signals, SIGINT);
   sigaddset(&default_signals, SIGTERM);
   posix_spawnattr_setsigdefault(&attr, &default_signals);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) {

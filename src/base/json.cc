@@ -39,7 +39,8 @@ Json Json::MakeObject() {
 }
 
 Json::ObjectBox::ObjectBox() : items(std::make_unique<Object>()) {}
-Json::ObjectBox::ObjectBox(const ObjectBox& other) : items(std::make_unique<Object>(*other.items)) {}
+Json::ObjectBox::ObjectBox(const ObjectBox& other)
+    : items(std::make_unique<Object>(*other.items)) {}
 Json::ObjectBox::ObjectBox(ObjectBox&& other) noexcept = default;
 Json::ObjectBox& Json::ObjectBox::operator=(const ObjectBox& other) {
   if (this != &other) items = std::make_unique<Object>(*other.items);
@@ -91,12 +92,18 @@ void Json::Append(Json value) { array_items().push_back(std::move(value)); }
 
 std::string_view Json::KindDescription() const {
   switch (kind()) {
-    case Kind::kNull: return "null";
-    case Kind::kBool: return "a boolean";
-    case Kind::kNumber: return "a number";
-    case Kind::kString: return "a string";
-    case Kind::kArray: return "an array";
-    case Kind::kObject: return "an object";
+    case Kind::kNull:
+      return "null";
+    case Kind::kBool:
+      return "a boolean";
+    case Kind::kNumber:
+      return "a number";
+    case Kind::kString:
+      return "a string";
+    case Kind::kArray:
+      return "an array";
+    case Kind::kObject:
+      return "an object";
   }
   return "a value";
 }
@@ -107,13 +114,27 @@ void AppendJsonString(std::string& out, std::string_view s) {
   for (char ch : s) {
     auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           out += "\\u00";
@@ -136,10 +157,18 @@ void DumpTo(const Json& j, int indent, int level, std::string& out) {
     out.append(static_cast<size_t>(indent * lvl), ' ');
   };
   switch (j.kind()) {
-    case Json::Kind::kNull: out += "null"; return;
-    case Json::Kind::kBool: out += j.bool_value() ? "true" : "false"; return;
-    case Json::Kind::kNumber: out += j.number_text(); return;
-    case Json::Kind::kString: AppendJsonString(out, j.string_value()); return;
+    case Json::Kind::kNull:
+      out += "null";
+      return;
+    case Json::Kind::kBool:
+      out += j.bool_value() ? "true" : "false";
+      return;
+    case Json::Kind::kNumber:
+      out += j.number_text();
+      return;
+    case Json::Kind::kString:
+      AppendJsonString(out, j.string_value());
+      return;
     case Json::Kind::kArray: {
       const auto& items = j.array_items();
       if (items.empty()) {
@@ -180,8 +209,7 @@ void DumpTo(const Json& j, int indent, int level, std::string& out) {
 // Recursive-descent parser over a byte buffer, tracking line and column.
 class Parser {
  public:
-  Parser(std::string_view text, const JsonParseOptions& options)
-      : text_(text), options_(options) {}
+  Parser(std::string_view text, const JsonParseOptions& options) : text_(text), options_(options) {}
 
   bool Parse(Json& out) {
     if (text_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;
@@ -485,8 +513,9 @@ class Parser {
         return true;
       }
       if (c == '\n') {
-        return FailAt(open, "this string is never closed on its line; expected '\"' "
-                            "(a line break inside a string must be written as \\n)");
+        return FailAt(open,
+                      "this string is never closed on its line; expected '\"' "
+                      "(a line break inside a string must be written as \\n)");
       }
       if (c < 0x20) return Fail("control character in string; escape it (e.g. \\t)");
       if (c == '\\') {
@@ -495,14 +524,30 @@ class Parser {
         char e = Peek();
         Advance();
         switch (e) {
-          case '"': s.push_back('"'); break;
-          case '\\': s.push_back('\\'); break;
-          case '/': s.push_back('/'); break;
-          case 'b': s.push_back('\b'); break;
-          case 'f': s.push_back('\f'); break;
-          case 'n': s.push_back('\n'); break;
-          case 'r': s.push_back('\r'); break;
-          case 't': s.push_back('\t'); break;
+          case '"':
+            s.push_back('"');
+            break;
+          case '\\':
+            s.push_back('\\');
+            break;
+          case '/':
+            s.push_back('/');
+            break;
+          case 'b':
+            s.push_back('\b');
+            break;
+          case 'f':
+            s.push_back('\f');
+            break;
+          case 'n':
+            s.push_back('\n');
+            break;
+          case 'r':
+            s.push_back('\r');
+            break;
+          case 't':
+            s.push_back('\t');
+            break;
           case 'u': {
             uint32_t cp = 0;
             if (!ParseHex4(cp)) return false;

@@ -82,8 +82,8 @@ TEST(JsonTest, ReportsSyntaxErrorsWithPositionAndExpectation) {
     ASSERT_FALSE(j.ok()) << c.text;
     EXPECT_EQ(j.status().code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(err.pos, c.pos) << c.text << " -> " << err.message;
-    EXPECT_NE(err.message.find(c.message_part), std::string::npos) << c.text << " -> "
-                                                                     << err.message;
+    EXPECT_NE(err.message.find(c.message_part), std::string::npos)
+        << c.text << " -> " << err.message;
   }
 }
 

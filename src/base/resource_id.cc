@@ -117,9 +117,9 @@ StatusOr<ResourceId> ResourceId::Parse(std::string_view text) {
   }
   id.namespace_ = ns;
   if (seg.size() < 8) {
-    return fail(seg.size() == 6 ? "the resource type and name are missing after " + ns
-                                : "the resource name is missing after type " +
-                                      QuoteForMessage(seg[6]));
+    return fail(seg.size() == 6
+                    ? "the resource type and name are missing after " + ns
+                    : "the resource name is missing after type " + QuoteForMessage(seg[6]));
   }
   for (size_t i = 6; i < seg.size(); i += 2) {
     if (i + 1 >= seg.size()) {
@@ -158,9 +158,12 @@ ResourceId ResourceId::ForResource(std::string subscription, std::string resourc
 
 std::string ResourceId::FullType() const {
   switch (kind_) {
-    case Kind::kSubscription: return "Microsoft.Resources/subscriptions";
-    case Kind::kResourceGroup: return "Microsoft.Resources/resourceGroups";
-    case Kind::kResource: break;
+    case Kind::kSubscription:
+      return "Microsoft.Resources/subscriptions";
+    case Kind::kResourceGroup:
+      return "Microsoft.Resources/resourceGroups";
+    case Kind::kResource:
+      break;
   }
   std::string t = namespace_;
   for (const TypeAndName& tn : types_) t += "/" + tn.type;
@@ -173,9 +176,12 @@ bool ResourceId::IsType(std::string_view full_type) const {
 
 const std::string& ResourceId::name() const {
   switch (kind_) {
-    case Kind::kSubscription: return subscription_;
-    case Kind::kResourceGroup: return resource_group_;
-    case Kind::kResource: break;
+    case Kind::kSubscription:
+      return subscription_;
+    case Kind::kResourceGroup:
+      return resource_group_;
+    case Kind::kResource:
+      break;
   }
   return types_.back().name;
 }
@@ -189,7 +195,8 @@ ResourceId ResourceId::Child(std::string type, std::string name) const {
 ResourceId ResourceId::Parent() const {
   ResourceId id = *this;
   switch (kind_) {
-    case Kind::kSubscription: return id;
+    case Kind::kSubscription:
+      return id;
     case Kind::kResourceGroup:
       id.kind_ = Kind::kSubscription;
       id.resource_group_.clear();

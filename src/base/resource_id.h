@@ -35,8 +35,7 @@ class ResourceId {
   static ResourceId ForResourceGroup(std::string subscription, std::string resource_group);
   // A top-level resource: /subscriptions/s/resourceGroups/g/providers/ns/type/name.
   static ResourceId ForResource(std::string subscription, std::string resource_group,
-                                std::string provider_namespace, std::string type,
-                                std::string name);
+                                std::string provider_namespace, std::string type, std::string name);
 
   Kind kind() const { return kind_; }
   const std::string& subscription() const { return subscription_; }

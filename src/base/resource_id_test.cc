@@ -58,10 +58,12 @@ TEST(ResourceIdTest, RejectsMalformedIdsSayingWhy) {
       {std::string("/subscriptions/") + kSub + "/resourceGroups/rg.", "must not end with '.'"},
       {std::string("/subscriptions/") + kSub + "/resourceGroups/rg/providers/Compute/x/y",
        "Company.Service"},
-      {std::string("/subscriptions/") + kSub + "/resourceGroups/rg/providers/Microsoft.Compute/images",
+      {std::string("/subscriptions/") + kSub +
+           "/resourceGroups/rg/providers/Microsoft.Compute/images",
        "name is missing"},
       {std::string("/subscriptions/") + kSub + "/resourceGroups/rg/", "ends with '/'"},
-      {std::string("/subscriptions/") + kSub + "/resourceGroups/rg/providers/Microsoft.Compute/images/a<b>",
+      {std::string("/subscriptions/") + kSub +
+           "/resourceGroups/rg/providers/Microsoft.Compute/images/a<b>",
        "not allowed"},
   };
   for (const Case& c : cases) {

@@ -18,8 +18,8 @@ TEST(Sha256Test, StreamingEqualsOneShot) {
 }
 
 TEST(Sha256Test, ParsesHexEitherCaseAndRejectsOtherLengths) {
-  auto d = Sha256Digest::FromHex(
-      "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD");
+  auto d =
+      Sha256Digest::FromHex("BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD");
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(*d, Sha256Of("abc"));
   auto bad = Sha256Digest::FromHex("abc");

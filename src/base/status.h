@@ -98,8 +98,8 @@ int HttpStatusFor(StatusCode code);
 #define IMAGESMITH_CONCAT(a, b) IMAGESMITH_CONCAT_INNER(a, b)
 
 // Returns from the current function if `expr` yields a non-OK Status.
-#define RETURN_IF_ERROR(expr)                             \
-  do {                                                    \
-    ::imagesmith::Status imagesmith_status_ = (expr);     \
+#define RETURN_IF_ERROR(expr)                                \
+  do {                                                       \
+    ::imagesmith::Status imagesmith_status_ = (expr);        \
     if (!imagesmith_status_.ok()) return imagesmith_status_; \
   } while (0)

@@ -19,10 +19,13 @@ class [[nodiscard]] StatusOr {
       : data_(status.ok() ? InternalError("StatusOr constructed from OK status")
                           : std::move(status)) {}
   StatusOr(T value) : data_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  // The requires-clause keeps this from hiding the copy and move constructors.
+  // NOLINTBEGIN(google-explicit-constructor,bugprone-forwarding-reference-overload)
   template <typename U>
-    requires std::is_constructible_v<T, U&&> && (!std::is_same_v<std::decay_t<U>, Status>) &&
-             (!std::is_same_v<std::decay_t<U>, T>) && (!std::is_same_v<std::decay_t<U>, StatusOr>)
-  StatusOr(U&& value) : data_(T(std::forward<U>(value))) {}  // NOLINT
+    requires(std::is_constructible_v<T, U &&> && !std::is_same_v<std::decay_t<U>, Status> &&
+             !std::is_same_v<std::decay_t<U>, T> && !std::is_same_v<std::decay_t<U>, StatusOr>)
+  StatusOr(U&& value) : data_(T(std::forward<U>(value))) {}
+  // NOLINTEND(google-explicit-constructor,bugprone-forwarding-reference-overload)
 
   bool ok() const { return std::holds_alternative<T>(data_); }
 
@@ -57,9 +60,12 @@ class [[nodiscard]] StatusOr {
 // ASSIGN_OR_RETURN(lhs, expr): evaluates `expr` (a StatusOr); on error returns
 // its status, otherwise move-assigns the value into `lhs` (which may be a
 // declaration such as `auto x`).
+// `lhs` may be a declaration, so it cannot be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define ASSIGN_OR_RETURN(lhs, expr) \
   IMAGESMITH_ASSIGN_OR_RETURN_IMPL(IMAGESMITH_CONCAT(imagesmith_so_, __LINE__), lhs, expr)
 #define IMAGESMITH_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                                     \
   if (!tmp.ok()) return tmp.status();                    \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)

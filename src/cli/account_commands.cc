@@ -15,8 +15,7 @@ int RunShow(const ParsedArgs&, CommandContext& ctx) {
   if (!data.ok()) return ReportError(data.status(), ctx);
   Json out = Json::MakeObject();
   Status s = data->meta->Read([&](meta::Transaction& txn) {
-    ASSIGN_OR_RETURN(meta::Resource sub,
-                     txn.Get(ResourceId::ForSubscription(data->subscription)));
+    ASSIGN_OR_RETURN(meta::Resource sub, txn.Get(ResourceId::ForSubscription(data->subscription)));
     out.Set("id", Json::String(data->subscription));
     out.Set("name", *sub.properties.Find("displayName"));
     out.Set("isDefault", Json::Bool(true));

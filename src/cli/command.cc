@@ -154,7 +154,8 @@ int CommandRegistry::Dispatch(const std::vector<std::string>& args, CommandConte
       std::vector<std::string> names;
       std::string prefix = group.empty() ? "" : group + " ";
       for (const CommandSpec& c : commands_) {
-        if (StartsWith(c.path, prefix)) names.push_back(Split(c.path.substr(prefix.size()), ' ')[0]);
+        if (StartsWith(c.path, prefix))
+          names.push_back(Split(c.path.substr(prefix.size()), ' ')[0]);
       }
       for (const auto& [g, _] : groups_) {
         if (StartsWith(g, prefix)) names.push_back(Split(g.substr(prefix.size()), ' ')[0]);
@@ -243,7 +244,8 @@ int CommandRegistry::Dispatch(const std::vector<std::string>& args, CommandConte
       slot.push_back(inline_value);
     } else {
       if (i + 1 >= args.size()) {
-        return UsageError(ctx, "option '--" + opt->name + "' needs a value (" + opt->value_name + ").",
+        return UsageError(ctx,
+                          "option '--" + opt->name + "' needs a value (" + opt->value_name + ").",
                           spec->path);
       }
       slot.push_back(args[++i]);
@@ -266,7 +268,8 @@ int CommandRegistry::Dispatch(const std::vector<std::string>& args, CommandConte
     return UsageError(ctx, "missing argument: expected " + spec->args_usage + ".", spec->path);
   }
   if (parsed.positionals_.size() > spec->max_positionals) {
-    return UsageError(ctx, "unexpected argument '" + parsed.positionals_[spec->max_positionals] + "'.",
+    return UsageError(ctx,
+                      "unexpected argument '" + parsed.positionals_[spec->max_positionals] + "'.",
                       spec->path);
   }
   if (parsed.Has("output") && !ParseFormat(parsed.Get("output"), ctx.format)) {

@@ -58,10 +58,10 @@ class ParsedArgs {
 };
 
 struct CommandSpec {
-  std::string path;          // words after "imagesmith": "disk convert"
-  std::string summary;       // one line for listings
-  std::string description;   // paragraphs for --help
-  std::string args_usage;    // positional part of the usage line: "IN OUT"
+  std::string path;         // words after "imagesmith": "disk convert"
+  std::string summary;      // one line for listings
+  std::string description;  // paragraphs for --help
+  std::string args_usage;   // positional part of the usage line: "IN OUT"
   size_t min_positionals = 0;
   size_t max_positionals = 0;
   std::vector<OptionSpec> options;

@@ -11,9 +11,9 @@
 namespace imagesmith::cli {
 
 struct Data {
-  std::string dir;                         // the data directory
-  std::unique_ptr<meta::MetaStore> meta;   // meta.db inside it
-  std::string subscription;                // the default subscription's GUID
+  std::string dir;                        // the data directory
+  std::unique_ptr<meta::MetaStore> meta;  // meta.db inside it
+  std::string subscription;               // the default subscription's GUID
 
   // /subscriptions/{sub}/resourceGroups/{group}.
   ResourceId Group(const std::string& name) const {

@@ -19,7 +19,8 @@ StatusOr<Json> ParseTags(const std::vector<std::string>& items) {
     }
     std::string value = eq == std::string::npos ? "" : item.substr(eq + 1);
     if (value.size() > 256) {
-      return InvalidArgumentError("tag " + QuoteForMessage(key) + ": values are at most 256 characters");
+      return InvalidArgumentError("tag " + QuoteForMessage(key) +
+                                  ": values are at most 256 characters");
     }
     tags.Set(key, Json::String(value));
   }
@@ -96,7 +97,9 @@ int RunDelete(const ParsedArgs& args, CommandContext& ctx) {
   return 0;
 }
 
-OptionSpec NameOption() { return {"name", 'n', "NAME", "Name of the resource group.", false, true}; }
+OptionSpec NameOption() {
+  return {"name", 'n', "NAME", "Name of the resource group.", false, true};
+}
 
 }  // namespace
 
@@ -105,7 +108,8 @@ void RegisterGroupCommands(CommandRegistry& registry) {
   registry.Add(CommandSpec{
       .path = "group create",
       .summary = "Create a resource group.",
-      .description = "Names are 1-90 letters, digits, '_', '-', '.', '(' and ')', not ending in '.'.",
+      .description =
+          "Names are 1-90 letters, digits, '_', '-', '.', '(' and ')', not ending in '.'.",
       .args_usage = "",
       .min_positionals = 0,
       .max_positionals = 0,
@@ -140,7 +144,8 @@ void RegisterGroupCommands(CommandRegistry& registry) {
       .args_usage = "",
       .min_positionals = 0,
       .max_positionals = 0,
-      .options = {NameOption(), {"yes", 'y', "", "Do not ask for confirmation (accepted for az compatibility)."}},
+      .options = {NameOption(),
+                  {"yes", 'y', "", "Do not ask for confirmation (accepted for az compatibility)."}},
       .examples = {"imagesmith group delete -n images --yes"},
       .run = RunDelete});
 }

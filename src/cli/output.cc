@@ -10,11 +10,16 @@ namespace {
 
 std::string Scalar(const Json& v) {
   switch (v.kind()) {
-    case Json::Kind::kNull: return "";
-    case Json::Kind::kBool: return v.bool_value() ? "True" : "False";
-    case Json::Kind::kNumber: return v.number_text();
-    case Json::Kind::kString: return v.string_value();
-    default: return "";
+    case Json::Kind::kNull:
+      return "";
+    case Json::Kind::kBool:
+      return v.bool_value() ? "True" : "False";
+    case Json::Kind::kNumber:
+      return v.number_text();
+    case Json::Kind::kString:
+      return v.string_value();
+    default:
+      return "";
   }
 }
 
@@ -101,11 +106,20 @@ void PrintTable(const Json& result, std::ostream& os, bool tsv) {
 
 void PrintResult(const Json& result, CommandContext& ctx) {
   switch (ctx.format) {
-    case OutputFormat::kJson: *ctx.out << result.Dump(2) << "\n"; break;
-    case OutputFormat::kJsonCompact: *ctx.out << result.Dump(-1) << "\n"; break;
-    case OutputFormat::kTable: PrintTable(result, *ctx.out, false); break;
-    case OutputFormat::kTsv: PrintTable(result, *ctx.out, true); break;
-    case OutputFormat::kNone: break;
+    case OutputFormat::kJson:
+      *ctx.out << result.Dump(2) << "\n";
+      break;
+    case OutputFormat::kJsonCompact:
+      *ctx.out << result.Dump(-1) << "\n";
+      break;
+    case OutputFormat::kTable:
+      PrintTable(result, *ctx.out, false);
+      break;
+    case OutputFormat::kTsv:
+      PrintTable(result, *ctx.out, true);
+      break;
+    case OutputFormat::kNone:
+      break;
   }
 }
 

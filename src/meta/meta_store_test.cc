@@ -138,8 +138,13 @@ TEST_F(MetaStoreTest, SecondProcessWaitsForTheWriteLock) {
   ASSERT_TRUE(other.ok());
   std::thread holder([&] {
     Status s = (*other)->Update([&](Transaction& t) {
-      Resource r{Id(std::string(kSub) + "/resourceGroups/first"), "", Json::MakeObject(),
-                 Json::MakeObject(), 0, 0, 0};
+      Resource r{Id(std::string(kSub) + "/resourceGroups/first"),
+                 "",
+                 Json::MakeObject(),
+                 Json::MakeObject(),
+                 0,
+                 0,
+                 0};
       RETURN_IF_ERROR(t.Create(r));
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
       return Status::Ok();

@@ -31,8 +31,8 @@ StatusOr<Resource> EnsureDefaultSubscription(Transaction& txn, Env& env) {
     const Json* d = s.properties.Find("isDefault");
     if (d != nullptr && d->is_bool() && d->bool_value()) return s;
   }
-  Resource sub{ResourceId::ForSubscription(NewGuid()), "", Json::MakeObject(), Json::MakeObject(),
-               0, 0, 0};
+  Resource sub{
+      ResourceId::ForSubscription(NewGuid()), "", Json::MakeObject(), Json::MakeObject(), 0, 0, 0};
   sub.properties.Set("displayName", Json::String("imagesmith default"));
   sub.properties.Set("isDefault", Json::Bool(true));
   sub.properties.Set("state", Json::String("Enabled"));
@@ -70,8 +70,9 @@ Status DeleteGroup(Transaction& txn, const ResourceId& group_id) {
     std::string list;
     for (const Resource& r : inside) list += "\n  " + r.id.ToString();
     if (n > 5) list += "\n  ... and " + std::to_string(n - 5) + " more";
-    return FailedPreconditionError("resource group '" + group_id.resource_group() + "' still holds " +
-                                   std::to_string(n) + " resource(s); delete them first:" + list);
+    return FailedPreconditionError("resource group '" + group_id.resource_group() +
+                                   "' still holds " + std::to_string(n) +
+                                   " resource(s); delete them first:" + list);
   }
   return txn.Delete(group_id);
 }

@@ -83,14 +83,19 @@ Status SqliteError(sqlite3* db, const std::string& what) {
   std::string message = "metadata database: " + what + ": " + sqlite3_errmsg(db);
   switch (code & 0xff) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED: return UnavailableError(message + " (another imagesmith is writing; retry)");
+    case SQLITE_LOCKED:
+      return UnavailableError(message + " (another imagesmith is writing; retry)");
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB: return DataLossError(message);
-    case SQLITE_FULL: return ResourceExhaustedError(message);
+    case SQLITE_NOTADB:
+      return DataLossError(message);
+    case SQLITE_FULL:
+      return ResourceExhaustedError(message);
     case SQLITE_READONLY:
     case SQLITE_PERM:
-    case SQLITE_CANTOPEN: return PermissionDeniedError(message);
-    default: return InternalError(message);
+    case SQLITE_CANTOPEN:
+      return PermissionDeniedError(message);
+    default:
+      return InternalError(message);
   }
 }
 
@@ -115,7 +120,8 @@ StatusOr<Resource> RowToResource(Stmt& s) {
 
 class SqliteTransaction final : public Transaction {
  public:
-  SqliteTransaction(sqlite3* db, Env& env, bool writable) : db_(db), env_(env), writable_(writable) {}
+  SqliteTransaction(sqlite3* db, Env& env, bool writable)
+      : db_(db), env_(env), writable_(writable) {}
 
   StatusOr<Resource> Get(const ResourceId& id) override {
     std::string sql = std::string("SELECT ") + kColumns + " FROM resources WHERE id_key = ?";
@@ -188,7 +194,8 @@ class SqliteTransaction final : public Transaction {
     RETURN_IF_ERROR(CheckWritable());
     ASSIGN_OR_RETURN(Resource current, Get(r.id));
     if (expected_generation && *expected_generation != current.generation) {
-      return AbortedError(r.id.ToString() + " was changed by someone else; read it again and retry");
+      return AbortedError(r.id.ToString() +
+                          " was changed by someone else; read it again and retry");
     }
     r.created_us = current.created_us;
     r.updated_us = env_.NowMicros();
@@ -237,8 +244,8 @@ class SqliteTransaction final : public Transaction {
   }
 
   StatusOr<std::vector<Resource>> ListSubscriptions() override {
-    std::string sql = std::string("SELECT ") + kColumns +
-                      " FROM resources WHERE parent_key = '' ORDER BY id_key";
+    std::string sql =
+        std::string("SELECT ") + kColumns + " FROM resources WHERE parent_key = '' ORDER BY id_key";
     Stmt s(db_, sql.c_str());
     if (!s.ok()) return SqliteError(db_, "prepare");
     return Collect(s);
@@ -279,9 +286,7 @@ class SqliteMetaStore final : public MetaStore {
     return s;
   }
 
-  Status Update(const std::function<Status(Transaction&)>& fn) override {
-    return RunTxn(fn, true);
-  }
+  Status Update(const std::function<Status(Transaction&)>& fn) override { return RunTxn(fn, true); }
   Status Read(const std::function<Status(Transaction&)>& fn) override { return RunTxn(fn, false); }
   int SchemaVersion() override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -307,10 +312,10 @@ class SqliteMetaStore final : public MetaStore {
     int version = UserVersion();
     if (version < 0) return SqliteError(db_, "read schema version");
     if (version > kSchemaVersion) {
-      return FailedPreconditionError(
-          "the metadata database has schema version " + std::to_string(version) +
-          ", newer than this imagesmith understands (" + std::to_string(kSchemaVersion) +
-          "); use a newer imagesmith");
+      return FailedPreconditionError("the metadata database has schema version " +
+                                     std::to_string(version) +
+                                     ", newer than this imagesmith understands (" +
+                                     std::to_string(kSchemaVersion) + "); use a newer imagesmith");
     }
     for (int v = version; v < kSchemaVersion; ++v) {
       RETURN_IF_ERROR(Exec(kMigrations[v]));
@@ -344,9 +349,9 @@ class SqliteMetaStore final : public MetaStore {
 
 StatusOr<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(Env& env, const std::string& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     Status s = db != nullptr ? SqliteError(db, "open " + path)
                              : ResourceExhaustedError("metadata database: out of memory");
@@ -356,8 +361,8 @@ StatusOr<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(Env& env, const std::st
   auto store = std::make_unique<SqliteMetaStore>(db, env);
   sqlite3_busy_timeout(db, 10000);
   char* err = nullptr;
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
-                             "PRAGMA foreign_keys=ON"}) {
+  for (const char* pragma :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"}) {
     if (sqlite3_exec(db, pragma, nullptr, nullptr, &err) != SQLITE_OK) {
       sqlite3_free(err);
       Status s = SqliteError(db, std::string(pragma)).WithContext(path);

@@ -14,8 +14,8 @@ enum class Severity { kError, kWarning };
 
 struct Diagnostic {
   Severity severity = Severity::kError;
-  SourcePos pos;      // {0,0} when the problem is not at one place in the file
-  std::string path;   // "properties.customize[1].sha256Checksum"; "" for the file itself
+  SourcePos pos;     // {0,0} when the problem is not at one place in the file
+  std::string path;  // "properties.customize[1].sha256Checksum"; "" for the file itself
   std::string message;
 
   // "file:line:column: error: path: message" (line/column and path omitted

@@ -21,7 +21,8 @@ TEST(ImageVersionTest, RejectsVersionWithLeadingZero) {
 }
 
 TEST(ImageVersionTest, RejectsWrongShapesAndOverflow) {
-  for (const char* bad : {"1.0", "1.0.0.0", "a.b.c", "1..0", "-1.0.0", "2147483648.0.0", "", "1.0.0 "}) {
+  for (const char* bad :
+       {"1.0", "1.0.0.0", "a.b.c", "1..0", "-1.0.0", "2147483648.0.0", "", "1.0.0 "}) {
     EXPECT_FALSE(ImageVersion::Parse(bad).ok()) << bad;
   }
 }

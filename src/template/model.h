@@ -173,7 +173,7 @@ struct VnetConfig {
 };
 
 struct VmProfile {
-  std::string vm_size;         // empty: the default for the source's generation
+  std::string vm_size;          // empty: the default for the source's generation
   int64_t os_disk_size_gb = 0;  // 0: the source's size
   std::vector<ResourceId> user_assigned_identities;
   std::optional<VnetConfig> vnet_config;

@@ -9,9 +9,12 @@ namespace imagesmith::tmpl {
 
 const char* StorageAccountTypeName(StorageAccountType t) {
   switch (t) {
-    case StorageAccountType::kStandardLRS: return "Standard_LRS";
-    case StorageAccountType::kStandardZRS: return "Standard_ZRS";
-    case StorageAccountType::kPremiumLRS: return "Premium_LRS";
+    case StorageAccountType::kStandardLRS:
+      return "Standard_LRS";
+    case StorageAccountType::kStandardZRS:
+      return "Standard_ZRS";
+    case StorageAccountType::kPremiumLRS:
+      return "Premium_LRS";
   }
   return "?";
 }
@@ -108,8 +111,9 @@ std::optional<Source> ParseSource(Context& ctx, const Json& value, const std::st
       v.AddSibling("PlatformImage sources", {PLATFORM_PROPS});
       v.AddSibling("ManagedImage sources", {MANAGED_SOURCE_PROPS});
       v.AddReadOnly({"exactVersion"});
-      if (auto id = ReadResourceId(v, "imageVersionId", true,
-                                   {"Microsoft.Compute/galleries/images/versions"}, kVersionShape)) {
+      if (auto id =
+              ReadResourceId(v, "imageVersionId", true,
+                             {"Microsoft.Compute/galleries/images/versions"}, kVersionShape)) {
         if (!EqualsIgnoreCase(id->name(), "latest")) {
           auto ver = ImageVersion::Parse(id->name());
           if (!ver.ok()) {
@@ -125,7 +129,8 @@ std::optional<Source> ParseSource(Context& ctx, const Json& value, const std::st
       }
       break;
     }
-    default: break;
+    default:
+      break;
   }
   v.Finish();
   if (ctx.error_count() != before) return std::nullopt;
@@ -136,9 +141,9 @@ namespace {
 
 #define COMMON_DIST_PROPS "type", "runOutputName", "artifactTags"
 #define MANAGED_DIST_PROPS COMMON_DIST_PROPS, "imageId", "location"
-#define SIG_DIST_PROPS                                                                        \
-  COMMON_DIST_PROPS, "galleryImageId", "replicationRegions", "targetRegions",                 \
-      "excludeFromLatest", "storageAccountType", "versioning"
+#define SIG_DIST_PROPS                                                                             \
+  COMMON_DIST_PROPS, "galleryImageId", "replicationRegions", "targetRegions", "excludeFromLatest", \
+      "storageAccountType", "versioning"
 #define VHD_DIST_PROPS COMMON_DIST_PROPS, "uri"
 
 std::optional<SharedImageTarget> ReadSharedImageTarget(ObjectView& v) {
@@ -198,8 +203,8 @@ std::optional<SharedImageTarget> ReadSharedImageTarget(ObjectView& v) {
       for (size_t i = 0; i < names->size(); ++i) {
         auto r = Region::Parse((*names)[i]);
         if (!r.ok()) {
-          ctx.Error(replication->array_items()[i].pos,
-                    IndexPath(v.PathOf("replicationRegions"), i), r.status().message());
+          ctx.Error(replication->array_items()[i].pos, IndexPath(v.PathOf("replicationRegions"), i),
+                    r.status().message());
           ok = false;
           continue;
         }
@@ -297,8 +302,9 @@ std::optional<SharedImageTarget> ReadSharedImageTarget(ObjectView& v) {
     }
   }
   if (!ok || !t.gallery_image_id) return std::nullopt;
-  return SharedImageTarget{*t.gallery_image_id, t.explicit_version, std::move(t.target_regions),
-                           t.exclude_from_latest, t.storage_account_type, t.versioning};
+  return SharedImageTarget{*t.gallery_image_id,         t.explicit_version,
+                           std::move(t.target_regions), t.exclude_from_latest,
+                           t.storage_account_type,      t.versioning};
 }
 
 }  // namespace

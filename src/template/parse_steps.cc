@@ -10,11 +10,16 @@ namespace imagesmith::tmpl {
 
 const char* StepTypeName(StepType t) {
   switch (t) {
-    case StepType::kShell: return "Shell";
-    case StepType::kPowerShell: return "PowerShell";
-    case StepType::kFile: return "File";
-    case StepType::kWindowsRestart: return "WindowsRestart";
-    case StepType::kWindowsUpdate: return "WindowsUpdate";
+    case StepType::kShell:
+      return "Shell";
+    case StepType::kPowerShell:
+      return "PowerShell";
+    case StepType::kFile:
+      return "File";
+    case StepType::kWindowsRestart:
+      return "WindowsRestart";
+    case StepType::kWindowsUpdate:
+      return "WindowsUpdate";
   }
   return "?";
 }
@@ -28,7 +33,7 @@ namespace internal {
 namespace {
 
 #define SHELL_PROPS "type", "name", "inline", "scriptUri", "sha256Checksum"
-#define POWERSHELL_PROPS                                                                      \
+#define POWERSHELL_PROPS                                                                 \
   "type", "name", "inline", "scriptUri", "sha256Checksum", "runElevated", "runAsSystem", \
       "validExitCodes"
 #define FILE_PROPS "type", "name", "sourceUri", "destination", "sha256Checksum"
@@ -175,8 +180,8 @@ std::optional<Step> ParseStep(Context& ctx, const Json& value, const std::string
       AddStepSiblings(v, type);
       name_of(v);
       ScriptFields f = ReadScript(v);
-      PowerShellStep ps{std::move(f.inline_commands), std::move(f.script_uri), f.sha256, false,
-                        false, {0}};
+      PowerShellStep ps{
+          std::move(f.inline_commands), std::move(f.script_uri), f.sha256, false, false, {0}};
       ps.run_elevated = ReadBool(v, "runElevated", false).value_or(false);
       ps.run_as_system = ReadBool(v, "runAsSystem", false).value_or(false);
       if (ps.run_as_system && !ps.run_elevated) {
@@ -249,7 +254,8 @@ std::optional<Step> ParseStep(Context& ctx, const Json& value, const std::string
       AddStepSiblings(v, type);
       name_of(v);
       WindowsRestartStep r;
-      if (auto c = ReadString(v, "restartCommand", false, TextKind::kFreeText)) r.restart_command = *c;
+      if (auto c = ReadString(v, "restartCommand", false, TextKind::kFreeText))
+        r.restart_command = *c;
       if (auto c = ReadString(v, "restartCheckCommand", false, TextKind::kFreeText, true)) {
         r.restart_check_command = *c;
       }
@@ -274,7 +280,8 @@ std::optional<Step> ParseStep(Context& ctx, const Json& value, const std::string
       AddStepSiblings(v, type);
       name_of(v);
       WindowsUpdateStep u;
-      if (auto s = ReadString(v, "searchCriteria", false, TextKind::kFreeText)) u.search_criteria = *s;
+      if (auto s = ReadString(v, "searchCriteria", false, TextKind::kFreeText))
+        u.search_criteria = *s;
       if (auto f = ReadStringList(v, "filters", false, TextKind::kFreeText, true)) {
         for (size_t i = 0; i < f->size(); ++i) {
           const std::string& filter = (*f)[i];

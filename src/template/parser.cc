@@ -73,9 +73,9 @@ void ReadVmProfile(Context& ctx, const Json& value, const std::string& path, VmP
     if (size->empty() || std::regex_match(*size, kSize)) {
       out.vm_size = *size;
     } else {
-      ctx.Error(v.Get("vmSize")->pos, v.PathOf("vmSize"),
-                "expected an Azure VM size such as Standard_D2s_v3, found " +
-                    QuoteForMessage(*size));
+      ctx.Error(
+          v.Get("vmSize")->pos, v.PathOf("vmSize"),
+          "expected an Azure VM size such as Standard_D2s_v3, found " + QuoteForMessage(*size));
     }
   }
   if (auto gb = internal::ReadInt(v, "osDiskSizeGB", false, 0, 4095)) out.os_disk_size_gb = *gb;
@@ -104,14 +104,13 @@ void ReadVmProfile(Context& ctx, const Json& value, const std::string& path, VmP
                   {"subnetId", "proxyVmSize", "containerInstanceSubnetId"});
     if (nv.ok()) {
       VnetConfig cfg;
-      cfg.subnet_id = internal::ReadResourceId(nv, "subnetId", false,
-                                               {"Microsoft.Network/virtualNetworks/subnets"},
-                                               kSubnetShape);
+      cfg.subnet_id = internal::ReadResourceId(
+          nv, "subnetId", false, {"Microsoft.Network/virtualNetworks/subnets"}, kSubnetShape);
       cfg.proxy_vm_size =
           internal::ReadString(nv, "proxyVmSize", false, TextKind::kStructured, true).value_or("");
-      cfg.container_instance_subnet_id = internal::ReadResourceId(
-          nv, "containerInstanceSubnetId", false, {"Microsoft.Network/virtualNetworks/subnets"},
-          kSubnetShape);
+      cfg.container_instance_subnet_id =
+          internal::ReadResourceId(nv, "containerInstanceSubnetId", false,
+                                   {"Microsoft.Network/virtualNetworks/subnets"}, kSubnetShape);
       nv.Finish();
       out.vnet_config = cfg;
     }
@@ -187,13 +186,13 @@ void ReadIdentity(Context& ctx, const Json& value, std::optional<ResourceId>& ou
 }
 
 void ReadProperties(Context& ctx, const Json& value, ImageTemplate& t, bool& have_source) {
-  ObjectView v(ctx, value, "properties", "the template's properties",
-               {"buildTimeoutInMinutes", "customize", "errorHandling", "distribute", "optimize",
-                "source", "stagingResourceGroup", "validate", "vmProfile", "autoRun",
-                "managedResourceTags"});
+  ObjectView v(
+      ctx, value, "properties", "the template's properties",
+      {"buildTimeoutInMinutes", "customize", "errorHandling", "distribute", "optimize", "source",
+       "stagingResourceGroup", "validate", "vmProfile", "autoRun", "managedResourceTags"});
   if (!v.ok()) return;
-  v.AddReadOnly({"provisioningState", "provisioningError", "lastRunStatus",
-                 "exactStagingResourceGroup"});
+  v.AddReadOnly(
+      {"provisioningState", "provisioningError", "lastRunStatus", "exactStagingResourceGroup"});
 
   if (auto minutes = internal::ReadInt(v, "buildTimeoutInMinutes", false, 0, 960)) {
     if (*minutes == 0) {
@@ -294,19 +293,21 @@ void ReadProperties(Context& ctx, const Json& value, ImageTemplate& t, bool& hav
 
   if (const Json* rg = v.Get("stagingResourceGroup")) {
     if (!(rg->is_string() && rg->string_value().empty())) {
-      t.staging_resource_group = internal::ParseResourceIdValue(
-          ctx, *rg, v.PathOf("stagingResourceGroup"), {"Microsoft.Resources/resourceGroups"},
-          kGroupShape);
+      t.staging_resource_group =
+          internal::ParseResourceIdValue(ctx, *rg, v.PathOf("stagingResourceGroup"),
+                                         {"Microsoft.Resources/resourceGroups"}, kGroupShape);
     }
   }
 
-  if (const Json* val = v.Get("validate")) ReadValidate(ctx, *val, v.PathOf("validate"), t.validate);
+  if (const Json* val = v.Get("validate"))
+    ReadValidate(ctx, *val, v.PathOf("validate"), t.validate);
   if (t.validate.source_validation_only && !t.customize.empty()) {
     ctx.Error(v.Get("validate")->pos, "properties.validate.sourceValidationOnly",
               "sourceValidationOnly validates the source image as it is, so customize must be "
               "empty; remove the customizers or set sourceValidationOnly to false");
   }
-  if (const Json* vp = v.Get("vmProfile")) ReadVmProfile(ctx, *vp, v.PathOf("vmProfile"), t.vm_profile);
+  if (const Json* vp = v.Get("vmProfile"))
+    ReadVmProfile(ctx, *vp, v.PathOf("vmProfile"), t.vm_profile);
   if (const Json* ar = v.Get("autoRun")) {
     t.auto_run = ReadEnabledState(ctx, *ar, v.PathOf("autoRun"), "autoRun");
   }
@@ -359,9 +360,9 @@ ParseResult ParseTemplate(std::string_view text) {
     auto it = std::find_if(known.begin(), known.end(),
                            [&](const std::string& k) { return EqualsIgnoreCase(k, *api); });
     if (it == known.end()) {
-      ctx.Error(v.Get("apiVersion")->pos, "apiVersion",
-                "unknown apiVersion " + QuoteForMessage(*api) + "; expected one of " +
-                    Join(known, ", "));
+      ctx.Error(
+          v.Get("apiVersion")->pos, "apiVersion",
+          "unknown apiVersion " + QuoteForMessage(*api) + "; expected one of " + Join(known, ", "));
     } else {
       api_version = *it;
       ctx.api_version = *it;

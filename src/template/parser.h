@@ -28,7 +28,7 @@ inline constexpr uint64_t kMaxTemplateBytes = 4 << 20;
 const std::vector<std::string>& KnownApiVersions();
 
 struct ParseResult {
-  std::optional<ImageTemplate> value;  // set exactly when there are no errors
+  std::optional<ImageTemplate> value;   // set exactly when there are no errors
   std::vector<Diagnostic> diagnostics;  // errors and warnings in file order
 
   bool ok() const { return value.has_value(); }

@@ -42,13 +42,14 @@ TEST(ParserTest, FillsDefaultsAndNormalisesValues) {
 TEST(ParserTest, SharedImageTargetSplitsExplicitVersionAndConvertsReplicationRegions) {
   std::string gallery = std::string("/subscriptions/") + kSub +
                         "/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/d";
-  ParseResult r = ParseTemplate(WithProperties(
-      std::string(kSource) + R"(,"distribute":[
-      {"type":"sharedImage","runOutputName":"a","galleryImageId":")" + gallery +
-      R"(/versions/1.2.3","replicationRegions":["East US","westus2"]},
-      {"type":"SharedImage","runOutputName":"b","galleryImageId":")" + gallery +
-      R"(","versioning":{"scheme":"latest","major":1}}])",
-      "2021-10-01"));
+  ParseResult r = ParseTemplate(
+      WithProperties(std::string(kSource) + R"(,"distribute":[
+      {"type":"sharedImage","runOutputName":"a","galleryImageId":")" +
+                         gallery +
+                         R"(/versions/1.2.3","replicationRegions":["East US","westus2"]},
+      {"type":"SharedImage","runOutputName":"b","galleryImageId":")" +
+                         gallery + R"(","versioning":{"scheme":"latest","major":1}}])",
+                     "2021-10-01"));
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r.warning_count(), 1);  // replicationRegions is deprecated
   const auto& a = std::get<SharedImageTarget>(r.value->distribute[0].target);
@@ -85,11 +86,14 @@ TEST(ParserTest, SyntaxErrorIsOneDiagnosticWithPosition) {
 }
 
 TEST(ParserTest, IdentityKeepsTheOneUserAssignedIdentity) {
-  std::string id = std::string("/subscriptions/") + kSub +
-                   "/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/ib";
-  std::string text = std::string(R"({"type":"Microsoft.VirtualMachineImages/imageTemplates","apiVersion":"2022-07-01",
+  std::string id =
+      std::string("/subscriptions/") + kSub +
+      "/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/ib";
+  std::string text =
+      std::string(
+          R"({"type":"Microsoft.VirtualMachineImages/imageTemplates","apiVersion":"2022-07-01",
     "location":"eastus","identity":{"type":"UserAssigned","userAssignedIdentities":{")") +
-                     id + R"(":{}}},"properties":{)" + kSource + "}}";
+      id + R"(":{}}},"properties":{)" + kSource + "}}";
   ParseResult r = ParseTemplate(text);
   ASSERT_TRUE(r.ok());
   ASSERT_TRUE(r.value->identity.has_value());

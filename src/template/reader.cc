@@ -147,9 +147,9 @@ ObjectView::ObjectView(Context& ctx, const Json& value, std::string path, std::s
   for (const char* k : known) known_.emplace_back(k);
   if (!value.is_object()) {
     if (!CheckPlaceholder(ctx, value, path_, TextKind::kStructured)) {
-      ctx.Error(value.pos, path_,
-                "expected " + what_ + " (a JSON object), found " +
-                    std::string(value.KindDescription()));
+      ctx.Error(
+          value.pos, path_,
+          "expected " + what_ + " (a JSON object), found " + std::string(value.KindDescription()));
     }
     return;
   }
@@ -160,11 +160,11 @@ ObjectView::ObjectView(Context& ctx, const Json& value, std::string path, std::s
       if (EqualsIgnoreCase(members[i].key, members[j].key)) {
         const SourcePos& first = members[j].key_pos;
         std::string where = std::to_string(first.line) + ":" + std::to_string(first.column);
-        std::string message =
-            members[i].key == members[j].key
-                ? "property given twice (first at " + where + "); keep one"
-                : "property given twice, as \"" + members[j].key + "\" at " + where + " and as \"" +
-                      members[i].key + "\" (names ignore case); keep one";
+        std::string message = members[i].key == members[j].key
+                                  ? "property given twice (first at " + where + "); keep one"
+                                  : "property given twice, as \"" + members[j].key + "\" at " +
+                                        where + " and as \"" + members[i].key +
+                                        "\" (names ignore case); keep one";
         ctx.Error(members[i].key_pos, MemberPath(path_, members[i].key), message);
         break;
       }
@@ -283,8 +283,7 @@ std::optional<bool> ReadBool(ObjectView& v, std::string_view name, bool required
 
 std::optional<int64_t> ReadInt(ObjectView& v, std::string_view name, bool required, int64_t min,
                                int64_t max) {
-  std::string range =
-      "an integer from " + std::to_string(min) + " to " + std::to_string(max);
+  std::string range = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
   const Json* value = v.Get(name);
   if (value == nullptr) {
     if (required) Missing(v, name, range);
@@ -301,9 +300,9 @@ std::optional<int64_t> ReadInt(ObjectView& v, std::string_view name, bool requir
   } else if (value->is_string() && IsAsciiDigits(value->string_value()) &&
              value->string_value().size() < 19) {
     n = std::stoll(value->string_value());
-    v.ctx().Warning(value->pos, v.PathOf(name),
-                    "number written as a string; write " + value->string_value() +
-                        " without quotes");
+    v.ctx().Warning(
+        value->pos, v.PathOf(name),
+        "number written as a string; write " + value->string_value() + " without quotes");
   } else {
     WrongKind(v, name, *value, range);
     return std::nullopt;
@@ -332,7 +331,8 @@ std::optional<size_t> ReadEnum(ObjectView& v, std::string_view name, bool requir
   for (size_t i = 0; i < allowed.size(); ++i) {
     if (EqualsIgnoreCase(allowed[i], value->string_value())) return i;
   }
-  std::string message = "expected " + expected + ", found " + QuoteForMessage(value->string_value());
+  std::string message =
+      "expected " + expected + ", found " + QuoteForMessage(value->string_value());
   std::string guess = ClosestMatch(value->string_value(), allowed);
   if (!guess.empty()) message += "; did you mean \"" + guess + "\"?";
   v.ctx().Error(value->pos, v.PathOf(name), message);
@@ -456,9 +456,9 @@ std::optional<Tags> ReadTags(ObjectView& v, std::string_view name) {
     }
     for (size_t j = 0; j < i && key_ok; ++j) {
       if (EqualsIgnoreCase(members[j].key, m.key)) {
-        v.ctx().Error(m.key_pos, tag_path,
-                      "tag given twice (tag names ignore case; first as \"" + members[j].key +
-                          "\")");
+        v.ctx().Error(
+            m.key_pos, tag_path,
+            "tag given twice (tag names ignore case; first as \"" + members[j].key + "\")");
         key_ok = false;
       }
     }
@@ -470,17 +470,16 @@ std::optional<Tags> ReadTags(ObjectView& v, std::string_view name) {
       continue;
     }
     const std::string& tv = m.value.string_value();
-    if (tv.size() > 2 && tv.front() == '<' && tv.back() == '>' &&
-        FindAngleToken(tv) == tv) {
+    if (tv.size() > 2 && tv.front() == '<' && tv.back() == '>' && FindAngleToken(tv) == tv) {
       v.ctx().Error(m.value.pos, tag_path,
                     "placeholder " + tv + " left in the value; replace it with a real value");
       ok = false;
       continue;
     }
     if (tv.size() > 256) {
-      v.ctx().Error(m.value.pos, tag_path,
-                    "tag values must be at most 256 characters; this one has " +
-                        std::to_string(tv.size()));
+      v.ctx().Error(
+          m.value.pos, tag_path,
+          "tag values must be at most 256 characters; this one has " + std::to_string(tv.size()));
       ok = false;
       continue;
     }

@@ -113,7 +113,8 @@ Json DistributionJson(const Distribution& d, const std::string& api_version) {
           if (!t.target_regions.empty() && api_version < "2022-07-01") {
             // Before 2022-07-01 only replicationRegions exists (one replica each).
             Json regions = Json::MakeArray();
-            for (const TargetRegion& r : t.target_regions) regions.Append(Json::String(r.region.name()));
+            for (const TargetRegion& r : t.target_regions)
+              regions.Append(Json::String(r.region.name()));
             o.Set("replicationRegions", std::move(regions));
           } else if (!t.target_regions.empty()) {
             Json regions = Json::MakeArray();
@@ -131,13 +132,14 @@ Json DistributionJson(const Distribution& d, const std::string& api_version) {
           }
           o.Set("excludeFromLatest", Json::Bool(t.exclude_from_latest));
           if (t.storage_account_type) {
-            o.Set("storageAccountType", Json::String(StorageAccountTypeName(*t.storage_account_type)));
+            o.Set("storageAccountType",
+                  Json::String(StorageAccountTypeName(*t.storage_account_type)));
           }
           if (t.versioning) {
             Json v = Json::MakeObject();
-            v.Set("scheme", Json::String(t.versioning->scheme == VersioningScheme::kLatest
-                                             ? "Latest"
-                                             : "Source"));
+            v.Set("scheme",
+                  Json::String(t.versioning->scheme == VersioningScheme::kLatest ? "Latest"
+                                                                                 : "Source"));
             if (t.versioning->major) v.Set("major", Json::Int(*t.versioning->major));
             o.Set("versioning", std::move(v));
           }
@@ -221,7 +223,8 @@ Json ImageTemplate::ToJson() const {
     if (c.subnet_id) vnet.Set("subnetId", Json::String(c.subnet_id->ToString()));
     if (!c.proxy_vm_size.empty()) vnet.Set("proxyVmSize", Json::String(c.proxy_vm_size));
     if (c.container_instance_subnet_id) {
-      vnet.Set("containerInstanceSubnetId", Json::String(c.container_instance_subnet_id->ToString()));
+      vnet.Set("containerInstanceSubnetId",
+               Json::String(c.container_instance_subnet_id->ToString()));
     }
     vm.Set("vnetConfig", std::move(vnet));
   }
