@@ -1,0 +1,484 @@
+#include "catalog/boot_disk.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+#include "base/strings.h"
+#include "catalog/debian_base.h"
+
+namespace imagesmith::catalog {
+namespace {
+
+constexpr const char* kGrubPcDir = "/usr/lib/grub/i386-pc";
+constexpr const char* kGrubEfiDir = "/usr/lib/grub/x86_64-efi";
+constexpr const char* kConsoles = "console=tty0 console=ttyS0,115200n8";
+constexpr const char* kSerialCommand =
+    "serial --unit=0 --speed=115200 --word=8 --parity=no --stop=1";
+// Built into both core images, so GRUB reaches grub.cfg without probing.
+constexpr const char* kCoreModules[] = {"part_gpt", "part_msdos", "ext2",     "fat",
+                                        "search",   "search_fs_uuid", "normal", "configfile",
+                                        "linux",    "echo",       "test",     "serial",
+                                        "terminal"};
+constexpr uint64_t kMiB = 1ull << 20;
+constexpr uint64_t kBiosBootSectors = kEspStartLba - kBiosBootStartLba;
+
+bool IsHex(std::string_view s) {
+  for (char c : s) {
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+bool IsUuid(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? s[i] != '-' : !(std::isdigit(static_cast<unsigned char>(s[i])) ||
+                               (s[i] >= 'a' && s[i] <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsHostname(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  for (const std::string& label : Split(s, '.')) {
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+      return false;
+    }
+    for (char c : label) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
+    }
+  }
+  return true;
+}
+
+std::string KernelCmdline(const BootConfig& c) {
+  std::string s = "root=UUID=" + c.root_uuid + " ro " + kConsoles;
+  if (!c.kernel_cmdline_extra.empty()) s += " " + c.kernel_cmdline_extra;
+  return s;
+}
+
+std::string GrubCfg(const BootConfig& c) {
+  return "# Written by imagesmith. update-grub regenerates an equivalent file from\n"
+         "# /etc/default/grub.d/imagesmith.cfg once GRUB's packages are installed.\n"
+         "set timeout=1\n"
+         "set default=0\n" +
+         std::string(kSerialCommand) +
+         "\n"
+         "terminal_input serial console\n"
+         "terminal_output serial console\n"
+         "search --no-floppy --fs-uuid --set=root " +
+         c.root_uuid +
+         "\n"
+         "menuentry 'Debian GNU/Linux' {\n"
+         "    search --no-floppy --fs-uuid --set=root " +
+         c.root_uuid +
+         "\n"
+         "    linux /vmlinuz " +
+         KernelCmdline(c) +
+         "\n"
+         "    initrd /initrd.img\n"
+         "}\n";
+}
+
+std::string EarlyCfg(const BootConfig& c) {
+  return "search --no-floppy --fs-uuid --set=root " + c.root_uuid +
+         "\nset prefix=($root)/boot/grub\n";
+}
+
+std::string DefaultGrub(const BootConfig& c) {
+  std::string extra = c.kernel_cmdline_extra.empty() ? "" : " " + c.kernel_cmdline_extra;
+  return "# Written by imagesmith: update-grub (grub-mkconfig) then produces a grub.cfg\n"
+         "# equivalent to the one on the disk (serial and VGA console, root by UUID).\n"
+         "GRUB_TIMEOUT=1\n"
+         "GRUB_DISABLE_OS_PROBER=true\n"
+         "GRUB_CMDLINE_LINUX_DEFAULT=\"\"\n"
+         "GRUB_CMDLINE_LINUX=\"" +
+         std::string(kConsoles) + extra +
+         "\"\n"
+         "GRUB_TERMINAL=\"serial console\"\n"
+         "GRUB_SERIAL_COMMAND=\"" +
+         kSerialCommand + "\"\n";
+}
+
+Status ToolError(std::string_view tool, const ProcessResult& r) {
+  std::string msg = std::string(tool) + " failed (" + r.Describe() + ")";
+  std::string tail = LastLines(r.stderr_data.empty() ? r.stdout_data : r.stderr_data, 5);
+  if (!tail.empty()) msg += ": " + tail;
+  return InternalError(msg);
+}
+
+Status RunTool(Env& env, std::vector<std::string> argv,
+               std::map<std::string, std::string> extra_env = {}, ProcessResult* out = nullptr) {
+  ProcessOptions opts;
+  opts.argv = std::move(argv);
+  opts.extra_env = std::move(extra_env);
+  opts.timeout = std::chrono::minutes(20);
+  auto r = env.RunProcess(opts);
+  if (!r.ok()) return r.status().WithContext("starting " + opts.argv[0]);
+  if (!r->success()) return ToolError(opts.argv[0], *r);
+  if (out != nullptr) *out = std::move(r).value();
+  return Status::Ok();
+}
+
+// A file descriptor closed on scope exit.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+Status PWriteAll(int fd, const void* data, size_t n, uint64_t offset, const std::string& what) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(offset));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return ErrnoError("writing " + what, w < 0 ? errno : EIO);
+    p += w;
+    n -= static_cast<size_t>(w);
+    offset += static_cast<uint64_t>(w);
+  }
+  return Status::Ok();
+}
+
+void PutLe64(uint8_t* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
+// Copies `src` into `dst_fd` at `offset`, skipping the source's holes and
+// all-zero blocks: the destination region is freshly truncated, so zeros
+// are already there and stay unallocated.
+Status SpliceSparse(const std::string& src, int dst_fd, uint64_t offset, const std::string& dst) {
+  Fd in(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) return ErrnoError("opening " + src, errno);
+  struct stat st{};
+  if (::fstat(in.get(), &st) != 0) return ErrnoError("stat " + src, errno);
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  std::string buf(kMiB, '\0');
+  uint64_t pos = 0;
+  while (pos < size) {
+    off_t data = ::lseek(in.get(), static_cast<off_t>(pos), SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) break;  // only a hole is left
+      data = static_cast<off_t>(pos);  // no SEEK_DATA support: read everything
+    }
+    off_t hole = ::lseek(in.get(), data, SEEK_HOLE);
+    if (hole < 0) hole = static_cast<off_t>(size);
+    pos = static_cast<uint64_t>(data);
+    const uint64_t end = static_cast<uint64_t>(hole);
+    while (pos < end) {
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), end - pos));
+      const ssize_t got = ::pread(in.get(), buf.data(), want, static_cast<off_t>(pos));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) return ErrnoError("reading " + src, got < 0 ? errno : EIO);
+      const size_t n = static_cast<size_t>(got);
+      bool zero = true;
+      for (size_t i = 0; i < n && zero; ++i) zero = buf[i] == '\0';
+      if (!zero) RETURN_IF_ERROR(PWriteAll(dst_fd, buf.data(), n, offset + pos, dst));
+      pos += n;
+    }
+  }
+  return Status::Ok();
+}
+
+// A directory removed (with its contents) on scope exit.
+class TempDir {
+ public:
+  TempDir(Env& env, std::string path) : env_(env), path_(std::move(path)) {}
+  ~TempDir() {
+    if (!path_.empty()) (void)env_.RemoveAll(path_);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  Env& env_;
+  std::string path_;
+};
+
+StatusOr<std::string> MakeTempDirBeside(const std::string& path) {
+  std::string templ = path + ".work.XXXXXX";
+  if (::mkdtemp(templ.data()) == nullptr) {
+    return ErrnoError("creating a work directory beside " + path, errno);
+  }
+  return templ;
+}
+
+Status CopyGrubModules(Env& env, const std::string& from, const std::string& to) {
+  RETURN_IF_ERROR(env.CreateDirs(to));
+  ASSIGN_OR_RETURN(std::vector<std::string> names, env.ListDir(from));
+  for (const std::string& name : names) {
+    if (!EndsWith(name, ".mod") && !EndsWith(name, ".lst")) continue;
+    ASSIGN_OR_RETURN(std::string data, env.ReadFile(JoinPath(from, name), 16 << 20));
+    RETURN_IF_ERROR(env.WriteFileAtomic(JoinPath(to, name), data));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+BootConfig NewBootConfig(Generation generation) {
+  std::random_device rd;
+  auto hex = [&rd](size_t n, bool upper) {
+    const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+    std::string s;
+    for (size_t i = 0; i < n; ++i) s.push_back(digits[rd() % 16]);
+    return s;
+  };
+  BootConfig c;
+  c.generation = generation;
+  std::string u = hex(32, false);
+  u[12] = '4';                                  // version 4
+  u[16] = "89ab"[rd() % 4];                     // RFC 4122 variant
+  c.root_uuid = u.substr(0, 8) + "-" + u.substr(8, 4) + "-" + u.substr(12, 4) + "-" +
+                u.substr(16, 4) + "-" + u.substr(20, 12);
+  c.esp_volume_id = hex(8, true);
+  return c;
+}
+
+Status ValidateBootConfig(const BootConfig& c) {
+  if (!IsUuid(c.root_uuid)) {
+    return InvalidArgumentError("root_uuid " + QuoteForMessage(c.root_uuid) +
+                                " is not a lowercase UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)");
+  }
+  if (c.esp_volume_id.size() != 8 || !IsHex(c.esp_volume_id)) {
+    return InvalidArgumentError("esp_volume_id " + QuoteForMessage(c.esp_volume_id) +
+                                " is not 8 hexadecimal digits");
+  }
+  if (!IsHostname(c.hostname)) {
+    return InvalidArgumentError("hostname " + QuoteForMessage(c.hostname) +
+                                " is not a host name (letters, digits, '-' and '.')");
+  }
+  for (char ch : c.kernel_cmdline_extra) {
+    if (ch < 0x20 || ch > 0x7e || std::strchr("\"'\\$;`", ch) != nullptr) {
+      return InvalidArgumentError("kernel_cmdline_extra " +
+                                  QuoteForMessage(c.kernel_cmdline_extra) +
+                                  " holds a character grub.cfg cannot carry unquoted");
+    }
+  }
+  return Status::Ok();
+}
+
+Status WriteBootFiles(Env& env, const BootConfig& c, const std::string& dir) {
+  RETURN_IF_ERROR(ValidateBootConfig(c));
+  const std::string esp = [&] {
+    std::string u = c.esp_volume_id.substr(0, 4) + "-" + c.esp_volume_id.substr(4, 4);
+    for (char& ch : u) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    return u;
+  }();
+  RETURN_IF_ERROR(env.CreateDirs(JoinPath(dir, "etc/default/grub.d")));
+  RETURN_IF_ERROR(env.CreateDirs(JoinPath(dir, "boot/efi")));
+  RETURN_IF_ERROR(env.WriteFileAtomic(
+      JoinPath(dir, "etc/fstab"),
+      "# <file system>                          <mount point> <type> <options> <dump> <pass>\n"
+      "UUID=" + c.root_uuid + " /          ext4 errors=remount-ro 0 1\n"
+      "UUID=" + esp + "                            /boot/efi  vfat umask=0077,nofail 0 2\n"));
+  RETURN_IF_ERROR(env.WriteFileAtomic(JoinPath(dir, "etc/hostname"), c.hostname + "\n"));
+  const std::string short_name = Split(c.hostname, '.')[0];
+  RETURN_IF_ERROR(env.WriteFileAtomic(
+      JoinPath(dir, "etc/hosts"),
+      "127.0.0.1\tlocalhost\n127.0.1.1\t" +
+          (short_name == c.hostname ? c.hostname : c.hostname + "\t" + short_name) +
+          "\n::1\tlocalhost ip6-localhost ip6-loopback\n"));
+  RETURN_IF_ERROR(env.WriteFileAtomic(JoinPath(dir, "etc/machine-id"), ""));
+  RETURN_IF_ERROR(
+      env.WriteFileAtomic(JoinPath(dir, "etc/default/grub.d/imagesmith.cfg"), DefaultGrub(c)));
+  RETURN_IF_ERROR(env.CreateDirs(JoinPath(dir, "boot/grub")));
+  RETURN_IF_ERROR(env.WriteFileAtomic(JoinPath(dir, "boot/grub/grub.cfg"), GrubCfg(c)));
+  RETURN_IF_ERROR(CopyGrubModules(env, kGrubPcDir, JoinPath(dir, "boot/grub/i386-pc")));
+  RETURN_IF_ERROR(CopyGrubModules(env, kGrubEfiDir, JoinPath(dir, "boot/grub/x86_64-efi")));
+  return Status::Ok();
+}
+
+std::vector<std::string> RootFsCommand(const BootConfig& c, const std::string& out_image,
+                                       uint64_t size_bytes) {
+  // `env` sets MKE2FS_CONFIG from inside the argv, so the caller's runner
+  // (a sandbox, perhaps) needs nothing but the argv. mke2fs falls back to its
+  // built-in defaults when the tree has no mke2fs.conf.
+  return {"env",
+          std::string("MKE2FS_CONFIG=") + kTreePlaceholder + "/etc/mke2fs.conf",
+          "mke2fs",
+          "-q",
+          "-t",
+          "ext4",
+          "-L",
+          "root",
+          "-U",
+          c.root_uuid,
+          "-d",
+          kTreePlaceholder,
+          out_image,
+          std::to_string(size_bytes / 4096 * 4) + "k"};
+}
+
+uint64_t RootPartitionBytes(uint64_t disk_size_bytes) {
+  if (disk_size_bytes <= kDiskOverheadBytes) return 0;
+  return (disk_size_bytes - kDiskOverheadBytes) / kMiB * kMiB;
+}
+
+Status AssembleDisk(Env& env, const BootConfig& c, const std::string& root_fs_image,
+                    uint64_t disk_size_bytes, const std::string& out_path) {
+  RETURN_IF_ERROR(ValidateBootConfig(c));
+  if (disk_size_bytes % kMiB != 0) {
+    return InvalidArgumentError("disk size " + std::to_string(disk_size_bytes) +
+                                " is not a whole number of MiB");
+  }
+  struct stat st{};
+  if (::stat(root_fs_image.c_str(), &st) != 0) {
+    return ErrnoError("root filesystem image " + root_fs_image, errno);
+  }
+  const uint64_t root_bytes = static_cast<uint64_t>(st.st_size);
+  const uint64_t root_part = RootPartitionBytes(disk_size_bytes);
+  if (root_bytes > root_part) {
+    return InvalidArgumentError(
+        "disk size " + std::to_string(disk_size_bytes) + " leaves " + std::to_string(root_part) +
+        " bytes for the root partition, less than the root image " + root_fs_image + " (" +
+        std::to_string(root_bytes) + " bytes); it needs at least " +
+        std::to_string((root_bytes + kDiskOverheadBytes + kMiB - 1) / kMiB * kMiB));
+  }
+  ASSIGN_OR_RETURN(std::string work_path, MakeTempDirBeside(out_path));
+  TempDir work(env, work_path);
+  const std::string early = JoinPath(work.path(), "early.cfg");
+  const std::string core = JoinPath(work.path(), "core.img");
+  const std::string efi = JoinPath(work.path(), "BOOTX64.EFI");
+  const std::string esp = JoinPath(work.path(), "esp.img");
+  const std::string disk = JoinPath(work.path(), "disk.raw");
+  RETURN_IF_ERROR(env.WriteFileAtomic(early, EarlyCfg(c)));
+
+  // GRUB: the BIOS core image (diskboot.img + decompressor + kernel +
+  // modules + early.cfg) and the UEFI application.
+  std::vector<std::string> pc = {"grub-mkimage", "-O", "i386-pc",  "-d", kGrubPcDir, "-o",
+                                 core,           "-c", early,      "-p", "/boot/grub", "biosdisk"};
+  std::vector<std::string> uefi = {"grub-mkimage", "-O", "x86_64-efi", "-d", kGrubEfiDir, "-o",
+                                   efi, "-c", early, "-p", "/boot/grub", "efi_gop", "efi_uga",
+                                   "all_video"};
+  for (const char* m : kCoreModules) {
+    pc.push_back(m);
+    uefi.push_back(m);
+  }
+  RETURN_IF_ERROR(RunTool(env, pc));
+  RETURN_IF_ERROR(RunTool(env, uefi));
+  ASSIGN_OR_RETURN(std::string core_img, env.ReadFile(core, kBiosBootSectors * kSectorBytes));
+  if (core_img.size() < kSectorBytes) return InternalError("grub-mkimage wrote a short " + core);
+
+  // The ESP: FAT32 with the volume serial fstab names, \EFI\BOOT\BOOTX64.EFI.
+  RETURN_IF_ERROR(RunTool(env, {"mkfs.fat", "-F", "32", "-n", "ESP", "-i", c.esp_volume_id, "-C",
+                                esp, std::to_string(kEspBytes / 1024)}));
+  const std::map<std::string, std::string> mtools_env = {{"MTOOLS_SKIP_CHECK", "1"}};
+  RETURN_IF_ERROR(RunTool(env, {"mmd", "-i", esp, "::/EFI", "::/EFI/BOOT"}, mtools_env));
+  RETURN_IF_ERROR(
+      RunTool(env, {"mcopy", "-i", esp, efi, "::/EFI/BOOT/BOOTX64.EFI"}, mtools_env));
+
+  // The disk: sparse file, GPT, then the pieces at their offsets.
+  {
+    Fd fd(::open(disk.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (fd.get() < 0) return ErrnoError("creating " + disk, errno);
+    if (::ftruncate(fd.get(), static_cast<off_t>(disk_size_bytes)) != 0) {
+      return ErrnoError("sizing " + disk, errno);
+    }
+  }
+  const uint64_t total_sectors = disk_size_bytes / kSectorBytes;
+  const uint64_t root_end = total_sectors - kMiB / kSectorBytes - 1;
+  RETURN_IF_ERROR(RunTool(
+      env, {"sgdisk", "-o",
+            "-n", "1:" + std::to_string(kBiosBootStartLba) + ":" + std::to_string(kEspStartLba - 1),
+            "-t", "1:EF02", "-c", "1:bios",
+            "-n", "2:" + std::to_string(kEspStartLba) + ":" + std::to_string(kRootStartLba - 1),
+            "-t", "2:EF00", "-c", "2:esp",
+            "-n", "3:" + std::to_string(kRootStartLba) + ":" + std::to_string(root_end),
+            "-t", "3:8300", "-c", "3:root", disk}));
+  {
+    Fd fd(::open(disk.c_str(), O_RDWR | O_CLOEXEC));
+    if (fd.get() < 0) return ErrnoError("opening " + disk, errno);
+    RETURN_IF_ERROR(SpliceSparse(esp, fd.get(), kEspStartLba * kSectorBytes, disk));
+    RETURN_IF_ERROR(SpliceSparse(root_fs_image, fd.get(), kRootStartLba * kSectorBytes, disk));
+
+    // core.img into the BIOS boot partition. Its first sector is
+    // diskboot.img, whose blocklist (the last 12 bytes: u64 start LBA at
+    // 0x1f4, u16 count, u16 segment) grub-mkimage fills except for the
+    // start, which must be the sector right after diskboot.img.
+    PutLe64(reinterpret_cast<uint8_t*>(core_img.data()) + 0x1f4, kBiosBootStartLba + 1);
+    RETURN_IF_ERROR(
+        PWriteAll(fd.get(), core_img.data(), core_img.size(), kBiosBootStartLba * kSectorBytes, disk));
+
+    // The MBR: boot.img's code (bytes 0..439) over the protective MBR, which
+    // keeps its disk signature, partition entry and 55 AA. Then boot.img's
+    // variables: 0x5c (u64) is core.img's first LBA; 0x66..0x67 become two
+    // NOPs so the drive number the BIOS passes in DL is used, as
+    // grub-bios-setup does for hard disks.
+    ASSIGN_OR_RETURN(std::string boot_img,
+                     env.ReadFile(std::string(kGrubPcDir) + "/boot.img", kSectorBytes));
+    if (boot_img.size() != kSectorBytes) {
+      return InternalError(std::string(kGrubPcDir) + "/boot.img is not 512 bytes");
+    }
+    uint8_t mbr[440];
+    std::memcpy(mbr, boot_img.data(), sizeof(mbr));
+    PutLe64(mbr + 0x5c, kBiosBootStartLba);
+    mbr[0x66] = 0x90;
+    mbr[0x67] = 0x90;
+    RETURN_IF_ERROR(PWriteAll(fd.get(), mbr, sizeof(mbr), 0, disk));
+    if (::fsync(fd.get()) != 0) return ErrnoError("syncing " + disk, errno);
+  }
+
+  ProcessResult verify;
+  RETURN_IF_ERROR(RunTool(env, {"sgdisk", "-v", disk}, {}, &verify));
+  if (verify.stdout_data.find("No problems found") == std::string::npos) {
+    return InternalError("sgdisk -v found problems in the new partition table: " +
+                         LastLines(verify.stdout_data, 5));
+  }
+  return env.Rename(disk, out_path);
+}
+
+Status MakeBootableDisk(Env& env, const BootConfig& c, const std::string& tree_dir,
+                        uint64_t disk_size_bytes, const std::string& out_path) {
+  for (const char* link : {"vmlinuz", "initrd.img"}) {
+    if (!env.FileExists(JoinPath(tree_dir, link))) {
+      return FailedPreconditionError("the tree " + tree_dir + " has no /" + link +
+                                     "; a Debian kernel package maintains it");
+    }
+  }
+  RETURN_IF_ERROR(WriteBootFiles(env, c, tree_dir));
+  const uint64_t root_bytes = RootPartitionBytes(disk_size_bytes);
+  if (root_bytes == 0) {
+    return InvalidArgumentError("disk size " + std::to_string(disk_size_bytes) +
+                                " is too small for the partitions");
+  }
+  ASSIGN_OR_RETURN(std::string work_path, MakeTempDirBeside(out_path));
+  TempDir work(env, work_path);
+  const std::string root_img = JoinPath(work.path(), "root.img");
+  std::vector<std::string> argv = RootFsCommand(c, root_img, root_bytes);
+  for (std::string& arg : argv) {
+    for (size_t p = arg.find(kTreePlaceholder); p != std::string::npos;
+         p = arg.find(kTreePlaceholder, p + tree_dir.size())) {
+      arg.replace(p, std::strlen(kTreePlaceholder), tree_dir);
+    }
+  }
+  RETURN_IF_ERROR(RunTool(env, argv));
+  return AssembleDisk(env, c, root_img, disk_size_bytes, out_path);
+}
+
+StatusOr<uint64_t> DefaultDiskSize(Env&, const std::string& tree_dir) {
+  ASSIGN_OR_RETURN(uint64_t tree, TreeBytes(tree_dir));
+  const uint64_t gib = 1ull << 30;
+  const uint64_t want = tree + tree / 4 + 512 * kMiB + kDiskOverheadBytes;
+  return std::max<uint64_t>(2 * gib, (want + gib - 1) / gib * gib);
+}
+
+}  // namespace imagesmith::catalog
