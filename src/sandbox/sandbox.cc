@@ -508,7 +508,12 @@ StatusOr<Outcome> Supervise(ChildPlan& plan, const ProcessControl& control, Cgro
     }
     pid_t w = ::waitpid(child, &init_status, WNOHANG);
     if (w == child) init_done = true;
-    if (w < 0 && errno != EINTR) return ErrnoError("waitpid for the sandbox", errno);
+    if (w < 0 && errno == ECHILD) {
+      // Someone else reaped it (SIGCHLD ignored, or a waitpid(-1) elsewhere in
+      // this process); its namespace is gone either way.
+      return InternalError("the sandbox's init was reaped by someone else; is SIGCHLD ignored?");
+    }
+    if (w < 0 && errno != EINTR) return abandon(ErrnoError("waitpid for the sandbox", errno));
   }
   in_w.Reset();
   // Every process of the PID namespace is gone once its init is reaped, so
