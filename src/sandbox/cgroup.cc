@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/env.h"
 #include "base/strings.h"
 
 namespace imagesmith::sandbox {
@@ -104,8 +105,8 @@ std::string OwnPath(const std::string& controller) {
     size_t b = a == std::string::npos ? a : line.find(':', a + 1);
     if (b == std::string::npos) continue;
     std::vector<std::string> names = Split(line.substr(a + 1, b - a - 1), ',');
-    bool match = controller.empty() ? line.substr(a + 1, b - a - 1).empty()
-                                    : Contains(names, controller);
+    bool match =
+        controller.empty() ? line.substr(a + 1, b - a - 1).empty() : Contains(names, controller);
     if (match) return line.substr(b + 1);
   }
   return "/";
@@ -155,7 +156,7 @@ void SweepStale(const std::string& parent) {
     std::vector<std::string> parts = Split(name.substr(prefix.size()), '-');
     if (parts.size() != 2 || !IsAsciiDigits(parts[0]) || parts[0].size() > 9) continue;
     pid_t pid = static_cast<pid_t>(std::stol(parts[0]));
-    if (::kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(parent + "/" + name);
+    if (::kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(JoinPath(parent, name));
   }
   ::closedir(dir);
   for (const std::string& d : stale) ::rmdir(d.c_str());  // fails harmlessly unless empty
@@ -225,12 +226,13 @@ StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(const Limits& limits) {
         if (!Contains(have, c)) missing += " " + c;
       }
       if (!missing.empty()) {
-        last = FailedPreconditionError(parent + " does not offer the controllers:" + missing);
+        last = FailedPreconditionError(
+            std::string(parent).append(" does not offer the controllers:").append(missing));
         continue;
       }
       last = WriteControl(parent + "/cgroup.subtree_control", enable);
       if (!last.ok()) continue;
-      std::string dir = parent + "/" + name;
+      std::string dir = JoinPath(parent, name);
       last = MakeDir(dir);
       if (!last.ok()) continue;
       cg->dirs_.push_back(dir);
@@ -265,8 +267,8 @@ StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(const Limits& limits) {
       if (!m.v2 && Contains(m.controllers, controller)) mount = &m;
     }
     bool required = (controller == "memory" && limits.memory_bytes > 0) ||
-                     (controller == "cpu" && limits.cpus > 0) ||
-                     (controller == "pids" && limits.max_pids > 0);
+                    (controller == "cpu" && limits.cpus > 0) ||
+                    (controller == "pids" && limits.max_pids > 0);
     if (mount == nullptr) {
       if (required) {
         return fail(FailedPreconditionError("the " + controller +
@@ -289,9 +291,9 @@ StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(const Limits& limits) {
           continue;
         }
         SweepStale(parent);
-        last = MakeDir(parent + "/" + name);
+        last = MakeDir(JoinPath(parent, name));
         if (last.ok()) {
-          dir = parent + "/" + name;
+          dir = JoinPath(parent, name);
           break;
         }
       }
@@ -337,8 +339,8 @@ std::string Cgroup::DirFor(const std::string& controller) const {
 Status Cgroup::AddProcess(pid_t pid) {
   for (const std::string& dir : dirs_) {
     Status s = WriteControl(dir + "/cgroup.procs", std::to_string(pid));
-    if (!s.ok()) return FailedPreconditionError("cannot move the sandbox into its cgroup: " +
-                                                s.message());
+    if (!s.ok())
+      return FailedPreconditionError("cannot move the sandbox into its cgroup: " + s.message());
   }
   return Status::Ok();
 }

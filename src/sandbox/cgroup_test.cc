@@ -40,8 +40,7 @@ TEST(SandboxCgroupTest, AppliesLimitsAndRemovesItsDirectories) {
     EXPECT_EQ(Slurp((*cg)->DirFor("memory") + "/memory.max"), std::to_string(64 << 20));
     EXPECT_EQ(Slurp((*cg)->DirFor("cpu") + "/cpu.max"), "50000 100000");
   } else {
-    EXPECT_EQ(Slurp((*cg)->DirFor("memory") + "/memory.limit_in_bytes"),
-              std::to_string(64 << 20));
+    EXPECT_EQ(Slurp((*cg)->DirFor("memory") + "/memory.limit_in_bytes"), std::to_string(64 << 20));
     EXPECT_EQ(Slurp((*cg)->DirFor("cpu") + "/cpu.cfs_quota_us"), "50000");
     EXPECT_EQ(Slurp((*cg)->DirFor("cpu") + "/cpu.cfs_period_us"), "100000");
   }

@@ -219,7 +219,8 @@ bool SetUpRun(int root_fd, const ChildPlan& plan) {
   if (plan.sudo_shim && !have_sudo) {
     if (::mkdirat(rundir, "imagesmith", 0755) != 0) Fatal("mkdir /run/imagesmith", nullptr, errno);
     int dir = ::openat(rundir, "imagesmith", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0 || ::mkdirat(dir, "bin", 0755) != 0) Fatal("mkdir /run/imagesmith/bin", nullptr, errno);
+    if (dir < 0 || ::mkdirat(dir, "bin", 0755) != 0)
+      Fatal("mkdir /run/imagesmith/bin", nullptr, errno);
     int bin = ::openat(dir, "bin", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int f = bin < 0 ? -1 : ::openat(bin, "sudo", O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0755);
     if (f < 0) Fatal("create /run/imagesmith/bin/sudo", nullptr, errno);
@@ -360,7 +361,8 @@ void NameInit() {
   unsigned long start = 0, end = 0;
   if (!ReadStatPair(48, &start, &end) || end <= start) return;
   static const char kName[] = "imagesmith-init";  // = comm, at most 15 bytes
-  char* args = reinterpret_cast<char*>(start);
+  // The address comes from the kernel (proc(5) arg_start), not from arithmetic.
+  char* args = reinterpret_cast<char*>(start);  // NOLINT(performance-no-int-to-ptr)
   size_t len = end - start;
   std::memset(args, 0, len);
   std::memcpy(args, kName, len < sizeof kName ? len - 1 : sizeof kName - 1);
@@ -440,8 +442,8 @@ void ChildMain(const ChildPlan& plan) {
 
   // A raw clone, not fork(): glibc's fork takes malloc and stdio locks that
   // another thread of the parent may have held when we were cloned.
-  pid_t main_pid = static_cast<pid_t>(::syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr,
-                                                nullptr));
+  pid_t main_pid =
+      static_cast<pid_t>(::syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr));
   if (main_pid < 0) Fatal("fork the main process", nullptr, errno);
   if (main_pid == 0) ExecMain(plan, shim);
 

@@ -30,8 +30,8 @@ struct Report {
 
 // A bind mount, with the target pre-split for placeholder creation.
 struct ChildBind {
-  const char* source = nullptr;       // host path
-  const char* target = nullptr;       // tree-relative ("tmp/script.sh")
+  const char* source = nullptr;         // host path
+  const char* target = nullptr;         // tree-relative ("tmp/script.sh")
   const char* target_parent = nullptr;  // tree-relative parent ("tmp", or "." for the top)
   const char* target_leaf = nullptr;    // last component ("script.sh")
   bool is_dir = false;
@@ -61,7 +61,7 @@ struct ChildPlan {
   int stdout_fd = -1;
   int stderr_fd = -1;
   int report_fd = -1;
-  int go_fd = -1;  // the child waits for one byte (the parent has set up its cgroup)
+  int go_fd = -1;             // the child waits for one byte (the parent has set up its cgroup)
   std::vector<int> keep_fds;  // sorted: every fd above that the child needs
 };
 

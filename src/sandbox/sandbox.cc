@@ -26,8 +26,6 @@
 #include "sandbox/cgroup.h"
 #include "sandbox/child.h"
 
-extern char** environ;
-
 namespace imagesmith::sandbox {
 namespace {
 
@@ -102,9 +100,10 @@ StatusOr<std::string> OverlayOptions(const Tree& tree) {
   if (tree.layers.empty()) return InvalidArgumentError("the image tree has no layers");
   for (const std::string& layer : tree.layers) RETURN_IF_ERROR(CheckDir("image tree layer", layer));
   if (tree.upper.empty() != tree.work.empty()) {
-    return InvalidArgumentError("the image tree needs both an upper and a work directory, or "
-                                "neither (read-only); got upper " + QuoteForMessage(tree.upper) +
-                                " and work " + QuoteForMessage(tree.work));
+    return InvalidArgumentError(
+        "the image tree needs both an upper and a work directory, or "
+        "neither (read-only); got upper " +
+        QuoteForMessage(tree.upper) + " and work " + QuoteForMessage(tree.work));
   }
   if (!tree.upper.empty()) {
     RETURN_IF_ERROR(CheckDir("image tree upper dir", tree.upper));
@@ -239,7 +238,7 @@ std::string FormatDuration(std::chrono::milliseconds d) {
   if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
   if (ms > 1000) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
+    (void)std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
     return buf;
   }
   return std::to_string(ms) + "ms";
@@ -289,8 +288,8 @@ Status MakePipe(Fd& read_end, Fd& write_end) {
 
 struct Outcome {
   RunResult result;
-  Status setup_error;                      // from a kFatal report
-  std::vector<std::string> placeholders;   // tree-relative
+  Status setup_error;                     // from a kFatal report
+  std::vector<std::string> placeholders;  // tree-relative
 };
 
 struct Stream {
@@ -332,9 +331,9 @@ StatusOr<Outcome> Supervise(ChildPlan& plan, const ProcessControl& control, Cgro
   if (pid < 0) {
     int err = errno;
     if (err == EPERM) {
-      return PermissionDeniedError("cannot create the sandbox's namespaces: " +
-                                   std::string(strerror(err)) +
-                                   " (needs root with CAP_SYS_ADMIN, outside a restricted container)");
+      return PermissionDeniedError(
+          "cannot create the sandbox's namespaces: " + std::string(strerror(err)) +
+          " (needs root with CAP_SYS_ADMIN, outside a restricted container)");
     }
     return ErrnoError("clone the sandbox's init process", err);
   }
@@ -476,8 +475,8 @@ StatusOr<Outcome> Supervise(ChildPlan& plan, const ProcessControl& control, Cgro
     }
     int wait_ms = 100;
     if (control.timeout.count() > 0 && !killed) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          start + control.timeout - Clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(start + control.timeout -
+                                                                        Clock::now());
       wait_ms = static_cast<int>(std::clamp<int64_t>(left.count() + 1, 0, 100));
     }
     int pr = ::poll(fds, static_cast<nfds_t>(n), wait_ms);
@@ -571,7 +570,8 @@ StatusOr<RunResult> Execute(ChildPlan& plan, const ProcessControl& control, int 
   Status cleanup;
   if (cgroup != nullptr) cleanup = cgroup->Remove();
   if (::rmdir(plan.mount_point) != 0 && cleanup.ok()) {
-    cleanup = ErrnoError(std::string("remove the sandbox's mount point ") + plan.mount_point, errno);
+    cleanup =
+        ErrnoError(std::string("remove the sandbox's mount point ") + plan.mount_point, errno);
   }
   if (!outcome.ok()) return outcome.status();
   if (!upper.empty()) {
@@ -599,7 +599,7 @@ StatusOr<std::string> MakeMountPoint() {
       std::vector<std::string> parts = Split(name.substr(prefix.size()), '-');
       if (parts.size() != 2 || !IsAsciiDigits(parts[0]) || parts[0].size() > 9) continue;
       if (::kill(static_cast<pid_t>(std::stol(parts[0])), 0) != 0 && errno == ESRCH) {
-        stale.push_back(base + "/" + name);
+        stale.push_back(JoinPath(base, name));
       }
     }
     ::closedir(dir);
@@ -684,8 +684,11 @@ StatusOr<RunResult> Run(const RunSpec& spec) {
   if (env.count("PATH") == 0) env["PATH"] = kDefaultPath;
   std::vector<std::string> env_plain, env_shim;
   for (const auto& [k, v] : env) {
-    env_plain.push_back(k + "=" + v);
-    env_shim.push_back(k + "=" + v + (k == "PATH" ? std::string(":") + kShimDir : ""));
+    std::string kv = k;
+    kv.append("=").append(v);
+    env_plain.push_back(kv);
+    if (k == "PATH") kv.append(":").append(kShimDir);
+    env_shim.push_back(kv);
   }
   plan.envp = cs.Array(env_plain);
   plan.envp_with_shim = cs.Array(env_shim);
@@ -693,22 +696,21 @@ StatusOr<RunResult> Run(const RunSpec& spec) {
   for (const std::string& c : ExecCandidates(spec.argv[0], env["PATH"])) {
     plan.exec_paths.push_back(cs.Add(c));
   }
-  for (const std::string& c :
-       ExecCandidates(spec.argv[0], env["PATH"] + ":" + kShimDir)) {
+  for (const std::string& c : ExecCandidates(spec.argv[0], env["PATH"] + ":" + kShimDir)) {
     plan.exec_paths_with_shim.push_back(cs.Add(c));
   }
   plan.sudo_shim = spec.sudo_shim;
   plan.sudo_shim_text = kSudoShim;
   for (const std::string& dir : Split(env["PATH"], ':')) {
-    if (!dir.empty() && dir[0] == '/') plan.sudo_probe.push_back(cs.Add(TreeRelative(dir + "/sudo")));
+    if (!dir.empty() && dir[0] == '/')
+      plan.sudo_probe.push_back(cs.Add(TreeRelative(dir + "/sudo")));
   }
   plan.working_dir = cs.Add(spec.working_dir);
 
   ASSIGN_OR_RETURN(std::string mount_point, MakeMountPoint());
   plan.mount_point = cs.Add(mount_point);
-  return Execute(plan, spec.control,
-                 CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC, spec.tree.upper,
-                 candidates);
+  return Execute(plan, spec.control, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC,
+                 spec.tree.upper, candidates);
 }
 
 StatusOr<RunResult> RunHostWithTree(const Tree& tree, std::vector<std::string> argv,
@@ -741,7 +743,8 @@ StatusOr<RunResult> RunHostWithTree(const Tree& tree, std::vector<std::string> a
   }
   for (const auto& [k, v] : options.extra_env) env[k] = v;
   std::vector<std::string> env_list;
-  for (const auto& [k, v] : env) env_list.push_back(k + "=" + v);
+  env_list.reserve(env.size());
+  for (const auto& [k, v] : env) env_list.push_back(std::string(k).append("=").append(v));
   plan.envp = cs.Array(env_list);
   plan.envp_with_shim = plan.envp;
   plan.argv = cs.Array(argv);

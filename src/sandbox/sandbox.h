@@ -122,23 +122,21 @@ struct RunSpec {
 
 // How a command ended. A command that fails is still an OK StatusOr<RunResult>.
 struct RunResult {
-  int exit_code = -1;    // valid when term_signal == 0 and !timed_out && !cancelled
-  int term_signal = 0;   // the signal that ended the main process, or 0
+  int exit_code = -1;   // valid when term_signal == 0 and !timed_out && !cancelled
+  int term_signal = 0;  // the signal that ended the main process, or 0
   bool timed_out = false;
   bool cancelled = false;
-  bool oom_killed = false;  // the memory cgroup killed a process during the run
+  bool oom_killed = false;               // the memory cgroup killed a process during the run
   std::chrono::milliseconds timeout{0};  // copied from the request, for Describe()
   int64_t memory_limit_bytes = 0;        // copied from the request, for Describe()
-  std::string stdout_data;  // up to max_capture_bytes each
+  std::string stdout_data;               // up to max_capture_bytes each
   std::string stderr_data;
   bool output_truncated = false;
   // Things the sandbox could not provide and adjusted for, e.g. "no
   // /etc/resolv.conf bound: it is a dangling symlink". Empty normally.
   std::vector<std::string> notes;
 
-  bool success() const {
-    return exit_code == 0 && term_signal == 0 && !timed_out && !cancelled;
-  }
+  bool success() const { return exit_code == 0 && term_signal == 0 && !timed_out && !cancelled; }
   // "exit status 3", "killed by signal 15 (Terminated)", "timed out after 5s",
   // "cancelled", "killed by the memory limit (512 MiB)".
   std::string Describe() const;

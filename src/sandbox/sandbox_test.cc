@@ -51,7 +51,8 @@ std::vector<std::string> ProcessesWith(const std::string& marker) {
     for (char& c : cmdline) {
       if (c == '\0') c = ' ';
     }
-    if (cmdline.find(marker) != std::string::npos) found.push_back(name + ": " + cmdline);
+    if (cmdline.find(marker) != std::string::npos)
+      found.push_back(std::string(name).append(": ").append(cmdline));
   }
   ::closedir(dir);
   return found;
@@ -68,8 +69,8 @@ std::vector<std::string> LeftoverCgroups() {
     while (dirent* e = ::readdir(d)) {
       std::string name = e->d_name;
       if (e->d_type != DT_DIR || name == "." || name == "..") continue;
-      if (name.rfind(prefix, 0) == 0) found.push_back(dir + "/" + name);
-      if (depth < 4) walk(dir + "/" + name, depth + 1);
+      if (name.rfind(prefix, 0) == 0) found.push_back(JoinPath(dir, name));
+      if (depth < 4) walk(JoinPath(dir, name), depth + 1);
     }
     ::closedir(d);
   };
@@ -118,9 +119,9 @@ class SandboxTest : public ::testing::Test {
     auto copy = env_->RunProcess(cp);
     ASSERT_TRUE(copy.ok() && copy->success());
     for (const char* applet :
-         {"sh", "ls", "ps", "cat", "echo", "sleep", "hostname", "dd", "head", "mkdir", "touch",
-          "rm", "setsid", "env", "grep", "id", "wc", "kill", "test", "ln", "printf", "true",
-          "false", "pwd", "readlink", "stat"}) {
+         {"sh",    "ls",    "ps",     "cat",    "echo",  "sleep", "hostname", "dd",  "head",
+          "mkdir", "touch", "rm",     "setsid", "env",   "grep",  "id",       "wc",  "kill",
+          "test",  "ln",    "printf", "true",   "false", "pwd",   "readlink", "stat"}) {
       ASSERT_EQ(::symlink("busybox", (root + "/bin/" + applet).c_str()), 0) << applet;
     }
   }
@@ -147,9 +148,12 @@ class SandboxTest : public ::testing::Test {
 
 TEST_F(SandboxTest, CommandSeesOnlyItsOwnPidNamespace) {
   std::string host_pid = std::to_string(::getpid());
-  auto r = sandbox::Run(Shell("echo self=$$; ls /proc | grep -E '^[0-9]+$' | wc -l; "
-                     "test -e /proc/" + host_pid + " && echo host-visible || echo host-hidden; "
-                     "ps -o pid,args; true"));
+  auto r =
+      sandbox::Run(Shell("echo self=$$; ls /proc | grep -E '^[0-9]+$' | wc -l; "
+                         "test -e /proc/" +
+                         host_pid +
+                         " && echo host-visible || echo host-hidden; "
+                         "ps -o pid,args; true"));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(r->success()) << r->Describe() << r->stderr_data;
   std::istringstream out(r->stdout_data);
@@ -174,13 +178,21 @@ TEST_F(SandboxTest, WritesLandInTheUpperDirAndNeverOutsideTheTree) {
   std::string outside = dir_ + "/outside";  // exists on the host, not in the tree
   ASSERT_TRUE(env_->CreateDirs(outside).ok());
   std::string escape = "imagesmith-escape-" + std::to_string(::getpid());
-  auto r = sandbox::Run(Shell(
-      "echo 1 > /written; echo 2 > /tmp/written; "
-      "cd /tmp && echo 3 > ../../../../" + escape + "; "
-      "echo 4 > /tmp/../../../" + escape + "-b; "
-      "ln -s / /tmp/up && echo 5 > /tmp/up/../" + escape + "-c; "
-      "mkdir -p " + outside + " && echo 6 > " + outside + "/marker; "
-      "echo done"));
+  auto r =
+      sandbox::Run(Shell("echo 1 > /written; echo 2 > /tmp/written; "
+                         "cd /tmp && echo 3 > ../../../../" +
+                         escape +
+                         "; "
+                         "echo 4 > /tmp/../../../" +
+                         escape +
+                         "-b; "
+                         "ln -s / /tmp/up && echo 5 > /tmp/up/../" +
+                         escape +
+                         "-c; "
+                         "mkdir -p " +
+                         outside + " && echo 6 > " + outside +
+                         "/marker; "
+                         "echo done"));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(r->success()) << r->Describe() << r->stderr_data;
   // Nothing outside the tree on the host.
@@ -389,8 +401,9 @@ TEST_F(SandboxTest, HostResolvConfIsVisibleWithoutChangingTheTree) {
 }
 
 TEST_F(SandboxTest, SudoShimRunsCommandsAsRootWithoutTouchingTheTree) {
-  auto r = sandbox::Run(Shell("sudo id -u; sudo -E -H sh -c 'echo nested'; sudo FOO=bar env | grep FOO; "
-                     "sudo -u root true && echo as-root; command -v sudo"));
+  auto r =
+      sandbox::Run(Shell("sudo id -u; sudo -E -H sh -c 'echo nested'; sudo FOO=bar env | grep FOO; "
+                         "sudo -u root true && echo as-root; command -v sudo"));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(r->success()) << r->Describe() << r->stderr_data;
   EXPECT_EQ(r->stdout_data, "0\nnested\nFOO=bar\nas-root\n/run/imagesmith/bin/sudo\n");
@@ -451,6 +464,7 @@ TEST_F(SandboxTest, ConcurrentRunsDoNotInterfere) {
   MakeBusyboxTree(l2);
   std::vector<StatusOr<RunResult>> results(4, InternalError("not run"));
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int i = 0; i < 4; ++i) {
     threads.emplace_back([&, i] {
       RunSpec spec = Shell("echo run-" + std::to_string(i) + "; hostname", false);

@@ -104,9 +104,9 @@ std::string FormatBytes(int64_t bytes) {
   char buf[64];
   double gib = static_cast<double>(bytes) / (1024.0 * 1024 * 1024);
   if (gib >= 1) {
-    std::snprintf(buf, sizeof buf, "%.1f GiB", gib);
+    (void)std::snprintf(buf, sizeof buf, "%.1f GiB", gib);
   } else {
-    std::snprintf(buf, sizeof buf, "%lld MiB", static_cast<long long>(bytes >> 20));
+    (void)std::snprintf(buf, sizeof buf, "%lld MiB", static_cast<long long>(bytes >> 20));
   }
   return buf;
 }
@@ -149,8 +149,7 @@ VmSizeLimits LimitsForVmSize(std::string_view vm_size, bool gen2, const HostReso
       row = Find(default_name);
       std::string note = "vmSize " + QuoteForMessage(trimmed) +
                          " is not in imagesmith's size table; using the default for " +
-                         (gen2 ? "hyperVGeneration V2, " : "hyperVGeneration V1, ") +
-                         default_name;
+                         (gen2 ? "hyperVGeneration V2, " : "hyperVGeneration V1, ") + default_name;
       std::string closest = ClosestMatch(trimmed, KnownVmSizes());
       if (!closest.empty()) note += " (did you mean " + closest + "?)";
       AddNote(out.note, note);

@@ -54,8 +54,7 @@ TEST(SandboxVmSizeTest, UnknownSizeFallsBackToTheDefaultWithANote) {
   EXPECT_FALSE(v.known);
   EXPECT_EQ(v.vm_size, "Standard_D2ds_v4");
   EXPECT_EQ(v.limits.memory_bytes, 8 * kGiB);
-  EXPECT_NE(v.note.find("\"Standard_D2s_v9\" is not in imagesmith's size table"),
-            std::string::npos)
+  EXPECT_NE(v.note.find("\"Standard_D2s_v9\" is not in imagesmith's size table"), std::string::npos)
       << v.note;
   EXPECT_NE(v.note.find("did you mean Standard_D2s_v"), std::string::npos) << v.note;
 }
