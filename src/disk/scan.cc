@@ -11,7 +11,8 @@ DataScanner::DataScanner(DiskReader& in, uint64_t size, uint64_t unit, uint64_t 
       unit_(unit),
       max_run_(max_run) {}
 
-StatusOr<bool> DataScanner::Next(DataRun* run) {
+Status DataScanner::Schedule(int slot) {
+  has_pending_ = false;
   // Find the first data byte at or after pos_.
   uint64_t data_start = limit_;
   uint64_t data_end = limit_;
@@ -26,7 +27,7 @@ StatusOr<bool> DataScanner::Next(DataRun* run) {
   }
   if (data_start >= limit_) {
     pos_ = size_;
-    return false;
+    return Status::Ok();
   }
   uint64_t start = data_start / unit_ * unit_;
   start = std::max(start, pos_);
@@ -50,11 +51,39 @@ StatusOr<bool> DataScanner::Next(DataRun* run) {
   uint64_t end = std::min((std::min(data_end, cap) + unit_ - 1) / unit_ * unit_, cap);
   if (end > limit_) end = limit_;
   size_t len = static_cast<size_t>(end - start);
-  if (buf_.size() < len) buf_.resize(len);
-  RETURN_IF_ERROR(in_.Read(start, len, buf_.data()));
-  run->offset = start;
-  run->data = std::string_view(buf_.data(), len);
+  std::vector<char>& buf = bufs_[slot];
+  if (buf.size() < len) buf.resize(len);
+  pending_run_.offset = start;
+  pending_run_.data = std::string_view(buf.data(), len);
+  pending_slot_ = slot;
+  has_pending_ = true;
   pos_ = end;
+  DiskReader* in = &in_;
+  char* dst = buf.data();
+  pending_read_ = std::async(std::launch::async, [in, start, len, dst]() {
+    return in->Read(start, len, dst);
+  });
+  return Status::Ok();
+}
+
+DataScanner::~DataScanner() {
+  if (pending_read_.valid()) pending_read_.wait();
+}
+
+StatusOr<bool> DataScanner::Next(DataRun* run) {
+  if (!started_) {
+    started_ = true;
+    RETURN_IF_ERROR(Schedule(0));
+  }
+  if (!has_pending_) {
+    done_ = size_;
+    return false;
+  }
+  RETURN_IF_ERROR(pending_read_.get());
+  *run = pending_run_;
+  done_ = pending_run_.offset + pending_run_.data.size();
+  // Start on the next run while the caller works on this one.
+  RETURN_IF_ERROR(Schedule(1 - pending_slot_));
   return true;
 }
 

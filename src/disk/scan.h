@@ -3,11 +3,19 @@
 // reusable buffer. Writers build on it, so every format skips holes the same
 // way and holds at most one buffer of data at a time.
 //
-// Not thread-safe; owned by one writer.
+// Reading is double-buffered: while the caller processes one run, a
+// background thread reads the next, so reads and writes overlap (qemu-img
+// gets the same effect from its pool of I/O threads). The reader is only ever
+// used by one thread at a time: Next() waits for the background read before
+// it touches the reader again. Memory: two buffers of `max_run` bytes.
+//
+// Not thread-safe; owned by one writer. The reader must outlive the scanner
+// and must not be used by anyone else while the scanner exists.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <string_view>
 #include <vector>
 
@@ -32,17 +40,32 @@ class DataScanner {
   // valid until the next call.
   StatusOr<bool> Next(DataRun* run);
 
-  // How far the scan has got (for progress).
-  uint64_t position() const { return pos_; }
+  // How far the scan has got (for progress): the end of the last run
+  // returned.
+  uint64_t position() const { return done_; }
+
+  ~DataScanner();
+  DataScanner(const DataScanner&) = delete;
+  DataScanner& operator=(const DataScanner&) = delete;
 
  private:
+  // Finds the next run after pos_ and starts reading it into buffer `slot`.
+  // Sets has_pending_ when there is one.
+  Status Schedule(int slot);
+
   DiskReader& in_;
   uint64_t size_;
   uint64_t limit_;  // min(size_, in_.virtual_size())
   uint64_t unit_;
   uint64_t max_run_;
-  uint64_t pos_ = 0;
-  std::vector<char> buf_;
+  uint64_t pos_ = 0;   // end of the last run scheduled
+  uint64_t done_ = 0;  // end of the last run returned
+  std::vector<char> bufs_[2];
+  bool started_ = false;
+  bool has_pending_ = false;
+  int pending_slot_ = 0;
+  DataRun pending_run_;
+  std::future<Status> pending_read_;
 };
 
 // Reports progress as (bytes done, bytes total); may be empty.
