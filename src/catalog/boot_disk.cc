@@ -221,13 +221,32 @@ StatusOr<std::string> MakeTempDirBeside(const std::string& path) {
   return templ;
 }
 
+// Copies a file without fsync. The ~600 GRUB modules go into a tree that
+// is imaged right away; Env::WriteFileAtomic's fsync per file cost seconds.
+Status CopyFileUnsynced(const std::string& from, const std::string& to) {
+  Fd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) return ErrnoError("opening " + from, errno);
+  Fd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (out.get() < 0) return ErrnoError("creating " + to, errno);
+  char buf[65536];
+  uint64_t offset = 0;
+  for (;;) {
+    const ssize_t n = ::read(in.get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError("reading " + from, errno);
+    if (n == 0) break;
+    RETURN_IF_ERROR(PWriteAll(out.get(), buf, static_cast<size_t>(n), offset, to));
+    offset += static_cast<uint64_t>(n);
+  }
+  return Status::Ok();
+}
+
 Status CopyGrubModules(Env& env, const std::string& from, const std::string& to) {
   RETURN_IF_ERROR(env.CreateDirs(to));
   ASSIGN_OR_RETURN(std::vector<std::string> names, env.ListDir(from));
   for (const std::string& name : names) {
     if (!EndsWith(name, ".mod") && !EndsWith(name, ".lst")) continue;
-    ASSIGN_OR_RETURN(std::string data, env.ReadFile(JoinPath(from, name), 16 << 20));
-    RETURN_IF_ERROR(env.WriteFileAtomic(JoinPath(to, name), data));
+    RETURN_IF_ERROR(CopyFileUnsynced(JoinPath(from, name), JoinPath(to, name)));
   }
   return Status::Ok();
 }
