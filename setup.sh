@@ -24,7 +24,7 @@ PACKAGES=(
   # peers the benchmarks compare against
   casync mkosi
   # used by the tests
-  python3 curl jq
+  python3 curl jq busybox-static
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -55,6 +55,11 @@ build() {
 
 run_tests() {
   log "running the test suite"
+  # Base images built by one test are shared by the others in this run only,
+  # so a stale cache can never make a test pass.
+  IMAGESMITH_TEST_CACHE=$(mktemp -d /tmp/imagesmith-test-cache.XXXXXX)
+  export IMAGESMITH_TEST_CACHE
+  trap 'rm -rf "$IMAGESMITH_TEST_CACHE"' EXIT
   # Unit and end-to-end tests, two at a time (the machine has two cores).
   (cd build && ctest --output-on-failure -j2 --timeout 1500)
 }

@@ -100,6 +100,9 @@ void PrintResult(const Json& result, CommandContext& ctx);
 void RegisterTemplateCommands(CommandRegistry& registry);
 void RegisterAccountCommands(CommandRegistry& registry);
 void RegisterGroupCommands(CommandRegistry& registry);
-void RegisterDiskCommands(CommandRegistry& registry);  // cli/disk_commands.cc
+void RegisterDiskCommands(CommandRegistry& registry);           // cli/disk_commands.cc
+void RegisterImageTemplateCommands(CommandRegistry& registry);  // cli/image_template_commands.cc
+void RegisterCatalogCommands(CommandRegistry& registry);        // cli/catalog_commands.cc
+void RegisterCacheCommands(CommandRegistry& registry);          // cli/cache_commands.cc
 
 }  // namespace imagesmith::cli

@@ -23,6 +23,13 @@ int main(int argc, char** argv) {
 #ifdef IMAGESMITH_HAVE_DISK
   RegisterDiskCommands(registry);
 #endif
+#ifdef IMAGESMITH_HAVE_CATALOG
+  RegisterCatalogCommands(registry);
+#endif
+#ifdef IMAGESMITH_HAVE_BUILD
+  RegisterImageTemplateCommands(registry);
+  RegisterCacheCommands(registry);
+#endif
   CommandContext ctx;
   ctx.env = imagesmith::Env::Default();
   ctx.out = &std::cout;

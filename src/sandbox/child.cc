@@ -235,8 +235,44 @@ bool SetUpRun(int root_fd, const ChildPlan& plan) {
   return installed;
 }
 
+// Debian trees with systemd-resolved link /etc/resolv.conf to a file under
+// /run, which is our fresh tmpfs here; create that file (not in the tree) so
+// the host's resolv.conf can be bound over it. Uses no allocation.
+void CreateRunTargetOfResolvLink(int root_fd) {
+  char link[256];
+  ssize_t n = ::readlinkat(root_fd, "etc/resolv.conf", link, sizeof link - 1);
+  if (n <= 0) return;
+  link[n] = '\0';
+  const char* p = link;
+  while (std::strncmp(p, "../", 3) == 0) p += 3;
+  while (*p == '/') ++p;
+  if (std::strncmp(p, "run/", 4) != 0 || std::strstr(p, "..") != nullptr) return;
+  int dir = OpenInRoot(root_fd, "run", O_RDONLY | O_DIRECTORY);
+  if (dir < 0) return;
+  p += 4;
+  char part[256];
+  while (const char* slash = std::strchr(p, '/')) {
+    size_t len = static_cast<size_t>(slash - p);
+    if (len == 0 || len >= sizeof part) break;
+    std::memcpy(part, p, len);
+    part[len] = '\0';
+    ::mkdirat(dir, part, 0755);
+    int next = ::openat(dir, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    ::close(dir);
+    if (next < 0) return;
+    dir = next;
+    p = slash + 1;
+  }
+  if (*p != '\0') {
+    int f = ::openat(dir, p, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (f >= 0) ::close(f);
+  }
+  ::close(dir);
+}
+
 void SetUpResolvConf(int root_fd, dev_t root_dev, const ChildPlan& plan) {
   if (plan.resolv_source == nullptr) return;
+  CreateRunTargetOfResolvLink(root_fd);
   int target = MountPoint(root_fd, root_dev, "etc/resolv.conf", "etc", "resolv.conf", false);
   if (target < 0) {
     Send(ReportKind::kNote, errno, 0,

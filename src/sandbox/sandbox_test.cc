@@ -400,6 +400,21 @@ TEST_F(SandboxTest, HostResolvConfIsVisibleWithoutChangingTheTree) {
   EXPECT_FALSE(Exists(upper_ + "/etc/resolv.conf"));
 }
 
+TEST_F(SandboxTest, ResolvConfLinkedIntoRunAsWithSystemdResolvedStillResolves) {
+  std::string host = Slurp("/etc/resolv.conf");
+  ASSERT_FALSE(host.empty()) << "the host needs an /etc/resolv.conf for this test";
+  ASSERT_EQ(::symlink("../run/systemd/resolve/stub-resolv.conf",
+                      (lower_ + "/etc/resolv.conf").c_str()),
+            0);
+  auto r = sandbox::Run(Spec({"cat", "/etc/resolv.conf"}));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->stdout_data, host) << r->stderr_data;
+  EXPECT_TRUE(r->notes.empty());
+  // Nothing of it reaches the tree: /run is the sandbox's own tmpfs.
+  EXPECT_FALSE(Exists(upper_ + "/run/systemd"));
+  EXPECT_FALSE(Exists(lower_ + "/run/systemd"));
+}
+
 TEST_F(SandboxTest, SudoShimRunsCommandsAsRootWithoutTouchingTheTree) {
   auto r =
       sandbox::Run(Shell("sudo id -u; sudo -E -H sh -c 'echo nested'; sudo FOO=bar env | grep FOO; "

@@ -1,0 +1,623 @@
+// imagesmith image-template ... and imagesmith build: image templates as
+// resources (Microsoft.VirtualMachineImages/imageTemplates), their runs, and
+// the one-step build.
+//
+// A template resource keeps the normalised template; its properties carry
+// Azure's provisioningState and lastRunStatus, plus an "imagesmith" object
+// with what a local run needs (the template's directory for relative URIs,
+// the current run, the previous run's cache keys). Each run has a directory
+// under DATA/runs/ with customization.log and the disk.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <iostream>
+#include <random>
+#include <thread>
+
+#include "base/strings.h"
+#include "build/pipeline.h"
+#include "build/run_log.h"
+#include "cli/command.h"
+#include "cli/data.h"
+#include "meta/scopes.h"
+#include "template/parser.h"
+
+namespace imagesmith::cli {
+namespace {
+
+constexpr const char kTemplateType[] = "Microsoft.VirtualMachineImages/imageTemplates";
+constexpr const char kNamespace[] = "Microsoft.VirtualMachineImages";
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void OnInterrupt(int) { g_interrupted.store(true); }
+
+ResourceId TemplateId(const Data& d, const std::string& group, const std::string& name) {
+  return ResourceId::ForResource(d.subscription, group, kNamespace, "imageTemplates", name);
+}
+
+Status ValidateTemplateName(const std::string& name) {
+  bool ok = !name.empty() && name.size() <= 64 && std::isalnum(static_cast<unsigned char>(name[0]));
+  for (char c : name) {
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
+  }
+  if (!ok) {
+    return InvalidArgumentError("image template name " + QuoteForMessage(name) +
+                                " must be 1-64 letters, digits, '-', '_' or '.', starting with a "
+                                "letter or digit");
+  }
+  return Status::Ok();
+}
+
+// Parses a template file, printing its diagnostics the way 'template
+// validate' does. Returns nullopt (having printed) when it is invalid.
+std::optional<tmpl::ImageTemplate> LoadTemplateFile(const std::string& file, CommandContext& ctx) {
+  tmpl::ParseResult r = tmpl::ParseTemplateFile(*ctx.env, file);
+  for (const tmpl::Diagnostic& d : r.diagnostics) *ctx.err << d.Format(file) << "\n";
+  if (!r.ok()) {
+    *ctx.err << "ERROR: " << file << " is not a valid template (" << r.error_count()
+             << " error(s)); run 'imagesmith template validate " << file << "'\n";
+    return std::nullopt;
+  }
+  return std::move(r.value);
+}
+
+std::string AbsoluteDir(const std::string& file) {
+  char buf[4096];
+  std::string dir = Dirname(file);
+  char* real = ::realpath(dir.c_str(), buf);
+  return real != nullptr ? std::string(real) : dir;
+}
+
+Json NewLastRunStatus(const std::string& state, const std::string& sub_state,
+                      const std::string& message, int64_t start_us, int64_t end_us) {
+  Json s = Json::MakeObject();
+  s.Set("startTime", Json::String(build::FormatTime(start_us)));
+  s.Set("endTime", end_us > 0 ? Json::String(build::FormatTime(end_us)) : Json::Null());
+  s.Set("runState", Json::String(state));
+  s.Set("runSubState", Json::String(sub_state));
+  s.Set("message", Json::String(message));
+  return s;
+}
+
+// The resource's properties: the normalised template's plus state.
+meta::Resource TemplateResource(const ResourceId& id, const tmpl::ImageTemplate& t,
+                                const std::string& template_dir) {
+  Json full = t.ToJson();
+  meta::Resource r{id, t.location.name(), Json::MakeObject(), *full.Find("properties"), 0, 0, 0};
+  if (const Json* tags = full.Find("tags")) r.tags = *tags;
+  r.properties.Set("provisioningState", Json::String("Succeeded"));
+  Json ext = Json::MakeObject();
+  ext.Set("template", full);
+  ext.Set("templateDir", Json::String(template_dir));
+  ext.Set("runCount", Json::Int(0));
+  r.properties.Set("imagesmith", std::move(ext));
+  return r;
+}
+
+Json& Ext(meta::Resource& r) { return *const_cast<Json*>(r.properties.Find("imagesmith")); }
+
+const Json* ExtField(const meta::Resource& r, const char* name) {
+  const Json* ext = r.properties.Find("imagesmith");
+  return ext != nullptr && ext->is_object() ? ext->Find(name) : nullptr;
+}
+
+std::string ExtString(const meta::Resource& r, const char* name) {
+  const Json* v = ExtField(r, name);
+  return v != nullptr && v->is_string() ? v->string_value() : "";
+}
+
+bool ProcessAlive(int64_t pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
+
+// Azure's shape for show/list: the resource, without the internal extension.
+Json ShowJson(const meta::Resource& r) {
+  Json j = r.ToJson();
+  Json& props = *const_cast<Json*>(j.Find("properties"));
+  Json public_props = Json::MakeObject();
+  for (const JsonMember& m : props.object_items()) {
+    if (m.key != "imagesmith") public_props.Set(m.key, m.value);
+  }
+  if (const Json* last = ExtField(r, "lastRun"); last != nullptr) {
+    public_props.Set("lastRun", *last);
+  }
+  j.Set("properties", public_props);
+  return j;
+}
+
+StatusOr<meta::Resource> GetTemplate(meta::Transaction& txn, const Data& d, const std::string& group,
+                                     const std::string& name) {
+  RETURN_IF_ERROR(meta::GetGroup(txn, d.Group(group)).status());
+  auto r = txn.Get(TemplateId(d, group, name));
+  if (r.status().code() == StatusCode::kNotFound) {
+    return NotFoundError("image template '" + name + "' was not found in resource group '" + group +
+                         "'; create it with 'imagesmith image-template create -g " + group +
+                         " -n " + name + " --image-template FILE'");
+  }
+  return r;
+}
+
+std::string NewRunId(Env& env) {
+  std::string t = build::FormatTime(env.NowMicros());
+  std::string id;
+  for (char c : t.substr(0, 19)) {
+    if (c != '-' && c != ':') id.push_back(c);
+  }
+  std::random_device rd;
+  static constexpr char kHex[] = "0123456789abcdef";
+  id += "Z-";
+  for (int i = 0; i < 6; ++i) id.push_back(kHex[rd() % 16]);
+  return id;
+}
+
+// Runs the template `id` now, in the foreground. Prints the final resource.
+int RunTemplate(CommandContext& ctx, Data& data, const ResourceId& id, bool use_cache) {
+  // Claim the template for this run.
+  std::string run_id = NewRunId(*ctx.env);
+  std::string run_dir = data.dir + "/runs/" + Sha256Of(AsciiToLower(id.ToString())).ToHex().substr(0, 16) +
+                        "/" + run_id;
+  int64_t start = ctx.env->NowMicros();
+  std::optional<tmpl::ImageTemplate> t;
+  std::string template_dir;
+  std::vector<build::StepRecord> previous;
+  Status claimed = data.meta->Update([&](meta::Transaction& txn) {
+    ASSIGN_OR_RETURN(meta::Resource r, txn.Get(id));
+    const Json* last = r.properties.Find("lastRunStatus");
+    if (last != nullptr && last->is_object()) {
+      std::string state = last->Find("runState")->string_value();
+      const Json* pid = ExtField(r, "runnerPid");
+      if ((state == "Running" || state == "Canceling") && pid != nullptr &&
+          ProcessAlive(*pid->AsInt64())) {
+        return FailedPreconditionError("image template '" + id.name() +
+                                       "' is already running (process " + pid->number_text() +
+                                       "); wait for it or cancel it with 'imagesmith "
+                                       "image-template cancel -g " + id.resource_group() +
+                                       " -n " + id.name() + "'");
+      }
+    }
+    tmpl::ParseResult parsed = tmpl::ParseTemplate(ExtField(r, "template")->Dump(-1));
+    if (!parsed.ok()) return DataLossError("the stored template of " + id.ToString() + " is damaged");
+    t = std::move(parsed.value);
+    template_dir = ExtString(r, "templateDir");
+    if (const Json* steps = ExtField(r, "lastSteps"); steps != nullptr && steps->is_array()) {
+      for (const Json& s : steps->array_items()) previous.push_back(build::StepRecord::FromJson(s));
+    }
+    r.properties.Set("lastRunStatus", NewLastRunStatus("Running", "Queued", "", start, 0));
+    Json& ext = Ext(r);
+    ext.Set("runnerPid", Json::Int(::getpid()));
+    ext.Set("currentRunDir", Json::String(run_dir));
+    const Json* count = ext.Find("runCount");
+    ext.Set("runCount", Json::Int((count != nullptr ? count->AsInt64().value_or(0) : 0) + 1));
+    return txn.Replace(r);
+  });
+  if (!claimed.ok()) return ReportError(claimed, ctx);
+  Status made = ctx.env->CreateDirs(run_dir);
+  if (!made.ok()) return ReportError(made, ctx);
+
+  bool show_progress = ctx.stderr_is_tty || ctx.verbose;
+  auto log = build::RunLog::Open(*ctx.env, run_dir + "/customization.log",
+                                 [&](std::string_view line) {
+                                   if (ctx.verbose ||
+                                       (show_progress && line.find("] ==== ") != std::string::npos)) {
+                                     *ctx.err << line << "\n";
+                                   }
+                                 });
+  if (!log.ok()) return ReportError(log.status(), ctx);
+  if (show_progress) *ctx.err << "imagesmith: run " << run_id << ", log: " << (*log)->path() << "\n";
+
+  // Cancel: Ctrl-C / SIGTERM, or 'image-template cancel' from another shell
+  // (which leaves a file in the run directory).
+  std::atomic<bool> cancel{false};
+  std::atomic<bool> done{false};
+  struct sigaction sa {};
+  sa.sa_handler = OnInterrupt;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  std::thread watcher([&] {
+    while (!done.load()) {
+      if (g_interrupted.load() || ctx.env->FileExists(run_dir + "/cancel-requested")) {
+        cancel.store(true);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+
+  build::BuildOptions opts;
+  opts.template_dir = template_dir;
+  opts.data_dir = data.dir;
+  opts.run_dir = run_dir;
+  opts.use_cache = use_cache;
+  opts.cancel = &cancel;
+  opts.previous_steps = previous;
+  opts.on_sub_state = [&](const std::string& sub) {
+    (void)data.meta->Update([&](meta::Transaction& txn) {
+      ASSIGN_OR_RETURN(meta::Resource r, txn.Get(id));
+      const Json* last = r.properties.Find("lastRunStatus");
+      std::string state = last->Find("runState")->string_value();
+      r.properties.Set("lastRunStatus", NewLastRunStatus(state, sub, "", start, 0));
+      return txn.Replace(r);
+    });
+    if (show_progress) *ctx.err << "imagesmith: " << sub << "\n";
+  };
+  build::BuildOutcome outcome = build::RunBuild(*ctx.env, *t, opts, **log);
+  done.store(true);
+  watcher.join();
+  ::signal(SIGINT, SIG_DFL);
+  ::signal(SIGTERM, SIG_DFL);
+
+  // errorHandling: keep the workspace of a failed customization on abort.
+  bool customizer_failure =
+      outcome.state != build::RunState::kSucceeded && outcome.last_sub_state == "Customizing";
+  bool keep = customizer_failure && t->error_handling.on_customizer_error == tmpl::ErrorAction::kAbort;
+  if (outcome.state == build::RunState::kCanceled) keep = false;
+  if (keep) {
+    (*log)->Info("errorHandling.onCustomizerError is abort: the workspace is kept at " + run_dir +
+                 "/work");
+    *ctx.err << "imagesmith: the workspace is kept for inspection: " << run_dir << "/work\n";
+  } else {
+    (void)ctx.env->RemoveAll(run_dir + "/work");
+    (void)ctx.env->RemoveAll(run_dir + "/inputs");
+  }
+
+  Json result;
+  Status recorded = data.meta->Update([&](meta::Transaction& txn) {
+    ASSIGN_OR_RETURN(meta::Resource r, txn.Get(id));
+    r.properties.Set("lastRunStatus",
+                     NewLastRunStatus(build::RunStateName(outcome.state), outcome.last_sub_state,
+                                      outcome.message, start, ctx.env->NowMicros()));
+    Json& ext = Ext(r);
+    ext.Set("runnerPid", Json::Int(0));
+    Json steps = Json::MakeArray();
+    for (const auto& s : outcome.steps) steps.Append(s.ToJson());
+    if (!outcome.steps.empty() || outcome.state == build::RunState::kSucceeded) {
+      ext.Set("lastSteps", std::move(steps));
+    }
+    Json last = Json::MakeObject();
+    last.Set("runId", Json::String(run_id));
+    last.Set("runDirectory", Json::String(run_dir));
+    last.Set("customizationLog", Json::String(run_dir + "/customization.log"));
+    last.Set("source", Json::String(outcome.source_urn));
+    last.Set("hyperVGeneration", Json::String(outcome.hyper_v_generation));
+    if (!outcome.disk_path.empty()) {
+      last.Set("disk", Json::String(outcome.disk_path));
+      last.Set("diskSizeBytes", Json::Int(static_cast<int64_t>(outcome.disk_size_bytes)));
+    }
+    last.Set("cacheHits", Json::Int(outcome.cache_hits));
+    last.Set("cacheMisses", Json::Int(outcome.cache_misses));
+    if (keep) last.Set("workspace", Json::String(run_dir + "/work"));
+    ext.Set("lastRun", last);
+    RETURN_IF_ERROR(txn.Replace(r));
+    // One runOutputs resource per distribution target, as Azure keeps them.
+    for (const build::RunOutput& o : outcome.outputs) {
+      ResourceId oid = id.Child("runOutputs", o.run_output_name);
+      meta::Resource out{oid, "", Json::MakeObject(), Json::MakeObject(), 0, 0, 0};
+      if (!o.artifact_uri.empty()) out.properties.Set("artifactUri", Json::String(o.artifact_uri));
+      out.properties.Set("provisioningState", Json::String(o.provisioning_state));
+      if (!o.error.empty()) out.properties.Set("error", Json::String(o.error));
+      ASSIGN_OR_RETURN(bool exists, txn.Exists(oid));
+      RETURN_IF_ERROR(exists ? txn.Replace(out) : txn.Create(out));
+    }
+    result = ShowJson(r);
+    return Status::Ok();
+  });
+  if (!recorded.ok()) return ReportError(recorded, ctx);
+  PrintResult(result, ctx);
+  switch (outcome.state) {
+    case build::RunState::kSucceeded: return 0;
+    case build::RunState::kCanceled:
+      *ctx.err << "ERROR: the run was canceled\n";
+      return 6;
+    default:
+      *ctx.err << "ERROR: the run " << build::RunStateName(outcome.state) << ": " << outcome.message
+               << "\nThe log is " << run_dir << "/customization.log ('imagesmith image-template "
+               << "logs -g " << id.resource_group() << " -n " << id.name() << "').\n";
+      return outcome.message.find("buildTimeoutInMinutes") != std::string::npos ? 6 : 1;
+  }
+}
+
+// Creates the template, or (replace) updates an idle one's definition.
+Status PutTemplate(Data& data, const ResourceId& id, const tmpl::ImageTemplate& t,
+                   const std::string& template_dir, bool replace) {
+  RETURN_IF_ERROR(ValidateTemplateName(id.name()));
+  RETURN_IF_ERROR(build::Precheck(t));
+  return data.meta->Update([&](meta::Transaction& txn) {
+    RETURN_IF_ERROR(meta::GetGroup(txn, id.Parent()).status());
+    meta::Resource fresh = TemplateResource(id, t, template_dir);
+    auto existing = txn.Get(id);
+    if (existing.ok()) {
+      if (!replace) {
+        return AlreadyExistsError("image template '" + id.name() + "' already exists in resource group '" +
+                                  id.resource_group() + "'; delete it first, or use 'imagesmith build'");
+      }
+      // Keep run history and cache records; replace the definition.
+      const Json* last = existing->properties.Find("lastRunStatus");
+      if (last != nullptr) fresh.properties.Set("lastRunStatus", *last);
+      Json& ext = Ext(fresh);
+      for (const char* k : {"lastSteps", "lastRun", "runCount", "runnerPid", "currentRunDir"}) {
+        if (const Json* v = ExtField(*existing, k)) ext.Set(k, *v);
+      }
+      return txn.Replace(fresh);
+    }
+    if (existing.status().code() != StatusCode::kNotFound) return existing.status();
+    return txn.Create(fresh);
+  });
+}
+
+int RunCreate(const ParsedArgs& args, CommandContext& ctx) {
+  auto t = LoadTemplateFile(args.Get("image-template"), ctx);
+  if (!t) return 1;
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  ResourceId id = TemplateId(*data, args.Get("resource-group"), args.Get("name"));
+  Status s = PutTemplate(*data, id, *t, AbsoluteDir(args.Get("image-template")), false);
+  if (!s.ok()) return ReportError(s, ctx);
+  Json out;
+  Status r = data->meta->Read([&](meta::Transaction& txn) {
+    ASSIGN_OR_RETURN(meta::Resource res, txn.Get(id));
+    out = ShowJson(res);
+    return Status::Ok();
+  });
+  if (!r.ok()) return ReportError(r, ctx);
+  PrintResult(out, ctx);
+  return 0;
+}
+
+int RunRun(const ParsedArgs& args, CommandContext& ctx) {
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  ResourceId id = TemplateId(*data, args.Get("resource-group"), args.Get("name"));
+  Status exists = data->meta->Read([&](meta::Transaction& txn) {
+    return GetTemplate(txn, *data, args.Get("resource-group"), args.Get("name")).status();
+  });
+  if (!exists.ok()) return ReportError(exists, ctx);
+  return RunTemplate(ctx, *data, id, !args.Has("no-cache"));
+}
+
+int RunShow(const ParsedArgs& args, CommandContext& ctx) {
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  Json out;
+  Status s = data->meta->Read([&](meta::Transaction& txn) {
+    ASSIGN_OR_RETURN(meta::Resource r,
+                     GetTemplate(txn, *data, args.Get("resource-group"), args.Get("name")));
+    out = ShowJson(r);
+    return Status::Ok();
+  });
+  if (!s.ok()) return ReportError(s, ctx);
+  PrintResult(out, ctx);
+  return 0;
+}
+
+int RunList(const ParsedArgs& args, CommandContext& ctx) {
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  Json out = Json::MakeArray();
+  Status s = data->meta->Read([&](meta::Transaction& txn) {
+    ResourceId scope = ResourceId::ForSubscription(data->subscription);
+    if (args.Has("resource-group")) {
+      ASSIGN_OR_RETURN(meta::Resource g, meta::GetGroup(txn, data->Group(args.Get("resource-group"))));
+      scope = g.id;
+    }
+    ASSIGN_OR_RETURN(auto all, txn.ListByType(scope, kTemplateType));
+    for (const meta::Resource& r : all) {
+      Json row = ShowJson(r);
+      // Flattened state for -o table, as az shows it.
+      const Json* last = r.properties.Find("lastRunStatus");
+      if (last != nullptr) {
+        row.Set("runState", *last->Find("runState"));
+        row.Set("runSubState", *last->Find("runSubState"));
+      }
+      out.Append(std::move(row));
+    }
+    return Status::Ok();
+  });
+  if (!s.ok()) return ReportError(s, ctx);
+  PrintResult(out, ctx);
+  return 0;
+}
+
+int RunCancel(const ParsedArgs& args, CommandContext& ctx) {
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  Status s = data->meta->Update([&](meta::Transaction& txn) {
+    ASSIGN_OR_RETURN(meta::Resource r,
+                     GetTemplate(txn, *data, args.Get("resource-group"), args.Get("name")));
+    const Json* last = r.properties.Find("lastRunStatus");
+    const Json* pid = ExtField(r, "runnerPid");
+    bool running = last != nullptr && last->Find("runState")->string_value() == "Running" &&
+                   pid != nullptr && ProcessAlive(pid->AsInt64().value_or(0));
+    if (!running) {
+      return FailedPreconditionError("image template '" + r.id.name() + "' has no run in progress");
+    }
+    std::string dir = ExtString(r, "currentRunDir");
+    RETURN_IF_ERROR(ctx.env->WriteFileAtomic(dir + "/cancel-requested", "cancel\n"));
+    Json status = *last;
+    status.Set("runState", Json::String("Canceling"));
+    r.properties.Set("lastRunStatus", status);
+    return txn.Replace(r);
+  });
+  if (!s.ok()) return ReportError(s, ctx);
+  return 0;
+}
+
+int RunLogs(const ParsedArgs& args, CommandContext& ctx) {
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  std::string path;
+  Status s = data->meta->Read([&](meta::Transaction& txn) {
+    ASSIGN_OR_RETURN(meta::Resource r,
+                     GetTemplate(txn, *data, args.Get("resource-group"), args.Get("name")));
+    std::string dir = ExtString(r, "currentRunDir");
+    if (dir.empty()) return NotFoundError("image template '" + r.id.name() + "' has not run yet");
+    path = dir + "/customization.log";
+    return Status::Ok();
+  });
+  if (!s.ok()) return ReportError(s, ctx);
+  auto text = ctx.env->ReadFile(path, 1ull << 30);
+  if (!text.ok()) return ReportError(text.status(), ctx);
+  *ctx.out << *text;
+  return 0;
+}
+
+int RunShowRuns(const ParsedArgs& args, CommandContext& ctx) {
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  Json out = Json::MakeArray();
+  Status s = data->meta->Read([&](meta::Transaction& txn) {
+    ASSIGN_OR_RETURN(meta::Resource r,
+                     GetTemplate(txn, *data, args.Get("resource-group"), args.Get("name")));
+    ASSIGN_OR_RETURN(auto outputs,
+                     txn.ListChildren(r.id, std::string(kTemplateType) + "/runOutputs"));
+    for (const meta::Resource& o : outputs) {
+      if (args.Has("output-name") && !EqualsIgnoreCase(o.id.name(), args.Get("output-name"))) {
+        continue;
+      }
+      out.Append(o.ToJson());
+    }
+    return Status::Ok();
+  });
+  if (!s.ok()) return ReportError(s, ctx);
+  if (args.Has("output-name")) {
+    if (out.array_items().empty()) {
+      return ReportError(NotFoundError("run output '" + args.Get("output-name") + "' was not found"),
+                         ctx);
+    }
+    PrintResult(out.array_items()[0], ctx);
+  } else {
+    PrintResult(out, ctx);
+  }
+  return 0;
+}
+
+int RunDelete(const ParsedArgs& args, CommandContext& ctx) {
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  std::string runs_dir;
+  Status s = data->meta->Update([&](meta::Transaction& txn) {
+    ASSIGN_OR_RETURN(meta::Resource r,
+                     GetTemplate(txn, *data, args.Get("resource-group"), args.Get("name")));
+    const Json* last = r.properties.Find("lastRunStatus");
+    const Json* pid = ExtField(r, "runnerPid");
+    if (last != nullptr && pid != nullptr && ProcessAlive(pid->AsInt64().value_or(0)) &&
+        last->Find("runState")->string_value() != "Succeeded") {
+      return FailedPreconditionError("image template '" + r.id.name() +
+                                     "' is running; cancel it first");
+    }
+    ASSIGN_OR_RETURN(auto outputs,
+                     txn.ListChildren(r.id, std::string(kTemplateType) + "/runOutputs"));
+    for (const meta::Resource& o : outputs) RETURN_IF_ERROR(txn.Delete(o.id));
+    std::string dir = ExtString(r, "currentRunDir");
+    if (!dir.empty()) runs_dir = Dirname(dir);
+    return txn.Delete(r.id);
+  });
+  if (!s.ok()) return ReportError(s, ctx);
+  // The runs, their disks and VHDs in the staging area go with the template,
+  // as the reference warns. Cached steps stay (imagesmith cache prune).
+  if (!runs_dir.empty()) (void)ctx.env->RemoveAll(runs_dir);
+  return 0;
+}
+
+int RunBuild(const ParsedArgs& args, CommandContext& ctx) {
+  std::string file = args.positionals()[0];
+  auto t = LoadTemplateFile(file, ctx);
+  if (!t) return 1;
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  std::string group = args.Get("resource-group", "imagesmith");
+  std::string name = args.Get("name", t->name);
+  if (name.empty()) {
+    name = Basename(file);
+    if (EndsWith(name, ".json")) name = name.substr(0, name.size() - 5);
+  }
+  // The default group is made on first use, in the template's region.
+  if (!args.Has("resource-group")) {
+    Status g = data->meta->Update([&](meta::Transaction& txn) {
+      ASSIGN_OR_RETURN(bool exists, txn.Exists(data->Group(group)));
+      if (exists) return Status::Ok();
+      return meta::CreateGroup(txn, data->subscription, group, t->location, Json::MakeObject())
+          .status();
+    });
+    if (!g.ok()) return ReportError(g, ctx);
+  }
+  ResourceId id = TemplateId(*data, group, name);
+  Status s = PutTemplate(*data, id, *t, AbsoluteDir(file), true);
+  if (!s.ok()) return ReportError(s, ctx);
+  return RunTemplate(ctx, *data, id, !args.Has("no-cache"));
+}
+
+OptionSpec GroupOpt() { return {"resource-group", 'g', "GROUP", "Resource group.", false, true}; }
+OptionSpec NameOpt() { return {"name", 'n', "NAME", "Name of the image template.", false, true}; }
+OptionSpec NoCacheOpt() {
+  return {"no-cache", 0, "", "Run every customizer again instead of reusing cached steps."};
+}
+
+CommandSpec Simple(std::string path, std::string summary, std::vector<OptionSpec> options,
+                   std::string example, std::function<int(const ParsedArgs&, CommandContext&)> run,
+                   std::string description = "") {
+  return CommandSpec{std::move(path), std::move(summary), std::move(description), "", 0, 0,
+                     std::move(options), {std::move(example)}, std::move(run)};
+}
+
+}  // namespace
+
+void RegisterImageTemplateCommands(CommandRegistry& registry) {
+  registry.AddGroup("image-template", "Manage image templates and their runs (az image builder).");
+  registry.Add(Simple(
+      "image-template create", "Create an image template from a template file.",
+      {GroupOpt(), NameOpt(),
+       {"image-template", 0, "FILE", "The Image Builder template (JSON).", false, true}},
+      "imagesmith image-template create -g images -n nginx --image-template examples/debian12-nginx.json",
+      RunCreate,
+      "The file is validated as 'imagesmith template validate' does. Relative scriptUri and\n"
+      "sourceUri paths resolve against the file's directory when the template runs."));
+  registry.Add(Simple("image-template run", "Build the image now, in the foreground.",
+                      {GroupOpt(), NameOpt(), NoCacheOpt()},
+                      "imagesmith image-template run -g images -n nginx", RunRun,
+                      "Prints the template with lastRunStatus when the run ends. Exit status: 0\n"
+                      "Succeeded, 1 Failed or PartiallySucceeded, 6 Canceled or timed out.\n"
+                      "Ctrl-C cancels the run."));
+  registry.Add(Simple("image-template show", "Show an image template and its last run.",
+                      {GroupOpt(), NameOpt()}, "imagesmith image-template show -g images -n nginx",
+                      RunShow));
+  registry.Add(Simple("image-template list", "List image templates.",
+                      {{"resource-group", 'g', "GROUP", "Only this resource group."}},
+                      "imagesmith image-template list -o table", RunList));
+  registry.Add(Simple("image-template delete",
+                      "Delete an image template, its runs and their outputs in the staging area.",
+                      {GroupOpt(), NameOpt(), {"yes", 'y', "", "Accepted for az compatibility."}},
+                      "imagesmith image-template delete -g images -n nginx", RunDelete));
+  registry.Add(Simple("image-template cancel",
+                      "Cancel the running build; it stops within seconds as Canceled.",
+                      {GroupOpt(), NameOpt()}, "imagesmith image-template cancel -g images -n nginx",
+                      RunCancel,
+                      "Returns at once, as Azure's Cancel does; watch lastRunStatus.runState go\n"
+                      "from Canceling to Canceled with 'imagesmith image-template show'."));
+  registry.Add(Simple("image-template logs", "Print the customization.log of the last run.",
+                      {GroupOpt(), NameOpt()}, "imagesmith image-template logs -g images -n nginx",
+                      RunLogs));
+  registry.Add(Simple("image-template show-runs", "Show the run outputs (one per distribution target).",
+                      {GroupOpt(), NameOpt(),
+                       {"output-name", 0, "NAME", "Only this runOutputName."}},
+                      "imagesmith image-template show-runs -g images -n nginx -o table",
+                      RunShowRuns));
+  registry.Add(CommandSpec{
+      .path = "build",
+      .summary = "Build an image from a template file in one step (create or update, then run).",
+      .description =
+          "Validates FILE, stores it as image template NAME (default: the template's name or\n"
+          "the file's name) in GROUP (default: 'imagesmith', created in the template's region),\n"
+          "and runs it in the foreground. Steps that match a previous build of the template are\n"
+          "taken from the step cache; the log says, for each step, hit or miss and why.",
+      .args_usage = "FILE",
+      .min_positionals = 1,
+      .max_positionals = 1,
+      .options = {{"resource-group", 'g', "GROUP", "Resource group (default: imagesmith)."},
+                  {"name", 'n', "NAME", "Image template name."},
+                  NoCacheOpt()},
+      .examples = {"imagesmith build examples/debian12-nginx.json",
+                   "imagesmith build --no-cache -n nginx examples/debian12-nginx.json"},
+      .run = RunBuild,
+  });
+}
+
+}  // namespace imagesmith::cli

@@ -1,0 +1,277 @@
+// End-to-end tests of 'imagesmith build' and 'image-template': real Debian
+// base images (mmdebstrap), real sandboxed customizers, real disks, real
+// qemu boots. Each test has its own data directory; only the catalog of base
+// images is shared, through $IMAGESMITH_TEST_CACHE, which setup.sh makes
+// fresh for every test run.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+#include "base/json.h"
+#include "base/sha256.h"
+#include "base/strings.h"
+#include "e2e_util.h"
+
+namespace imagesmith::e2e {
+namespace {
+
+std::string Slurp(const std::string& path) {
+  auto s = Env::Default()->ReadFile(path, 1 << 28);
+  return s.ok() ? *s : "";
+}
+
+void Write(const std::string& path, const std::string& text) {
+  ASSERT_TRUE(Env::Default()->WriteFileAtomic(path, text).ok()) << path;
+}
+
+// Processes whose command line contains `marker`.
+int ProcessesWith(const std::string& marker) {
+  int n = 0;
+  DIR* d = opendir("/proc");
+  while (dirent* e = readdir(d)) {
+    if (!IsAsciiDigits(e->d_name)) continue;
+    std::string cmd = Slurp(std::string("/proc/") + e->d_name + "/cmdline");
+    for (char& c : cmd) {
+      if (c == '\0') c = ' ';
+    }
+    if (cmd.find(marker) != std::string::npos && std::stoi(e->d_name) != getpid()) ++n;
+  }
+  closedir(d);
+  return n;
+}
+
+class BuildTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    home_ = MakeTempDir();
+    work_ = MakeTempDir();
+    const char* shared = std::getenv("IMAGESMITH_TEST_CACHE");
+    static std::string* own = new std::string(MakeTempDir());
+    std::string catalog = shared != nullptr && *shared != '\0' ? shared : *own;
+    ASSERT_EQ(::symlink(catalog.c_str(), (home_ + "/catalog").c_str()), 0);
+    env_ = {{"IMAGESMITH_HOME", home_}};
+  }
+
+  // A template for the Debian 12 base with the given customize array.
+  std::string Template(const std::string& customize, const std::string& extra = "",
+                       const std::string& sku = "12") {
+    return R"({"type": "Microsoft.VirtualMachineImages/imageTemplates", "apiVersion": "2022-07-01",
+  "location": "eastus", "properties": {
+    "source": {"type": "PlatformImage", "publisher": "Debian", "offer": "debian-12", "sku": ")" +
+           sku + R"(", "version": "latest"},
+    "customize": )" +
+           customize + extra + "}}";
+  }
+
+  CliResult Build(const std::string& file, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"build", file};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunCli(args, work_, env_);
+  }
+
+  Json Show(const std::string& name) {
+    CliResult r = RunCli({"image-template", "show", "-g", "imagesmith", "-n", name}, "", env_);
+    auto j = ParseJson(r.out);
+    return j.ok() ? *j : Json();
+  }
+
+  std::string Log(const std::string& name) {
+    return RunCli({"image-template", "logs", "-g", "imagesmith", "-n", name}, "", env_).out;
+  }
+
+  // Nothing of a run may outlive it: mounts, loop devices, processes.
+  void ExpectNothingLeftBehind(const std::string& marker) {
+    std::string mounts = Slurp("/proc/self/mountinfo");
+    EXPECT_EQ(mounts.find(home_), std::string::npos) << "a mount is left under " << home_;
+    ProcessOptions o;
+    o.argv = {"losetup", "-a"};
+    auto loops = Env::Default()->RunProcess(o);
+    ASSERT_TRUE(loops.ok());
+    EXPECT_EQ(loops->stdout_data.find(home_), std::string::npos) << loops->stdout_data;
+    bool gone = false;
+    for (int i = 0; i < 50 && !gone; ++i) {
+      gone = ProcessesWith(marker) == 0;
+      if (!gone) Env::Default()->SleepFor(std::chrono::milliseconds(100));
+    }
+    EXPECT_TRUE(gone) << "processes with " << marker << " are still running";
+  }
+
+  std::map<std::string, std::string> env_;
+  std::string home_;
+  std::string work_;
+};
+
+TEST_F(BuildTest, FailingScriptFailsTheRunNamingTheStepWithItsOutput) {
+  Write(work_ + "/fail.json",
+        Template(R"([{"type": "Shell", "name": "ok", "inline": ["echo first-step-ran"]},
+                     {"type": "Shell", "name": "breaks", "inline": ["echo output-before-failure", "exit 3"]},
+                     {"type": "Shell", "name": "never", "inline": ["echo must-not-run"]}])"));
+  CliResult r = Build("fail.json");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("customize[1] 'breaks' (Shell) failed: exit status 3"), std::string::npos)
+      << r.err;
+  std::string log = Log("fail");
+  EXPECT_NE(log.find("first-step-ran"), std::string::npos);
+  EXPECT_NE(log.find("[customize[1]:out] output-before-failure"), std::string::npos) << log;
+  EXPECT_EQ(log.find("must-not-run\n"), std::string::npos);
+  Json t = Show("fail");
+  const Json* status = t.Find("properties")->Find("lastRunStatus");
+  EXPECT_EQ(status->Find("runState")->string_value(), "Failed");
+  EXPECT_EQ(status->Find("runSubState")->string_value(), "Customizing");
+  // cleanup (the default) removes the workspace.
+  EXPECT_EQ(t.Find("properties")->Find("lastRun")->Find("workspace"), nullptr);
+}
+
+TEST_F(BuildTest, AbortKeepsTheWorkspaceAndSaysWhere) {
+  Write(work_ + "/abort.json",
+        Template(R"([{"type": "Shell", "inline": ["echo kept > /root/evidence", "false"]}])",
+                 R"(, "errorHandling": {"onCustomizerError": "abort"})"));
+  CliResult r = Build("abort.json");
+  EXPECT_EQ(r.exit_code, 1);
+  Json t = Show("abort");
+  const Json* ws = t.Find("properties")->Find("lastRun")->Find("workspace");
+  ASSERT_NE(ws, nullptr) << t.Dump();
+  EXPECT_NE(r.err.find("the workspace is kept for inspection: " + ws->string_value()),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(Slurp(ws->string_value() + "/step-0/upper/root/evidence"), "kept\n");
+}
+
+TEST_F(BuildTest, ChecksumMismatchStopsBeforeAnythingRunsAndShowsBothDigests) {
+  Write(work_ + "/script.sh", "#!/bin/sh\necho script-ran\n");
+  std::string wrong(64, 'a');
+  Write(work_ + "/sum.json",
+        Template(R"([{"type": "Shell", "scriptUri": "script.sh", "sha256Checksum": ")" + wrong +
+                 R"("}])"));
+  CliResult r = Build("sum.json");
+  EXPECT_EQ(r.exit_code, 1);
+  std::string actual = Sha256Of("#!/bin/sh\necho script-ran\n").ToHex();
+  EXPECT_NE(r.err.find("expected " + wrong + ", got " + actual), std::string::npos) << r.err;
+  EXPECT_EQ(Log("sum").find("script-ran"), std::string::npos);
+}
+
+TEST_F(BuildTest, WindowsCustomizerIsRejectedBeforeTheBuildStarts) {
+  Write(work_ + "/win.json",
+        Template(R"([{"type": "Shell", "inline": ["true"]},
+                     {"type": "PowerShell", "name": "setup", "inline": ["Get-Date"]}])"));
+  CliResult r = Build("win.json");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("customize[1] 'setup' (PowerShell): PowerShell customizers run only on "
+                       "Windows images"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(Env::Default()->FileExists(home_ + "/runs"));
+}
+
+TEST_F(BuildTest, SmallerOsDiskThanTheSourceIsAnError) {
+  Write(work_ + "/small.json", Template(R"([])", R"(, "vmProfile": {"osDiskSizeGB": 1})"));
+  CliResult r = Build("small.json");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("osDiskSizeGB is 1 GiB, smaller than the source image's disk"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST_F(BuildTest, FileDestinationFolderMustExist) {
+  Write(work_ + "/f.txt", "x");
+  Write(work_ + "/file.json",
+        Template(R"([{"type": "File", "sourceUri": "f.txt", "destination": "/no/such/dir/f.txt"}])"));
+  CliResult r = Build("file.json");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(Log("file").find("the destination folder /no/such/dir does not exist"),
+            std::string::npos);
+}
+
+TEST_F(BuildTest, RebuildAfterEditingTheLastStepHitsTheCacheForEveryStepBefore) {
+  Write(work_ + "/script.sh", "#!/bin/sh\necho v1 > /etc/from-script\n");
+  auto make = [&](const std::string& last) {
+    std::string sum = Sha256Of(Slurp(work_ + "/script.sh")).ToHex();
+    Write(work_ + "/cache.json",
+          Template(R"([{"type": "Shell", "name": "a", "inline": ["date +%s%N > /etc/a"]},
+                       {"type": "Shell", "name": "s", "scriptUri": "script.sh", "sha256Checksum": ")" +
+                   sum + R"("},
+                       {"type": "Shell", "name": "last", "inline": [")" + last + R"("]}])"));
+  };
+  make("echo one > /tmp/t");
+  CliResult first = Build("cache.json");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  make("echo two > /tmp/t");
+  CliResult second = Build("cache.json");
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  std::string log = Log("cache");
+  EXPECT_NE(log.find("cache hit for customize[0] 'a'"), std::string::npos) << log;
+  EXPECT_NE(log.find("cache hit for customize[1] 's'"), std::string::npos);
+  EXPECT_NE(log.find("cache miss for customize[2] 'last' (Shell): definition changed"),
+            std::string::npos);
+  Json t = Show("cache");
+  EXPECT_EQ(t.Find("properties")->Find("lastRun")->Find("cacheHits")->AsInt64(), 2);
+
+  // Changing the script's content (and its checksum) misses from that step on.
+  Write(work_ + "/script.sh", "#!/bin/sh\necho v2 > /etc/from-script\n");
+  make("echo two > /tmp/t");
+  ASSERT_EQ(Build("cache.json").exit_code, 0);
+  log = Log("cache");
+  EXPECT_NE(log.find("cache hit for customize[0] 'a'"), std::string::npos);
+  EXPECT_NE(log.find("cache miss for customize[1] 's' (Shell): scriptUri content changed"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("cache miss for customize[2] 'last' (Shell): parent changed"),
+            std::string::npos);
+
+  // --no-cache runs everything.
+  ASSERT_EQ(Build("cache.json", {"--no-cache"}).exit_code, 0);
+  log = Log("cache");
+  EXPECT_EQ(log.find("cache hit"), std::string::npos);
+  EXPECT_NE(log.find("cache miss for customize[0] 'a' (Shell): the cache is off (--no-cache)"),
+            std::string::npos);
+}
+
+TEST_F(BuildTest, CancelFromAnotherShellStopsWithinSecondsAndLeavesNothing) {
+  Write(work_ + "/slow.json",
+        Template(R"([{"type": "Shell", "inline": ["sh -c 'sleep 600' imagesmith-cancel-marker"]}])"));
+  CliResult r;
+  std::thread build([&] { r = Build("slow.json"); });
+  // Wait until the step runs.
+  bool running = false;
+  for (int i = 0; i < 1200 && !running; ++i) {
+    running = ProcessesWith("imagesmith-cancel-marker") > 0;
+    if (!running) Env::Default()->SleepFor(std::chrono::milliseconds(250));
+  }
+  int64_t asked = Env::Default()->MonotonicMicros();
+  CliResult c = RunCli({"image-template", "cancel", "-g", "imagesmith", "-n", "slow"}, "", env_);
+  build.join();
+  ASSERT_TRUE(running) << "the step never started";
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+  double seconds = static_cast<double>(Env::Default()->MonotonicMicros() - asked) / 1e6;
+  EXPECT_LT(seconds, 10.0);
+  EXPECT_EQ(r.exit_code, 6) << r.err;
+  Json t = Show("slow");
+  EXPECT_EQ(t.Find("properties")->Find("lastRunStatus")->Find("runState")->string_value(),
+            "Canceled");
+  ExpectNothingLeftBehind("imagesmith-cancel-marker");
+}
+
+TEST_F(BuildTest, BuildTimeoutStopsTheRunAndLeavesNothing) {
+  // 6 minutes is the shortest timeout Image Builder accepts.
+  Write(work_ + "/timeout.json",
+        Template(R"([{"type": "Shell", "inline": ["sh -c 'sleep 3600' imagesmith-timeout-marker"]}])",
+                 R"(, "buildTimeoutInMinutes": 6)"));
+  int64_t start = Env::Default()->MonotonicMicros();
+  CliResult r = Build("timeout.json");
+  double seconds = static_cast<double>(Env::Default()->MonotonicMicros() - start) / 1e6;
+  EXPECT_EQ(r.exit_code, 6) << r.err;
+  EXPECT_NE(r.err.find("buildTimeoutInMinutes (6 minutes) was reached"), std::string::npos)
+      << r.err;
+  EXPECT_LT(seconds, 6 * 60 + 60);
+  Json t = Show("timeout");
+  EXPECT_EQ(t.Find("properties")->Find("lastRunStatus")->Find("runState")->string_value(),
+            "Failed");
+  ExpectNothingLeftBehind("imagesmith-timeout-marker");
+}
+
+}  // namespace
+}  // namespace imagesmith::e2e
