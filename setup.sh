@@ -67,6 +67,8 @@ run_tests() {
 run_main() {
   log "main job: validating the example templates"
   ./build/imagesmith template validate examples/*.json
+  log "main job: building examples/debian12-nginx.json"
+  ./build/imagesmith build examples/debian12-nginx.json
 }
 
 install_packages
