@@ -155,8 +155,7 @@ TEST_F(BuildTest, ChecksumMismatchStopsBeforeAnythingRunsAndShowsBothDigests) {
 }
 
 TEST_F(BuildTest, WindowsCustomizerIsRejectedBeforeTheBuildStarts) {
-  Write(work_ + "/win.json",
-        Template(R"([{"type": "Shell", "inline": ["true"]},
+  Write(work_ + "/win.json", Template(R"([{"type": "Shell", "inline": ["true"]},
                      {"type": "PowerShell", "name": "setup", "inline": ["Get-Date"]}])"));
   CliResult r = Build("win.json");
   EXPECT_NE(r.exit_code, 0);
@@ -178,8 +177,9 @@ TEST_F(BuildTest, SmallerOsDiskThanTheSourceIsAnError) {
 
 TEST_F(BuildTest, FileDestinationFolderMustExist) {
   Write(work_ + "/f.txt", "x");
-  Write(work_ + "/file.json",
-        Template(R"([{"type": "File", "sourceUri": "f.txt", "destination": "/no/such/dir/f.txt"}])"));
+  Write(
+      work_ + "/file.json",
+      Template(R"([{"type": "File", "sourceUri": "f.txt", "destination": "/no/such/dir/f.txt"}])"));
   CliResult r = Build("file.json");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(Log("file").find("the destination folder /no/such/dir does not exist"),
@@ -194,7 +194,8 @@ TEST_F(BuildTest, RebuildAfterEditingTheLastStepHitsTheCacheForEveryStepBefore) 
           Template(R"([{"type": "Shell", "name": "a", "inline": ["date +%s%N > /etc/a"]},
                        {"type": "Shell", "name": "s", "scriptUri": "script.sh", "sha256Checksum": ")" +
                    sum + R"("},
-                       {"type": "Shell", "name": "last", "inline": [")" + last + R"("]}])"));
+                       {"type": "Shell", "name": "last", "inline": [")" +
+                   last + R"("]}])"));
   };
   make("echo one > /tmp/t");
   CliResult first = Build("cache.json");
@@ -231,8 +232,9 @@ TEST_F(BuildTest, RebuildAfterEditingTheLastStepHitsTheCacheForEveryStepBefore) 
 }
 
 TEST_F(BuildTest, CancelFromAnotherShellStopsWithinSecondsAndLeavesNothing) {
-  Write(work_ + "/slow.json",
-        Template(R"([{"type": "Shell", "inline": ["sh -c 'sleep 600' imagesmith-cancel-marker"]}])"));
+  Write(
+      work_ + "/slow.json",
+      Template(R"([{"type": "Shell", "inline": ["sh -c 'sleep 600' imagesmith-cancel-marker"]}])"));
   CliResult r;
   std::thread build([&] { r = Build("slow.json"); });
   // Wait until the step runs.
@@ -257,9 +259,10 @@ TEST_F(BuildTest, CancelFromAnotherShellStopsWithinSecondsAndLeavesNothing) {
 
 TEST_F(BuildTest, BuildTimeoutStopsTheRunAndLeavesNothing) {
   // 6 minutes is the shortest timeout Image Builder accepts.
-  Write(work_ + "/timeout.json",
-        Template(R"([{"type": "Shell", "inline": ["sh -c 'sleep 3600' imagesmith-timeout-marker"]}])",
-                 R"(, "buildTimeoutInMinutes": 6)"));
+  Write(
+      work_ + "/timeout.json",
+      Template(R"([{"type": "Shell", "inline": ["sh -c 'sleep 3600' imagesmith-timeout-marker"]}])",
+               R"(, "buildTimeoutInMinutes": 6)"));
   int64_t start = Env::Default()->MonotonicMicros();
   CliResult r = Build("timeout.json");
   double seconds = static_cast<double>(Env::Default()->MonotonicMicros() - start) / 1e6;

@@ -24,17 +24,28 @@ std::string BootToLogin(const std::string& disk, bool uefi, const std::string& d
   std::string pidfile = dir + "/qemu.pid";
   // TCG explicitly: a /dev/kvm that does not work can make kvm:tcg hang instead of
   // falling back. (Probing KVM is the VM runner's job.)
-  std::vector<std::string> argv = {"qemu-system-x86_64", "-accel", "tcg", "-m", "1024",
-                                   "-display", "none", "-serial", "file:" + serial,
-                                   "-pidfile", pidfile, "-nic", "none",
-                                   "-drive", "file=" + disk + ",format=raw,if=virtio,snapshot=on"};
+  std::vector<std::string> argv = {"qemu-system-x86_64",
+                                   "-accel",
+                                   "tcg",
+                                   "-m",
+                                   "1024",
+                                   "-display",
+                                   "none",
+                                   "-serial",
+                                   "file:" + serial,
+                                   "-pidfile",
+                                   pidfile,
+                                   "-nic",
+                                   "none",
+                                   "-drive",
+                                   "file=" + disk + ",format=raw,if=virtio,snapshot=on"};
   if (uefi) {
     std::string vars = dir + "/OVMF_VARS.fd";
     auto v = Env::Default()->ReadFile("/usr/share/OVMF/OVMF_VARS.fd", 16 << 20);
     EXPECT_TRUE(v.ok() && Env::Default()->WriteFileAtomic(vars, *v).ok());
-    argv.insert(argv.end(), {"-drive",
-                             "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE.fd",
-                             "-drive", "if=pflash,format=raw,file=" + vars});
+    argv.insert(argv.end(),
+                {"-drive", "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE.fd",
+                 "-drive", "if=pflash,format=raw,file=" + vars});
   }
   ProcessOptions o;
   o.argv = argv;
@@ -148,7 +159,8 @@ TEST_F(ImageTest, ExampleBuildsAGeneralizedNginxImageThatBootsWithUefi) {
     EXPECT_EQ(lists.find("_Packages"), std::string::npos) << lists;
   }
   std::string console = BootToLogin(disk, true, MakeTempDir());
-  EXPECT_NE(console.find("login:"), std::string::npos) << console.substr(console.size() > 3000 ? console.size() - 3000 : 0);
+  EXPECT_NE(console.find("login:"), std::string::npos)
+      << console.substr(console.size() > 3000 ? console.size() - 3000 : 0);
   EXPECT_NE(console.find("keys removed by generalization"), std::string::npos);
 }
 

@@ -102,9 +102,9 @@ Status FetchHttp(const std::string& uri, Sink& sink) {
                             (error[0] != '\0' ? std::string(error) : curl_easy_strerror(rc)));
   }
   if (http >= 400) {
-    return (http == 404 ? NotFoundError("cannot download " + uri + ": HTTP 404 Not Found")
-                        : UnavailableError("cannot download " + uri + ": HTTP " +
-                                           std::to_string(http)));
+    return (http == 404
+                ? NotFoundError("cannot download " + uri + ": HTTP 404 Not Found")
+                : UnavailableError("cannot download " + uri + ": HTTP " + std::to_string(http)));
   }
   return Status::Ok();
 }
@@ -129,8 +129,7 @@ StatusOr<std::string> ResolveLocal(const std::string& template_dir, const std::s
   std::string joined = std::string(dir_real) + "/" + path;
   char real[PATH_MAX];
   if (::realpath(joined.c_str(), real) == nullptr) {
-    return ErrnoError(QuoteForMessage(uri) + " (relative to " + std::string(dir_real) + ")",
-                      errno);
+    return ErrnoError(QuoteForMessage(uri) + " (relative to " + std::string(dir_real) + ")", errno);
   }
   std::string base = std::string(dir_real) + "/";
   if (!StartsWith(real, base)) {
@@ -162,8 +161,7 @@ Status CopyLocal(Env& env, const std::string& path, Sink& sink) {
 
 }  // namespace
 
-StatusOr<FetchedInput> FetchInput(Env& env, const std::string& template_dir,
-                                  const std::string& uri,
+StatusOr<FetchedInput> FetchInput(Env& env, const std::string& template_dir, const std::string& uri,
                                   const std::optional<Sha256Digest>& expected,
                                   const std::string& dest_path) {
   FetchedInput out;

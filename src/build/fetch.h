@@ -30,8 +30,7 @@ inline constexpr uint64_t kMaxInputBytes = 256ull << 20;
 // InvalidArgument showing the expected and actual digests, and deletes the
 // fetched file. Network errors are Unavailable with curl's message; HTTP
 // errors name the status code.
-StatusOr<FetchedInput> FetchInput(Env& env, const std::string& template_dir,
-                                  const std::string& uri,
+StatusOr<FetchedInput> FetchInput(Env& env, const std::string& template_dir, const std::string& uri,
                                   const std::optional<Sha256Digest>& expected,
                                   const std::string& dest_path);
 

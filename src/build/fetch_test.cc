@@ -28,8 +28,8 @@ class FetchTest : public ::testing::Test {
 };
 
 TEST_F(FetchTest, RelativePathResolvesAgainstTheTemplateAndIsHashed) {
-  auto got = FetchInput(*env_, dir_ + "/template", "files/a.sh", Sha256Of("echo hi\n"),
-                        dir_ + "/out");
+  auto got =
+      FetchInput(*env_, dir_ + "/template", "files/a.sh", Sha256Of("echo hi\n"), dir_ + "/out");
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(got->digest, Sha256Of("echo hi\n"));
   EXPECT_EQ(got->bytes, 8u);
@@ -41,8 +41,7 @@ TEST_F(FetchTest, ChecksumMismatchShowsBothDigestsAndLeavesNothing) {
   auto got = FetchInput(*env_, dir_ + "/template", "files/a.sh", wrong, dir_ + "/out");
   ASSERT_FALSE(got.ok());
   EXPECT_NE(got.status().message().find("expected " + wrong.ToHex()), std::string::npos);
-  EXPECT_NE(got.status().message().find("got " + Sha256Of("echo hi\n").ToHex()),
-            std::string::npos);
+  EXPECT_NE(got.status().message().find("got " + Sha256Of("echo hi\n").ToHex()), std::string::npos);
   EXPECT_FALSE(env_->FileExists(dir_ + "/out"));
 }
 
@@ -103,8 +102,8 @@ class OneShotServer {
 
 TEST_F(FetchTest, DownloadsOverHttpWithLibcurl) {
   OneShotServer server("HTTP/1.1 200 OK", "#!/bin/sh\necho downloaded\n");
-  auto got = FetchInput(*env_, dir_, server.Url("/s.sh"),
-                        Sha256Of("#!/bin/sh\necho downloaded\n"), dir_ + "/out");
+  auto got = FetchInput(*env_, dir_, server.Url("/s.sh"), Sha256Of("#!/bin/sh\necho downloaded\n"),
+                        dir_ + "/out");
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(*env_->ReadFile(dir_ + "/out", 100), "#!/bin/sh\necho downloaded\n");
 }

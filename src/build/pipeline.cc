@@ -16,10 +16,14 @@ namespace imagesmith::build {
 
 const char* RunStateName(RunState s) {
   switch (s) {
-    case RunState::kSucceeded: return "Succeeded";
-    case RunState::kPartiallySucceeded: return "PartiallySucceeded";
-    case RunState::kFailed: return "Failed";
-    case RunState::kCanceled: return "Canceled";
+    case RunState::kSucceeded:
+      return "Succeeded";
+    case RunState::kPartiallySucceeded:
+      return "PartiallySucceeded";
+    case RunState::kFailed:
+      return "Failed";
+    case RunState::kCanceled:
+      return "Canceled";
   }
   return "Failed";
 }
@@ -204,8 +208,8 @@ sandbox::RunSpec Builder::StepSpec(const std::string& label, const std::string& 
   // A name the tree's /etc/hosts resolves, so sudo does not complain.
   spec.hostname = "localhost";
   spec.binds.push_back({policy_rc_d_, "/usr/sbin/policy-rc.d", true});
-  auto limits = sandbox::LimitsForVmSize(t_.vm_profile.vm_size,
-                                         generation_ == catalog::Generation::kV2);
+  auto limits =
+      sandbox::LimitsForVmSize(t_.vm_profile.vm_size, generation_ == catalog::Generation::kV2);
   spec.control.limits = limits.limits;
   spec.control.cancel = o_.cancel;
   spec.control.on_line = [this, label](std::string_view line, bool is_stderr) {
@@ -222,9 +226,8 @@ bool Builder::Prepare() {
     return Fail(FailedPreconditionError("only PlatformImage sources can be built so far"));
   }
   catalog::Catalog cat(env_, o_.data_dir + "/catalog");
-  auto base = cat.Ensure(*platform, [this](std::string_view line) {
-    log_.Output("catalog", line, false);
-  });
+  auto base =
+      cat.Ensure(*platform, [this](std::string_view line) { log_.Output("catalog", line, false); });
   if (!base.ok()) return Fail(base.status().WithContext("properties.source"));
   generation_ = base->entry.generation;
   base_rootfs_ = base->rootfs_dir;
@@ -243,13 +246,12 @@ bool Builder::Prepare() {
       static_cast<uint64_t>(t_.vm_profile.os_disk_size_gb) * gib < source_disk_bytes_) {
     return Fail(InvalidArgumentError(
         "properties.vmProfile.osDiskSizeGB is " + std::to_string(t_.vm_profile.os_disk_size_gb) +
-        " GiB, smaller than the source image's disk (" +
-        std::to_string(source_disk_bytes_ / gib) +
+        " GiB, smaller than the source image's disk (" + std::to_string(source_disk_bytes_ / gib) +
         " GiB); the OS disk can only grow. Use 0 (the source's size) or at least " +
         std::to_string(source_disk_bytes_ / gib)));
   }
-  auto limits = sandbox::LimitsForVmSize(t_.vm_profile.vm_size,
-                                         generation_ == catalog::Generation::kV2);
+  auto limits =
+      sandbox::LimitsForVmSize(t_.vm_profile.vm_size, generation_ == catalog::Generation::kV2);
   log_.Info("customizer limits from vmSize " + limits.vm_size + ": " +
             std::to_string(limits.limits.memory_bytes >> 20) + " MiB memory, " +
             std::to_string(limits.limits.cpus) + " CPUs" +
@@ -339,7 +341,7 @@ bool Builder::RunStep(size_t index, const tmpl::Step& step) {
       why = "definition changed";
     } else if (prev.inputs_digest != inputs_digest) {
       why = std::holds_alternative<tmpl::FileStep>(step.spec) ? "sourceUri content changed"
-                                                               : "scriptUri content changed";
+                                                              : "scriptUri content changed";
     } else if (prev.parent_key != parent) {
       why = "parent changed";
     } else {
@@ -450,8 +452,8 @@ bool Builder::MakeDisk() {
   layers_.push_back(boot_layer);
 
   uint64_t gib = 1ull << 30;
-  uint64_t size = std::max<uint64_t>(
-      source_disk_bytes_, static_cast<uint64_t>(t_.vm_profile.os_disk_size_gb) * gib);
+  uint64_t size = std::max<uint64_t>(source_disk_bytes_,
+                                     static_cast<uint64_t>(t_.vm_profile.os_disk_size_gb) * gib);
   uint64_t used = 0;
   for (const std::string& l : layers_) used += TreeDiskUsage(l);
   uint64_t root_bytes = catalog::RootPartitionBytes(size);
@@ -527,8 +529,9 @@ bool Builder::Distribute() {
     out_.outputs.push_back(ro);
   }
   if (any_failed) {
-    bool all_failed = std::all_of(out_.outputs.begin(), out_.outputs.end(),
-                                  [](const RunOutput& r) { return r.provisioning_state != "Succeeded"; });
+    bool all_failed = std::all_of(out_.outputs.begin(), out_.outputs.end(), [](const RunOutput& r) {
+      return r.provisioning_state != "Succeeded";
+    });
     out_.state = all_failed ? RunState::kFailed : RunState::kPartiallySucceeded;
     out_.message = "one or more distribution targets failed; see runOutputs";
     return false;
@@ -547,8 +550,9 @@ BuildOutcome Builder::Run() {
     if (!t_.validate.in_vm_validations.empty()) {
       SubState("Validating");
       log_.Header("validate");
-      log_.Info("WARNING: inVMValidations are not run yet; in-VM validation arrives with the "
-                "qemu runner. The disk was not validated.");
+      log_.Info(
+          "WARNING: inVMValidations are not run yet; in-VM validation arrives with the "
+          "qemu runner. The disk was not validated.");
     }
     if (Distribute()) {
       out_.state = RunState::kSucceeded;

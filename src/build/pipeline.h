@@ -50,8 +50,8 @@ const char* RunStateName(RunState s);
 
 struct RunOutput {
   std::string run_output_name;
-  std::string type;          // "VHD", ...
-  std::string artifact_uri;  // file path of the artifact
+  std::string type;                // "VHD", ...
+  std::string artifact_uri;        // file path of the artifact
   std::string provisioning_state;  // "Succeeded" or "Failed"
   std::string error;
 };

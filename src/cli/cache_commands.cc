@@ -15,7 +15,10 @@ StatusOr<uint64_t> ParseSize(const std::string& s) {
   std::string digits = s;
   char unit = static_cast<char>(std::toupper(static_cast<unsigned char>(s.back())));
   if (unit == 'K' || unit == 'M' || unit == 'G' || unit == 'T') {
-    mult = unit == 'K' ? 1ull << 10 : unit == 'M' ? 1ull << 20 : unit == 'G' ? 1ull << 30 : 1ull << 40;
+    mult = unit == 'K'   ? 1ull << 10
+           : unit == 'M' ? 1ull << 20
+           : unit == 'G' ? 1ull << 30
+                         : 1ull << 40;
     digits = s.substr(0, s.size() - 1);
   }
   if (!IsAsciiDigits(digits) || digits.size() > 12) {
@@ -74,15 +77,26 @@ int RunPrune(const ParsedArgs& args, CommandContext& ctx) {
 
 void RegisterCacheCommands(CommandRegistry& registry) {
   registry.AddGroup("cache", "The build step cache.");
-  registry.Add(CommandSpec{"cache list", "List cached build steps, least recently used first.",
-                           "", "", 0, 0, {}, {"imagesmith cache list -o table"}, RunList});
+  registry.Add(CommandSpec{"cache list",
+                           "List cached build steps, least recently used first.",
+                           "",
+                           "",
+                           0,
+                           0,
+                           {},
+                           {"imagesmith cache list -o table"},
+                           RunList});
   registry.Add(CommandSpec{
-      "cache prune", "Remove least recently used steps until the cache fits in a size.",
+      "cache prune",
+      "Remove least recently used steps until the cache fits in a size.",
       "Entries are removed whole, by rename first, so a build running at the same time never\n"
       "sees half a layer. --max-size 0 empties the cache.",
-      "", 0, 0,
+      "",
+      0,
+      0,
       {{"max-size", 0, "SIZE", "Upper bound, e.g. 10G, 512M or 0.", false, true}},
-      {"imagesmith cache prune --max-size 10G"}, RunPrune});
+      {"imagesmith cache prune --max-size 10G"},
+      RunPrune});
 }
 
 }  // namespace imagesmith::cli

@@ -107,7 +107,9 @@ std::string ExtString(const meta::Resource& r, const char* name) {
   return v != nullptr && v->is_string() ? v->string_value() : "";
 }
 
-bool ProcessAlive(int64_t pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
+bool ProcessAlive(int64_t pid) {
+  return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+}
 
 // Azure's shape for show/list: the resource, without the internal extension.
 Json ShowJson(const meta::Resource& r) {
@@ -124,8 +126,8 @@ Json ShowJson(const meta::Resource& r) {
   return j;
 }
 
-StatusOr<meta::Resource> GetTemplate(meta::Transaction& txn, const Data& d, const std::string& group,
-                                     const std::string& name) {
+StatusOr<meta::Resource> GetTemplate(meta::Transaction& txn, const Data& d,
+                                     const std::string& group, const std::string& name) {
   RETURN_IF_ERROR(meta::GetGroup(txn, d.Group(group)).status());
   auto r = txn.Get(TemplateId(d, group, name));
   if (r.status().code() == StatusCode::kNotFound) {
@@ -153,8 +155,8 @@ std::string NewRunId(Env& env) {
 int RunTemplate(CommandContext& ctx, Data& data, const ResourceId& id, bool use_cache) {
   // Claim the template for this run.
   std::string run_id = NewRunId(*ctx.env);
-  std::string run_dir = data.dir + "/runs/" + Sha256Of(AsciiToLower(id.ToString())).ToHex().substr(0, 16) +
-                        "/" + run_id;
+  std::string run_dir = data.dir + "/runs/" +
+                        Sha256Of(AsciiToLower(id.ToString())).ToHex().substr(0, 16) + "/" + run_id;
   int64_t start = ctx.env->NowMicros();
   std::optional<tmpl::ImageTemplate> t;
   std::string template_dir;
@@ -170,12 +172,13 @@ int RunTemplate(CommandContext& ctx, Data& data, const ResourceId& id, bool use_
         return FailedPreconditionError("image template '" + id.name() +
                                        "' is already running (process " + pid->number_text() +
                                        "); wait for it or cancel it with 'imagesmith "
-                                       "image-template cancel -g " + id.resource_group() +
-                                       " -n " + id.name() + "'");
+                                       "image-template cancel -g " +
+                                       id.resource_group() + " -n " + id.name() + "'");
       }
     }
     tmpl::ParseResult parsed = tmpl::ParseTemplate(ExtField(r, "template")->Dump(-1));
-    if (!parsed.ok()) return DataLossError("the stored template of " + id.ToString() + " is damaged");
+    if (!parsed.ok())
+      return DataLossError("the stored template of " + id.ToString() + " is damaged");
     t = std::move(parsed.value);
     template_dir = ExtString(r, "templateDir");
     if (const Json* steps = ExtField(r, "lastSteps"); steps != nullptr && steps->is_array()) {
@@ -194,15 +197,15 @@ int RunTemplate(CommandContext& ctx, Data& data, const ResourceId& id, bool use_
   if (!made.ok()) return ReportError(made, ctx);
 
   bool show_progress = ctx.stderr_is_tty || ctx.verbose;
-  auto log = build::RunLog::Open(*ctx.env, run_dir + "/customization.log",
-                                 [&](std::string_view line) {
-                                   if (ctx.verbose ||
-                                       (show_progress && line.find("] ==== ") != std::string::npos)) {
-                                     *ctx.err << line << "\n";
-                                   }
-                                 });
+  auto log =
+      build::RunLog::Open(*ctx.env, run_dir + "/customization.log", [&](std::string_view line) {
+        if (ctx.verbose || (show_progress && line.find("] ==== ") != std::string::npos)) {
+          *ctx.err << line << "\n";
+        }
+      });
   if (!log.ok()) return ReportError(log.status(), ctx);
-  if (show_progress) *ctx.err << "imagesmith: run " << run_id << ", log: " << (*log)->path() << "\n";
+  if (show_progress)
+    *ctx.err << "imagesmith: run " << run_id << ", log: " << (*log)->path() << "\n";
 
   // Cancel: Ctrl-C / SIGTERM, or 'image-template cancel' from another shell
   // (which leaves a file in the run directory).
@@ -248,7 +251,8 @@ int RunTemplate(CommandContext& ctx, Data& data, const ResourceId& id, bool use_
   // errorHandling: keep the workspace of a failed customization on abort.
   bool customizer_failure =
       outcome.state != build::RunState::kSucceeded && outcome.last_sub_state == "Customizing";
-  bool keep = customizer_failure && t->error_handling.on_customizer_error == tmpl::ErrorAction::kAbort;
+  bool keep =
+      customizer_failure && t->error_handling.on_customizer_error == tmpl::ErrorAction::kAbort;
   if (outcome.state == build::RunState::kCanceled) keep = false;
   if (keep) {
     (*log)->Info("errorHandling.onCustomizerError is abort: the workspace is kept at " + run_dir +
@@ -303,7 +307,8 @@ int RunTemplate(CommandContext& ctx, Data& data, const ResourceId& id, bool use_
   if (!recorded.ok()) return ReportError(recorded, ctx);
   PrintResult(result, ctx);
   switch (outcome.state) {
-    case build::RunState::kSucceeded: return 0;
+    case build::RunState::kSucceeded:
+      return 0;
     case build::RunState::kCanceled:
       *ctx.err << "ERROR: the run was canceled\n";
       return 6;
@@ -326,8 +331,9 @@ Status PutTemplate(Data& data, const ResourceId& id, const tmpl::ImageTemplate& 
     auto existing = txn.Get(id);
     if (existing.ok()) {
       if (!replace) {
-        return AlreadyExistsError("image template '" + id.name() + "' already exists in resource group '" +
-                                  id.resource_group() + "'; delete it first, or use 'imagesmith build'");
+        return AlreadyExistsError("image template '" + id.name() +
+                                  "' already exists in resource group '" + id.resource_group() +
+                                  "'; delete it first, or use 'imagesmith build'");
       }
       // Keep run history and cache records; replace the definition.
       const Json* last = existing->properties.Find("lastRunStatus");
@@ -395,7 +401,8 @@ int RunList(const ParsedArgs& args, CommandContext& ctx) {
   Status s = data->meta->Read([&](meta::Transaction& txn) {
     ResourceId scope = ResourceId::ForSubscription(data->subscription);
     if (args.Has("resource-group")) {
-      ASSIGN_OR_RETURN(meta::Resource g, meta::GetGroup(txn, data->Group(args.Get("resource-group"))));
+      ASSIGN_OR_RETURN(meta::Resource g,
+                       meta::GetGroup(txn, data->Group(args.Get("resource-group"))));
       scope = g.id;
     }
     ASSIGN_OR_RETURN(auto all, txn.ListByType(scope, kTemplateType));
@@ -479,8 +486,8 @@ int RunShowRuns(const ParsedArgs& args, CommandContext& ctx) {
   if (!s.ok()) return ReportError(s, ctx);
   if (args.Has("output-name")) {
     if (out.array_items().empty()) {
-      return ReportError(NotFoundError("run output '" + args.Get("output-name") + "' was not found"),
-                         ctx);
+      return ReportError(
+          NotFoundError("run output '" + args.Get("output-name") + "' was not found"), ctx);
     }
     PrintResult(out.array_items()[0], ctx);
   } else {
@@ -554,7 +561,7 @@ OptionSpec NoCacheOpt() {
 CommandSpec Simple(std::string path, std::string summary, std::vector<OptionSpec> options,
                    std::string example, std::function<int(const ParsedArgs&, CommandContext&)> run,
                    std::string description = "") {
-  return CommandSpec{std::move(path), std::move(summary), std::move(description), "", 0, 0,
+  return CommandSpec{std::move(path),    std::move(summary),   std::move(description), "", 0, 0,
                      std::move(options), {std::move(example)}, std::move(run)};
 }
 
@@ -564,9 +571,11 @@ void RegisterImageTemplateCommands(CommandRegistry& registry) {
   registry.AddGroup("image-template", "Manage image templates and their runs (az image builder).");
   registry.Add(Simple(
       "image-template create", "Create an image template from a template file.",
-      {GroupOpt(), NameOpt(),
+      {GroupOpt(),
+       NameOpt(),
        {"image-template", 0, "FILE", "The Image Builder template (JSON).", false, true}},
-      "imagesmith image-template create -g images -n nginx --image-template examples/debian12-nginx.json",
+      "imagesmith image-template create -g images -n nginx --image-template "
+      "examples/debian12-nginx.json",
       RunCreate,
       "The file is validated as 'imagesmith template validate' does. Relative scriptUri and\n"
       "sourceUri paths resolve against the file's directory when the template runs."));
@@ -586,20 +595,18 @@ void RegisterImageTemplateCommands(CommandRegistry& registry) {
                       "Delete an image template, its runs and their outputs in the staging area.",
                       {GroupOpt(), NameOpt(), {"yes", 'y', "", "Accepted for az compatibility."}},
                       "imagesmith image-template delete -g images -n nginx", RunDelete));
-  registry.Add(Simple("image-template cancel",
-                      "Cancel the running build; it stops within seconds as Canceled.",
-                      {GroupOpt(), NameOpt()}, "imagesmith image-template cancel -g images -n nginx",
-                      RunCancel,
-                      "Returns at once, as Azure's Cancel does; watch lastRunStatus.runState go\n"
-                      "from Canceling to Canceled with 'imagesmith image-template show'."));
+  registry.Add(Simple(
+      "image-template cancel", "Cancel the running build; it stops within seconds as Canceled.",
+      {GroupOpt(), NameOpt()}, "imagesmith image-template cancel -g images -n nginx", RunCancel,
+      "Returns at once, as Azure's Cancel does; watch lastRunStatus.runState go\n"
+      "from Canceling to Canceled with 'imagesmith image-template show'."));
   registry.Add(Simple("image-template logs", "Print the customization.log of the last run.",
                       {GroupOpt(), NameOpt()}, "imagesmith image-template logs -g images -n nginx",
                       RunLogs));
-  registry.Add(Simple("image-template show-runs", "Show the run outputs (one per distribution target).",
-                      {GroupOpt(), NameOpt(),
-                       {"output-name", 0, "NAME", "Only this runOutputName."}},
-                      "imagesmith image-template show-runs -g images -n nginx -o table",
-                      RunShowRuns));
+  registry.Add(
+      Simple("image-template show-runs", "Show the run outputs (one per distribution target).",
+             {GroupOpt(), NameOpt(), {"output-name", 0, "NAME", "Only this runOutputName."}},
+             "imagesmith image-template show-runs -g images -n nginx -o table", RunShowRuns));
   registry.Add(CommandSpec{
       .path = "build",
       .summary = "Build an image from a template file in one step (create or update, then run).",
