@@ -15,7 +15,7 @@ cd "$(dirname "$0")"
 PACKAGES=(
   # toolchain and libraries
   build-essential cmake ninja-build g++ clang libclang-rt-14-dev pkg-config
-  libgtest-dev libgmock-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libzstd-dev
+  libgtest-dev libgmock-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libzstd-dev zlib1g-dev
   # disks, filesystems, bootloaders, virtual machines
   qemu-utils qemu-system-x86 ovmf seabios grub-pc-bin grub-efi-amd64-bin
   mtools dosfstools e2fsprogs fdisk gdisk
@@ -24,7 +24,7 @@ PACKAGES=(
   # peers the benchmarks compare against
   casync mkosi
   # used by the tests
-  python3 curl jq busybox-static
+  python3 curl jq busybox-static time
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
