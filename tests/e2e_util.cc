@@ -15,7 +15,8 @@ CliResult RunCli(const std::vector<std::string>& args, const std::string& cwd,
   o.argv.insert(o.argv.end(), args.begin(), args.end());
   o.working_dir = cwd;
   o.extra_env = env;
-  o.timeout = std::chrono::minutes(5);
+  // Longer than the shortest buildTimeoutInMinutes (6), which a test exercises.
+  o.timeout = std::chrono::minutes(15);
   auto r = Env::Default()->RunProcess(o);
   CliResult out;
   if (!r.ok()) {
