@@ -19,11 +19,6 @@
 namespace imagesmith::e2e {
 namespace {
 
-std::string Slurp(const std::string& path) {
-  auto s = Env::Default()->ReadFile(path, 1 << 28);
-  return s.ok() ? *s : "";
-}
-
 void Write(const std::string& path, const std::string& text) {
   ASSERT_TRUE(Env::Default()->WriteFileAtomic(path, text).ok()) << path;
 }
@@ -34,7 +29,7 @@ int ProcessesWith(const std::string& marker) {
   DIR* d = opendir("/proc");
   while (dirent* e = readdir(d)) {
     if (!IsAsciiDigits(e->d_name)) continue;
-    std::string cmd = Slurp(std::string("/proc/") + e->d_name + "/cmdline");
+    std::string cmd = ReadOrEmpty(std::string("/proc/") + e->d_name + "/cmdline");
     for (char& c : cmd) {
       if (c == '\0') c = ' ';
     }
@@ -47,13 +42,8 @@ int ProcessesWith(const std::string& marker) {
 class BuildTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    home_ = MakeTempDir();
     work_ = MakeTempDir();
-    const char* shared = std::getenv("IMAGESMITH_TEST_CACHE");
-    static std::string* own = new std::string(MakeTempDir());
-    std::string catalog = shared != nullptr && *shared != '\0' ? shared : *own;
-    ASSERT_EQ(::symlink(catalog.c_str(), (home_ + "/catalog").c_str()), 0);
-    env_ = {{"IMAGESMITH_HOME", home_}};
+    env_ = DataDirWithSharedCatalog(&home_);
   }
 
   // A template for the Debian 12 base with the given customize array.
@@ -85,7 +75,7 @@ class BuildTest : public ::testing::Test {
 
   // Nothing of a run may outlive it: mounts, loop devices, processes.
   void ExpectNothingLeftBehind(const std::string& marker) {
-    std::string mounts = Slurp("/proc/self/mountinfo");
+    std::string mounts = ReadOrEmpty("/proc/self/mountinfo");
     EXPECT_EQ(mounts.find(home_), std::string::npos) << "a mount is left under " << home_;
     ProcessOptions o;
     o.argv = {"losetup", "-a"};
@@ -138,7 +128,7 @@ TEST_F(BuildTest, AbortKeepsTheWorkspaceAndSaysWhere) {
   EXPECT_NE(r.err.find("the workspace is kept for inspection: " + ws->string_value()),
             std::string::npos)
       << r.err;
-  EXPECT_EQ(Slurp(ws->string_value() + "/step-0/upper/root/evidence"), "kept\n");
+  EXPECT_EQ(ReadOrEmpty(ws->string_value() + "/step-0/upper/root/evidence"), "kept\n");
 }
 
 TEST_F(BuildTest, ChecksumMismatchStopsBeforeAnythingRunsAndShowsBothDigests) {
@@ -189,7 +179,7 @@ TEST_F(BuildTest, FileDestinationFolderMustExist) {
 TEST_F(BuildTest, RebuildAfterEditingTheLastStepHitsTheCacheForEveryStepBefore) {
   Write(work_ + "/script.sh", "#!/bin/sh\necho v1 > /etc/from-script\n");
   auto make = [&](const std::string& last) {
-    std::string sum = Sha256Of(Slurp(work_ + "/script.sh")).ToHex();
+    std::string sum = Sha256Of(ReadOrEmpty(work_ + "/script.sh")).ToHex();
     Write(work_ + "/cache.json",
           Template(R"([{"type": "Shell", "name": "a", "inline": ["date +%s%N > /etc/a"]},
                        {"type": "Shell", "name": "s", "scriptUri": "script.sh", "sha256Checksum": ")" +

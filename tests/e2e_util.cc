@@ -1,6 +1,7 @@
 #include "e2e_util.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cstdlib>
 
@@ -47,6 +48,20 @@ std::string MakeTempDir() {
   if (TempDirs().empty()) std::atexit(RemoveTempDirs);
   TempDirs().push_back(tmpl);
   return tmpl;
+}
+
+std::string ReadOrEmpty(const std::string& path) {
+  auto s = Env::Default()->ReadFile(path, 1 << 28);
+  return s.ok() ? *s : "";
+}
+
+std::map<std::string, std::string> DataDirWithSharedCatalog(std::string* home) {
+  *home = MakeTempDir();
+  const char* shared = std::getenv("IMAGESMITH_TEST_CACHE");
+  static const std::string* own = new std::string(MakeTempDir());
+  std::string catalog = shared != nullptr && *shared != '\0' ? shared : *own;
+  if (::symlink(catalog.c_str(), (*home + "/catalog").c_str()) != 0) std::abort();
+  return {{"IMAGESMITH_HOME", *home}};
 }
 
 std::vector<std::string> JsonFilesIn(const std::string& dir) {

@@ -25,6 +25,15 @@ CliResult RunCli(const std::vector<std::string>& args, const std::string& cwd = 
 std::string SourceDir();
 std::string MakeTempDir();
 
+// A file's content, or "" if it cannot be read.
+std::string ReadOrEmpty(const std::string& path);
+
+// A fresh data directory whose catalog of base images is shared by every test
+// in the run ($IMAGESMITH_TEST_CACHE, made fresh per run by setup.sh; a
+// process-wide temporary directory otherwise), so the Debian base is built
+// once. Returns the environment that points imagesmith at it.
+std::map<std::string, std::string> DataDirWithSharedCatalog(std::string* home);
+
 // Every *.json file in `dir`, sorted, as bare names.
 std::vector<std::string> JsonFilesIn(const std::string& dir);
 

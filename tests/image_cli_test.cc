@@ -12,11 +12,6 @@
 namespace imagesmith::e2e {
 namespace {
 
-std::string Slurp(const std::string& path) {
-  auto s = Env::Default()->ReadFile(path, 1 << 28);
-  return s.ok() ? *s : "";
-}
-
 // Boots `disk` on a throwaway snapshot and waits for a login prompt on the
 // serial console. Returns the console output.
 std::string BootToLogin(const std::string& disk, bool uefi, const std::string& dir) {
@@ -53,11 +48,11 @@ std::string BootToLogin(const std::string& disk, bool uefi, const std::string& d
   std::thread qemu([o] { (void)Env::Default()->RunProcess(o); });
   std::string console;
   for (int i = 0; i < 1200; ++i) {
-    console = Slurp(serial);
+    console = ReadOrEmpty(serial);
     if (console.find("login:") != std::string::npos) break;
     Env::Default()->SleepFor(std::chrono::milliseconds(250));
   }
-  std::string pid = Slurp(pidfile);
+  std::string pid = ReadOrEmpty(pidfile);
   if (!pid.empty()) ::kill(std::stoi(pid), SIGKILL);
   qemu.join();
   return console;
@@ -101,14 +96,7 @@ class RootFs {
 
 class ImageTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    home_ = MakeTempDir();
-    const char* shared = std::getenv("IMAGESMITH_TEST_CACHE");
-    static std::string* own = new std::string(MakeTempDir());
-    std::string catalog = shared != nullptr && *shared != '\0' ? shared : *own;
-    ASSERT_EQ(::symlink(catalog.c_str(), (home_ + "/catalog").c_str()), 0);
-    env_ = {{"IMAGESMITH_HOME", home_}};
-  }
+  void SetUp() override { env_ = DataDirWithSharedCatalog(&home_); }
   std::map<std::string, std::string> env_;
   std::string home_;
 };

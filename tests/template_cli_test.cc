@@ -13,11 +13,6 @@ namespace {
 
 std::string CorpusDir(const std::string& kind) { return SourceDir() + "/tests/templates/" + kind; }
 
-std::string ReadOrEmpty(const std::string& path) {
-  auto s = Env::Default()->ReadFile(path, 1 << 20);
-  return s.ok() ? *s : "";
-}
-
 class CorpusTest : public ::testing::TestWithParam<std::string> {};
 
 // Each file produces exactly the diagnostics recorded beside it, and the exit

@@ -77,6 +77,10 @@ const Json* Json::Find(std::string_view key) const {
   return nullptr;
 }
 
+Json* Json::Find(std::string_view key) {
+  return const_cast<Json*>(static_cast<const Json&>(*this).Find(key));
+}
+
 Json& Json::Set(std::string key, Json value) {
   for (JsonMember& m : object_items()) {
     if (m.key == key) {

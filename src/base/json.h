@@ -75,6 +75,7 @@ class Json {
   // Object helpers (require is_object()). Find returns the first member with
   // exactly `key`, or nullptr. Set replaces the first such member or appends.
   const Json* Find(std::string_view key) const;
+  Json* Find(std::string_view key);
   Json& Set(std::string key, Json value);
   // Array helper (requires is_array()).
   void Append(Json value);

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "base/strings.h"
 #include "build/fetch.h"
@@ -116,7 +117,12 @@ constexpr const char kPolicyRcD[] =
 class Builder {
  public:
   Builder(Env& env, const tmpl::ImageTemplate& t, const BuildOptions& o, RunLog& log)
-      : env_(env), t_(t), o_(o), log_(log), cache_(env, o.data_dir + "/cache/steps") {}
+      : env_(env),
+        t_(t),
+        o_(o),
+        log_(log),
+        cache_(env, o.data_dir + "/cache/steps"),
+        customize_json_(*t.ToJson().Find("properties")->Find("customize")) {}
 
   BuildOutcome Run();
 
@@ -184,6 +190,8 @@ class Builder {
   std::string base_key_;
   uint64_t source_disk_bytes_ = 0;
   std::vector<std::string> layers_;  // lowest first, base included
+  sandbox::VmSizeLimits limits_;     // from vmProfile.vmSize; set by Prepare
+  Json customize_json_;              // the normalised customize[] array, built once
   std::string policy_rc_d_;
 };
 
@@ -208,9 +216,7 @@ sandbox::RunSpec Builder::StepSpec(const std::string& label, const std::string& 
   // A name the tree's /etc/hosts resolves, so sudo does not complain.
   spec.hostname = "localhost";
   spec.binds.push_back({policy_rc_d_, "/usr/sbin/policy-rc.d", true});
-  auto limits =
-      sandbox::LimitsForVmSize(t_.vm_profile.vm_size, generation_ == catalog::Generation::kV2);
-  spec.control.limits = limits.limits;
+  spec.control.limits = limits_.limits;
   spec.control.cancel = o_.cancel;
   spec.control.on_line = [this, label](std::string_view line, bool is_stderr) {
     log_.Output(label, line, is_stderr);
@@ -250,8 +256,9 @@ bool Builder::Prepare() {
         " GiB); the OS disk can only grow. Use 0 (the source's size) or at least " +
         std::to_string(source_disk_bytes_ / gib)));
   }
-  auto limits =
+  limits_ =
       sandbox::LimitsForVmSize(t_.vm_profile.vm_size, generation_ == catalog::Generation::kV2);
+  const sandbox::VmSizeLimits& limits = limits_;
   log_.Info("customizer limits from vmSize " + limits.vm_size + ": " +
             std::to_string(limits.limits.memory_bytes >> 20) + " MiB memory, " +
             std::to_string(limits.limits.cpus) + " CPUs" +
@@ -305,12 +312,10 @@ bool Builder::RunStep(size_t index, const tmpl::Step& step) {
   }
 
   // The cache key and, on a miss, why.
-  Json all = t_.ToJson();
   // The checksum only asserts what the inputs' digests already cover, so it
   // is left out: a new script is "content changed", not "definition changed".
   Json def = Json::MakeObject();
-  for (const JsonMember& m :
-       all.Find("properties")->Find("customize")->array_items()[index].object_items()) {
+  for (const JsonMember& m : customize_json_.array_items()[index].object_items()) {
     if (m.key != "sha256Checksum") def.Set(m.key, m.value);
   }
   std::string definition_digest = Sha256Of(def.Dump(-1)).ToHex();
@@ -367,8 +372,12 @@ bool Builder::RunStep(size_t index, const tmpl::Step& step) {
   } else if (std::holds_alternative<tmpl::ShellStep>(step.spec)) {
     ::chmod(fetched_path.c_str(), 0755);
     spec.binds.push_back({fetched_path, "/run/imagesmith-step.sh", true});
-    auto head = env_.ReadFile(fetched_path, kMaxInputBytes);
-    bool shebang = head.ok() && StartsWith(*head, "#!");
+    bool shebang = false;
+    if (std::FILE* f = std::fopen(fetched_path.c_str(), "rbe")) {
+      char head[2] = {};
+      shebang = std::fread(head, 1, 2, f) == 2 && head[0] == '#' && head[1] == '!';
+      std::fclose(f);
+    }
     spec.argv = shebang ? std::vector<std::string>{"/run/imagesmith-step.sh"}
                         : std::vector<std::string>{"/bin/sh", "/run/imagesmith-step.sh"};
   } else {

@@ -7,8 +7,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <random>
 
+#include "base/random.h"
 #include "base/strings.h"
 #include "catalog/debian_base.h"
 
@@ -254,21 +254,10 @@ Status CopyGrubModules(Env& env, const std::string& from, const std::string& to)
 }  // namespace
 
 BootConfig NewBootConfig(Generation generation) {
-  std::random_device rd;
-  auto hex = [&rd](size_t n, bool upper) {
-    const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
-    std::string s;
-    for (size_t i = 0; i < n; ++i) s.push_back(digits[rd() % 16]);
-    return s;
-  };
   BootConfig c;
   c.generation = generation;
-  std::string u = hex(32, false);
-  u[12] = '4';                                  // version 4
-  u[16] = "89ab"[rd() % 4];                     // RFC 4122 variant
-  c.root_uuid = u.substr(0, 8) + "-" + u.substr(8, 4) + "-" + u.substr(12, 4) + "-" +
-                u.substr(16, 4) + "-" + u.substr(20, 12);
-  c.esp_volume_id = hex(8, true);
+  c.root_uuid = NewUuidV4();
+  c.esp_volume_id = RandomHex(8, /*upper=*/true);
   return c;
 }
 

@@ -12,9 +12,9 @@
 
 #include <atomic>
 #include <iostream>
-#include <random>
 #include <thread>
 
+#include "base/random.h"
 #include "base/strings.h"
 #include "build/pipeline.h"
 #include "build/run_log.h"
@@ -37,11 +37,7 @@ ResourceId TemplateId(const Data& d, const std::string& group, const std::string
 }
 
 Status ValidateTemplateName(const std::string& name) {
-  bool ok = !name.empty() && name.size() <= 64 && std::isalnum(static_cast<unsigned char>(name[0]));
-  for (char c : name) {
-    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
-  }
-  if (!ok) {
+  if (!tmpl::IsValidTemplateName(name)) {
     return InvalidArgumentError("image template name " + QuoteForMessage(name) +
                                 " must be 1-64 letters, digits, '-', '_' or '.', starting with a "
                                 "letter or digit");
@@ -95,7 +91,7 @@ meta::Resource TemplateResource(const ResourceId& id, const tmpl::ImageTemplate&
   return r;
 }
 
-Json& Ext(meta::Resource& r) { return *const_cast<Json*>(r.properties.Find("imagesmith")); }
+Json& Ext(meta::Resource& r) { return *r.properties.Find("imagesmith"); }
 
 const Json* ExtField(const meta::Resource& r, const char* name) {
   const Json* ext = r.properties.Find("imagesmith");
@@ -114,7 +110,7 @@ bool ProcessAlive(int64_t pid) {
 // Azure's shape for show/list: the resource, without the internal extension.
 Json ShowJson(const meta::Resource& r) {
   Json j = r.ToJson();
-  Json& props = *const_cast<Json*>(j.Find("properties"));
+  const Json& props = *j.Find("properties");
   Json public_props = Json::MakeObject();
   for (const JsonMember& m : props.object_items()) {
     if (m.key != "imagesmith") public_props.Set(m.key, m.value);
@@ -144,11 +140,7 @@ std::string NewRunId(Env& env) {
   for (char c : t.substr(0, 19)) {
     if (c != '-' && c != ':') id.push_back(c);
   }
-  std::random_device rd;
-  static constexpr char kHex[] = "0123456789abcdef";
-  id += "Z-";
-  for (int i = 0; i < 6; ++i) id.push_back(kHex[rd() % 16]);
-  return id;
+  return id + "Z-" + RandomHex(6);
 }
 
 // Runs the template `id` now, in the foreground. Prints the final resource.

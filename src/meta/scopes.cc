@@ -1,28 +1,9 @@
 #include "meta/scopes.h"
 
-#include <random>
-
+#include "base/random.h"
 #include "base/strings.h"
 
 namespace imagesmith::meta {
-namespace {
-
-std::string NewGuid() {
-  std::random_device rd;
-  std::uniform_int_distribution<int> hex(0, 15);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string g;
-  for (int i = 0; i < 32; ++i) {
-    if (i == 8 || i == 12 || i == 16 || i == 20) g.push_back('-');
-    int v = hex(rd);
-    if (i == 12) v = 4;            // version 4
-    if (i == 16) v = 8 | (v & 3);  // RFC 4122 variant
-    g.push_back(kHex[v]);
-  }
-  return g;
-}
-
-}  // namespace
 
 StatusOr<Resource> EnsureDefaultSubscription(Transaction& txn, Env& env) {
   (void)env;
@@ -31,8 +12,13 @@ StatusOr<Resource> EnsureDefaultSubscription(Transaction& txn, Env& env) {
     const Json* d = s.properties.Find("isDefault");
     if (d != nullptr && d->is_bool() && d->bool_value()) return s;
   }
-  Resource sub{
-      ResourceId::ForSubscription(NewGuid()), "", Json::MakeObject(), Json::MakeObject(), 0, 0, 0};
+  Resource sub{ResourceId::ForSubscription(NewUuidV4()),
+               "",
+               Json::MakeObject(),
+               Json::MakeObject(),
+               0,
+               0,
+               0};
   sub.properties.Set("displayName", Json::String("imagesmith default"));
   sub.properties.Set("isDefault", Json::Bool(true));
   sub.properties.Set("state", Json::String("Enabled"));

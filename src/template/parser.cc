@@ -19,6 +19,11 @@ const std::vector<std::string>& KnownApiVersions() {
   return kVersions;
 }
 
+bool IsValidTemplateName(std::string_view name) {
+  static const std::regex kName("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$");
+  return std::regex_match(name.begin(), name.end(), kName);
+}
+
 int ParseResult::error_count() const {
   return static_cast<int>(std::count_if(diagnostics.begin(), diagnostics.end(), [](const auto& d) {
     return d.severity == Severity::kError;
@@ -374,8 +379,7 @@ ParseResult ParseTemplate(std::string_view text) {
   ImageTemplate t(location ? *location : *Region::Parse("eastus"), PlatformImageSource{});
   t.api_version = api_version;
   if (auto name = internal::ReadString(v, "name", false)) {
-    static const std::regex kName("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$");
-    if (std::regex_match(*name, kName)) {
+    if (IsValidTemplateName(*name)) {
       t.name = *name;
     } else {
       ctx.Error(v.Get("name")->pos, "name",

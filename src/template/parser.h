@@ -24,6 +24,10 @@ namespace imagesmith::tmpl {
 // Azure Resource Manager's limit for a template file.
 inline constexpr uint64_t kMaxTemplateBytes = 4 << 20;
 
+// Image template names: 1-64 letters, digits, '.', '_' or '-', starting
+// with a letter or digit.
+bool IsValidTemplateName(std::string_view name);
+
 // The apiVersions imagesmith accepts, oldest first.
 const std::vector<std::string>& KnownApiVersions();
 
