@@ -1,0 +1,327 @@
+#include "store/objects.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "base/crash_point.h"
+#include "base/env.h"
+#include "store/format.h"
+
+namespace imagesmith::store {
+namespace {
+
+constexpr char kMagic[4] = {'I', 'S', 'O', 'B'};
+constexpr size_t kHeaderBytes = 16;
+constexpr uint8_t kCodecRaw = 0;
+constexpr uint8_t kCodecZstd = 1;
+constexpr int kZstdLevel = 3;
+// A batch is committed once it holds this many objects or bytes.
+constexpr size_t kBatchObjects = 4096;
+constexpr uint64_t kBatchBytes = 256ull << 20;
+
+void PutLE64(char* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+uint64_t GetLE64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(p[i])) << (8 * i);
+  return v;
+}
+
+Status WriteAll(int fd, std::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("writing " + path, errno);
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::Ok();
+}
+
+Status WriteFile(const std::string& path, std::string_view data, bool sync) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+  if (fd < 0) return ErrnoError("creating " + path, errno);
+  Status s = WriteAll(fd, data, path);
+  if (s.ok() && sync && fdatasync(fd) != 0) s = ErrnoError("syncing " + path, errno);
+  close(fd);
+  if (!s.ok()) unlink(path.c_str());
+  return s;
+}
+
+std::atomic<uint64_t> g_temp_counter{0};
+
+}  // namespace
+
+std::string FrameObject(std::string_view content) {
+  std::string out(kHeaderBytes, '\0');
+  std::memcpy(out.data(), kMagic, 4);
+  out[4] = 1;  // format version
+  PutLE64(out.data() + 8, content.size());
+  size_t bound = ZSTD_compressBound(content.size());
+  out.resize(kHeaderBytes + bound);
+  thread_local ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  size_t n = ZSTD_compressCCtx(cctx, out.data() + kHeaderBytes, bound, content.data(),
+                               content.size(), kZstdLevel);
+  if (ZSTD_isError(n) || n >= content.size()) {
+    out[5] = static_cast<char>(kCodecRaw);
+    out.resize(kHeaderBytes);
+    out.append(content);
+  } else {
+    out[5] = static_cast<char>(kCodecZstd);
+    out.resize(kHeaderBytes + n);
+  }
+  return out;
+}
+
+StatusOr<std::string> UnframeObject(std::string_view framed, const Sha256Digest& expected) {
+  if (framed.size() < kHeaderBytes || std::memcmp(framed.data(), kMagic, 4) != 0) {
+    return DataLossError("not an imagesmith object (bad header)");
+  }
+  if (framed[4] != 1) return DataLossError("unknown object format version");
+  if (framed[6] != 0 || framed[7] != 0) return DataLossError("reserved header bytes are not zero");
+  uint64_t size = GetLE64(framed.data() + 8);
+  if (size > kMaxObjectBytes) return DataLossError("object size in header too large");
+  std::string_view payload = framed.substr(kHeaderBytes);
+  std::string content;
+  auto codec = static_cast<uint8_t>(framed[5]);
+  if (codec == kCodecRaw) {
+    if (payload.size() != size) return DataLossError("raw object length does not match header");
+    content.assign(payload);
+  } else if (codec == kCodecZstd) {
+    unsigned long long frame = ZSTD_getFrameContentSize(payload.data(), payload.size());
+    if (frame != size) return DataLossError("zstd frame size does not match header");
+    content.resize(size);
+    thread_local ZSTD_DCtx* dctx = ZSTD_createDCtx();
+    size_t n = ZSTD_decompressDCtx(dctx, content.data(), content.size(), payload.data(),
+                                   payload.size());
+    if (ZSTD_isError(n)) {
+      return DataLossError(std::string("zstd: ") + ZSTD_getErrorName(n));
+    }
+    if (n != size) return DataLossError("zstd frame shorter than header says");
+  } else {
+    return DataLossError("unknown compression codec " + std::to_string(codec));
+  }
+  Sha256Digest got = Sha256Of(content);
+  if (got != expected) {
+    return DataLossError("content hashes to " + got.ToHex() + ", not to its name");
+  }
+  return content;
+}
+
+uint64_t ProcessStartTicks(int pid) {
+  int fd = open(("/proc/" + std::to_string(pid) + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[1024];
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  std::string_view s(buf, static_cast<size_t>(n));
+  // The command name may contain spaces and parentheses: count from the last ')'.
+  size_t p = s.rfind(')');
+  if (p == std::string_view::npos) return 0;
+  s.remove_prefix(p + 1);
+  // Fields after ')' start at field 3; the start time is field 22.
+  int field = 2;
+  size_t i = 0;
+  while (i < s.size() && field < 22) {
+    while (i < s.size() && s[i] == ' ') ++i;
+    ++field;
+    if (field == 22) break;
+    while (i < s.size() && s[i] != ' ') ++i;
+  }
+  uint64_t v = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') v = v * 10 + static_cast<uint64_t>(s[i++] - '0');
+  return v;
+}
+
+bool ProcessAlive(int pid, uint64_t start_ticks) {
+  if (pid <= 0) return false;
+  uint64_t now = ProcessStartTicks(pid);
+  return now != 0 && now == start_ticks;
+}
+
+std::string SelfTag() {
+  static const std::string tag = [] {
+    return std::to_string(getpid()) + "." + std::to_string(ProcessStartTicks(getpid()));
+  }();
+  // After fork() the cached tag belongs to the parent.
+  if (tag.substr(0, tag.find('.')) != std::to_string(getpid())) {
+    return std::to_string(getpid()) + "." + std::to_string(ProcessStartTicks(getpid()));
+  }
+  return tag;
+}
+
+std::string RegionObjects::ObjectPath(const Sha256Digest& d) const {
+  std::string hex = d.ToHex();
+  return dir_ + "/objects/" + hex.substr(0, 2) + "/" + hex;
+}
+
+std::string RegionObjects::MarkerPath(const Sha256Digest& image) const {
+  return dir_ + "/images/" + image.ToHex();
+}
+
+Status RegionObjects::Init() const {
+  Env* env = Env::Default();
+  for (const char* sub : {"images", "tmp", "trash"}) {
+    RETURN_IF_ERROR(env->CreateDirs(dir_ + "/" + sub));
+  }
+  static const char* kHex = "0123456789abcdef";
+  for (int i = 0; i < 256; ++i) {
+    std::string p = dir_ + "/objects/" + kHex[i >> 4] + kHex[i & 15];
+    if (mkdir(p.c_str(), 0755) != 0 && errno != EEXIST) {
+      if (errno == ENOENT) {
+        RETURN_IF_ERROR(env->CreateDirs(p));
+        continue;
+      }
+      return ErrnoError("creating " + p, errno);
+    }
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::string> RegionObjects::ReadFramed(const Sha256Digest& d) const {
+  std::string path = ObjectPath(d);
+  auto data = Env::Default()->ReadFile(path, kMaxObjectBytes + (1 << 20));
+  if (!data.ok()) {
+    if (data.status().code() == StatusCode::kNotFound) {
+      return NotFoundError("region " + name_ + ": object " + d.ToHex() + " is missing (" + path +
+                           "); run `imagesmith store fsck`");
+    }
+    return Status(data.status().code(),
+                  "region " + name_ + ": object " + d.ToHex() + ": " + data.status().message());
+  }
+  return data;
+}
+
+StatusOr<std::string> RegionObjects::Read(const Sha256Digest& d) const {
+  ASSIGN_OR_RETURN(std::string framed, ReadFramed(d));
+  auto content = UnframeObject(framed, d);
+  if (!content.ok()) {
+    return DataLossError("region " + name_ + ": object " + d.ToHex() + " (" + ObjectPath(d) +
+                         ") is corrupt: " + content.status().message() +
+                         "; run `imagesmith store fsck` and replicate the image again");
+  }
+  return content;
+}
+
+bool RegionObjects::Touch(const Sha256Digest& d) const {
+  return utimensat(AT_FDCWD, ObjectPath(d).c_str(), nullptr, 0) == 0;
+}
+
+bool RegionObjects::Has(const Sha256Digest& d) const {
+  struct stat st;
+  return stat(ObjectPath(d).c_str(), &st) == 0;
+}
+
+uint64_t RegionObjects::StoredSize(const Sha256Digest& d) const {
+  struct stat st;
+  if (stat(ObjectPath(d).c_str(), &st) != 0) return 0;
+  return static_cast<uint64_t>(st.st_size);
+}
+
+std::string RegionObjects::NewTempPath() const {
+  return TmpDir() + "/" + SelfTag() + "." + std::to_string(g_temp_counter.fetch_add(1));
+}
+
+Status RegionObjects::WriteDurably(const Sha256Digest& d, std::string_view framed) const {
+  std::string tmp = NewTempPath();
+  RETURN_IF_ERROR(WriteFile(tmp, framed, /*sync=*/true));
+  CrashPoint("store.object.before_rename");
+  std::string path = ObjectPath(d);
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    unlink(tmp.c_str());
+    return ErrnoError("renaming " + tmp + " to " + path, err);
+  }
+  CrashPoint("store.object.renamed");
+  return SyncDir(Dirname(path));
+}
+
+Status RegionObjects::WriteMarker(const Sha256Digest& image) const {
+  std::string tmp = NewTempPath();
+  RETURN_IF_ERROR(WriteFile(tmp, "", /*sync=*/true));
+  CrashPoint("store.marker.before_rename");
+  std::string path = MarkerPath(image);
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    unlink(tmp.c_str());
+    return ErrnoError("renaming " + tmp + " to " + path, err);
+  }
+  return SyncDir(dir_ + "/images");
+}
+
+ObjectBatch::~ObjectBatch() {
+  // Uncommitted temp files are useless to anyone; remove them.
+  for (const auto& [tmp, d] : pending_) unlink(tmp.c_str());
+}
+
+Status ObjectBatch::Add(const Sha256Digest& d, std::string_view framed) {
+  std::string tmp = region_.NewTempPath();
+  RETURN_IF_ERROR(WriteFile(tmp, framed, /*sync=*/false));
+  CrashPoint("store.object.temp_written");
+  bool commit = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.emplace_back(std::move(tmp), d);
+    pending_bytes_ += framed.size();
+    commit = pending_.size() >= kBatchObjects || pending_bytes_ >= kBatchBytes;
+  }
+  if (commit) return Commit();
+  return Status::Ok();
+}
+
+Status ObjectBatch::Commit() {
+  std::lock_guard<std::mutex> commit_lock(commit_mu_);
+  std::vector<std::pair<std::string, Sha256Digest>> batch;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    batch.swap(pending_);
+    pending_bytes_ = 0;
+  }
+  if (batch.empty()) return Status::Ok();
+  // Bytes first, names second: an object never becomes visible before its
+  // content is on disk.
+  Status s = SyncFileSystem(region_.dir());
+  CrashPoint("store.batch.synced");
+  size_t i = 0;
+  for (; s.ok() && i < batch.size(); ++i) {
+    std::string path = region_.ObjectPath(batch[i].second);
+    if (rename(batch[i].first.c_str(), path.c_str()) != 0) {
+      s = ErrnoError("renaming " + batch[i].first + " to " + path, errno);
+      break;
+    }
+    if (i == batch.size() / 2) CrashPoint("store.batch.mid_rename");
+  }
+  for (; i < batch.size(); ++i) unlink(batch[i].first.c_str());
+  return s;
+}
+
+Status SyncFileSystem(const std::string& dir) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("opening " + dir, errno);
+  int r = syncfs(fd);
+  int err = errno;
+  close(fd);
+  if (r != 0) return ErrnoError("syncing the file system of " + dir, err);
+  return Status::Ok();
+}
+
+Status SyncDir(const std::string& dir) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("opening " + dir, errno);
+  int r = fsync(fd);
+  int err = errno;
+  close(fd);
+  if (r != 0) return ErrnoError("syncing " + dir, err);
+  return Status::Ok();
+}
+
+}  // namespace imagesmith::store
