@@ -7,8 +7,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <optional>
 
 #include "base/random.h"
+#include "base/sha256.h"
 #include "base/strings.h"
 #include "catalog/debian_base.h"
 
@@ -21,10 +24,9 @@ constexpr const char* kConsoles = "console=tty0 console=ttyS0,115200n8";
 constexpr const char* kSerialCommand =
     "serial --unit=0 --speed=115200 --word=8 --parity=no --stop=1";
 // Built into both core images, so GRUB reaches grub.cfg without probing.
-constexpr const char* kCoreModules[] = {"part_gpt", "part_msdos", "ext2",     "fat",
-                                        "search",   "search_fs_uuid", "normal", "configfile",
-                                        "linux",    "echo",       "test",     "serial",
-                                        "terminal"};
+constexpr const char* kCoreModules[] = {
+    "part_gpt",   "part_msdos", "ext2", "fat",  "search", "search_fs_uuid", "normal",
+    "configfile", "linux",      "echo", "test", "serial", "terminal"};
 constexpr uint64_t kMiB = 1ull << 20;
 constexpr uint64_t kBiosBootSectors = kEspStartLba - kBiosBootStartLba;
 
@@ -39,8 +41,8 @@ bool IsUuid(std::string_view s) {
   if (s.size() != 36) return false;
   for (size_t i = 0; i < s.size(); ++i) {
     const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? s[i] != '-' : !(std::isdigit(static_cast<unsigned char>(s[i])) ||
-                               (s[i] >= 'a' && s[i] <= 'f'))) {
+    if (dash ? s[i] != '-'
+             : !(std::isdigit(static_cast<unsigned char>(s[i])) || (s[i] >= 'a' && s[i] <= 'f'))) {
       return false;
     }
   }
@@ -167,7 +169,7 @@ void PutLe64(uint8_t* p, uint64_t v) {
 Status SpliceSparse(const std::string& src, int dst_fd, uint64_t offset, const std::string& dst) {
   Fd in(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
   if (in.get() < 0) return ErrnoError("opening " + src, errno);
-  struct stat st{};
+  struct stat st {};
   if (::fstat(in.get(), &st) != 0) return ErrnoError("stat " + src, errno);
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   std::string buf(kMiB, '\0');
@@ -175,7 +177,7 @@ Status SpliceSparse(const std::string& src, int dst_fd, uint64_t offset, const s
   while (pos < size) {
     off_t data = ::lseek(in.get(), static_cast<off_t>(pos), SEEK_DATA);
     if (data < 0) {
-      if (errno == ENXIO) break;  // only a hole is left
+      if (errno == ENXIO) break;       // only a hole is left
       data = static_cast<off_t>(pos);  // no SEEK_DATA support: read everything
     }
     off_t hole = ::lseek(in.get(), data, SEEK_HOLE);
@@ -212,6 +214,19 @@ class TempDir {
   Env& env_;
   std::string path_;
 };
+
+// A GUID for the GPT derived from the root filesystem's UUID, so a config
+// always gives the same partition table: SHA-256("imagesmith-gpt:" + uuid +
+// ":" + what), first 16 bytes, with the version 4 and variant bits set.
+std::string DerivedGuid(const BootConfig& c, std::string_view what) {
+  Sha256Digest d = Sha256Of("imagesmith-gpt:" + c.root_uuid + ":" + std::string(what));
+  std::string hex = d.ToHex().substr(0, 32);
+  hex[12] = '4';
+  static constexpr char kVariant[] = "89ab";
+  hex[16] = kVariant[std::stoi(hex.substr(16, 1), nullptr, 16) & 3];
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+         hex.substr(16, 4) + "-" + hex.substr(20, 12);
+}
 
 StatusOr<std::string> MakeTempDirBeside(const std::string& path) {
   std::string templ = path + ".work.XXXXXX";
@@ -258,6 +273,54 @@ BootConfig NewBootConfig(Generation generation) {
   c.generation = generation;
   c.root_uuid = NewUuidV4();
   c.esp_volume_id = RandomHex(8, /*upper=*/true);
+  c.timestamp = static_cast<int64_t>(::time(nullptr));
+  return c;
+}
+
+Json BootConfigToJson(const BootConfig& c) {
+  Json j = Json::MakeObject();
+  j.Set("generation", Json::String(std::string(GenerationName(c.generation))));
+  j.Set("rootUuid", Json::String(c.root_uuid));
+  j.Set("espVolumeId", Json::String(c.esp_volume_id));
+  j.Set("hostname", Json::String(c.hostname));
+  j.Set("kernelCmdlineExtra", Json::String(c.kernel_cmdline_extra));
+  j.Set("timestamp", Json::Int(c.timestamp));
+  return j;
+}
+
+StatusOr<BootConfig> BootConfigFromJson(const Json& j) {
+  if (!j.is_object()) return InvalidArgumentError("boot configuration: expected an object");
+  auto text = [&](const char* key, std::string& out) -> Status {
+    const Json* v = j.Find(key);
+    if (v == nullptr || !v->is_string()) {
+      return InvalidArgumentError(std::string("boot configuration: ") + key +
+                                  ": expected a string");
+    }
+    out = v->string_value();
+    return Status::Ok();
+  };
+  BootConfig c;
+  std::string generation;
+  RETURN_IF_ERROR(text("generation", generation));
+  if (generation == GenerationName(Generation::kV1)) {
+    c.generation = Generation::kV1;
+  } else if (generation == GenerationName(Generation::kV2)) {
+    c.generation = Generation::kV2;
+  } else {
+    return InvalidArgumentError("boot configuration: generation: expected V1 or V2, got " +
+                                QuoteForMessage(generation));
+  }
+  RETURN_IF_ERROR(text("rootUuid", c.root_uuid));
+  RETURN_IF_ERROR(text("espVolumeId", c.esp_volume_id));
+  RETURN_IF_ERROR(text("hostname", c.hostname));
+  RETURN_IF_ERROR(text("kernelCmdlineExtra", c.kernel_cmdline_extra));
+  const Json* ts = j.Find("timestamp");
+  std::optional<int64_t> t = ts == nullptr ? std::nullopt : ts->AsInt64();
+  if (!t.has_value() || *t < 0) {
+    return InvalidArgumentError("boot configuration: timestamp: expected seconds since the epoch");
+  }
+  c.timestamp = *t;
+  RETURN_IF_ERROR(ValidateBootConfig(c));
   return c;
 }
 
@@ -296,8 +359,11 @@ Status WriteBootFiles(Env& env, const BootConfig& c, const std::string& dir) {
   RETURN_IF_ERROR(env.WriteFileAtomic(
       JoinPath(dir, "etc/fstab"),
       "# <file system>                          <mount point> <type> <options> <dump> <pass>\n"
-      "UUID=" + c.root_uuid + " /          ext4 errors=remount-ro 0 1\n"
-      "UUID=" + esp + "                            /boot/efi  vfat umask=0077,nofail 0 2\n"));
+      "UUID=" +
+          c.root_uuid +
+          " /          ext4 errors=remount-ro 0 1\n"
+          "UUID=" +
+          esp + "                            /boot/efi  vfat umask=0077,nofail 0 2\n"));
   RETURN_IF_ERROR(env.WriteFileAtomic(JoinPath(dir, "etc/hostname"), c.hostname + "\n"));
   const std::string short_name = Split(c.hostname, '.')[0];
   RETURN_IF_ERROR(env.WriteFileAtomic(
@@ -315,25 +381,46 @@ Status WriteBootFiles(Env& env, const BootConfig& c, const std::string& dir) {
   return Status::Ok();
 }
 
+namespace {
+
+// Runs under /bin/sh with $1 = tree, $2 = output image, $3 = size, $4 =
+// UUID, $5 = timestamp. debugfs reports a failed command on stderr but
+// exits 0, so anything on its stderr besides the banner is a failure.
+constexpr const char kMakeRootFs[] = R"sh(set -eu
+tree=$1 out=$2 size=$3 uuid=$4 ts=$5
+nl='
+'
+if [ -n "$(cd "$tree" && find . -name "*$nl*" -print -quit)" ]; then
+  echo "a file name in the image holds a newline: $(cd "$tree" && find . -name "*$nl*" -print -quit)" >&2
+  exit 1
+fi
+# mke2fs falls back to its built-in defaults when the tree has no mke2fs.conf.
+E2FSPROGS_FAKE_TIME=$ts MKE2FS_CONFIG=$tree/etc/mke2fs.conf \
+  mke2fs -q -t ext4 -L root -U "$uuid" -E "hash_seed=$uuid" -d "$tree" "$out" "$size"
+errors=$( (cd "$tree" && find . ! -type s -printf '%P\n') | sed 's/"/""/g' |
+  awk -v ts="$ts" '{ p = "\"/" $0 "\"";
+    print "sif " p " ctime @" ts; print "sif " p " ctime_extra 0";
+    print "sif " p " atime @" ts; print "sif " p " atime_extra 0" }' |
+  E2FSPROGS_FAKE_TIME=$ts debugfs -w -f - "$out" 2>&1 >/dev/null | grep -v '^debugfs [0-9]' || true)
+if [ -n "$errors" ]; then
+  echo "debugfs could not set inode times: $(printf '%s\n' "$errors" | head -n 5)" >&2
+  exit 1
+fi
+)sh";
+
+}  // namespace
+
 std::vector<std::string> RootFsCommand(const BootConfig& c, const std::string& out_image,
                                        uint64_t size_bytes) {
-  // `env` sets MKE2FS_CONFIG from inside the argv, so the caller's runner
-  // (a sandbox, perhaps) needs nothing but the argv. mke2fs falls back to its
-  // built-in defaults when the tree has no mke2fs.conf.
-  return {"env",
-          std::string("MKE2FS_CONFIG=") + kTreePlaceholder + "/etc/mke2fs.conf",
-          "mke2fs",
-          "-q",
-          "-t",
-          "ext4",
-          "-L",
-          "root",
-          "-U",
-          c.root_uuid,
-          "-d",
+  return {"/bin/sh",
+          "-c",
+          kMakeRootFs,
+          "imagesmith-mkroot",
           kTreePlaceholder,
           out_image,
-          std::to_string(size_bytes / 4096 * 4) + "k"};
+          std::to_string(size_bytes / 4096 * 4) + "k",
+          c.root_uuid,
+          std::to_string(c.timestamp)};
 }
 
 uint64_t RootPartitionBytes(uint64_t disk_size_bytes) {
@@ -348,7 +435,7 @@ Status AssembleDisk(Env& env, const BootConfig& c, const std::string& root_fs_im
     return InvalidArgumentError("disk size " + std::to_string(disk_size_bytes) +
                                 " is not a whole number of MiB");
   }
-  struct stat st{};
+  struct stat st {};
   if (::stat(root_fs_image.c_str(), &st) != 0) {
     return ErrnoError("root filesystem image " + root_fs_image, errno);
   }
@@ -365,18 +452,22 @@ Status AssembleDisk(Env& env, const BootConfig& c, const std::string& root_fs_im
   TempDir work(env, work_path);
   const std::string early = JoinPath(work.path(), "early.cfg");
   const std::string core = JoinPath(work.path(), "core.img");
-  const std::string efi = JoinPath(work.path(), "BOOTX64.EFI");
+  // The ESP's contents are staged as a tree (EFI/BOOT/BOOTX64.EFI) so one
+  // `mcopy -s -m` copies it with the config's timestamp on every entry.
+  const std::string esp_tree = JoinPath(work.path(), "esp");
+  const std::string efi = JoinPath(esp_tree, "EFI/BOOT/BOOTX64.EFI");
   const std::string esp = JoinPath(work.path(), "esp.img");
   const std::string disk = JoinPath(work.path(), "disk.raw");
   RETURN_IF_ERROR(env.WriteFileAtomic(early, EarlyCfg(c)));
+  RETURN_IF_ERROR(env.CreateDirs(Dirname(efi)));
 
   // GRUB: the BIOS core image (diskboot.img + decompressor + kernel +
   // modules + early.cfg) and the UEFI application.
-  std::vector<std::string> pc = {"grub-mkimage", "-O", "i386-pc",  "-d", kGrubPcDir, "-o",
-                                 core,           "-c", early,      "-p", "/boot/grub", "biosdisk"};
-  std::vector<std::string> uefi = {"grub-mkimage", "-O", "x86_64-efi", "-d", kGrubEfiDir, "-o",
-                                   efi, "-c", early, "-p", "/boot/grub", "efi_gop", "efi_uga",
-                                   "all_video"};
+  std::vector<std::string> pc = {"grub-mkimage", "-O", "i386-pc", "-d", kGrubPcDir,   "-o",
+                                 core,           "-c", early,     "-p", "/boot/grub", "biosdisk"};
+  std::vector<std::string> uefi = {"grub-mkimage", "-O",      "x86_64-efi", "-d",       kGrubEfiDir,
+                                   "-o",           efi,       "-c",         early,      "-p",
+                                   "/boot/grub",   "efi_gop", "efi_uga",    "all_video"};
   for (const char* m : kCoreModules) {
     pc.push_back(m);
     uefi.push_back(m);
@@ -387,12 +478,18 @@ Status AssembleDisk(Env& env, const BootConfig& c, const std::string& root_fs_im
   if (core_img.size() < kSectorBytes) return InternalError("grub-mkimage wrote a short " + core);
 
   // The ESP: FAT32 with the volume serial fstab names, \EFI\BOOT\BOOTX64.EFI.
-  RETURN_IF_ERROR(RunTool(env, {"mkfs.fat", "-F", "32", "-n", "ESP", "-i", c.esp_volume_id, "-C",
-                                esp, std::to_string(kEspBytes / 1024)}));
-  const std::map<std::string, std::string> mtools_env = {{"MTOOLS_SKIP_CHECK", "1"}};
-  RETURN_IF_ERROR(RunTool(env, {"mmd", "-i", esp, "::/EFI", "::/EFI/BOOT"}, mtools_env));
+  // --invariant: no clock or random values; -i still sets the serial.
+  RETURN_IF_ERROR(RunTool(env, {"mkfs.fat", "--invariant", "-F", "32", "-n", "ESP", "-i",
+                                c.esp_volume_id, "-C", esp, std::to_string(kEspBytes / 1024)}));
+  for (const std::string& p : {efi, Dirname(efi), Dirname(Dirname(efi))}) {
+    const struct timespec times[2] = {{c.timestamp, 0}, {c.timestamp, 0}};
+    if (::utimensat(AT_FDCWD, p.c_str(), times, 0) != 0)
+      return ErrnoError("setting times of " + p, errno);
+  }
+  // FAT keeps local time: UTC, so the bytes do not depend on the host's zone.
+  const std::map<std::string, std::string> mtools_env = {{"MTOOLS_SKIP_CHECK", "1"}, {"TZ", "UTC"}};
   RETURN_IF_ERROR(
-      RunTool(env, {"mcopy", "-i", esp, efi, "::/EFI/BOOT/BOOTX64.EFI"}, mtools_env));
+      RunTool(env, {"mcopy", "-s", "-m", "-i", esp, JoinPath(esp_tree, "EFI"), "::/"}, mtools_env));
 
   // The disk: sparse file, GPT, then the pieces at their offsets.
   {
@@ -405,13 +502,23 @@ Status AssembleDisk(Env& env, const BootConfig& c, const std::string& root_fs_im
   const uint64_t total_sectors = disk_size_bytes / kSectorBytes;
   const uint64_t root_end = total_sectors - kMiB / kSectorBytes - 1;
   RETURN_IF_ERROR(RunTool(
-      env, {"sgdisk", "-o",
-            "-n", "1:" + std::to_string(kBiosBootStartLba) + ":" + std::to_string(kEspStartLba - 1),
-            "-t", "1:EF02", "-c", "1:bios",
-            "-n", "2:" + std::to_string(kEspStartLba) + ":" + std::to_string(kRootStartLba - 1),
-            "-t", "2:EF00", "-c", "2:esp",
-            "-n", "3:" + std::to_string(kRootStartLba) + ":" + std::to_string(root_end),
-            "-t", "3:8300", "-c", "3:root", disk}));
+      env,
+      {"sgdisk", "-o",
+       "-U",     DerivedGuid(c, "disk"),
+       "-n",     "1:" + std::to_string(kBiosBootStartLba) + ":" + std::to_string(kEspStartLba - 1),
+       "-t",     "1:EF02",
+       "-c",     "1:bios",
+       "-n",     "2:" + std::to_string(kEspStartLba) + ":" + std::to_string(kRootStartLba - 1),
+       "-t",     "2:EF00",
+       "-c",     "2:esp",
+       "-n",     "3:" + std::to_string(kRootStartLba) + ":" + std::to_string(root_end),
+       "-t",     "3:8300",
+       // Partition GUIDs after the partitions exist (sgdisk applies options in order).
+       "-u",     "1:" + DerivedGuid(c, "bios"),
+       "-u",     "2:" + DerivedGuid(c, "esp"),
+       "-u",     "3:" + DerivedGuid(c, "root"),
+       "-c",     "3:root",
+       disk}));
   {
     Fd fd(::open(disk.c_str(), O_RDWR | O_CLOEXEC));
     if (fd.get() < 0) return ErrnoError("opening " + disk, errno);
@@ -423,8 +530,8 @@ Status AssembleDisk(Env& env, const BootConfig& c, const std::string& root_fs_im
     // 0x1f4, u16 count, u16 segment) grub-mkimage fills except for the
     // start, which must be the sector right after diskboot.img.
     PutLe64(reinterpret_cast<uint8_t*>(core_img.data()) + 0x1f4, kBiosBootStartLba + 1);
-    RETURN_IF_ERROR(
-        PWriteAll(fd.get(), core_img.data(), core_img.size(), kBiosBootStartLba * kSectorBytes, disk));
+    RETURN_IF_ERROR(PWriteAll(fd.get(), core_img.data(), core_img.size(),
+                              kBiosBootStartLba * kSectorBytes, disk));
 
     // The MBR: boot.img's code (bytes 0..439) over the protective MBR, which
     // keeps its disk signature, partition entry and 55 AA. Then boot.img's

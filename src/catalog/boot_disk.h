@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "base/env.h"
+#include "base/json.h"
 #include "base/status.h"
 #include "base/statusor.h"
 #include "catalog/catalog.h"
@@ -39,10 +40,22 @@ struct BootConfig {
   std::string hostname = "localhost";
   // Appended to the kernel command line (after root=, ro and the consoles).
   std::string kernel_cmdline_extra;
+  // Seconds since the epoch. Every time the disk's filesystems would take
+  // from the clock or from the tree's ctime/atime (ext4 creation and inode
+  // change/access times, FAT entries) is this instead, and the GPT GUIDs
+  // derive from root_uuid, so the same tree (same contents, owners, modes
+  // and mtimes) and the same config give the same disk bytes.
+  int64_t timestamp = 0;
 };
 
-// A config with fresh random identifiers.
+// A config with fresh random identifiers and the current time.
 BootConfig NewBootConfig(Generation generation);
+
+// The config as JSON ({generation, rootUuid, espVolumeId, hostname,
+// kernelCmdlineExtra, timestamp}) and back; FromJson validates and names
+// the bad field. Stored with an image so its disk can be made again.
+Json BootConfigToJson(const BootConfig& config);
+StatusOr<BootConfig> BootConfigFromJson(const Json& json);
 
 // Checks the identifiers' formats, the hostname (an RFC 1123 name) and that
 // the extra command line holds only printable characters that are safe in
@@ -68,10 +81,15 @@ inline constexpr const char kTreePlaceholder[] = "{tree}";
 // The argv that makes the ext4 root filesystem image `out_image` (which must
 // not exist) of `size_bytes` (rounded down to 4 KiB) from a tree: the caller
 // replaces every occurrence of "{tree}" in every argument with the path of
-// the tree's merged view and runs it. It runs mke2fs -d under `env`, using
-// the tree's own etc/mke2fs.conf when it has one (so the features are those
-// the image's kernel, e2fsck and GRUB expect, whatever the host's
-// e2fsprogs); the filesystem gets config.root_uuid and the label "root".
+// the tree's merged view and runs it. It runs mke2fs -d (through /bin/sh),
+// using the tree's own etc/mke2fs.conf when it has one (so the features are
+// those the image's kernel, e2fsck and GRUB expect, whatever the host's
+// e2fsprogs); the filesystem gets config.root_uuid, the label "root" and a
+// directory hash seed equal to the UUID. Then debugfs sets every inode's
+// ctime and atime to config.timestamp (mke2fs copies them from the host,
+// where they are never reproducible); mke2fs sorts directory entries and
+// takes its own clock from config.timestamp. A file name holding a newline
+// is refused (debugfs commands are lines).
 std::vector<std::string> RootFsCommand(const BootConfig& config, const std::string& out_image,
                                        uint64_t size_bytes);
 

@@ -1,13 +1,14 @@
 #include "catalog/boot_disk.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
-#include <gtest/gtest.h>
-
+#include "base/sha256.h"
 #include "base/strings.h"
 #include "catalog/test_util.h"
 
@@ -112,11 +113,97 @@ TEST(WriteBootFiles, WritesRootByUuidIntoAnEmptyDirectory) {
 }
 
 TEST(RootFsCommand, NamesTheTreeByPlaceholder) {
-  std::vector<std::string> argv = RootFsCommand(FixedConfig(), "/w/root.img", (1ull << 30) + 123);
-  const std::string all = Join(argv, " ");
-  EXPECT_NE(all.find("MKE2FS_CONFIG={tree}/etc/mke2fs.conf"), std::string::npos) << all;
-  EXPECT_NE(all.find("-d {tree} /w/root.img 1048576k"), std::string::npos) << all;
-  EXPECT_NE(all.find("-U 0c3a6a3e-5f0b-4b8e-9d2c-1f2e3d4c5b6a"), std::string::npos) << all;
+  BootConfig c = FixedConfig();
+  c.timestamp = 1700000000;
+  std::vector<std::string> argv = RootFsCommand(c, "/w/root.img", (1ull << 30) + 123);
+  ASSERT_EQ(argv.size(), 9u);
+  EXPECT_EQ(argv[0], "/bin/sh");
+  EXPECT_NE(argv[2].find("MKE2FS_CONFIG=$tree/etc/mke2fs.conf"), std::string::npos) << argv[2];
+  EXPECT_NE(argv[2].find("hash_seed=$uuid"), std::string::npos) << argv[2];
+  EXPECT_EQ(std::vector<std::string>(argv.begin() + 4, argv.end()),
+            (std::vector<std::string>{"{tree}", "/w/root.img", "1048576k",
+                                      "0c3a6a3e-5f0b-4b8e-9d2c-1f2e3d4c5b6a", "1700000000"}));
+}
+
+TEST(BootConfigJson, RoundTripsAndNamesTheBadField) {
+  BootConfig c = FixedConfig();
+  c.generation = Generation::kV2;
+  c.timestamp = 1700000000;
+  auto back = BootConfigFromJson(BootConfigToJson(c));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(BootConfigToJson(*back).Dump(), BootConfigToJson(c).Dump());
+  Json bad = BootConfigToJson(c);
+  bad.Set("rootUuid", Json::String("nope"));
+  auto s = BootConfigFromJson(bad);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("root_uuid"), std::string::npos) << s.status().ToString();
+  bad = BootConfigToJson(c);
+  bad.Set("timestamp", Json::String("yesterday"));
+  s = BootConfigFromJson(bad);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("timestamp"), std::string::npos) << s.status().ToString();
+}
+
+std::string DigestOf(const std::string& path) {
+  auto data = Env::Default()->ReadFile(path, 1ull << 30);
+  EXPECT_TRUE(data.ok());
+  return Sha256Of(*data).ToHex();
+}
+
+// The same tree (contents, owners, modes, mtimes) and config give the same
+// bytes, although the trees' ctimes, atimes and directory order differ and
+// the two disks are made at different times: what lets the store make a
+// published image's disk again from its tree.
+TEST(MakeBootableDisk, SameTreeAndConfigGiveTheSameBytes) {
+  TempDir dir;
+  BootConfig c = FixedConfig();
+  c.timestamp = 1700000000;
+  std::vector<std::string> digests;
+  for (int round = 0; round < 2; ++round) {
+    const std::string tree = dir.File("tree" + std::to_string(round));
+    MakeTinyTree(tree);
+    // Files created in a different order each round, some names that need
+    // quoting for debugfs.
+    std::vector<std::string> names = {"a", "b c", "d\"e", "f'g", "h"};
+    if (round == 1) std::reverse(names.begin(), names.end());
+    for (const std::string& n : names) Put(tree + "/srv/" + n, "content of " + n);
+    ASSERT_EQ(::mkfifo((tree + "/srv/fifo").c_str(), 0600), 0);
+    ASSERT_EQ(::link((tree + "/srv/a").c_str(), (tree + "/srv/a-link").c_str()), 0);
+    // The same mtimes in both trees (WriteBootFiles writes files now).
+    ASSERT_TRUE(WriteBootFiles(*Env::Default(), c, tree).ok());
+    ASSERT_EQ(RunTool({"find", tree, "-exec", "touch", "-h", "-d", "@1600000000", "{}", "+"}), "");
+    const std::string root = dir.File("root" + std::to_string(round) + ".ext4");
+    std::vector<std::string> argv = RootFsCommand(c, root, RootPartitionBytes(128ull << 20));
+    for (std::string& a : argv) {
+      if (a == kTreePlaceholder) a = tree;
+    }
+    int rc = -1;
+    std::string out = RunTool(argv, &rc);
+    ASSERT_EQ(rc, 0) << out;
+    out = RunTool({"e2fsck", "-fn", root}, &rc);
+    EXPECT_EQ(rc, 0) << out;
+    const std::string disk = dir.File("disk" + std::to_string(round) + ".raw");
+    Status s = AssembleDisk(*Env::Default(), c, root, 128ull << 20, disk);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    digests.push_back(DigestOf(disk));
+    if (round == 0) ::sleep(2);  // FAT times have 2 s resolution
+  }
+  EXPECT_EQ(digests[0], digests[1])
+      << RunTool({"sh", "-c", "cmp -l " + dir.File("disk0.raw") + " " + dir.File("disk1.raw") +
+                                  " | head -n 20; cmp -l " + dir.File("disk0.raw") + " " +
+                                  dir.File("disk1.raw") + " | wc -l"});
+}
+
+TEST(MakeBootableDisk, RefusesAFileNameWithANewline) {
+  TempDir dir;
+  const std::string tree = dir.File("tree");
+  MakeTinyTree(tree);
+  Put(tree + "/srv/two\nlines", "x");
+  Status s =
+      MakeBootableDisk(*Env::Default(), FixedConfig(), tree, 128ull << 20, dir.File("disk.raw"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("newline"), std::string::npos) << s.ToString();
+  EXPECT_FALSE(Env::Default()->FileExists(dir.File("disk.raw")));
 }
 
 TEST(RootPartitionBytes, LeavesRoomForTheOtherPartitions) {
@@ -137,7 +224,7 @@ TEST(MakeBootableDisk, LaysOutGptBiosBootEspAndRoot) {
   Status s = MakeBootableDisk(*Env::Default(), c, tree, size, disk);
   ASSERT_TRUE(s.ok()) << s.ToString();
 
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(disk.c_str(), &st), 0);
   EXPECT_EQ(static_cast<uint64_t>(st.st_size), size);
   EXPECT_LT(static_cast<uint64_t>(st.st_blocks) * 512, size / 2) << "the disk should be sparse";
@@ -148,11 +235,14 @@ TEST(MakeBootableDisk, LaysOutGptBiosBootEspAndRoot) {
   EXPECT_NE(verify.find("No problems found"), std::string::npos) << verify;
   std::string table = RunTool({"sgdisk", "-p", disk});
   EXPECT_NE(table.find("   1            2048            4095   1024.0 KiB  EF02  bios"),
-            std::string::npos) << table;
+            std::string::npos)
+      << table;
   EXPECT_NE(table.find("   2            4096          135167   64.0 MiB    EF00  esp"),
-            std::string::npos) << table;
+            std::string::npos)
+      << table;
   EXPECT_NE(table.find("   3          135168          260095   61.0 MiB    8300  root"),
-            std::string::npos) << table;
+            std::string::npos)
+      << table;
 
   // MBR: boot.img's code, its two patched variables, and the protective
   // MBR's partition entry and signature kept.
@@ -177,7 +267,8 @@ TEST(MakeBootableDisk, LaysOutGptBiosBootEspAndRoot) {
   EXPECT_EQ(esp.substr(0x52, 5), "FAT32");
   EXPECT_EQ(static_cast<uint8_t>(esp[0x43]), 0x17);  // serial 0x7cd26817, little-endian
   EXPECT_EQ(static_cast<uint8_t>(esp[0x46]), 0x7c);
-  std::string dir_listing = RunTool({"mdir", "-i", disk + "@@" + std::to_string(4096 * 512), "::/EFI/BOOT"});
+  std::string dir_listing =
+      RunTool({"mdir", "-i", disk + "@@" + std::to_string(4096 * 512), "::/EFI/BOOT"});
   EXPECT_NE(dir_listing.find("BOOTX64  EFI"), std::string::npos) << dir_listing;
   // The root is ext4 (magic 0xEF53) with the configured UUID.
   std::string sb = ReadAt(disk, 135168ull * 512 + 1024, 1024);
@@ -250,8 +341,8 @@ TEST(AssembleDisk, ToolFailureNamesTheToolAndCleansUp) {
   TempDir dir;
   Put(dir.File("root.img"), "r");
   FailingToolEnv env("mcopy");
-  Status s = AssembleDisk(env, FixedConfig(), dir.File("root.img"), 128ull << 20,
-                          dir.File("disk.raw"));
+  Status s =
+      AssembleDisk(env, FixedConfig(), dir.File("root.img"), 128ull << 20, dir.File("disk.raw"));
   EXPECT_EQ(s.code(), StatusCode::kInternal);
   EXPECT_EQ(s.message(), "mcopy failed (exit status 3): first\ndisk full");
   auto names = Env::Default()->ListDir(dir.path());
