@@ -30,6 +30,10 @@ int main(int argc, char** argv) {
   RegisterImageTemplateCommands(registry);
   RegisterCacheCommands(registry);
 #endif
+#ifdef IMAGESMITH_HAVE_GALLERY
+  RegisterSigCommands(registry);
+  RegisterImageCommands(registry);
+#endif
   CommandContext ctx;
   ctx.env = imagesmith::Env::Default();
   ctx.out = &std::cout;

@@ -1,0 +1,176 @@
+// imagesmith image ...: managed images (Microsoft.Compute/images), as
+// 'az image'. `create --source FILE` imports a raw, VHD or qcow2 disk.
+#include "base/strings.h"
+#include "cli/command.h"
+#include "cli/gallery_args.h"
+#include "gallery/publish.h"
+#include "meta/scopes.h"
+
+namespace imagesmith::cli {
+namespace {
+
+std::string Str(const Json& obj, std::string_view key) {
+  const Json* v = obj.is_object() ? obj.Find(key) : nullptr;
+  if (v == nullptr) return "";
+  if (v->is_string()) return v->string_value();
+  if (v->is_number()) return v->number_text();
+  return "";
+}
+
+Json ImageRow(const meta::Resource& r) {
+  const Json* storage = r.properties.Find("storageProfile");
+  const Json* os_disk = storage != nullptr ? storage->Find("osDisk") : nullptr;
+  Json row = Json::MakeObject();
+  row.Set("diskSizeGb", Json::String(os_disk != nullptr ? Str(*os_disk, "diskSizeGb") : ""));
+  row.Set("hyperVGeneration", Json::String(Str(r.properties, "hyperVGeneration")));
+  row.Set("location", Json::String(r.location));
+  row.Set("name", Json::String(r.id.name()));
+  row.Set("osType", Json::String(os_disk != nullptr ? Str(*os_disk, "osType") : ""));
+  row.Set("provisioningState", Json::String(Str(r.properties, "provisioningState")));
+  row.Set("resourceGroup", Json::String(r.id.resource_group()));
+  return row;
+}
+
+Json ImageOut(const meta::Resource& r, const CommandContext& ctx) {
+  bool tabular = ctx.format == OutputFormat::kTable || ctx.format == OutputFormat::kTsv;
+  return tabular ? ImageRow(r) : r.ToJson();
+}
+
+Status CheckNames(const ParsedArgs& args) {
+  RETURN_IF_ERROR(ValidateResourceGroupName(args.Get("resource-group")));
+  return gallery::ValidateManagedImageName(args.Get("name"));
+}
+
+ResourceId ImageOf(const Data& d, const ParsedArgs& args) {
+  return gallery::ManagedImageId(d.Group(args.Get("resource-group")), args.Get("name"));
+}
+
+int RunCreate(const ParsedArgs& args, CommandContext& ctx) {
+  if (Status s = CheckNames(args); !s.ok()) return ReportError(s, ctx);
+  auto os_type = gallery::ParseOsType("--os-type", args.Get("os-type"));
+  if (!os_type.ok()) return ReportError(os_type.status(), ctx);
+  auto gen = gallery::ParseHyperVGeneration("--hyper-v-generation",
+                                            args.Get("hyper-v-generation", "V1"));
+  if (!gen.ok()) return ReportError(gen.status(), ctx);
+  auto tags = ParseTagArgs(args.GetAll("tags"));
+  if (!tags.ok()) return ReportError(tags.status(), ctx);
+  std::optional<Region> location;
+  if (args.Has("location")) {
+    auto l = Region::Parse(args.Get("location"));
+    if (!l.ok()) return ReportError(l.status().WithContext("--location"), ctx);
+    location = *l;
+  }
+  auto data = OpenGalleryData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  Data& d = data->data;
+  // The region is a placeholder: ImportManagedImage puts the disk into the
+  // image's location.
+  gallery::ManagedImageRequest req(ImageOf(d, args),
+                                   gallery::SourceImage(*Region::Parse("eastus"), {}));
+  req.location = location;
+  req.source.os_type = *os_type;
+  req.source.hyper_v_generation = *gen;
+  req.source.resource_id = "";
+  req.tags = *tags;
+  auto r = gallery::ImportManagedImage(*ctx.env, *d.meta, *data->store, args.Get("source"),
+                                       d.dir + "/tmp", req);
+  if (!r.ok()) return ReportError(r.status(), ctx);
+  PrintResult(ImageOut(*r, ctx), ctx);
+  return 0;
+}
+
+int RunShow(const ParsedArgs& args, CommandContext& ctx) {
+  if (Status s = CheckNames(args); !s.ok()) return ReportError(s, ctx);
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  Json out;
+  Status s = data->meta->Read([&](meta::Transaction& txn) -> Status {
+    ASSIGN_OR_RETURN(meta::Resource r, gallery::GetManagedImage(txn, ImageOf(*data, args)));
+    out = ImageOut(r, ctx);
+    return Status::Ok();
+  });
+  if (!s.ok()) return ReportError(s, ctx);
+  PrintResult(out, ctx);
+  return 0;
+}
+
+int RunList(const ParsedArgs& args, CommandContext& ctx) {
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  Json out = Json::MakeArray();
+  Status s = data->meta->Read([&](meta::Transaction& txn) -> Status {
+    std::vector<meta::Resource> found;
+    if (args.Has("resource-group")) {
+      ResourceId group = data->Group(args.Get("resource-group"));
+      RETURN_IF_ERROR(meta::GetGroup(txn, group).status());
+      ASSIGN_OR_RETURN(found, txn.ListChildren(group, gallery::kManagedImageType));
+    } else {
+      ASSIGN_OR_RETURN(found, txn.ListByType(ResourceId::ForSubscription(data->subscription),
+                                             gallery::kManagedImageType));
+    }
+    for (const meta::Resource& r : found) out.Append(ImageOut(r, ctx));
+    return Status::Ok();
+  });
+  if (!s.ok()) return ReportError(s, ctx);
+  PrintResult(out, ctx);
+  return 0;
+}
+
+int RunDelete(const ParsedArgs& args, CommandContext& ctx) {
+  if (Status s = CheckNames(args); !s.ok()) return ReportError(s, ctx);
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  Status s = data->meta->Update([&](meta::Transaction& txn) {
+    return gallery::DeleteManagedImage(txn, ImageOf(*data, args));
+  });
+  if (!s.ok()) return ReportError(s, ctx);
+  return 0;
+}
+
+CommandSpec Spec(std::string path, std::string summary, std::string description,
+                 std::vector<OptionSpec> options, std::vector<std::string> examples,
+                 std::function<int(const ParsedArgs&, CommandContext&)> run) {
+  return CommandSpec{.path = std::move(path),
+                     .summary = std::move(summary),
+                     .description = std::move(description),
+                     .args_usage = "",
+                     .min_positionals = 0,
+                     .max_positionals = 0,
+                     .options = std::move(options),
+                     .examples = std::move(examples),
+                     .run = std::move(run)};
+}
+
+}  // namespace
+
+void RegisterImageCommands(CommandRegistry& registry) {
+  registry.AddGroup("image", "Manage managed images.");
+  const OptionSpec group{"resource-group", 'g', "GROUP", "Name of the resource group.", false,
+                         true};
+  const OptionSpec name{"name", 'n', "NAME", "Name of the image.", false, true};
+  registry.Add(Spec(
+      "image create", "Create a managed image from a disk file.",
+      "The source is a raw, VHD or qcow2 disk file; it is converted to raw and stored in the "
+      "image's region. Names are 1-80 letters, digits, underscores, hyphens and periods, "
+      "beginning with a letter or digit and ending with a letter, digit or underscore.",
+      {group, name, {"source", 0, "FILE", "Disk file: raw, VHD or qcow2.", false, true},
+       {"os-type", 0, "TYPE", "Linux or Windows.", false, true},
+       {"hyper-v-generation", 0, "GEN", "V1 (default, BIOS) or V2 (UEFI).", false, false},
+       {"location", 'l', "REGION", "Region; default: the group's.", false, false},
+       {"tags", 0, "KEY=VALUE", "Space-separated tags.", true, false}},
+      {"imagesmith image create -g images -n debian12-img --source disk.qcow2 --os-type Linux "
+       "--hyper-v-generation V2"},
+      RunCreate));
+  registry.Add(Spec("image show", "Show a managed image.", "", {group, name},
+                    {"imagesmith image show -g images -n debian12-img"}, RunShow));
+  OptionSpec optional_group = group;
+  optional_group.required = false;
+  registry.Add(Spec("image list", "List managed images (in a group, or everywhere).", "",
+                    {optional_group}, {"imagesmith image list -o table"}, RunList));
+  registry.Add(Spec("image delete", "Delete a managed image.",
+                    "Versions published from it keep their own copy.",
+                    {group, name, {"yes", 'y', "", "Accepted for az compatibility."}},
+                    {"imagesmith image delete -g images -n debian12-img"}, RunDelete));
+}
+
+}  // namespace imagesmith::cli

@@ -1,0 +1,707 @@
+// imagesmith sig ...: Compute Galleries, image definitions and image
+// versions, as 'az sig', 'az sig image-definition' and 'az sig image-version'.
+#include <iostream>
+
+#include "base/strings.h"
+#include "cli/command.h"
+#include "cli/gallery_args.h"
+#include "gallery/publish.h"
+#include "gallery/resources.h"
+#include "meta/scopes.h"
+
+namespace imagesmith::cli {
+namespace {
+
+using gallery::ImageVersion;
+
+std::string Str(const Json& obj, std::string_view key) {
+  const Json* v = obj.is_object() ? obj.Find(key) : nullptr;
+  if (v == nullptr) return "";
+  if (v->is_string()) return v->string_value();
+  if (v->is_number()) return v->number_text();
+  if (v->is_bool()) return v->bool_value() ? "True" : "False";
+  return "";
+}
+const Json& Sub(const Json& obj, std::string_view key) {
+  static const Json kEmpty = Json::MakeObject();
+  const Json* v = obj.is_object() ? obj.Find(key) : nullptr;
+  return v != nullptr ? *v : kEmpty;
+}
+
+bool Tabular(const CommandContext& ctx) {
+  return ctx.format == OutputFormat::kTable || ctx.format == OutputFormat::kTsv;
+}
+
+// az's table columns for each resource type.
+Json GalleryRow(const Json& g) {
+  Json row = Json::MakeObject();
+  row.Set("location", Json::String(Str(g, "location")));
+  row.Set("name", Json::String(Str(g, "name")));
+  row.Set("provisioningState", Json::String(Str(Sub(g, "properties"), "provisioningState")));
+  row.Set("resourceGroup", Json::String(Str(g, "resourceGroup")));
+  return row;
+}
+Json DefinitionRow(const Json& d) {
+  const Json& p = Sub(d, "properties");
+  Json row = Json::MakeObject();
+  row.Set("hyperVGeneration", Json::String(Str(p, "hyperVGeneration")));
+  row.Set("location", Json::String(Str(d, "location")));
+  row.Set("name", Json::String(Str(d, "name")));
+  row.Set("offer", Json::String(Str(Sub(p, "identifier"), "offer")));
+  row.Set("osState", Json::String(Str(p, "osState")));
+  row.Set("osType", Json::String(Str(p, "osType")));
+  row.Set("provisioningState", Json::String(Str(p, "provisioningState")));
+  row.Set("publisher", Json::String(Str(Sub(p, "identifier"), "publisher")));
+  row.Set("resourceGroup", Json::String(Str(d, "resourceGroup")));
+  row.Set("sku", Json::String(Str(Sub(p, "identifier"), "sku")));
+  return row;
+}
+Json VersionRow(const meta::Resource& r) {
+  const Json& p = r.properties;
+  const Json& pub = Sub(p, "publishingProfile");
+  std::string regions;
+  const Json& targets = Sub(pub, "targetRegions");
+  if (targets.is_array()) {
+    for (const Json& t : targets.array_items()) {
+      if (!regions.empty()) regions += ", ";
+      regions += Str(t, "name") + "=" + Str(t, "regionalReplicaCount");
+    }
+  }
+  Json row = Json::MakeObject();
+  row.Set("excludeFromLatest", Json::String(Str(pub, "excludeFromLatest")));
+  row.Set("location", Json::String(r.location));
+  row.Set("name", Json::String(r.id.name()));
+  row.Set("provisioningState", Json::String(Str(p, "provisioningState")));
+  row.Set("publishedDate", Json::String(Str(pub, "publishedDate")));
+  row.Set("replicationState",
+          Json::String(Str(Sub(p, "replicationStatus"), "aggregatedState")));
+  row.Set("resourceGroup", Json::String(r.id.resource_group()));
+  row.Set("targetRegions", Json::String(regions));
+  return row;
+}
+
+// Prints one resource or a list, as JSON or as az's table rows.
+void PrintResources(const std::vector<Json>& items, bool list, Json (*row)(const Json&),
+                    CommandContext& ctx) {
+  if (!list) {
+    PrintResult(Tabular(ctx) ? row(items[0]) : items[0], ctx);
+    return;
+  }
+  Json out = Json::MakeArray();
+  for (const Json& j : items) out.Append(Tabular(ctx) ? row(j) : j);
+  PrintResult(out, ctx);
+}
+
+// Tags and common options.
+StatusOr<std::optional<Json>> OptionalTags(const ParsedArgs& args) {
+  if (!args.Has("tags")) return std::optional<Json>();
+  ASSIGN_OR_RETURN(Json tags, ParseTagArgs(args.GetAll("tags")));
+  return std::optional<Json>(tags);
+}
+StatusOr<std::optional<Region>> OptionalLocation(const ParsedArgs& args) {
+  if (!args.Has("location")) return std::optional<Region>();
+  auto r = Region::Parse(args.Get("location"));
+  if (!r.ok()) return r.status().WithContext("--location");
+  return std::optional<Region>(*r);
+}
+
+ResourceId GalleryOf(const Data& d, const ParsedArgs& args) {
+  return gallery::GalleryId(d.Group(args.Get("resource-group")), args.Get("gallery-name"));
+}
+ResourceId DefinitionOf(const Data& d, const ParsedArgs& args) {
+  return GalleryOf(d, args).Child("images", args.Get("gallery-image-definition"));
+}
+
+// Resource IDs are built from names; check the names before they meet a
+// ResourceId so the error is the naming rule, not the ID shape.
+Status CheckNames(const ParsedArgs& args, bool definition) {
+  RETURN_IF_ERROR(ValidateResourceGroupName(args.Get("resource-group")));
+  RETURN_IF_ERROR(gallery::ValidateGalleryName(args.Get("gallery-name")));
+  if (definition) {
+    RETURN_IF_ERROR(gallery::ValidateImageDefinitionName(args.Get("gallery-image-definition")));
+  }
+  return Status::Ok();
+}
+
+// ---- sig ------------------------------------------------------------------------
+
+int RunGalleryCreate(const ParsedArgs& args, CommandContext& ctx) {
+  if (Status s = CheckNames(args, false); !s.ok()) return ReportError(s, ctx);
+  auto tags = OptionalTags(args);
+  if (!tags.ok()) return ReportError(tags.status(), ctx);
+  auto location = OptionalLocation(args);
+  if (!location.ok()) return ReportError(location.status(), ctx);
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  Json out;
+  Status s = data->meta->Update([&](meta::Transaction& txn) -> Status {
+    gallery::GallerySpec spec{data->Group(args.Get("resource-group")), args.Get("gallery-name"),
+                              *location, std::nullopt, *tags};
+    if (args.Has("description")) spec.description = args.Get("description");
+    ASSIGN_OR_RETURN(meta::Resource r, gallery::CreateOrUpdateGallery(txn, spec));
+    out = r.ToJson();
+    return Status::Ok();
+  });
+  if (!s.ok()) return ReportError(s, ctx);
+  PrintResources({out}, false, GalleryRow, ctx);
+  return 0;
+}
+
+int RunGalleryShow(const ParsedArgs& args, CommandContext& ctx) {
+  if (Status s = CheckNames(args, false); !s.ok()) return ReportError(s, ctx);
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  Json out;
+  Status s = data->meta->Read([&](meta::Transaction& txn) -> Status {
+    ASSIGN_OR_RETURN(meta::Resource r, gallery::GetGallery(txn, GalleryOf(*data, args)));
+    out = r.ToJson();
+    return Status::Ok();
+  });
+  if (!s.ok()) return ReportError(s, ctx);
+  PrintResources({out}, false, GalleryRow, ctx);
+  return 0;
+}
+
+int RunGalleryList(const ParsedArgs& args, CommandContext& ctx) {
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  std::vector<Json> items;
+  Status s = data->meta->Read([&](meta::Transaction& txn) -> Status {
+    std::vector<meta::Resource> found;
+    if (args.Has("resource-group")) {
+      ResourceId group = data->Group(args.Get("resource-group"));
+      RETURN_IF_ERROR(meta::GetGroup(txn, group).status());
+      ASSIGN_OR_RETURN(found, txn.ListChildren(group, gallery::kGalleryType));
+    } else {
+      ASSIGN_OR_RETURN(found, txn.ListByType(ResourceId::ForSubscription(data->subscription),
+                                             gallery::kGalleryType));
+    }
+    for (const meta::Resource& r : found) items.push_back(r.ToJson());
+    return Status::Ok();
+  });
+  if (!s.ok()) return ReportError(s, ctx);
+  PrintResources(items, true, GalleryRow, ctx);
+  return 0;
+}
+
+int RunGalleryDelete(const ParsedArgs& args, CommandContext& ctx) {
+  if (Status s = CheckNames(args, false); !s.ok()) return ReportError(s, ctx);
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  Status s = data->meta->Update([&](meta::Transaction& txn) {
+    return gallery::DeleteGallery(txn, GalleryOf(*data, args));
+  });
+  if (!s.ok()) return ReportError(s, ctx);
+  return 0;
+}
+
+// ---- sig image-definition ---------------------------------------------------------
+
+int RunDefinitionCreate(const ParsedArgs& args, CommandContext& ctx) {
+  if (Status s = CheckNames(args, true); !s.ok()) return ReportError(s, ctx);
+  auto tags = OptionalTags(args);
+  if (!tags.ok()) return ReportError(tags.status(), ctx);
+  auto location = OptionalLocation(args);
+  if (!location.ok()) return ReportError(location.status(), ctx);
+  std::optional<int64_t> eol;
+  if (args.Has("end-of-life-date")) {
+    auto t = gallery::ParseDateTime("--end-of-life-date", args.Get("end-of-life-date"));
+    if (!t.ok()) return ReportError(t.status(), ctx);
+    eol = *t;
+  }
+  // The enums are checked here so the message names the flag.
+  auto os_type = gallery::ParseOsType("--os-type", args.Get("os-type"));
+  if (!os_type.ok()) return ReportError(os_type.status(), ctx);
+  auto os_state = gallery::ParseOsState("--os-state", args.Get("os-state", "Generalized"));
+  if (!os_state.ok()) return ReportError(os_state.status(), ctx);
+  auto gen = gallery::ParseHyperVGeneration("--hyper-v-generation",
+                                            args.Get("hyper-v-generation", "V1"));
+  if (!gen.ok()) return ReportError(gen.status(), ctx);
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  Json out;
+  Status s = data->meta->Update([&](meta::Transaction& txn) -> Status {
+    gallery::DefinitionSpec spec(GalleryOf(*data, args), args.Get("gallery-image-definition"));
+    spec.publisher = args.Get("publisher");
+    spec.offer = args.Get("offer");
+    spec.sku = args.Get("sku");
+    spec.os_type = *os_type;
+    spec.os_state = *os_state;
+    spec.hyper_v_generation = *gen;
+    spec.location = *location;
+    if (args.Has("description")) spec.description = args.Get("description");
+    spec.end_of_life_us = eol;
+    spec.tags = *tags;
+    ASSIGN_OR_RETURN(meta::Resource r, gallery::CreateOrUpdateDefinition(txn, spec));
+    out = r.ToJson();
+    return Status::Ok();
+  });
+  if (!s.ok()) return ReportError(s, ctx);
+  PrintResources({out}, false, DefinitionRow, ctx);
+  return 0;
+}
+
+int RunDefinitionShow(const ParsedArgs& args, CommandContext& ctx) {
+  if (Status s = CheckNames(args, true); !s.ok()) return ReportError(s, ctx);
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  Json out;
+  Status s = data->meta->Read([&](meta::Transaction& txn) -> Status {
+    ASSIGN_OR_RETURN(meta::Resource r, gallery::GetDefinition(txn, DefinitionOf(*data, args)));
+    out = r.ToJson();
+    return Status::Ok();
+  });
+  if (!s.ok()) return ReportError(s, ctx);
+  PrintResources({out}, false, DefinitionRow, ctx);
+  return 0;
+}
+
+int RunDefinitionList(const ParsedArgs& args, CommandContext& ctx) {
+  if (Status s = CheckNames(args, false); !s.ok()) return ReportError(s, ctx);
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  std::vector<Json> items;
+  Status s = data->meta->Read([&](meta::Transaction& txn) -> Status {
+    ResourceId g = GalleryOf(*data, args);
+    RETURN_IF_ERROR(gallery::GetGallery(txn, g).status());
+    ASSIGN_OR_RETURN(auto found, txn.ListChildren(g, gallery::kImageDefinitionType));
+    for (const meta::Resource& r : found) items.push_back(r.ToJson());
+    return Status::Ok();
+  });
+  if (!s.ok()) return ReportError(s, ctx);
+  PrintResources(items, true, DefinitionRow, ctx);
+  return 0;
+}
+
+int RunDefinitionDelete(const ParsedArgs& args, CommandContext& ctx) {
+  if (Status s = CheckNames(args, true); !s.ok()) return ReportError(s, ctx);
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  Status s = data->meta->Update([&](meta::Transaction& txn) {
+    return gallery::DeleteDefinition(txn, DefinitionOf(*data, args));
+  });
+  if (!s.ok()) return ReportError(s, ctx);
+  return 0;
+}
+
+// ---- sig image-version ----------------------------------------------------------------
+
+StatusOr<ResourceId> VersionOf(const Data& d, const ParsedArgs& args) {
+  auto v = ImageVersion::Parse(args.Get("gallery-image-version"));
+  if (!v.ok()) return v.status().WithContext("--gallery-image-version");
+  return DefinitionOf(d, args).Child("versions", v->ToString());
+}
+
+// Prints per-region progress on a terminal.
+std::function<void(const Region&, gallery::ReplicaState)> Progress(CommandContext& ctx) {
+  if (!ctx.stderr_is_tty && !ctx.verbose) return {};
+  return [&ctx](const Region& r, gallery::ReplicaState s) {
+    *ctx.err << "replica in " << r.name() << ": " << gallery::ReplicaStateName(s) << "\n";
+  };
+}
+
+void PrintVersion(const meta::Resource& r, bool expand, CommandContext& ctx) {
+  if (Tabular(ctx)) {
+    PrintResult(VersionRow(r), ctx);
+  } else {
+    PrintResult(gallery::VersionJson(r, expand), ctx);
+  }
+}
+
+int RunVersionCreate(const ParsedArgs& args, CommandContext& ctx) {
+  if (Status s = CheckNames(args, true); !s.ok()) return ReportError(s, ctx);
+  auto data = OpenGalleryData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  Data& d = data->data;
+  auto id = VersionOf(d, args);
+  if (!id.ok()) return ReportError(id.status(), ctx);
+  auto tags = ParseTagArgs(args.GetAll("tags"));
+  if (!tags.ok()) return ReportError(tags.status(), ctx);
+
+  // The source: a managed image ID, or a name in the same group.
+  std::string src_text = args.Get("managed-image");
+  ResourceId group = d.Group(args.Get("resource-group"));
+  StatusOr<ResourceId> src_id = StartsWith(src_text, "/")
+                                    ? ResourceId::Parse(src_text)
+                                    : StatusOr<ResourceId>(gallery::ManagedImageId(group, src_text));
+  if (!src_id.ok()) return ReportError(src_id.status().WithContext("--managed-image"), ctx);
+  if (Status t = gallery::CheckIdType(*src_id, gallery::kManagedImageType, "--managed-image");
+      !t.ok()) {
+    return ReportError(t, ctx);
+  }
+  std::optional<gallery::SourceImage> source;
+  Status s = d.meta->Read([&](meta::Transaction& txn) -> Status {
+    ASSIGN_OR_RETURN(meta::Resource def, gallery::GetDefinition(txn, id->Parent()));
+    ASSIGN_OR_RETURN(Region home, Region::Parse(def.location));
+    ASSIGN_OR_RETURN(source, gallery::ResolveImageSource(txn, *src_id, home));
+    return Status::Ok();
+  });
+  if (!s.ok()) return ReportError(s, ctx);
+
+  gallery::PublishRequest req(id->Parent(), *source);
+  req.version = *ImageVersion::Parse(id->name());
+  req.tags = *tags;
+  if (args.Has("target-regions")) {
+    auto targets = ParseTargetRegionArgs(args.GetAll("target-regions"));
+    if (!targets.ok()) return ReportError(targets.status(), ctx);
+    req.target_regions = *targets;
+  }
+  if (args.Has("replica-count")) {
+    auto n = ParseCountArg("--replica-count", args.Get("replica-count"));
+    if (!n.ok()) return ReportError(n.status(), ctx);
+    req.replica_count = *n;
+    // Regions given without a count take the default count.
+    for (tmpl::TargetRegion& t : req.target_regions) {
+      bool explicit_count = false;
+      for (const std::string& words : args.GetAll("target-regions")) {
+        for (const std::string& item : Split(words, ' ')) {
+          auto r = Region::Parse(Split(item, '=')[0]);
+          if (r.ok() && *r == t.region && item.find('=') != std::string::npos) {
+            explicit_count = true;
+          }
+        }
+      }
+      if (!explicit_count) t.replica_count = *n;
+    }
+  }
+  if (args.Has("storage-account-type")) {
+    auto type = gallery::ParseStorageAccountType("--storage-account-type",
+                                                 args.Get("storage-account-type"));
+    if (!type.ok()) return ReportError(type.status(), ctx);
+    for (auto k : {tmpl::StorageAccountType::kStandardLRS, tmpl::StorageAccountType::kStandardZRS,
+                   tmpl::StorageAccountType::kPremiumLRS}) {
+      if (*type == tmpl::StorageAccountTypeName(k)) req.storage_account_type = k;
+    }
+  }
+  req.exclude_from_latest = args.Has("exclude-from-latest");
+  req.block_deletion_before_end_of_life = args.Has("block-deletion-before-end-of-life");
+  req.allow_deletion_of_replicated_locations = args.Has("allow-replicated-location-deletion");
+  if (args.Has("end-of-life-date")) {
+    auto t = gallery::ParseDateTime("--end-of-life-date", args.Get("end-of-life-date"));
+    if (!t.ok()) return ReportError(t.status(), ctx);
+    req.end_of_life_us = *t;
+  }
+  if (req.block_deletion_before_end_of_life && !req.end_of_life_us.has_value()) {
+    return ReportError(InvalidArgumentError("--block-deletion-before-end-of-life needs "
+                                            "--end-of-life-date: deletion is blocked until that "
+                                            "date"),
+                       ctx);
+  }
+  req.on_region = Progress(ctx);
+  auto v = gallery::PublishVersion(*ctx.env, *d.meta, *data->store, req);
+  if (!v.ok()) return ReportError(v.status(), ctx);
+  PrintVersion(*v, false, ctx);
+  return 0;
+}
+
+int RunVersionShow(const ParsedArgs& args, CommandContext& ctx) {
+  if (Status s = CheckNames(args, true); !s.ok()) return ReportError(s, ctx);
+  bool expand = false;
+  if (args.Has("expand")) {
+    if (!EqualsIgnoreCase(args.Get("expand"), "ReplicationStatus")) {
+      return ReportError(InvalidArgumentError("--expand: " + QuoteForMessage(args.Get("expand")) +
+                                              " is not allowed; use ReplicationStatus"),
+                         ctx);
+    }
+    expand = true;
+  }
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  auto id = VersionOf(*data, args);
+  if (!id.ok()) return ReportError(id.status(), ctx);
+  std::optional<meta::Resource> found;
+  Status s = data->meta->Read([&](meta::Transaction& txn) -> Status {
+    ASSIGN_OR_RETURN(found, gallery::GetVersion(txn, *id));
+    return Status::Ok();
+  });
+  if (!s.ok()) return ReportError(s, ctx);
+  PrintVersion(*found, expand, ctx);
+  return 0;
+}
+
+int RunVersionList(const ParsedArgs& args, CommandContext& ctx) {
+  if (Status s = CheckNames(args, true); !s.ok()) return ReportError(s, ctx);
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  Json out = Json::MakeArray();
+  Status s = data->meta->Read([&](meta::Transaction& txn) -> Status {
+    ASSIGN_OR_RETURN(auto versions, gallery::ListVersions(txn, DefinitionOf(*data, args)));
+    for (const meta::Resource& r : versions) {
+      out.Append(Tabular(ctx) ? VersionRow(r) : gallery::VersionJson(r, false));
+    }
+    return Status::Ok();
+  });
+  if (!s.ok()) return ReportError(s, ctx);
+  PrintResult(out, ctx);
+  return 0;
+}
+
+// --set PATH=VALUE, for the properties az lets you update on a version.
+Status ApplySet(const std::string& item, gallery::VersionUpdate& u, Json& tags) {
+  size_t eq = item.find('=');
+  if (eq == std::string::npos) {
+    return InvalidArgumentError("--set: " + QuoteForMessage(item) + " is not PATH=VALUE");
+  }
+  std::string path = item.substr(0, eq), value = item.substr(eq + 1);
+  std::string p = AsciiToLower(path);
+  if (StartsWith(p, "properties.")) p = p.substr(11);
+  if (p == "publishingprofile.excludefromlatest") {
+    ASSIGN_OR_RETURN(u.exclude_from_latest, ParseBoolArg("--set " + path, value));
+  } else if (p == "publishingprofile.endoflifedate") {
+    ASSIGN_OR_RETURN(u.end_of_life_us, gallery::ParseDateTime("--set " + path, value));
+  } else if (p == "publishingprofile.replicacount") {
+    ASSIGN_OR_RETURN(u.replica_count, ParseCountArg("--set " + path, value));
+  } else if (p == "safetyprofile.allowdeletionofreplicatedlocations") {
+    ASSIGN_OR_RETURN(u.allow_deletion_of_replicated_locations, ParseBoolArg("--set " + path, value));
+  } else if (p == "safetyprofile.blockdeletionbeforeendoflife") {
+    ASSIGN_OR_RETURN(u.block_deletion_before_end_of_life, ParseBoolArg("--set " + path, value));
+  } else if (StartsWith(p, "tags.") && path.size() > 5) {
+    tags.Set(path.substr(5), Json::String(value));
+    u.tags = tags;
+  } else {
+    return InvalidArgumentError(
+        "--set: property " + QuoteForMessage(path) +
+        " cannot be updated on an image version; only publishingProfile.targetRegions (use "
+        "--target-regions), publishingProfile.replicaCount, publishingProfile.excludeFromLatest, "
+        "publishingProfile.endOfLifeDate, safetyProfile.allowDeletionOfReplicatedLocations, "
+        "safetyProfile.blockDeletionBeforeEndOfLife and tags can; to change anything else, "
+        "publish a new version");
+  }
+  return Status::Ok();
+}
+
+int RunVersionUpdate(const ParsedArgs& args, CommandContext& ctx) {
+  if (Status s = CheckNames(args, true); !s.ok()) return ReportError(s, ctx);
+  auto data = OpenGalleryData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  Data& d = data->data;
+  auto id = VersionOf(d, args);
+  if (!id.ok()) return ReportError(id.status(), ctx);
+  gallery::VersionUpdate u;
+  Json tags = Json::MakeObject();
+  Status s = d.meta->Read([&](meta::Transaction& txn) -> Status {
+    ASSIGN_OR_RETURN(meta::Resource r, gallery::GetVersion(txn, *id));
+    tags = r.tags;
+    return Status::Ok();
+  });
+  if (!s.ok()) return ReportError(s, ctx);
+  for (const std::string& item : args.GetAll("set")) {
+    if (Status e = ApplySet(item, u, tags); !e.ok()) return ReportError(e, ctx);
+  }
+  if (args.Has("target-regions")) {
+    auto targets = ParseTargetRegionArgs(args.GetAll("target-regions"));
+    if (!targets.ok()) return ReportError(targets.status(), ctx);
+    u.target_regions = *targets;
+  }
+  if (args.Has("replica-count")) {
+    auto n = ParseCountArg("--replica-count", args.Get("replica-count"));
+    if (!n.ok()) return ReportError(n.status(), ctx);
+    u.replica_count = *n;
+  }
+  if (args.Has("exclude-from-latest")) {
+    auto b = ParseBoolArg("--exclude-from-latest", args.Get("exclude-from-latest"));
+    if (!b.ok()) return ReportError(b.status(), ctx);
+    u.exclude_from_latest = *b;
+  }
+  if (args.Has("end-of-life-date")) {
+    auto t = gallery::ParseDateTime("--end-of-life-date", args.Get("end-of-life-date"));
+    if (!t.ok()) return ReportError(t.status(), ctx);
+    u.end_of_life_us = *t;
+  }
+  if (args.Has("allow-replicated-location-deletion")) {
+    auto b = ParseBoolArg("--allow-replicated-location-deletion",
+                          args.Get("allow-replicated-location-deletion"));
+    if (!b.ok()) return ReportError(b.status(), ctx);
+    u.allow_deletion_of_replicated_locations = *b;
+  }
+  if (args.Has("block-deletion-before-end-of-life")) {
+    auto b = ParseBoolArg("--block-deletion-before-end-of-life",
+                          args.Get("block-deletion-before-end-of-life"));
+    if (!b.ok()) return ReportError(b.status(), ctx);
+    u.block_deletion_before_end_of_life = *b;
+  }
+  if (args.Has("tags")) {
+    auto t = ParseTagArgs(args.GetAll("tags"));
+    if (!t.ok()) return ReportError(t.status(), ctx);
+    u.tags = *t;
+  }
+  auto v = gallery::UpdateVersion(*ctx.env, *d.meta, *data->store, *id, u);
+  if (!v.ok()) return ReportError(v.status(), ctx);
+  PrintVersion(*v, false, ctx);
+  return 0;
+}
+
+int RunVersionDelete(const ParsedArgs& args, CommandContext& ctx) {
+  if (Status s = CheckNames(args, true); !s.ok()) return ReportError(s, ctx);
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  auto id = VersionOf(*data, args);
+  if (!id.ok()) return ReportError(id.status(), ctx);
+  Status s = data->meta->Update([&](meta::Transaction& txn) {
+    return gallery::DeleteVersion(txn, *id, ctx.env->NowMicros());
+  });
+  if (!s.ok()) return ReportError(s, ctx);
+  return 0;
+}
+
+// ---- registration ---------------------------------------------------------------------
+
+OptionSpec GroupOpt() {
+  return {"resource-group", 'g', "GROUP", "Name of the resource group.", false, true};
+}
+OptionSpec GalleryOpt() {
+  return {"gallery-name", 'r', "GALLERY", "Name of the gallery.", false, true};
+}
+OptionSpec DefinitionOpt() {
+  return {"gallery-image-definition", 'i', "DEFINITION", "Name of the image definition.", false,
+          true};
+}
+OptionSpec VersionOpt() {
+  return {"gallery-image-version", 'e', "VERSION", "Image version: Major.Minor.Patch, e.g. 1.0.0.",
+          false, true};
+}
+OptionSpec TagsOpt() { return {"tags", 0, "KEY=VALUE", "Space-separated tags.", true, false}; }
+
+CommandSpec Spec(std::string path, std::string summary, std::string description,
+                 std::vector<OptionSpec> options, std::vector<std::string> examples,
+                 std::function<int(const ParsedArgs&, CommandContext&)> run) {
+  return CommandSpec{.path = std::move(path),
+                     .summary = std::move(summary),
+                     .description = std::move(description),
+                     .args_usage = "",
+                     .min_positionals = 0,
+                     .max_positionals = 0,
+                     .options = std::move(options),
+                     .examples = std::move(examples),
+                     .run = std::move(run)};
+}
+
+}  // namespace
+
+void RegisterSigCommands(CommandRegistry& registry) {
+  registry.AddGroup("sig", "Manage Compute Galleries (galleries, image definitions, versions).");
+  registry.AddGroup("sig image-definition", "Manage gallery image definitions.");
+  registry.AddGroup("sig image-version", "Manage gallery image versions and their replicas.");
+  const OptionSpec location{"location", 'l', "REGION", "Region; default: the group's.", false,
+                            false};
+  const OptionSpec description{"description", 0, "TEXT", "Description.", false, false};
+  const OptionSpec yes{"yes", 'y', "", "Do not ask for confirmation (az compatibility)."};
+
+  registry.Add(Spec("sig create", "Create a gallery (or update its description and tags).",
+                    "Gallery names are 1-80 letters, digits, underscores and periods, not "
+                    "beginning or ending with an underscore or a period.",
+                    {GroupOpt(), GalleryOpt(), location, description, TagsOpt()},
+                    {"imagesmith sig create -g images -r myGallery"}, RunGalleryCreate));
+  registry.Add(Spec("sig show", "Show a gallery.", "", {GroupOpt(), GalleryOpt()},
+                    {"imagesmith sig show -g images -r myGallery"}, RunGalleryShow));
+  OptionSpec optional_group = GroupOpt();
+  optional_group.required = false;
+  registry.Add(Spec("sig list", "List galleries (in a group, or everywhere).", "",
+                    {optional_group}, {"imagesmith sig list -o table"}, RunGalleryList));
+  registry.Add(Spec("sig delete", "Delete an empty gallery.",
+                    "A gallery that still holds image definitions is not deleted; the error "
+                    "lists them.",
+                    {GroupOpt(), GalleryOpt(), yes}, {"imagesmith sig delete -g images -r myGallery"},
+                    RunGalleryDelete));
+
+  registry.Add(Spec(
+      "sig image-definition create", "Create an image definition.",
+      "The identity (publisher/offer/sku, --os-type, --os-state, --hyper-v-generation) is fixed "
+      "once created and publisher/offer/sku is unique in the gallery. Creating an existing "
+      "definition again updates its description, end-of-life date and tags.",
+      {GroupOpt(), GalleryOpt(), DefinitionOpt(),
+       {"publisher", 'p', "PUBLISHER", "Publisher of the identifier.", false, true},
+       {"offer", 'f', "OFFER", "Offer of the identifier.", false, true},
+       {"sku", 's', "SKU", "SKU of the identifier.", false, true},
+       {"os-type", 0, "TYPE", "Linux or Windows.", false, true},
+       {"os-state", 0, "STATE", "Generalized (default) or Specialized.", false, false},
+       {"hyper-v-generation", 0, "GEN", "V1 (default) or V2.", false, false},
+       {"end-of-life-date", 0, "DATE", "End of life, e.g. 2027-01-31.", false, false}, location,
+       description, TagsOpt()},
+      {"imagesmith sig image-definition create -g images -r myGallery -i debian12 --publisher "
+       "Contoso --offer Debian --sku 12 --os-type Linux --hyper-v-generation V2"},
+      RunDefinitionCreate));
+  registry.Add(Spec("sig image-definition show", "Show an image definition.", "",
+                    {GroupOpt(), GalleryOpt(), DefinitionOpt()},
+                    {"imagesmith sig image-definition show -g images -r myGallery -i debian12"},
+                    RunDefinitionShow));
+  registry.Add(Spec("sig image-definition list", "List the image definitions of a gallery.", "",
+                    {GroupOpt(), GalleryOpt()},
+                    {"imagesmith sig image-definition list -g images -r myGallery -o table"},
+                    RunDefinitionList));
+  registry.Add(Spec("sig image-definition delete", "Delete an image definition without versions.",
+                    "A definition that still holds versions is not deleted; the error lists them.",
+                    {GroupOpt(), GalleryOpt(), DefinitionOpt(), yes},
+                    {"imagesmith sig image-definition delete -g images -r myGallery -i debian12"},
+                    RunDefinitionDelete));
+
+  const OptionSpec targets{"target-regions", 0, "REGION[=COUNT][=TYPE]",
+                           "Regions to replicate to, e.g. eastus=2=Standard_LRS westus2. The "
+                           "definition's region is always one.",
+                           true, false};
+  const OptionSpec eol{"end-of-life-date", 0, "DATE", "End of life, e.g. 2027-01-31.", false,
+                       false};
+  registry.Add(Spec(
+      "sig image-version create", "Publish an image version from a managed image.",
+      "Replicates the image to every target region, home region first. The version is "
+      "provisioningState Creating until every replica is Completed; a version counts as latest in "
+      "a region only once its replica there is Completed. If the command is interrupted, run it "
+      "again (or 'sig image-version update') to finish the replication.",
+      {GroupOpt(), GalleryOpt(), DefinitionOpt(), VersionOpt(),
+       {"managed-image", 0, "IMAGE", "Source: a managed image's name (same group) or ID.", false,
+        true},
+       targets,
+       {"replica-count", 0, "COUNT", "Default replicas per region (1-100, default 1).", false,
+        false},
+       {"storage-account-type", 0, "TYPE", "Standard_LRS (default), Standard_ZRS or Premium_LRS.",
+        false, false},
+       {"exclude-from-latest", 0, "", "Never use this version as latest."}, eol,
+       {"block-deletion-before-end-of-life", 0, "", "Refuse deletion before the end-of-life date."},
+       {"allow-replicated-location-deletion", 0, "",
+        "Allow removing completed regions later with update."},
+       TagsOpt()},
+      {"imagesmith sig image-version create -g images -r myGallery -i debian12 -e 1.0.0 "
+       "--managed-image debian12-img --target-regions eastus=2 westus2=1=Standard_ZRS"},
+      RunVersionCreate));
+  registry.Add(Spec("sig image-version show", "Show an image version.",
+                    "--expand ReplicationStatus adds properties.replicationStatus: the state "
+                    "(InProgress, Completed, Failed) of the replica in each target region.",
+                    {GroupOpt(), GalleryOpt(), DefinitionOpt(), VersionOpt(),
+                     {"expand", 0, "WHAT", "ReplicationStatus.", false, false}},
+                    {"imagesmith sig image-version show -g images -r myGallery -i debian12 -e "
+                     "1.0.0 --expand ReplicationStatus"},
+                    RunVersionShow));
+  registry.Add(Spec("sig image-version list", "List the versions of an image definition.", "",
+                    {GroupOpt(), GalleryOpt(), DefinitionOpt()},
+                    {"imagesmith sig image-version list -g images -r myGallery -i debian12 -o "
+                     "table"},
+                    RunVersionList));
+  registry.Add(Spec(
+      "sig image-version update", "Update an image version's regions, replicas or flags.",
+      "Only target regions, replica counts, excludeFromLatest, endOfLifeDate, the safety profile "
+      "and tags can change. New regions are replicated before the command returns; removing a "
+      "completed region needs --allow-replicated-location-deletion true. Also finishes an "
+      "interrupted replication.",
+      {GroupOpt(), GalleryOpt(), DefinitionOpt(), VersionOpt(), targets,
+       {"replica-count", 0, "COUNT", "Default replicas per region.", false, false},
+       {"exclude-from-latest", 0, "BOOL", "true or false.", false, false}, eol,
+       {"allow-replicated-location-deletion", 0, "BOOL", "true or false.", false, false},
+       {"block-deletion-before-end-of-life", 0, "BOOL", "true or false.", false, false},
+       {"set", 0, "PATH=VALUE",
+        "Set a property, e.g. publishingProfile.excludeFromLatest=true.", true, false},
+       TagsOpt()},
+      {"imagesmith sig image-version update -g images -r myGallery -i debian12 -e 1.0.0 "
+       "--target-regions eastus westus2 northeurope=2",
+       "imagesmith sig image-version update -g images -r myGallery -i debian12 -e 1.0.0 --set "
+       "publishingProfile.excludeFromLatest=true"},
+      RunVersionUpdate));
+  registry.Add(Spec("sig image-version delete", "Delete an image version.",
+                    "Refused before the end-of-life date when blockDeletionBeforeEndOfLife is "
+                    "set. The image's bytes go at the next store gc.",
+                    {GroupOpt(), GalleryOpt(), DefinitionOpt(), VersionOpt(), yes},
+                    {"imagesmith sig image-version delete -g images -r myGallery -i debian12 -e "
+                     "1.0.0"},
+                    RunVersionDelete));
+}
+
+}  // namespace imagesmith::cli
