@@ -31,7 +31,9 @@ Status WriteDisk(DiskReader& in, File& out, const ConvertOptions& options);
 // is written to "<out_path>.partial" and renamed into place only on success,
 // so a failed or interrupted conversion never leaves a plausible-looking
 // image behind. Like qemu-img, it does not fsync: callers that need the
-// image durable (the store, when it ingests it) sync it themselves.
+// image durable (the store, when it ingests it) sync it themselves. It does
+// start writeback as it goes (WriteFileOptions::write_behind_bytes), so such
+// a sync finds little left to do.
 // Fails with InvalidArgument when in and out are the same file.
 Status ConvertDisk(const std::string& in_path, const std::string& out_path,
                    const ConvertOptions& options);

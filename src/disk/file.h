@@ -4,7 +4,8 @@
 // SEEK_DATA/SEEK_HOLE) and on memory (MemFile, used by fuzzers and tests).
 //
 // A File is used by one thread at a time; it is not safe to share between
-// threads without external locking.
+// threads without external locking, except for concurrent WriteAt calls on
+// files that say ConcurrentWriteSafe().
 #pragma once
 
 #include <cstddef>
@@ -35,6 +36,11 @@ class File {
   virtual Status Truncate(uint64_t size) = 0;
   virtual Status Sync() = 0;
 
+  // True when WriteAt may be called from several threads at once for ranges
+  // that do not overlap (nothing else may run concurrently). PosixFile: yes
+  // (pwrite); MemFile: no.
+  virtual bool ConcurrentWriteSafe() const { return false; }
+
   // Sparse-file queries, as lseek(SEEK_DATA / SEEK_HOLE): the first offset at
   // or after `offset` that holds data (or the size if there is none), and the
   // first offset at or after `offset` that is a hole (the size at the latest).
@@ -52,8 +58,24 @@ class File {
 
 // Opens an existing file read-only. NotFound / PermissionDenied carry the path.
 StatusOr<std::unique_ptr<File>> OpenFileForRead(const std::string& path);
+// How a file made by CreateFileForWrite handles writes.
+struct WriteFileOptions {
+  // Write-behind: once this many bytes have been written since the last time,
+  // ask the kernel to start writing the dirty range to storage
+  // (sync_file_range(SYNC_FILE_RANGE_WRITE)), without waiting for it. 0 (the
+  // default) leaves writeback to the kernel, which for a file that fits in
+  // the dirty limits means nothing reaches the disk until someone syncs.
+  // Streaming writers set it so that by the time they finish, most of a large
+  // output is already on disk (a later fsync has little left to do) and the
+  // page cache never holds more than a few chunks of their dirty data. It is
+  // a hint: where the call is unsupported it is silently dropped, and it
+  // never makes anything durable (Sync() still does that).
+  uint64_t write_behind_bytes = 0;
+};
+
 // Creates (or truncates) `path` for writing, mode 0644.
-StatusOr<std::unique_ptr<File>> CreateFileForWrite(const std::string& path);
+StatusOr<std::unique_ptr<File>> CreateFileForWrite(const std::string& path,
+                                                   const WriteFileOptions& options = {});
 
 // The PosixFile's descriptor when `file` is one, else -1. Lets the raw path use
 // copy_file_range between two real files.

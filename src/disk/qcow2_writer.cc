@@ -16,6 +16,7 @@
 
 #include "disk/bytes.h"
 #include "disk/qcow2.h"
+#include "disk/write_batch.h"
 
 namespace imagesmith::disk {
 namespace {
@@ -88,7 +89,12 @@ class Qcow2Writer {
     next_cluster_ += DivRoundUp(l1_size * 8, cs_);
     if (opt_.compress) refcounts_.assign(next_cluster_, 1);
 
-    RETURN_IF_ERROR(out_.Truncate(0));
+    // Empty the file only if it is not already: on ext4, truncating a file
+    // to 0 (even an empty one) marks it for a synchronous flush of all its
+    // delayed allocations when it is closed (auto_da_alloc), which made
+    // close() take ~0.35 s for a 720 MiB image.
+    ASSIGN_OR_RETURN(uint64_t existing, out_.Size());
+    if (existing != 0) RETURN_IF_ERROR(out_.Truncate(0));
     RETURN_IF_ERROR(CopyData());
     RETURN_IF_ERROR(FlushL2());
     return Finish();
@@ -103,6 +109,10 @@ class Qcow2Writer {
 
   Status CopyData() {
     DataScanner scanner(in_, size_, cs_, std::max<uint64_t>(kRunBytes, cs_));
+    // Plain data clusters of a run are written together at the end of the
+    // run, on several threads; L2 tables (written when the guest offset
+    // leaves their range) go out directly, from their own buffer.
+    WriteBatch batch(out_, opt_.compress ? 1 : WriteBatch::DefaultThreads());
     DataRun run;
     std::vector<std::thread> workers;
     const int threads = opt_.compress ? std::max(1, opt_.threads) : 0;
@@ -178,9 +188,10 @@ class Qcow2Writer {
           SetL2(run.offset + k * cs_, h | kCopied);
         }
         const size_t bytes = std::min<size_t>((j - i) * cs_, n - i * cs_);
-        RETURN_IF_ERROR(out_.WriteAt(host, src, bytes));
+        batch.Add(host, src, bytes);
         i = j - 1;
       }
+      RETURN_IF_ERROR(batch.Flush());
       if (progress_) progress_(scanner.position(), size_);
     }
     return Status::Ok();

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "disk/bytes.h"
+#include "disk/write_batch.h"
 
 namespace imagesmith::disk {
 namespace {
@@ -71,6 +72,7 @@ StatusOr<std::unique_ptr<DiskReader>> OpenRaw(std::unique_ptr<File> file) {
 Status WriteSparseBody(DiskReader& in, uint64_t size, File& out, uint64_t out_offset,
                        const ProgressFn& progress) {
   DataScanner scanner(in, size, kZeroUnit, kRunBytes);
+  WriteBatch batch(out, WriteBatch::DefaultThreads());
   DataRun run;
   while (true) {
     ASSIGN_OR_RETURN(bool more, scanner.Next(&run));
@@ -90,9 +92,10 @@ Status WriteSparseBody(DiskReader& in, uint64_t size, File& out, uint64_t out_of
         if (IsAllZero(run.data.data() + j, l2)) break;
         j += l2;
       }
-      RETURN_IF_ERROR(out.WriteAt(out_offset + run.offset + i, run.data.data() + i, j - i));
+      batch.Add(out_offset + run.offset + i, run.data.data() + i, j - i);
       i = j;
     }
+    RETURN_IF_ERROR(batch.Flush());
     if (progress) progress(scanner.position(), size);
   }
   if (progress) progress(size, size);

@@ -9,6 +9,7 @@
 #include "disk/bytes.h"
 #include "disk/raw.h"
 #include "disk/vhd.h"
+#include "disk/write_batch.h"
 
 namespace imagesmith::disk {
 namespace {
@@ -69,6 +70,7 @@ Status WriteDynamic(DiskReader& in, File& out, uint64_t size, const VhdFooter& f
   std::vector<char> tail;  // zero padding for a short last block
 
   DataScanner scanner(in, size, block_size, 2 * block_size);
+  WriteBatch batch(out, WriteBatch::DefaultThreads());
   DataRun run;
   while (true) {
     ASSIGN_OR_RETURN(bool more, scanner.Next(&run));
@@ -78,15 +80,17 @@ Status WriteDynamic(DiskReader& in, File& out, uint64_t size, const VhdFooter& f
       const char* data = run.data.data() + i;
       if (IsAllZero(data, len)) continue;
       const uint64_t block = (run.offset + i) / block_size;
-      RETURN_IF_ERROR(out.WriteAt(next, bitmap.data(), bitmap.size()));
-      RETURN_IF_ERROR(out.WriteAt(next + bitmap_size, data, len));
+      batch.Add(next, bitmap.data(), bitmap.size());
+      batch.Add(next + bitmap_size, data, len);
       if (len < block_size) {
+        // Only the disk's last block can be short, so `tail` is set once.
         tail.assign(block_size - len, '\0');
-        RETURN_IF_ERROR(out.WriteAt(next + bitmap_size + len, tail.data(), tail.size()));
+        batch.Add(next + bitmap_size + len, tail.data(), tail.size());
       }
       bat[block] = static_cast<uint32_t>(next / 512);
       next += bitmap_size + block_size;
     }
+    RETURN_IF_ERROR(batch.Flush());
     if (progress) progress(scanner.position(), size);
   }
   std::string bat_buf(bat_bytes, '\xff');
