@@ -1,0 +1,79 @@
+// vm_bench DISK [uefi|bios] [RUNS]: boots DISK as a validation VM RUNS times
+// (default 3) and prints, per run and as a median: the time from qemu's
+// start to the agent's first answer, to the end of the guest's boot
+// (`systemctl is-system-running --wait`), and for the whole phase (overlay,
+// boot, one validator, power-off). See bench/vm/README.md.
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "base/env.h"
+#include "vm/qemu_vm.h"
+
+using namespace imagesmith;
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: vm_bench DISK [uefi|bios] [RUNS] [slow]\n");
+    return 2;
+  }
+  Env& env = *Env::Default();
+  std::string disk = argv[1];
+  bool uefi = argc < 3 || std::string(argv[2]) == "uefi";
+  int runs = argc > 3 ? std::atoi(argv[3]) : 3;
+  bool fast = !(argc > 4 && std::string(argv[4]) == "slow");
+  std::vector<double> ready, booted, whole;
+  for (int i = 0; i < runs; ++i) {
+    char dir[] = "/var/tmp/imagesmith-vm-bench-XXXXXX";
+    if (::mkdtemp(dir) == nullptr) return 1;
+    int64_t t0 = env.MonotonicMicros();
+    vm::VmConfig c;
+    c.disk = disk;
+    c.firmware = uefi ? vm::Firmware::kUefi : vm::Firmware::kBios;
+    c.work_dir = dir;
+    c.fast_boot = fast;
+    c.progress = [](std::string_view l) { std::fprintf(stderr, "  %.*s\n", static_cast<int>(l.size()), l.data()); };
+    auto v = vm::Vm::Start(env, c);
+    if (!v.ok()) {
+      std::fprintf(stderr, "run %d: %s\n", i + 1, v.status().ToString().c_str());
+      return 1;
+    }
+    vm::ExecRequest wait;
+    wait.argv = {"systemctl", "is-system-running", "--wait"};
+    wait.env = {{"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"}};
+    wait.timeout = std::chrono::seconds(120);
+    auto w = (*v)->agent().Exec(wait, env.MonotonicMicros() + 130000000, nullptr);
+    double t_boot = static_cast<double>(env.MonotonicMicros() - t0) / 1e6;
+    vm::ExecRequest check;
+    check.argv = {"/bin/sh", "-ec", "systemctl is-enabled nginx || true; uname -r"};
+    check.env = wait.env;
+    check.timeout = std::chrono::seconds(60);
+    check.on_line = [](std::string_view l, bool) { std::fprintf(stderr, "  guest: %.*s\n", static_cast<int>(l.size()), l.data()); };
+    auto r = (*v)->agent().Exec(check, env.MonotonicMicros() + 70000000, nullptr);
+    Status s = (*v)->Shutdown();
+    double t_all = static_cast<double>(env.MonotonicMicros() - t0) / 1e6;
+    std::printf("run %d: accel %s, agent ready %.1f s after qemu start, boot finished %.1f s, whole phase %.1f s (%s; %s; shutdown %s)\n",
+                i + 1, vm::AccelName((*v)->accel()), (*v)->seconds_to_ready(), t_boot, t_all,
+                w.ok() ? w->Describe(wait.timeout).c_str() : w.status().ToString().c_str(),
+                r.ok() ? r->Describe(check.timeout).c_str() : r.status().ToString().c_str(),
+                s.ok() ? "ok" : s.ToString().c_str());
+    std::fflush(stdout);
+    ready.push_back((*v)->seconds_to_ready());
+    booted.push_back(t_boot);
+    whole.push_back(t_all);
+    v->reset();
+    if (std::getenv("VM_BENCH_KEEP") == nullptr) {
+      (void)env.RemoveAll(dir);
+    } else {
+      std::printf("kept %s\n", dir);
+    }
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  std::printf("median of %d: agent ready %.1f s, boot finished %.1f s, whole phase %.1f s\n", runs,
+              median(ready), median(booted), median(whole));
+  return 0;
+}

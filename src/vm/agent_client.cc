@@ -1,0 +1,247 @@
+#include "vm/agent_client.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace imagesmith::vm {
+
+namespace {
+
+int64_t NowUs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+std::string Seconds(std::chrono::milliseconds ms) {
+  return std::to_string(ms.count() / 1000) + "s";
+}
+
+}  // namespace
+
+std::string ExecResult::Describe(std::chrono::milliseconds timeout) const {
+  if (timed_out) return "timed out after " + Seconds(timeout) + " (killed)";
+  if (signal != 0) return "killed by signal " + std::to_string(signal) + " (" + strsignal(signal) + ")";
+  return "exit status " + std::to_string(exit_code);
+}
+
+StatusOr<std::unique_ptr<AgentClient>> AgentClient::Connect(const std::string& socket_path,
+                                                            int64_t deadline_us) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof(addr.sun_path)) {
+    return InvalidArgumentError("the agent socket path " + socket_path + " is longer than " +
+                                std::to_string(sizeof(addr.sun_path) - 1) +
+                                " bytes; use a shorter run directory");
+  }
+  std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
+  int last_errno = 0;
+  while (NowUs() < deadline_us) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return ErrnoError("socket", errno);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+      return std::unique_ptr<AgentClient>(new AgentClient(fd));
+    }
+    last_errno = errno;
+    ::close(fd);
+    ::usleep(20000);
+  }
+  return DeadlineExceededError("could not connect to qemu's agent socket " + socket_path + ": " +
+                               std::strerror(last_errno));
+}
+
+AgentClient::~AgentClient() { ::close(fd_); }
+
+Status AgentClient::SendFrame(proto::Type type, const std::string& payload) {
+  std::string f = proto::EncodeFrame(type, payload);
+  const char* p = f.data();
+  size_t n = f.size();
+  while (n > 0) {
+    ssize_t w = ::send(fd_, p, n, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return UnavailableError(std::string("writing to the guest agent: ") + std::strerror(errno));
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return Status::Ok();
+}
+
+Status AgentClient::ReadFrame(proto::Type* type, std::string* payload, int64_t deadline_us,
+                              const std::function<bool()>& cancelled) {
+  for (;;) {
+    uint32_t bad = 0;
+    switch (decoder_.Next(type, payload, &bad)) {
+      case proto::Decoder::kFrame:
+        return Status::Ok();
+      case proto::Decoder::kOversize:
+        return DataLossError("the guest agent sent a frame of " + std::to_string(bad) +
+                             " bytes, outside the protocol's 1.." +
+                             std::to_string(proto::kMaxFrameBody) + "; closing the connection");
+      case proto::Decoder::kNeedMore:
+        break;
+    }
+    int64_t now = NowUs();
+    if (now >= deadline_us) return DeadlineExceededError("the guest agent did not answer in time");
+    if (cancelled && cancelled()) return CancelledError("canceled");
+    pollfd p{fd_, POLLIN, 0};
+    int wait_ms = static_cast<int>(std::min<int64_t>((deadline_us - now) / 1000 + 1, 100));
+    int r = ::poll(&p, 1, wait_ms);
+    if (r < 0 && errno != EINTR) return ErrnoError("poll on the agent socket", errno);
+    if (r <= 0) continue;
+    char buf[64 << 10];
+    ssize_t got = ::recv(fd_, buf, sizeof(buf), 0);
+    if (got == 0) return UnavailableError("the VM closed the agent connection (qemu exited)");
+    if (got < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return UnavailableError(std::string("reading from the guest agent: ") +
+                              std::strerror(errno));
+    }
+    decoder_.Feed(buf, static_cast<size_t>(got));
+  }
+}
+
+StatusOr<AgentHello> AgentClient::WaitReady(int64_t deadline_us,
+                                            const std::function<bool()>& cancelled,
+                                            const std::function<bool()>& alive) {
+  int64_t next_hello = 0;
+  for (;;) {
+    int64_t now = NowUs();
+    if (now >= next_hello) {
+      RETURN_IF_ERROR(SendFrame(proto::Type::kHello, ""));
+      next_hello = now + 2000000;
+    }
+    if (alive && !alive()) return UnavailableError("qemu exited before the guest agent was ready");
+    proto::Type type{};
+    std::string payload;
+    Status s = ReadFrame(&type, &payload, std::min(deadline_us, now + 500000), cancelled);
+    if (s.code() == StatusCode::kDeadlineExceeded) {
+      if (NowUs() >= deadline_us) {
+        return DeadlineExceededError("the guest agent did not become ready");
+      }
+      continue;
+    }
+    RETURN_IF_ERROR(s);
+    if (type != proto::Type::kReady) continue;  // stale output of nothing; ignore
+    AgentHello h;
+    proto::Reader r(payload);
+    if (!(r.U32(&h.version) && r.U64(&h.guest_uptime_ms) && r.Str(&h.name))) {
+      return DataLossError("the guest agent's ready message is malformed");
+    }
+    if (h.version != proto::kProtocolVersion) {
+      return FailedPreconditionError("the guest agent speaks protocol version " +
+                                     std::to_string(h.version) + ", imagesmith speaks " +
+                                     std::to_string(proto::kProtocolVersion));
+    }
+    return h;
+  }
+}
+
+StatusOr<ExecResult> AgentClient::Exec(const ExecRequest& req, int64_t deadline_us,
+                                       const std::function<bool()>& cancelled) {
+  uint32_t id = next_id_++;
+  proto::Writer w;
+  w.U32(id).U32(static_cast<uint32_t>(req.timeout.count())).U32(static_cast<uint32_t>(req.argv.size()));
+  for (const auto& a : req.argv) w.Str(a);
+  w.U32(static_cast<uint32_t>(req.env.size()));
+  for (const auto& [k, v] : req.env) w.Str(k + "=" + v);
+  w.Str(req.cwd);
+  if (w.data().size() + 1 > proto::kMaxFrameBody) {
+    return InvalidArgumentError("the command and its environment are larger than the agent "
+                                "protocol's frame limit of 1 MiB");
+  }
+  RETURN_IF_ERROR(SendFrame(proto::Type::kExec, w.data()));
+  if (req.timeout.count() > 0) {
+    deadline_us = std::min<int64_t>(deadline_us, NowUs() + (req.timeout.count() + 15000) * 1000);
+  }
+  std::string partial[2];
+  auto flush = [&](int i, bool all) {
+    size_t start = 0;
+    for (size_t nl; (nl = partial[i].find('\n', start)) != std::string::npos; start = nl + 1) {
+      if (req.on_line) req.on_line(std::string_view(partial[i]).substr(start, nl - start), i == 1);
+    }
+    partial[i].erase(0, start);
+    if (all && !partial[i].empty()) {
+      if (req.on_line) req.on_line(partial[i], i == 1);
+      partial[i].clear();
+    }
+  };
+  for (;;) {
+    proto::Type type{};
+    std::string payload;
+    Status s = ReadFrame(&type, &payload, deadline_us, cancelled);
+    if (s.code() == StatusCode::kDeadlineExceeded) {
+      return DeadlineExceededError("the guest agent did not report the end of '" + req.argv[0] +
+                                   "' in time");
+    }
+    RETURN_IF_ERROR(s);
+    proto::Reader r(payload);
+    uint32_t got_id = 0;
+    if (!r.U32(&got_id)) return DataLossError("the guest agent sent a malformed message");
+    if (got_id != id) continue;
+    if (type == proto::Type::kStdout || type == proto::Type::kStderr) {
+      int i = type == proto::Type::kStderr ? 1 : 0;
+      partial[i].append(r.Rest());
+      flush(i, false);
+    } else if (type == proto::Type::kExit) {
+      flush(0, true);
+      flush(1, true);
+      ExecResult res;
+      uint8_t t = 0;
+      if (!(r.I32(&res.exit_code) && r.I32(&res.signal) && r.U8(&t))) {
+        return DataLossError("the guest agent sent a malformed exit message");
+      }
+      res.timed_out = t != 0;
+      return res;
+    } else if (type == proto::Type::kError) {
+      std::string msg;
+      (void)r.Str(&msg);
+      return InternalError("the guest agent could not run '" + req.argv[0] + "': " + msg);
+    }
+  }
+}
+
+Status AgentClient::WaitAck(uint32_t id, int64_t deadline_us, const std::string& what) {
+  for (;;) {
+    proto::Type type{};
+    std::string payload;
+    Status s = ReadFrame(&type, &payload, deadline_us, nullptr);
+    if (!s.ok()) return s.WithContext(what);
+    proto::Reader r(payload);
+    uint32_t got_id = 0;
+    if (!r.U32(&got_id) || got_id != id) continue;
+    if (type == proto::Type::kOk) return Status::Ok();
+    if (type == proto::Type::kError) {
+      std::string msg;
+      (void)r.Str(&msg);
+      return FailedPreconditionError(what + ": " + msg);
+    }
+  }
+}
+
+Status AgentClient::Put(const std::string& guest_path, std::string_view data, uint32_t mode,
+                        int64_t deadline_us) {
+  uint32_t id = next_id_++;
+  RETURN_IF_ERROR(SendFrame(proto::Type::kPutBegin, proto::Writer().U32(id).U32(mode).Str(guest_path).data()));
+  for (size_t off = 0; off < data.size(); off += proto::kMaxChunk) {
+    RETURN_IF_ERROR(SendFrame(proto::Type::kPutData,
+                              proto::Writer().U32(id).Raw(data.substr(off, proto::kMaxChunk)).data()));
+  }
+  RETURN_IF_ERROR(SendFrame(proto::Type::kPutEnd, proto::Writer().U32(id).data()));
+  return WaitAck(id, deadline_us, "copying " + std::to_string(data.size()) + " bytes to " + guest_path);
+}
+
+Status AgentClient::PowerOff(int64_t deadline_us) {
+  uint32_t id = next_id_++;
+  RETURN_IF_ERROR(SendFrame(proto::Type::kPowerOff, proto::Writer().U32(id).data()));
+  return WaitAck(id, deadline_us, "powering the guest off");
+}
+
+}  // namespace imagesmith::vm

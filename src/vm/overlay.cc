@@ -1,0 +1,160 @@
+#include "vm/overlay.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/strings.h"
+
+namespace imagesmith::vm {
+
+namespace {
+
+// Byte offset of the root partition (doc/boot-disk.md).
+constexpr uint64_t kRootOffsetBytes = 135168ull * 512;
+
+constexpr const char kAgentPath[] = "/usr/local/lib/imagesmith-agent";
+
+constexpr const char kUnit[] = R"([Unit]
+Description=imagesmith validation agent (only in the throwaway validation overlay)
+DefaultDependencies=no
+
+[Service]
+ExecStart=/usr/local/lib/imagesmith-agent
+Restart=always
+RestartSec=1
+
+[Install]
+WantedBy=sysinit.target
+)";
+
+// Runs in a private mount namespace: $1 overlay, $2 FUSE view file, $3
+// debugfs commands, $4 root offset. The FUSE export is gone when
+// qemu-storage-daemon exits, and the namespace with this shell.
+constexpr const char kInjectScript[] = R"sh(set -e
+overlay=$1 view=$2 cmds=$3 offset=$4
+: > "$view"
+setpriv --pdeathsig KILL -- qemu-storage-daemon \
+  --blockdev driver=file,node-name=file0,filename="$overlay",cache.direct=off \
+  --blockdev driver=qcow2,node-name=ov0,file=file0 \
+  --export type=fuse,id=exp0,node-name=ov0,mountpoint="$view",writable=on &
+qsd=$!
+trap 'kill $qsd 2>/dev/null; wait $qsd 2>/dev/null || true' EXIT
+i=0
+until grep -q " $view " /proc/self/mountinfo; do
+  i=$((i+1))
+  if [ $i -gt 200 ] || ! kill -0 $qsd 2>/dev/null; then
+    echo "qemu-storage-daemon did not export $overlay through FUSE" >&2; exit 1
+  fi
+  sleep 0.05
+done
+debugfs -w -f "$cmds" "$view?offset=$offset" 2>&1
+check=$(debugfs -R "ls -l /etc/systemd/system/sysinit.target.wants" "$view?offset=$offset" 2>/dev/null)
+case $check in *imagesmith-agent.service*) ;; *) echo "the agent unit is missing after debugfs" >&2; exit 1;; esac
+kill $qsd
+wait $qsd || true
+trap - EXIT
+)sh";
+
+void ReplaceAll(std::string* s, const std::string& from, const std::string& to) {
+  for (size_t at = 0; (at = s->find(from, at)) != std::string::npos; at += to.size()) {
+    s->replace(at, from.size(), to);
+  }
+}
+
+std::string Tail(const std::string& s, size_t n) {
+  return s.size() > n ? "..." + s.substr(s.size() - n) : s;
+}
+
+}  // namespace
+
+StatusOr<std::string> FindAgentBinary(Env& env) {
+  if (const char* e = std::getenv("IMAGESMITH_AGENT"); e != nullptr && *e != '\0') {
+    if (!env.FileExists(e)) {
+      return NotFoundError(std::string("IMAGESMITH_AGENT names ") + e + ", which does not exist");
+    }
+    return std::string(e);
+  }
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return ErrnoError("readlink /proc/self/exe", errno);
+  std::string dir = Dirname(std::string(self, static_cast<size_t>(n)));
+  std::vector<std::string> tried = {dir + "/imagesmith-agent", dir + "/../vm/imagesmith-agent",
+                                    dir + "/../lib/imagesmith/imagesmith-agent"};
+  for (const std::string& p : tried) {
+    if (env.FileExists(p)) return p;
+  }
+  return NotFoundError("the guest agent binary imagesmith-agent is missing (looked in " +
+                       Join(tried, ", ") +
+                       "); build the imagesmith-agent target or set IMAGESMITH_AGENT");
+}
+
+Status MakeAgentOverlay(Env& env, const OverlaySpec& spec) {
+  if (env.FileExists(spec.overlay)) {
+    return AlreadyExistsError("the overlay " + spec.overlay + " already exists");
+  }
+  // Read the disk's grub.cfg without opening it for writing.
+  ProcessOptions cat;
+  cat.argv = {"debugfs", "-R", "cat /boot/grub/grub.cfg",
+              spec.disk + "?offset=" + std::to_string(kRootOffsetBytes)};
+  cat.timeout = std::chrono::seconds(30);
+  ASSIGN_OR_RETURN(ProcessResult grub, env.RunProcess(cat));
+  if (!grub.success() || grub.stdout_data.find("linux ") == std::string::npos) {
+    return FailedPreconditionError(
+        spec.disk + " has no ext4 root filesystem with /boot/grub/grub.cfg at byte " +
+        std::to_string(kRootOffsetBytes) +
+        " (imagesmith's disk layout, doc/boot-disk.md); only disks imagesmith made can be "
+        "validated. debugfs said: " +
+        Tail(grub.stderr_data, 400));
+  }
+  std::string cfg = grub.stdout_data;
+  if (spec.fast_boot) {
+    ReplaceAll(&cfg, "set timeout=1", "set timeout=0");
+    ReplaceAll(&cfg, "console=ttyS0,115200n8", "console=ttyS0,115200n8 quiet");
+  }
+  std::string dir = spec.scratch_dir;
+  RETURN_IF_ERROR(env.WriteFileAtomic(dir + "/grub.cfg", cfg));
+  RETURN_IF_ERROR(env.WriteFileAtomic(dir + "/imagesmith-agent.service", kUnit));
+  std::string cmds =
+      "mkdir /usr/local/lib\n"
+      "rm " + std::string(kAgentPath) + "\n" +
+      "write " + spec.agent_binary + " " + kAgentPath + "\n" +
+      "sif " + kAgentPath + " mode 0100755\n" +
+      "rm /etc/systemd/system/imagesmith-agent.service\n"
+      "write " + dir + "/imagesmith-agent.service /etc/systemd/system/imagesmith-agent.service\n"
+      "sif /etc/systemd/system/imagesmith-agent.service mode 0100644\n"
+      "mkdir /etc/systemd/system/sysinit.target.wants\n"
+      "symlink /etc/systemd/system/sysinit.target.wants/imagesmith-agent.service "
+      "/etc/systemd/system/imagesmith-agent.service\n"
+      "rm /boot/grub/grub.cfg\n"
+      "write " + dir + "/grub.cfg /boot/grub/grub.cfg\n"
+      "sif /boot/grub/grub.cfg mode 0100644\n";
+  RETURN_IF_ERROR(env.WriteFileAtomic(dir + "/debugfs.cmds", cmds));
+
+  ProcessOptions create;
+  create.argv = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", spec.disk,
+                 spec.overlay};
+  create.timeout = std::chrono::seconds(30);
+  ASSIGN_OR_RETURN(ProcessResult made, env.RunProcess(create));
+  if (!made.success()) {
+    (void)env.RemoveAll(spec.overlay);
+    return InternalError("qemu-img create of the overlay " + spec.overlay + " failed (" +
+                         made.Describe() + "): " + Tail(made.stderr_data, 400));
+  }
+  ProcessOptions inject;
+  inject.argv = {"unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+                 kInjectScript, "inject", spec.overlay, dir + "/view.raw", dir + "/debugfs.cmds",
+                 std::to_string(kRootOffsetBytes)};
+  inject.timeout = spec.timeout;
+  auto r = env.RunProcess(inject);
+  (void)env.RemoveAll(dir + "/view.raw");
+  if (!r.ok() || !r->success()) {
+    (void)env.RemoveAll(spec.overlay);
+    if (!r.ok()) return r.status().WithContext("placing the agent in the overlay");
+    return InternalError("placing the agent in the overlay " + spec.overlay +
+                         " (qemu-storage-daemon FUSE export + debugfs) failed (" +
+                         r->Describe() + "): " + Tail(r->stdout_data + r->stderr_data, 600));
+  }
+  return Status::Ok();
+}
+
+}  // namespace imagesmith::vm

@@ -1,0 +1,249 @@
+#include "vm/qemu_vm.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <mutex>
+
+#include "base/strings.h"
+#include "vm/overlay.h"
+
+namespace imagesmith::vm {
+
+namespace {
+
+constexpr const char kOvmfCode[] = "/usr/share/OVMF/OVMF_CODE.fd";
+constexpr const char kOvmfVars[] = "/usr/share/OVMF/OVMF_VARS.fd";
+
+Accel ProbeOnce(Env& env, std::string* why) {
+  if (const char* forced = std::getenv("IMAGESMITH_VM_ACCEL"); forced != nullptr && *forced) {
+    std::string f = forced;
+    *why = "IMAGESMITH_VM_ACCEL=" + f;
+    return f == "kvm" ? Accel::kKvm : Accel::kTcg;
+  }
+  int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    *why = std::string("/dev/kvm cannot be opened (") + std::strerror(errno) + "), using TCG";
+    return Accel::kTcg;
+  }
+  ::close(fd);
+  char dir[] = "/tmp/imagesmith-kvm-probe-XXXXXX";
+  if (::mkdtemp(dir) == nullptr) {
+    *why = "cannot make a directory for the KVM probe, using TCG";
+    return Accel::kTcg;
+  }
+  std::string out = std::string(dir) + "/debugcon.log";
+  // SeaBIOS with no disk prints its progress on the debug port 0x402 and
+  // ends with "No bootable device". A KVM that starts but stalls the guest
+  // never gets there.
+  ProcessOptions o;
+  o.argv = {"setpriv", "--pdeathsig", "KILL", "--", "qemu-system-x86_64", "-accel", "kvm",
+            "-nodefaults", "-display", "none", "-m", "16", "-no-reboot", "-chardev",
+            "file,id=dbg,path=" + out, "-device", "isa-debugcon,iobase=0x402,chardev=dbg"};
+  o.timeout = std::chrono::seconds(5);
+  bool ok = false;
+  std::thread t([&] { (void)env.RunProcess(o); });
+  for (int i = 0; i < 50 && !ok; ++i) {
+    env.SleepFor(std::chrono::milliseconds(100));
+    auto s = env.ReadFile(out, 1 << 20);
+    ok = s.ok() && s->find("No bootable device") != std::string::npos;
+  }
+  // The probe guest never exits by itself; the 5 s timeout kills it (its
+  // process group) if it is still there.
+  t.join();
+  (void)env.RemoveAll(dir);
+  *why = ok ? "KVM works (a probe guest ran to the end of its firmware)"
+            : "KVM does not work here: /dev/kvm opens but a probe guest stalled under it; "
+              "using TCG (much slower)";
+  return ok ? Accel::kKvm : Accel::kTcg;
+}
+
+std::string SecondsText(std::chrono::milliseconds ms) {
+  return std::to_string(ms.count() / 1000) + " s";
+}
+
+int64_t NowUs(Env& env) { return env.MonotonicMicros(); }
+
+}  // namespace
+
+const char* AccelName(Accel a) { return a == Accel::kKvm ? "kvm" : "tcg"; }
+
+Accel ProbeAccel(Env& env, std::string* why) {
+  static std::once_flag once;
+  static Accel accel = Accel::kTcg;
+  static std::string* reason = new std::string();
+  std::call_once(once, [&] { accel = ProbeOnce(env, reason); });
+  if (why != nullptr) *why = *reason;
+  return accel;
+}
+
+StatusOr<std::unique_ptr<Vm>> Vm::Start(Env& env, const VmConfig& c) {
+  auto say = [&](const std::string& s) {
+    if (c.progress) c.progress(s);
+  };
+  auto cancelled = [&] { return c.cancel != nullptr && c.cancel->load(); };
+  std::unique_ptr<Vm> vm(new Vm(env));
+  vm->console_ = c.work_dir + "/console.log";
+  vm->pidfile_ = c.work_dir + "/qemu.pid";
+  std::string overlay = c.work_dir + "/overlay.qcow2";
+  std::string socket = c.work_dir + "/agent.sock";
+
+  ASSIGN_OR_RETURN(std::string agent_bin, FindAgentBinary(env));
+  std::string why;
+  vm->accel_ = ProbeAccel(env, &why);
+  say("accelerator: " + std::string(AccelName(vm->accel_)) + " (" + why + ")");
+
+  int64_t t0 = NowUs(env);
+  OverlaySpec os;
+  os.disk = c.disk;
+  os.overlay = overlay;
+  os.agent_binary = agent_bin;
+  os.scratch_dir = c.work_dir;
+  os.fast_boot = c.fast_boot;
+  RETURN_IF_ERROR(MakeAgentOverlay(env, os));
+  say("overlay " + overlay + " over " + c.disk + " (read-only backing file) with the agent, in " +
+      std::to_string((NowUs(env) - t0) / 1000) + " ms");
+  if (cancelled()) return CancelledError("canceled before the VM started");
+
+  std::vector<std::string> argv = {"setpriv", "--pdeathsig", "KILL", "--",
+                                   "qemu-system-x86_64", "-name", "imagesmith-validate",
+                                   "-accel", AccelName(vm->accel_)};
+  if (c.firmware == Firmware::kUefi) {
+    std::string vars = c.work_dir + "/OVMF_VARS.fd";
+    ASSIGN_OR_RETURN(std::string v, env.ReadFile(kOvmfVars, 64 << 20));
+    RETURN_IF_ERROR(env.WriteFileAtomic(vars, v));
+    argv.insert(argv.end(), {"-machine", "q35", "-drive",
+                             std::string("if=pflash,format=raw,readonly=on,file=") + kOvmfCode,
+                             "-drive", "if=pflash,format=raw,file=" + vars});
+  } else {
+    argv.insert(argv.end(), {"-machine", "pc"});
+  }
+  if (vm->accel_ == Accel::kTcg) argv.insert(argv.end(), {"-cpu", "max"});
+  if (vm->accel_ == Accel::kKvm) argv.insert(argv.end(), {"-cpu", "host"});
+  argv.insert(argv.end(),
+              {"-smp", std::to_string(c.cpus), "-m", std::to_string(c.memory_mb), "-display",
+               "none", "-vga", "none", "-no-reboot", "-pidfile", vm->pidfile_, "-chardev",
+               "file,id=con,path=" + vm->console_, "-serial", "chardev:con", "-drive",
+               "file=" + overlay + ",format=qcow2,if=virtio,cache=unsafe,discard=unmap",
+               "-device", "virtio-serial-pci,id=vser0", "-chardev",
+               "socket,id=agent,path=" + socket + ",server=on,wait=off", "-device",
+               std::string("virtserialport,bus=vser0.0,chardev=agent,name=") + proto::kPortName,
+               "-device", "virtio-rng-pci"});
+  if (c.network) {
+    argv.insert(argv.end(), {"-nic", "user,model=virtio-net-pci"});
+  } else {
+    argv.insert(argv.end(), {"-nic", "none"});
+  }
+  say("qemu: " + imagesmith::Join(argv, " "));
+
+  ProcessOptions po;
+  po.argv = argv;
+  po.timeout = c.lifetime;
+  po.max_capture_bytes = 1 << 20;
+  int64_t started = NowUs(env);
+  Vm* raw = vm.get();
+  vm->thread_ = std::thread([raw, po] {
+    auto r = raw->env_.RunProcess(po);
+    raw->qemu_stderr_ = r.ok() ? r->stderr_data + (r->timed_out ? "(killed at its lifetime)" : "")
+                               : r.status().ToString();
+    raw->exited_.store(true);
+  });
+
+  int64_t ready_deadline = started + c.ready_timeout.count() * 1000;
+  auto fail_not_ready = [&](const Status& s) -> Status {
+    vm->Kill();
+    std::string stderr_text = vm->qemu_stderr_;
+    std::string detail = s.message();
+    if (!stderr_text.empty()) detail += "; qemu said: " + std::string(TrimWhitespace(stderr_text));
+    return Status(s.code(), detail + "\nlast lines of the serial console (" + vm->console_ +
+                                "):\n" + vm->ConsoleTail(25));
+  };
+  auto agent = AgentClient::Connect(socket, std::min(ready_deadline, started + 30000000));
+  if (!agent.ok()) return fail_not_ready(agent.status());
+  vm->agent_ = std::move(*agent);
+  auto hello = vm->agent_->WaitReady(ready_deadline, cancelled, [raw] { return !raw->exited_.load(); });
+  if (!hello.ok()) {
+    if (hello.status().code() == StatusCode::kDeadlineExceeded) {
+      return fail_not_ready(DeadlineExceededError(
+          "the guest never became ready: the agent did not answer within " +
+          SecondsText(c.ready_timeout) + " of qemu's start (the image may not boot, or its "
+          "boot is stuck; the console below shows how far it got)"));
+    }
+    if (hello.status().code() == StatusCode::kCancelled) {
+      vm->Kill();
+      return CancelledError("canceled while the VM was booting");
+    }
+    return fail_not_ready(hello.status().WithContext("the guest never became ready"));
+  }
+  vm->hello_ = *hello;
+  vm->seconds_to_ready_ = static_cast<double>(NowUs(env) - started) / 1e6;
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "agent ready %.1f s after qemu started (guest uptime %.1f s, %s)",
+                vm->seconds_to_ready_, static_cast<double>(hello->guest_uptime_ms) / 1000.0,
+                hello->name.c_str());
+  say(buf);
+  return vm;
+}
+
+void Vm::Kill() {
+  // qemu is the leader of its own process group (RunProcess), so the
+  // group's id is the pid qemu wrote. Before the pidfile exists, wait for
+  // it; the thread's lifetime timeout is the backstop.
+  for (int i = 0; !exited_.load(); ++i) {
+    auto pid = env_.ReadFile(pidfile_, 64);
+    if (pid.ok() && !TrimWhitespace(*pid).empty()) {
+      int p = std::atoi(std::string(TrimWhitespace(*pid)).c_str());
+      if (p > 1) ::kill(-p, SIGKILL);
+    }
+    if (exited_.load()) break;
+    env_.SleepFor(std::chrono::milliseconds(i < 20 ? 10 : 100));
+  }
+  Join();
+}
+
+void Vm::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+Status Vm::Shutdown() {
+  if (exited_.load()) {
+    Join();
+    return Status::Ok();
+  }
+  int64_t deadline = env_.MonotonicMicros() + 15000000;
+  Status s = agent_ != nullptr ? agent_->PowerOff(env_.MonotonicMicros() + 5000000)
+                               : Status::Ok();
+  while (s.ok() && !exited_.load() && env_.MonotonicMicros() < deadline) {
+    env_.SleepFor(std::chrono::milliseconds(50));
+  }
+  bool clean = exited_.load();
+  Kill();
+  if (!s.ok()) return s;
+  if (!clean) return DeadlineExceededError("the guest did not power off within 15 s; qemu was killed");
+  return Status::Ok();
+}
+
+Vm::~Vm() {
+  agent_.reset();
+  Kill();
+}
+
+std::string Vm::ConsoleTail(size_t lines) const {
+  auto s = env_.ReadFile(console_, 256 << 20);
+  if (!s.ok()) return "(no console output: " + s.status().message() + ")";
+  std::vector<std::string> all = Split(*s, '\n');
+  while (!all.empty() && TrimWhitespace(all.back()).empty()) all.pop_back();
+  if (all.empty()) return "(the console is empty: the firmware printed nothing)";
+  size_t from = all.size() > lines ? all.size() - lines : 0;
+  std::string out;
+  for (size_t i = from; i < all.size(); ++i) {
+    std::string l = all[i];
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    out += "  | " + l + "\n";
+  }
+  return out;
+}
+
+}  // namespace imagesmith::vm

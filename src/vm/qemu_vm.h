@@ -1,0 +1,105 @@
+// The qemu runner: boots an image's disk in a throwaway VM and connects to
+// the guest agent in it (doc/vm.md).
+//
+// - Firmware: SeaBIOS for generation 1 (machine pc), OVMF for generation 2
+//   (machine q35, a private copy of OVMF_VARS.fd).
+// - Acceleration: KVM when a probe guest really runs under it, TCG otherwise.
+// - The disk is the backing file of a qcow2 overlay in the work directory and
+//   is only ever read (MakeAgentOverlay places the agent in the overlay).
+// - The serial console goes to <work_dir>/console.log.
+// - Hard limits: the agent must be ready within ready_timeout, and qemu never
+//   runs longer than lifetime. qemu runs in its own process group with
+//   PR_SET_PDEATHSIG (setpriv), and every exit path of Vm kills that group,
+//   so no qemu outlives its Vm object or imagesmith.
+//
+// A Vm is used from one thread (the agent connection is not shared).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "base/env.h"
+#include "base/statusor.h"
+#include "vm/agent_client.h"
+
+namespace imagesmith::vm {
+
+enum class Firmware { kBios, kUefi };
+enum class Accel { kKvm, kTcg };
+const char* AccelName(Accel a);
+
+// Whether KVM really works here: /dev/kvm must open, and a probe guest
+// (SeaBIOS with no disk) must reach "No bootable device" on its debug port
+// within 5 s under -accel kvm (on some hosts KVM starts but the guest
+// stalls). The answer is computed once per process. $IMAGESMITH_VM_ACCEL
+// (kvm or tcg) overrides the probe. `why` (may be null) gets a sentence
+// explaining the choice.
+Accel ProbeAccel(Env& env, std::string* why);
+
+struct VmConfig {
+  std::string disk;  // a raw disk in imagesmith's layout; only read
+  Firmware firmware = Firmware::kBios;
+  std::string work_dir;  // exists; the overlay, socket and console live here
+  int cpus = 2;
+  uint64_t memory_mb = 2048;
+  // From qemu's start until the agent answers.
+  std::chrono::milliseconds ready_timeout{std::chrono::seconds(120)};
+  // qemu is killed after this long whatever happens.
+  std::chrono::milliseconds lifetime{std::chrono::minutes(30)};
+  bool fast_boot = true;  // see OverlaySpec::fast_boot
+  bool network = true;    // user-mode NAT (guest can reach the host's network)
+  const std::atomic<bool>* cancel = nullptr;  // borrowed; may be null
+  std::function<void(std::string_view)> progress;  // one line per event; may be empty
+};
+
+class Vm {
+ public:
+  // Makes the overlay, starts qemu and waits for the agent. On failure
+  // nothing runs any more and the error says what happened; when the guest
+  // never became ready it says so, with the last lines of the console.
+  static StatusOr<std::unique_ptr<Vm>> Start(Env& env, const VmConfig& config);
+  // Kills qemu if it still runs and waits for it.
+  ~Vm();
+  Vm(const Vm&) = delete;
+  Vm& operator=(const Vm&) = delete;
+
+  AgentClient& agent() { return *agent_; }
+  // Asks the agent to power off and waits up to 15 s for qemu to exit,
+  // then kills it. Idempotent.
+  Status Shutdown();
+  // Kills qemu now.
+  void Kill();
+  bool Running() const { return !exited_.load(); }
+
+  const std::string& console_path() const { return console_; }
+  // The console's last `lines` lines.
+  std::string ConsoleTail(size_t lines) const;
+
+  Accel accel() const { return accel_; }
+  const AgentHello& hello() const { return hello_; }
+  // Seconds from qemu's start to the agent's first answer.
+  double seconds_to_ready() const { return seconds_to_ready_; }
+  // qemu's stderr, once it has exited.
+  const std::string& qemu_stderr() const { return qemu_stderr_; }
+
+ private:
+  explicit Vm(Env& env) : env_(env) {}
+  void Join();
+
+  Env& env_;
+  std::string console_;
+  std::string pidfile_;
+  std::thread thread_;
+  std::atomic<bool> exited_{false};
+  std::string qemu_stderr_;  // written by thread_ before exited_
+  std::unique_ptr<AgentClient> agent_;
+  Accel accel_ = Accel::kTcg;
+  AgentHello hello_;
+  double seconds_to_ready_ = 0;
+};
+
+}  // namespace imagesmith::vm

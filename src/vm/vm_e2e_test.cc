@@ -1,0 +1,107 @@
+// The qemu runner against real qemu: a disk that cannot boot must fail
+// within the ready timeout, with the console's tail, and leave no qemu.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include "base/env.h"
+#include "vm/overlay.h"
+#include "vm/qemu_vm.h"
+
+namespace imagesmith::vm {
+namespace {
+
+std::string TempDir() {
+  char t[] = "/var/tmp/imagesmith-vm-test-XXXXXX";
+  if (::mkdtemp(t) == nullptr) std::abort();
+  return t;
+}
+
+Status Sh(const std::string& script) {
+  ProcessOptions o;
+  o.argv = {"/bin/sh", "-ec", script};
+  o.timeout = std::chrono::seconds(60);
+  auto r = Env::Default()->RunProcess(o);
+  if (!r.ok()) return r.status();
+  if (!r->success()) return InternalError(r->Describe() + ": " + r->stderr_data);
+  return Status::Ok();
+}
+
+// A disk in imagesmith's layout (an ext4 root with /boot/grub/grub.cfg at
+// LBA 135168) but with no boot code at all: the firmware finds nothing.
+std::string UnbootableDisk(const std::string& dir) {
+  std::string disk = dir + "/unbootable.raw";
+  Status s = Sh("mkdir -p " + dir + "/tree/boot/grub && printf 'set timeout=1\\nlinux /vmlinuz "
+                "root=UUID=x ro console=tty0 console=ttyS0,115200n8\\n' > " + dir +
+                "/tree/boot/grub/grub.cfg && mke2fs -q -t ext4 -d " + dir + "/tree " + dir +
+                "/root.ext4 64M && truncate -s 200M " + disk + " && dd if=" + dir +
+                "/root.ext4 of=" + disk + " bs=512 seek=135168 conv=notrunc,sparse status=none");
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return disk;
+}
+
+bool Alive(const std::string& pidfile) {
+  auto p = Env::Default()->ReadFile(pidfile, 64);
+  if (!p.ok()) return false;
+  int pid = std::atoi(p->c_str());
+  return pid > 1 && ::kill(pid, 0) == 0;
+}
+
+class VmTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::setenv("IMAGESMITH_AGENT", IMAGESMITH_AGENT_BINARY, 1);
+    dir_ = TempDir();
+  }
+  void TearDown() override { (void)Env::Default()->RemoveAll(dir_); }
+  std::string dir_;
+};
+
+TEST_F(VmTest, DiskThatCannotBootFailsWithinTheReadyTimeoutWithTheConsoleTail) {
+  for (Firmware fw : {Firmware::kBios, Firmware::kUefi}) {
+    std::string work = dir_ + (fw == Firmware::kBios ? "/bios" : "/uefi");
+    ASSERT_TRUE(Env::Default()->CreateDirs(work).ok());
+    VmConfig c;
+    c.disk = UnbootableDisk(dir_);
+    c.firmware = fw;
+    c.work_dir = work;
+    c.ready_timeout = std::chrono::seconds(20);
+    c.network = false;
+    int64_t t0 = Env::Default()->MonotonicMicros();
+    auto vm = Vm::Start(*Env::Default(), c);
+    double took = static_cast<double>(Env::Default()->MonotonicMicros() - t0) / 1e6;
+    ASSERT_FALSE(vm.ok());
+    EXPECT_EQ(vm.status().code(), StatusCode::kDeadlineExceeded);
+    EXPECT_NE(vm.status().message().find("the guest never became ready"), std::string::npos)
+        << vm.status().message();
+    EXPECT_NE(vm.status().message().find("last lines of the serial console"), std::string::npos);
+    // Bounded: the 20 s ready timeout plus the overlay and the kill.
+    EXPECT_LT(took, 35.0) << vm.status().message();
+    EXPECT_FALSE(Alive(work + "/qemu.pid")) << "qemu outlived the failed start";
+  }
+}
+
+TEST_F(VmTest, DiskWithoutImagesmithsLayoutIsRefusedBeforeQemuStarts) {
+  std::string disk = dir_ + "/zeros.raw";
+  ASSERT_TRUE(Sh("truncate -s 100M " + disk).ok());
+  VmConfig c;
+  c.disk = disk;
+  c.work_dir = dir_;
+  auto vm = Vm::Start(*Env::Default(), c);
+  ASSERT_FALSE(vm.ok());
+  EXPECT_EQ(vm.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(vm.status().message().find(disk), std::string::npos) << vm.status().message();
+  EXPECT_FALSE(Env::Default()->FileExists(dir_ + "/qemu.pid"));
+  EXPECT_FALSE(Env::Default()->FileExists(dir_ + "/overlay.qcow2"));
+}
+
+TEST_F(VmTest, MissingAgentBinaryIsAClearError) {
+  ::setenv("IMAGESMITH_AGENT", (dir_ + "/nope").c_str(), 1);
+  auto p = FindAgentBinary(*Env::Default());
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(p.status().message().find(dir_ + "/nope"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace imagesmith::vm
