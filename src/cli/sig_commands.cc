@@ -407,13 +407,33 @@ int RunVersionShow(const ParsedArgs& args, CommandContext& ctx) {
   }
   auto data = OpenData(*ctx.env);
   if (!data.ok()) return ReportError(data.status(), ctx);
-  auto id = VersionOf(*data, args);
-  if (!id.ok()) return ReportError(id.status(), ctx);
   std::optional<meta::Resource> found;
-  Status s = data->meta->Read([&](meta::Transaction& txn) -> Status {
-    ASSIGN_OR_RETURN(found, gallery::GetVersion(txn, *id));
-    return Status::Ok();
-  });
+  Status s;
+  if (EqualsIgnoreCase(args.Get("gallery-image-version"), "latest")) {
+    // `latest` in a region: the definition's own unless -l names another.
+    std::optional<Region> region;
+    if (args.Has("location")) {
+      auto l = Region::Parse(args.Get("location"));
+      if (!l.ok()) return ReportError(l.status().WithContext("--location"), ctx);
+      region = *l;
+    }
+    s = data->meta->Read([&](meta::Transaction& txn) -> Status {
+      ResourceId def = DefinitionOf(*data, args);
+      ASSIGN_OR_RETURN(meta::Resource d, gallery::GetDefinition(txn, def));
+      if (!region.has_value()) {
+        ASSIGN_OR_RETURN(region, Region::Parse(d.location));
+      }
+      ASSIGN_OR_RETURN(found, gallery::ResolveLatestVersion(txn, def, *region));
+      return Status::Ok();
+    });
+  } else {
+    auto id = VersionOf(*data, args);
+    if (!id.ok()) return ReportError(id.status(), ctx);
+    s = data->meta->Read([&](meta::Transaction& txn) -> Status {
+      ASSIGN_OR_RETURN(found, gallery::GetVersion(txn, *id));
+      return Status::Ok();
+    });
+  }
   if (!s.ok()) return ReportError(s, ctx);
   PrintVersion(*found, expand, ctx);
   return 0;
@@ -665,9 +685,13 @@ void RegisterSigCommands(CommandRegistry& registry) {
       RunVersionCreate));
   registry.Add(Spec("sig image-version show", "Show an image version.",
                     "--expand ReplicationStatus adds properties.replicationStatus: the state "
-                    "(InProgress, Completed, Failed) of the replica in each target region.",
+                    "(InProgress, Completed, Failed) of the replica in each target region. "
+                    "-e latest shows the version that is latest in a region (-l; default the "
+                    "definition's): the highest version not excluded from latest whose replica "
+                    "there is Completed.",
                     {GroupOpt(), GalleryOpt(), DefinitionOpt(), VersionOpt(),
-                     {"expand", 0, "WHAT", "ReplicationStatus.", false, false}},
+                     {"expand", 0, "WHAT", "ReplicationStatus.", false, false},
+                     {"location", 'l', "REGION", "With -e latest: the region.", false, false}},
                     {"imagesmith sig image-version show -g images -r myGallery -i debian12 -e "
                      "1.0.0 --expand ReplicationStatus"},
                     RunVersionShow));
