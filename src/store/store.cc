@@ -354,6 +354,7 @@ class StoreImpl final : public Store {
     RegionObjects r = R(region);
     RETURN_IF_ERROR(r.Init());
     ASSIGN_OR_RETURN(std::vector<WalkNode> nodes, WalkTree(dir));
+    CrashPoint("store.put.walked");
     std::vector<size_t> files;
     uint64_t total = 0;
     for (size_t i = 0; i < nodes.size(); ++i) {
@@ -477,7 +478,7 @@ class StoreImpl final : public Store {
       if (AllZero(buf)) return Status::Ok();
       ASSIGN_OR_RETURN(m.chunks[i], putter.Put(buf));
       zero_flags[i] = 0;
-      if (done.fetch_add(1) == 64) CrashPoint("store.disk.mid");
+      if (done.fetch_add(1) == 4) CrashPoint("store.disk.mid");
       return Status::Ok();
     });
     close(fd);
@@ -694,6 +695,7 @@ class StoreImpl final : public Store {
     std::unique_ptr<InternalPin> pin;
     RETURN_IF_ERROR(NewInternalPin(&pin, {ImageRef{from, image}, ImageRef{to, image}}));
     ASSIGN_OR_RETURN(Closure c, ClosureOf(from, image));
+    CrashPoint("store.replicate.started");
     RegionObjects src = R(from);
     RegionObjects dst = R(to);
     RETURN_IF_ERROR(dst.Init());
