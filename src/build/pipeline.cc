@@ -172,6 +172,8 @@ class Builder {
   bool Generalize();
   bool MakeDisk();
   bool Distribute();
+  bool DistributeVhd(const tmpl::Distribution& d, RunOutput& ro);
+  bool DistributeToStore(const tmpl::Distribution& d, RunOutput& ro);
 
   sandbox::RunSpec StepSpec(const std::string& label, const std::string& upper,
                             const std::string& work);
@@ -188,6 +190,10 @@ class Builder {
   catalog::Generation generation_ = catalog::Generation::kV1;
   std::string base_rootfs_;
   std::string base_key_;
+  std::string source_version_;          // for versioning Source
+  catalog::BootConfig boot_config_;     // the disk's, set by MakeDisk
+  std::optional<store::Pin> pin_;       // holds the ingested image against store gc
+  std::optional<Sha256Digest> stored_;  // the ingested image, once ingested
   uint64_t source_disk_bytes_ = 0;
   std::vector<std::string> layers_;  // lowest first, base included
   sandbox::VmSizeLimits limits_;     // from vmProfile.vmSize; set by Prepare
@@ -228,25 +234,40 @@ bool Builder::Prepare() {
   SubState("Building");
   log_.Header("source");
   const auto* platform = std::get_if<tmpl::PlatformImageSource>(&t_.source);
+  uint64_t stored_disk_bytes = 0;
   if (platform == nullptr) {
-    return Fail(FailedPreconditionError("only PlatformImage sources can be built so far"));
+    if (o_.publish == nullptr) {
+      return Fail(FailedPreconditionError(
+          "properties.source: ManagedImage and SharedImageVersion sources need the image store"));
+    }
+    auto src = MaterializeStoreSource(env_, *o_.publish->meta, *o_.publish->store, t_.source,
+                                      t_.location, o_.data_dir, log_);
+    if (!src.ok()) return Fail(src.status());
+    generation_ = src->generation;
+    base_rootfs_ = src->rootfs;
+    out_.source_urn = src->id;
+    source_version_ = src->version;
+    stored_disk_bytes = src->disk_size_bytes;
+    base_key_ = Sha256Of("imagesmith-store-v1\n" + src->image.ToHex()).ToHex();
+  } else {
+    catalog::Catalog cat(env_, o_.data_dir + "/catalog");
+    auto base = cat.Ensure(*platform,
+                           [this](std::string_view line) { log_.Output("catalog", line, false); });
+    if (!base.ok()) return Fail(base.status().WithContext("properties.source"));
+    generation_ = base->entry.generation;
+    base_rootfs_ = base->rootfs_dir;
+    out_.source_urn = base->entry.Urn();
+    source_version_ = base->entry.version;
+    base_key_ = Sha256Of("imagesmith-base-v1\n" + out_.source_urn).ToHex();
   }
-  catalog::Catalog cat(env_, o_.data_dir + "/catalog");
-  auto base =
-      cat.Ensure(*platform, [this](std::string_view line) { log_.Output("catalog", line, false); });
-  if (!base.ok()) return Fail(base.status().WithContext("properties.source"));
-  generation_ = base->entry.generation;
-  base_rootfs_ = base->rootfs_dir;
-  out_.source_urn = base->entry.Urn();
   out_.hyper_v_generation = std::string(catalog::GenerationName(generation_));
   log_.Info("source " + out_.source_urn + " (hyperVGeneration " + out_.hyper_v_generation +
             ") from " + base_rootfs_);
-  base_key_ = Sha256Of("imagesmith-base-v1\n" + out_.source_urn).ToHex();
   layers_ = {base_rootfs_};
 
   auto size = catalog::DefaultDiskSize(env_, base_rootfs_);
   if (!size.ok()) return Fail(size.status());
-  source_disk_bytes_ = *size;
+  source_disk_bytes_ = std::max<uint64_t>(*size, stored_disk_bytes);
   uint64_t gib = 1ull << 30;
   if (t_.vm_profile.os_disk_size_gb > 0 &&
       static_cast<uint64_t>(t_.vm_profile.os_disk_size_gb) * gib < source_disk_bytes_) {
@@ -453,6 +474,7 @@ bool Builder::MakeDisk() {
   Status c = CheckCancel();
   if (!c.ok()) return Fail(c);
   catalog::BootConfig config = catalog::NewBootConfig(generation_);
+  boot_config_ = config;
   std::string boot_layer = o_.run_dir + "/work/boot";
   (void)env_.RemoveAll(boot_layer);
   Status s = env_.CreateDirs(boot_layer);
@@ -502,40 +524,107 @@ bool Builder::MakeDisk() {
   return true;
 }
 
+bool Builder::DistributeVhd(const tmpl::Distribution& d, RunOutput& ro) {
+  const auto& vhd = std::get<tmpl::VhdTarget>(d.target);
+  std::string path;
+  if (vhd.uri.empty()) {
+    const std::string dir = o_.staging_dir.empty() ? o_.run_dir + "/outputs" : o_.staging_dir;
+    path = dir + "/" + d.run_output_name + ".vhd";
+    // A staged VHD is replaced by the next run's (the uri form never overwrites).
+    (void)env_.RemoveAll(path);
+  } else {
+    path = StartsWithIgnoreCase(vhd.uri, "file://") ? vhd.uri.substr(7) : vhd.uri;
+    if (path[0] != '/') path = o_.template_dir + "/" + path;
+  }
+  Status s = env_.FileExists(path)
+                 ? AlreadyExistsError(path + " already exists; remove it or choose another uri")
+                 : env_.CreateDirs(Dirname(path));
+  if (s.ok()) {
+    disk::ConvertOptions co;
+    co.format = disk::DiskFormat::kVhdFixed;
+    co.azure = true;
+    co.round_up = true;
+    s = disk::ConvertDisk(out_.disk_path, path, co);
+  }
+  if (!s.ok()) {
+    ro.error = s.message();
+    return false;
+  }
+  ro.artifact_uri = path;
+  log_.Info("wrote fixed VHD (Azure rules: whole MiB) " + path);
+  return true;
+}
+
+bool Builder::DistributeToStore(const tmpl::Distribution& d, RunOutput& ro) {
+  if (o_.publish == nullptr) {
+    ro.error = "ManagedImage and SharedImage targets need the image store";
+    return false;
+  }
+  const PublishContext& ctx = *o_.publish;
+  if (!stored_.has_value()) {
+    // Ingest once, whatever the number of targets.
+    if (!pin_.has_value()) {
+      auto pin = ctx.store->NewPin();
+      if (!pin.ok()) {
+        ro.error = pin.status().message();
+        return false;
+      }
+      pin_.emplace(std::move(pin).value());
+    }
+    BuiltImage image;
+    image.layers = layers_;
+    image.boot = boot_config_;
+    image.disk_size_bytes = out_.disk_size_bytes;
+    image.hyper_v_generation = out_.hyper_v_generation;
+    image.source_version = source_version_;
+    auto remaining = Remaining("storing the image");
+    auto digest = remaining.ok() ? IngestTree(env_, ctx, image, *pin_, log_, *remaining)
+                                 : StatusOr<Sha256Digest>(remaining.status());
+    if (!digest.ok()) {
+      ro.error = digest.status().message();
+      return false;
+    }
+    stored_ = *digest;
+    out_.stored_image = digest->ToHex();
+  }
+  gallery::SourceImage src(ctx.home, *stored_);
+  src.kind = store::ImageKind::kTree;
+  src.hyper_v_generation = out_.hyper_v_generation;
+  src.size_bytes = out_.disk_size_bytes;
+  src.version = source_version_;
+  src.resource_id = ctx.template_id.ToString();
+  auto id = PublishTarget(env_, ctx, src, d, log_);
+  if (!id.ok()) {
+    ro.error = id.status().message();
+    return false;
+  }
+  ro.artifact_id = id->ToString();
+  return true;
+}
+
 bool Builder::Distribute() {
   SubState("Distributing");
   bool any_failed = false;
   for (const tmpl::Distribution& d : t_.distribute) {
-    const auto* vhd = std::get_if<tmpl::VhdTarget>(&d.target);
-    RunOutput ro{d.run_output_name, "VHD", "", "Succeeded", ""};
-    log_.Header("distribute " + d.run_output_name + " (VHD)");
-    std::string path;
-    if (vhd == nullptr || vhd->uri.empty()) {
-      path = o_.run_dir + "/outputs/" + d.run_output_name + ".vhd";
-    } else {
-      path = StartsWithIgnoreCase(vhd->uri, "file://") ? vhd->uri.substr(7) : vhd->uri;
-      if (path[0] != '/') path = o_.template_dir + "/" + path;
-    }
-    Status s = env_.FileExists(path)
-                   ? AlreadyExistsError(path + " already exists; remove it or choose another uri")
-                   : env_.CreateDirs(Dirname(path));
-    if (s.ok()) {
-      disk::ConvertOptions co;
-      co.format = disk::DiskFormat::kVhdFixed;
-      co.azure = true;
-      co.round_up = true;
-      s = disk::ConvertDisk(out_.disk_path, path, co);
-    }
-    if (s.ok()) {
-      ro.artifact_uri = path;
-      log_.Info("wrote fixed VHD (Azure rules: whole MiB) " + path);
-    } else {
+    const bool is_vhd = std::holds_alternative<tmpl::VhdTarget>(d.target);
+    const char* type = is_vhd                                                       ? "VHD"
+                       : std::holds_alternative<tmpl::ManagedImageTarget>(d.target) ? "ManagedImage"
+                                                                                    : "SharedImage";
+    RunOutput ro{d.run_output_name, type, "", "", "Succeeded", ""};
+    log_.Header("distribute " + d.run_output_name + " (" + type + ")");
+    bool ok = Cancelled() ? false : is_vhd ? DistributeVhd(d, ro) : DistributeToStore(d, ro);
+    if (!ok) {
+      if (ro.error.empty()) ro.error = "the build was canceled";
       ro.provisioning_state = "Failed";
-      ro.error = s.message();
-      log_.Info("distribution " + d.run_output_name + " failed: " + s.message());
+      log_.Info("distribution " + d.run_output_name + " failed: " + ro.error);
       any_failed = true;
     }
     out_.outputs.push_back(ro);
+  }
+  if (Cancelled()) {
+    out_.state = RunState::kCanceled;
+    out_.message = "the build was canceled";
+    return false;
   }
   if (any_failed) {
     bool all_failed = std::all_of(out_.outputs.begin(), out_.outputs.end(), [](const RunOutput& r) {
@@ -598,11 +687,6 @@ Status Precheck(const tmpl::ImageTemplate& t) {
         "validate.sourceValidationOnly needs in-VM validation, which this imagesmith does not "
         "have yet");
   }
-  if (!std::holds_alternative<tmpl::PlatformImageSource>(t.source)) {
-    return UnimplementedError(
-        "properties.source: ManagedImage and SharedImageVersion sources need the image store, "
-        "which this imagesmith does not have yet; use a PlatformImage source");
-  }
   for (const tmpl::Distribution& d : t.distribute) {
     if (const auto* v = std::get_if<tmpl::VhdTarget>(&d.target)) {
       if (StartsWithIgnoreCase(v->uri, "http://") || StartsWithIgnoreCase(v->uri, "https://")) {
@@ -610,11 +694,7 @@ Status Precheck(const tmpl::ImageTemplate& t) {
                                   "': uploading a VHD to a storage URL is not supported; give a "
                                   "local path or file:// URI, or leave uri out");
       }
-      continue;
     }
-    return UnimplementedError("distribute '" + d.run_output_name +
-                              "': ManagedImage and SharedImage targets need the gallery, which "
-                              "this imagesmith does not have yet; use a VHD target");
   }
   return Status::Ok();
 }

@@ -3,7 +3,7 @@
 //
 //   precheck -> base image (catalog) -> customizers (sandbox, step cache)
 //   -> generalize -> bootable disk (ext4 root + GRUB, BIOS and UEFI)
-//   -> distribute (VHD)
+//   -> distribute (VHD, managed image, gallery version; see distribute.h)
 //
 // Everything a run writes lives in its run directory. The pipeline does not
 // touch the metadata database; the caller records the outcome.
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/env.h"
+#include "build/distribute.h"
 #include "build/run_log.h"
 #include "template/model.h"
 
@@ -43,6 +44,13 @@ struct BuildOptions {
   std::vector<StepRecord> previous_steps;
   // runSubState changes: "Building", "Customizing", "Validating", "Distributing".
   std::function<void(const std::string&)> on_sub_state;
+  // The store and metadata for ManagedImage/SharedImage targets and for
+  // sources from the store. Borrowed; null means such a template fails with
+  // a message saying so.
+  const PublishContext* publish = nullptr;
+  // Where VHD targets without a `uri` go (the template's staging area);
+  // empty: <run_dir>/outputs.
+  std::string staging_dir;
 };
 
 enum class RunState { kSucceeded, kPartiallySucceeded, kFailed, kCanceled };
@@ -51,7 +59,8 @@ const char* RunStateName(RunState s);
 struct RunOutput {
   std::string run_output_name;
   std::string type;                // "VHD", ...
-  std::string artifact_uri;        // file path of the artifact
+  std::string artifact_uri;        // file path of the artifact (VHD)
+  std::string artifact_id;         // resource ID (ManagedImage, SharedImage)
   std::string provisioning_state;  // "Succeeded" or "Failed"
   std::string error;
 };
@@ -63,7 +72,8 @@ struct BuildOutcome {
   std::string disk_path;       // the bootable raw disk, when one was made
   uint64_t disk_size_bytes = 0;
   std::string hyper_v_generation;  // "V1" or "V2"
-  std::string source_urn;          // the resolved platform image
+  std::string source_urn;          // the resolved platform image, or the store source's ID
+  std::string stored_image;        // the store digest of the image, when it was ingested
   std::vector<StepRecord> steps;   // the customizer steps that completed
   std::vector<RunOutput> outputs;
   bool workspace_kept = false;  // errorHandling abort: the run dir is kept for inspection

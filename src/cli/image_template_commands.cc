@@ -18,9 +18,11 @@
 #include "base/strings.h"
 #include "build/pipeline.h"
 #include "build/run_log.h"
+#include "build/staging.h"
 #include "cli/command.h"
 #include "cli/data.h"
 #include "meta/scopes.h"
+#include "store/store.h"
 #include "template/parser.h"
 
 namespace imagesmith::cli {
@@ -144,6 +146,41 @@ std::string NewRunId(Env& env) {
 }
 
 // Runs the template `id` now, in the foreground. Prints the final resource.
+// The imagesmith binary, for the child processes the build starts.
+std::string SelfExe() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "imagesmith";
+}
+
+// The staging area's storage account: one per template, named from the
+// template's ID (Azure's 3-24 lowercase letters and digits).
+std::string StagingAccountName(const ResourceId& template_id) {
+  return "imgsmith" + Sha256Of(AsciiToLower(template_id.ToString())).ToHex().substr(0, 16);
+}
+
+std::string StagingDir(const Data& data, const build::StagingGroup& g,
+                       const ResourceId& template_id) {
+  return data.dir + "/staging/" + AsciiToLower(g.id.resource_group()) + "/" +
+         StagingAccountName(template_id) + "/vhds";
+}
+
+// The storage account resource that stands for the staged VHDs in the
+// staging group (so the group is not empty while they exist).
+Status RecordStagingAccount(meta::Transaction& txn, const build::StagingGroup& g,
+                            const ResourceId& template_id, const std::string& dir) {
+  ResourceId acct =
+      ResourceId::ForResource(g.id.subscription(), g.id.resource_group(), "Microsoft.Storage",
+                              "storageAccounts", StagingAccountName(template_id));
+  ASSIGN_OR_RETURN(bool exists, txn.Exists(acct));
+  if (exists) return Status::Ok();
+  ASSIGN_OR_RETURN(meta::Resource group, txn.Get(g.id));
+  meta::Resource r{acct, group.location, Json::MakeObject(), Json::MakeObject(), 0, 0, 0};
+  r.properties.Set("path", Json::String(Dirname(dir)));
+  r.properties.Set("provisioningState", Json::String("Succeeded"));
+  return txn.Create(r);
+}
+
 int RunTemplate(CommandContext& ctx, Data& data, const ResourceId& id, bool use_cache) {
   // Claim the template for this run.
   std::string run_id = NewRunId(*ctx.env);
@@ -153,8 +190,12 @@ int RunTemplate(CommandContext& ctx, Data& data, const ResourceId& id, bool use_
   std::optional<tmpl::ImageTemplate> t;
   std::string template_dir;
   std::vector<build::StepRecord> previous;
+  std::optional<build::StagingGroup> staging;
   Status claimed = data.meta->Update([&](meta::Transaction& txn) {
     ASSIGN_OR_RETURN(meta::Resource r, txn.Get(id));
+    if (const Json* sg = ExtField(r, "staging")) {
+      ASSIGN_OR_RETURN(staging, build::StagingGroup::FromJson(*sg));
+    }
     const Json* last = r.properties.Find("lastRunStatus");
     if (last != nullptr && last->is_object()) {
       std::string state = last->Find("runState")->string_value();
@@ -217,7 +258,15 @@ int RunTemplate(CommandContext& ctx, Data& data, const ResourceId& id, bool use_
     }
   });
 
+  // The store for ManagedImage/SharedImage targets and store sources, and
+  // the staging area for VHDs without a uri.
+  auto store = store::Store::Open(*ctx.env, data.dir + "/store");
+  if (!store.ok()) return ReportError(store.status(), ctx);
+  build::PublishContext publish{data.meta.get(), store->get(), data.dir + "/store",
+                                SelfExe(),       id,           t->location};
   build::BuildOptions opts;
+  opts.publish = &publish;
+  if (staging.has_value()) opts.staging_dir = StagingDir(data, *staging, id);
   opts.template_dir = template_dir;
   opts.data_dir = data.dir;
   opts.run_dir = run_dir;
@@ -281,6 +330,9 @@ int RunTemplate(CommandContext& ctx, Data& data, const ResourceId& id, bool use_
     last.Set("cacheHits", Json::Int(outcome.cache_hits));
     last.Set("cacheMisses", Json::Int(outcome.cache_misses));
     if (keep) last.Set("workspace", Json::String(run_dir + "/work"));
+    if (!outcome.stored_image.empty()) {
+      last.Set("storedImage", Json::String(outcome.stored_image));
+    }
     ext.Set("lastRun", last);
     RETURN_IF_ERROR(txn.Replace(r));
     // One runOutputs resource per distribution target, as Azure keeps them.
@@ -288,10 +340,15 @@ int RunTemplate(CommandContext& ctx, Data& data, const ResourceId& id, bool use_
       ResourceId oid = id.Child("runOutputs", o.run_output_name);
       meta::Resource out{oid, "", Json::MakeObject(), Json::MakeObject(), 0, 0, 0};
       if (!o.artifact_uri.empty()) out.properties.Set("artifactUri", Json::String(o.artifact_uri));
+      if (!o.artifact_id.empty()) out.properties.Set("artifactId", Json::String(o.artifact_id));
       out.properties.Set("provisioningState", Json::String(o.provisioning_state));
       if (!o.error.empty()) out.properties.Set("error", Json::String(o.error));
       ASSIGN_OR_RETURN(bool exists, txn.Exists(oid));
       RETURN_IF_ERROR(exists ? txn.Replace(out) : txn.Create(out));
+    }
+    if (staging.has_value() && !opts.staging_dir.empty() &&
+        ctx.env->IsDirectory(opts.staging_dir)) {
+      RETURN_IF_ERROR(RecordStagingAccount(txn, *staging, id, opts.staging_dir));
     }
     result = ShowJson(r);
     return Status::Ok();
@@ -312,11 +369,13 @@ int RunTemplate(CommandContext& ctx, Data& data, const ResourceId& id, bool use_
   }
 }
 
-// Creates the template, or (replace) updates an idle one's definition.
+// Creates the template, or (replace) updates an idle one's definition. A new
+// template gets its staging resource group (build/staging.h).
 Status PutTemplate(Data& data, const ResourceId& id, const tmpl::ImageTemplate& t,
                    const std::string& template_dir, bool replace) {
   RETURN_IF_ERROR(ValidateTemplateName(id.name()));
   RETURN_IF_ERROR(build::Precheck(t));
+  const std::string guid = NewUuidV4();
   return data.meta->Update([&](meta::Transaction& txn) {
     RETURN_IF_ERROR(meta::GetGroup(txn, id.Parent()).status());
     meta::Resource fresh = TemplateResource(id, t, template_dir);
@@ -327,16 +386,32 @@ Status PutTemplate(Data& data, const ResourceId& id, const tmpl::ImageTemplate& 
                                   "' already exists in resource group '" + id.resource_group() +
                                   "'; delete it first, or use 'imagesmith build'");
       }
-      // Keep run history and cache records; replace the definition.
+      // Keep run history, cache records and the staging group; replace the definition.
       const Json* last = existing->properties.Find("lastRunStatus");
       if (last != nullptr) fresh.properties.Set("lastRunStatus", *last);
+      if (const Json* sg = existing->properties.Find("exactStagingResourceGroup")) {
+        fresh.properties.Set("exactStagingResourceGroup", *sg);
+      }
       Json& ext = Ext(fresh);
-      for (const char* k : {"lastSteps", "lastRun", "runCount", "runnerPid", "currentRunDir"}) {
+      for (const char* k :
+           {"lastSteps", "lastRun", "runCount", "runnerPid", "currentRunDir", "staging"}) {
         if (const Json* v = ExtField(*existing, k)) ext.Set(k, *v);
+      }
+      if (ExtField(*existing, "staging") == nullptr) {
+        ASSIGN_OR_RETURN(
+            build::StagingGroup g,
+            build::PrepareStagingGroup(txn, id, t.location, t.staging_resource_group, guid));
+        fresh.properties.Set("exactStagingResourceGroup", Json::String(g.id.ToString()));
+        ext.Set("staging", g.ToJson());
       }
       return txn.Replace(fresh);
     }
     if (existing.status().code() != StatusCode::kNotFound) return existing.status();
+    ASSIGN_OR_RETURN(
+        build::StagingGroup g,
+        build::PrepareStagingGroup(txn, id, t.location, t.staging_resource_group, guid));
+    fresh.properties.Set("exactStagingResourceGroup", Json::String(g.id.ToString()));
+    Ext(fresh).Set("staging", g.ToJson());
     return txn.Create(fresh);
   });
 }
@@ -492,6 +567,7 @@ int RunDelete(const ParsedArgs& args, CommandContext& ctx) {
   auto data = OpenData(*ctx.env);
   if (!data.ok()) return ReportError(data.status(), ctx);
   std::string runs_dir;
+  std::vector<std::string> staged_files;
   Status s = data->meta->Update([&](meta::Transaction& txn) {
     ASSIGN_OR_RETURN(meta::Resource r,
                      GetTemplate(txn, *data, args.Get("resource-group"), args.Get("name")));
@@ -507,12 +583,22 @@ int RunDelete(const ParsedArgs& args, CommandContext& ctx) {
     for (const meta::Resource& o : outputs) RETURN_IF_ERROR(txn.Delete(o.id));
     std::string dir = ExtString(r, "currentRunDir");
     if (!dir.empty()) runs_dir = Dirname(dir);
-    return txn.Delete(r.id);
+    RETURN_IF_ERROR(txn.Delete(r.id));
+    if (const Json* sg = ExtField(r, "staging")) {
+      ASSIGN_OR_RETURN(build::StagingGroup g, build::StagingGroup::FromJson(*sg));
+      ASSIGN_OR_RETURN(staged_files, build::StagingFiles(txn, g));
+      RETURN_IF_ERROR(build::ReleaseStagingGroup(txn, g, r.id));
+    }
+    return Status::Ok();
   });
   if (!s.ok()) return ReportError(s, ctx);
   // The runs, their disks and VHDs in the staging area go with the template,
   // as the reference warns. Cached steps stay (imagesmith cache prune).
   if (!runs_dir.empty()) (void)ctx.env->RemoveAll(runs_dir);
+  for (const std::string& f : staged_files) {
+    (void)ctx.env->RemoveAll(f);
+    (void)::rmdir(Dirname(f).c_str());  // the group's directory, once empty
+  }
   return 0;
 }
 
@@ -542,6 +628,14 @@ int RunBuild(const ParsedArgs& args, CommandContext& ctx) {
   Status s = PutTemplate(*data, id, *t, AbsoluteDir(file), true);
   if (!s.ok()) return ReportError(s, ctx);
   return RunTemplate(ctx, *data, id, !args.Has("no-cache"));
+}
+
+int RunInternalPutTree(const ParsedArgs& args, CommandContext& ctx) {
+  Status s =
+      build::PutTreeMain(*ctx.env, args.Get("store"), args.Get("region"), args.Get("meta-file"),
+                         args.Get("result-file"), args.positionals()[0]);
+  if (!s.ok()) return ReportError(s, ctx);
+  return 0;
 }
 
 OptionSpec GroupOpt() { return {"resource-group", 'g', "GROUP", "Resource group.", false, true}; }
@@ -616,6 +710,23 @@ void RegisterImageTemplateCommands(CommandRegistry& registry) {
       .examples = {"imagesmith build examples/debian12-nginx.json",
                    "imagesmith build --no-cache -n nginx examples/debian12-nginx.json"},
       .run = RunBuild,
+  });
+  registry.AddGroup("internal", "Commands imagesmith runs itself; not for direct use.");
+  registry.Add(CommandSpec{
+      .path = "internal put-tree",
+      .summary = "Store a file tree as a store image (run by builds in their mount namespace).",
+      .description = "Puts TREE into the store at --store in --region with the meta document in\n"
+                     "--meta-file, and writes {image, newObjects, newBytes, reusedObjects} to\n"
+                     "--result-file. Builds run it where the image's overlay layers are mounted.",
+      .args_usage = "TREE",
+      .min_positionals = 1,
+      .max_positionals = 1,
+      .options = {{"store", 0, "DIR", "The store directory.", false, true},
+                  {"region", 0, "REGION", "The region to store into.", false, true},
+                  {"meta-file", 0, "FILE", "The image's meta document (JSON).", false, true},
+                  {"result-file", 0, "FILE", "Where to write the result (JSON).", false, true}},
+      .examples = {},
+      .run = RunInternalPutTree,
   });
 }
 

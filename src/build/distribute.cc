@@ -1,0 +1,174 @@
+#include "build/distribute.h"
+
+#include <unistd.h>
+
+#include "base/crash_point.h"
+#include "base/strings.h"
+#include "sandbox/sandbox.h"
+
+namespace imagesmith::build {
+namespace {
+
+constexpr uint64_t kMaxResultBytes = 1 << 20;
+
+}  // namespace
+
+Json TreeImageMeta(const BuiltImage& image) {
+  Json m = Json::MakeObject();
+  m.Set("bootConfig", catalog::BootConfigToJson(image.boot));
+  m.Set("diskSizeBytes", Json::Int(static_cast<int64_t>(image.disk_size_bytes)));
+  m.Set("hyperVGeneration", Json::String(image.hyper_v_generation));
+  m.Set("osType", Json::String("Linux"));
+  m.Set("osState", Json::String("Generalized"));
+  m.Set("version", Json::String(image.source_version));
+  return m;
+}
+
+StatusOr<Sha256Digest> IngestTree(Env& env, const PublishContext& ctx, const BuiltImage& image,
+                                  store::Pin& pin, RunLog& log, std::chrono::milliseconds timeout) {
+  const std::string dir = ctx.store_dir + "/tmp";
+  RETURN_IF_ERROR(env.CreateDirs(dir));
+  const std::string stem = dir + "/ingest-" + std::to_string(::getpid());
+  const std::string meta_file = stem + ".meta.json";
+  const std::string result_file = stem + ".result.json";
+  RETURN_IF_ERROR(env.WriteFileAtomic(meta_file, TreeImageMeta(image).Dump(-1)));
+  (void)env.RemoveAll(result_file);
+  sandbox::HostRunOptions ho;
+  ho.control.timeout = timeout;
+  ho.control.on_line = [&log](std::string_view line, bool is_stderr) {
+    log.Output("store", line, is_stderr);
+  };
+  auto r = sandbox::RunHostWithTree(
+      sandbox::Tree{image.layers, "", ""},
+      {ctx.self_exe, "internal", "put-tree", "--store", ctx.store_dir, "--region", ctx.home.name(),
+       "--meta-file", meta_file, "--result-file", result_file, "{tree}"},
+      ho);
+  (void)env.RemoveAll(meta_file);
+  if (!r.ok()) return r.status().WithContext("ingesting the image into the store");
+  auto text = env.ReadFile(result_file, kMaxResultBytes);
+  (void)env.RemoveAll(result_file);
+  if (!r->success() || !text.ok()) {
+    return AbortedError("ingesting the image into the store failed: " + r->Describe() +
+                        " (its output is in the log)");
+  }
+  ASSIGN_OR_RETURN(Json result, ParseJson(*text));
+  const Json* digest = result.Find("image");
+  if (digest == nullptr || !digest->is_string()) {
+    return InternalError("internal put-tree wrote no image digest");
+  }
+  ASSIGN_OR_RETURN(Sha256Digest d, Sha256Digest::FromHex(digest->string_value()));
+  RETURN_IF_ERROR(pin.Add(store::ImageRef{ctx.home, d}));
+  auto number = [&](const char* k) {
+    const Json* v = result.Find(k);
+    return v != nullptr ? v->AsInt64().value_or(0) : 0;
+  };
+  log.Info("stored the image tree in " + ctx.home.name() + " as " + d.ToHex() + ": " +
+           std::to_string(number("newObjects")) + " new objects (" +
+           std::to_string(number("newBytes")) + " bytes), " +
+           std::to_string(number("reusedObjects")) + " already stored");
+  return d;
+}
+
+StatusOr<ResourceId> PublishTarget(Env& env, const PublishContext& ctx,
+                                   const gallery::SourceImage& image,
+                                   const tmpl::Distribution& target, RunLog& log) {
+  Json tags = Json::MakeObject();
+  for (const auto& [k, v] : target.artifact_tags) tags.Set(k, Json::String(v));
+  if (const auto* mi = std::get_if<tmpl::ManagedImageTarget>(&target.target)) {
+    gallery::ManagedImageRequest req(mi->image_id, image);
+    req.location = mi->location;
+    req.tags = tags;
+    ASSIGN_OR_RETURN(meta::Resource r,
+                     gallery::CreateManagedImage(env, *ctx.meta, *ctx.store, req));
+    log.Info("managed image " + r.id.ToString() + " in " + r.location);
+    return r.id;
+  }
+  const auto* si = std::get_if<tmpl::SharedImageTarget>(&target.target);
+  if (si == nullptr) return InternalError("PublishTarget called for a VHD target");
+  gallery::PublishRequest req(si->gallery_image_id, image);
+  req.version = si->explicit_version;
+  req.versioning = si->versioning;
+  req.target_regions = si->target_regions;
+  req.exclude_from_latest = si->exclude_from_latest;
+  req.storage_account_type = si->storage_account_type;
+  req.tags = tags;
+  req.on_region = [&log](const Region& region, gallery::ReplicaState state) {
+    log.Info("replica in " + region.name() + ": " + gallery::ReplicaStateName(state));
+  };
+  ASSIGN_OR_RETURN(meta::Resource r, gallery::PublishVersion(env, *ctx.meta, *ctx.store, req));
+  log.Info("gallery image version " + r.id.ToString());
+  return r.id;
+}
+
+StatusOr<StoreSource> MaterializeStoreSource(Env& env, meta::MetaStore& meta, store::Store& store,
+                                             const tmpl::Source& source, const Region& region,
+                                             const std::string& data_dir, RunLog& log) {
+  ResourceId id = std::holds_alternative<tmpl::ManagedImageSource>(source)
+                      ? std::get<tmpl::ManagedImageSource>(source).image_id
+                      : std::get<tmpl::SharedImageVersionSource>(source).image_version_id;
+  std::optional<gallery::SourceImage> resolved;
+  RETURN_IF_ERROR(meta.Read([&](meta::Transaction& txn) {
+                        ASSIGN_OR_RETURN(gallery::SourceImage s,
+                                         gallery::ResolveImageSource(txn, id, region));
+                        resolved = std::move(s);
+                        return Status::Ok();
+                      })
+                      .WithContext("properties.source"));
+  const gallery::SourceImage& s = *resolved;
+  if (s.kind != store::ImageKind::kTree) {
+    return FailedPreconditionError(
+        "properties.source: " + s.resource_id +
+        " was imported from a disk file, so imagesmith has no file tree to customize; use an "
+        "image that an imagesmith build published");
+  }
+  ASSIGN_OR_RETURN(store::ImageInfo info, store.GetImage(s.region, s.image));
+  const Json* boot = info.meta.is_object() ? info.meta.Find("bootConfig") : nullptr;
+  if (boot == nullptr) {
+    return DataLossError("the store image " + s.image.ToHex() + " behind " + s.resource_id +
+                         " has no boot configuration");
+  }
+  ASSIGN_OR_RETURN(catalog::BootConfig config, catalog::BootConfigFromJson(*boot));
+  StoreSource out;
+  out.generation = config.generation;
+  out.disk_size_bytes = s.size_bytes;
+  if (const Json* size = info.meta.Find("diskSizeBytes")) {
+    out.disk_size_bytes = static_cast<uint64_t>(size->AsInt64().value_or(0));
+  }
+  out.id = s.resource_id;
+  out.version = s.version;
+  out.image = s.image;
+  const std::string dir = data_dir + "/sources/" + s.image.ToHex();
+  out.rootfs = dir + "/rootfs";
+  if (env.IsDirectory(out.rootfs)) {
+    log.Info("source " + s.resource_id + ": store image " + s.image.ToHex() + " (cached tree)");
+    return out;
+  }
+  const std::string partial = dir + "/rootfs.partial";
+  (void)env.RemoveAll(partial);
+  RETURN_IF_ERROR(env.CreateDirs(dir));
+  log.Info("source " + s.resource_id + ": materializing store image " + s.image.ToHex() + " from " +
+           s.region.name());
+  RETURN_IF_ERROR(store.MaterializeTree(s.region, s.image, partial, {}));
+  RETURN_IF_ERROR(env.Rename(partial, out.rootfs));
+  return out;
+}
+
+Status PutTreeMain(Env& env, const std::string& store_dir, const std::string& region,
+                   const std::string& meta_file, const std::string& result_file,
+                   const std::string& tree) {
+  ASSIGN_OR_RETURN(Region r, Region::Parse(region));
+  ASSIGN_OR_RETURN(std::string meta_text, env.ReadFile(meta_file, kMaxResultBytes));
+  ASSIGN_OR_RETURN(Json meta, ParseJson(meta_text));
+  ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store, store::Store::Open(env, store_dir));
+  store::PutStats stats;
+  ASSIGN_OR_RETURN(Sha256Digest d, store->PutTree(r, tree, meta, &stats, {}));
+  CrashPoint("build.ingest.put");
+  Json out = Json::MakeObject();
+  out.Set("image", Json::String(d.ToHex()));
+  out.Set("newObjects", Json::Int(static_cast<int64_t>(stats.new_objects)));
+  out.Set("newBytes", Json::Int(static_cast<int64_t>(stats.new_bytes)));
+  out.Set("reusedObjects", Json::Int(static_cast<int64_t>(stats.reused_objects)));
+  return env.WriteFileAtomic(result_file, out.Dump(-1));
+}
+
+}  // namespace imagesmith::build
