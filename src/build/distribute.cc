@@ -1,9 +1,14 @@
 #include "build/distribute.h"
 
+#include <stdlib.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include "base/crash_point.h"
 #include "base/strings.h"
+#include "catalog/debian_base.h"
+#include "disk/convert.h"
 #include "sandbox/sandbox.h"
 
 namespace imagesmith::build {
@@ -151,6 +156,66 @@ StatusOr<StoreSource> MaterializeStoreSource(Env& env, meta::MetaStore& meta, st
   RETURN_IF_ERROR(store.MaterializeTree(s.region, s.image, partial, {}));
   RETURN_IF_ERROR(env.Rename(partial, out.rootfs));
   return out;
+}
+
+Status ExportStoredImage(Env& env, store::Store& store, const Region& region,
+                         const Sha256Digest& image, disk::DiskFormat format,
+                         const std::string& out_path, RunLog* log) {
+  if (env.FileExists(out_path)) {
+    return AlreadyExistsError(out_path + " already exists; remove it or choose another file");
+  }
+  ASSIGN_OR_RETURN(store::ImageInfo info, store.GetImage(region, image));
+  std::string work = out_path + ".work.XXXXXX";
+  if (::mkdtemp(work.data()) == nullptr) {
+    return ErrnoError("creating a work directory beside " + out_path, errno);
+  }
+  struct Cleanup {
+    Env& env;
+    std::string dir;
+    ~Cleanup() { (void)env.RemoveAll(dir); }
+  } cleanup{env, work};
+  auto note = [&](const std::string& text) {
+    if (log != nullptr) log->Info(text);
+  };
+  const std::string raw = work + "/disk.raw";
+  if (info.kind == store::ImageKind::kDisk) {
+    note("writing the stored disk " + image.ToHex());
+    RETURN_IF_ERROR(store.MaterializeDisk(region, image, raw, {}));
+  } else {
+    const Json* boot = info.meta.is_object() ? info.meta.Find("bootConfig") : nullptr;
+    const Json* size = info.meta.is_object() ? info.meta.Find("diskSizeBytes") : nullptr;
+    if (boot == nullptr || size == nullptr || !size->AsInt64().has_value()) {
+      return DataLossError("store image " + image.ToHex() +
+                           " has no boot configuration or disk size in its meta document");
+    }
+    ASSIGN_OR_RETURN(catalog::BootConfig config, catalog::BootConfigFromJson(*boot));
+    const uint64_t disk_bytes = static_cast<uint64_t>(*size->AsInt64());
+    const std::string tree = work + "/tree";
+    note("materializing the tree of " + image.ToHex());
+    RETURN_IF_ERROR(store.MaterializeTree(region, image, tree, {}));
+    const std::string root = work + "/root.ext4";
+    ProcessOptions po;
+    po.argv = catalog::RootFsCommand(config, root, catalog::RootPartitionBytes(disk_bytes));
+    for (std::string& a : po.argv) {
+      if (a == catalog::kTreePlaceholder) a = tree;
+    }
+    po.timeout = std::chrono::minutes(30);
+    note("making the root filesystem");
+    ASSIGN_OR_RETURN(ProcessResult r, env.RunProcess(po));
+    if (!r.success()) {
+      return InternalError("making the root filesystem failed (" + r.Describe() +
+                           "): " + catalog::LastLines(r.stderr_data, 5));
+    }
+    (void)env.RemoveAll(tree);
+    RETURN_IF_ERROR(catalog::AssembleDisk(env, config, root, disk_bytes, raw));
+  }
+  if (format == disk::DiskFormat::kRaw) return env.Rename(raw, out_path);
+  disk::ConvertOptions co;
+  co.format = format;
+  co.azure = format == disk::DiskFormat::kVhdFixed;
+  co.round_up = co.azure;
+  note("converting to " + std::string(disk::DiskFormatName(format)));
+  return disk::ConvertDisk(raw, out_path, co);
 }
 
 Status PutTreeMain(Env& env, const std::string& store_dir, const std::string& region,

@@ -27,6 +27,7 @@
 #include "base/region.h"
 #include "build/run_log.h"
 #include "catalog/boot_disk.h"
+#include "disk/disk.h"
 #include "gallery/publish.h"
 #include "meta/meta_store.h"
 #include "store/store.h"
@@ -85,6 +86,17 @@ struct StoreSource {
 StatusOr<StoreSource> MaterializeStoreSource(Env& env, meta::MetaStore& meta, store::Store& store,
                                              const tmpl::Source& source, const Region& region,
                                              const std::string& data_dir, RunLog& log);
+
+// Writes the disk of a stored image to `out_path` in `format`. A tree
+// image's disk is made again from its tree and boot configuration
+// (catalog/boot_disk.h), so the same stored image always gives the same
+// bytes -- the bytes of the disk the build made. A disk image's bytes come
+// back as stored. VHDs follow Azure's rules (fixed, whole MiB) when `format`
+// is kVhdFixed. Work files go in a directory beside `out_path`, removed
+// afterwards; `out_path` must not exist (AlreadyExists).
+Status ExportStoredImage(Env& env, store::Store& store, const Region& region,
+                         const Sha256Digest& image, disk::DiskFormat format,
+                         const std::string& out_path, RunLog* log);
 
 // The body of `imagesmith internal put-tree --store DIR --region R
 // --meta-file F --result-file OUT TREE`: PutTree, then writes

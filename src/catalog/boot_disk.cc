@@ -397,13 +397,21 @@ fi
 # mke2fs falls back to its built-in defaults when the tree has no mke2fs.conf.
 E2FSPROGS_FAKE_TIME=$ts MKE2FS_CONFIG=$tree/etc/mke2fs.conf \
   mke2fs -q -t ext4 -L root -U "$uuid" -E "hash_seed=$uuid" -d "$tree" "$out" "$size"
-errors=$( (cd "$tree" && find . ! -type s -printf '%P\n') | sed 's/"/""/g' |
+errors=$( (cd "$tree" && find . ! -type s -printf '%P\n') | LC_ALL=C sort | sed 's/"/""/g' |
   awk -v ts="$ts" '{ p = "\"/" $0 "\"";
     print "sif " p " ctime @" ts; print "sif " p " ctime_extra 0";
     print "sif " p " atime @" ts; print "sif " p " atime_extra 0" }' |
   E2FSPROGS_FAKE_TIME=$ts debugfs -w -f - "$out" 2>&1 >/dev/null | grep -v '^debugfs [0-9]' || true)
 if [ -n "$errors" ]; then
   echo "debugfs could not set inode times: $(printf '%s\n' "$errors" | head -n 5)" >&2
+  exit 1
+fi
+# The lifetime write counter depends on how the writes above were cached;
+# zero it (this session writes only the superblock and counts nothing).
+errors=$(E2FSPROGS_FAKE_TIME=$ts debugfs -w -R "ssv kbytes_written 0" "$out" 2>&1 >/dev/null |
+  grep -v '^debugfs [0-9]' || true)
+if [ -n "$errors" ]; then
+  echo "debugfs could not reset the write counter: $errors" >&2
   exit 1
 fi
 )sh";

@@ -86,7 +86,8 @@ inline constexpr const char kTreePlaceholder[] = "{tree}";
 // those the image's kernel, e2fsck and GRUB expect, whatever the host's
 // e2fsprogs); the filesystem gets config.root_uuid, the label "root" and a
 // directory hash seed equal to the UUID. Then debugfs sets every inode's
-// ctime and atime to config.timestamp (mke2fs copies them from the host,
+// ctime and atime to config.timestamp and zeroes the lifetime write counter
+// (mke2fs copies the times from the host,
 // where they are never reproducible); mke2fs sorts directory entries and
 // takes its own clock from config.timestamp. A file name holding a newline
 // is refused (debugfs commands are lines).

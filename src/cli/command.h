@@ -106,5 +106,6 @@ void RegisterCatalogCommands(CommandRegistry& registry);        // cli/catalog_c
 void RegisterCacheCommands(CommandRegistry& registry);          // cli/cache_commands.cc
 void RegisterSigCommands(CommandRegistry& registry);            // cli/sig_commands.cc
 void RegisterImageCommands(CommandRegistry& registry);          // cli/image_commands.cc
+void RegisterExportCommands(CommandRegistry& registry);         // cli/export_commands.cc
 
 }  // namespace imagesmith::cli

@@ -34,6 +34,9 @@ int main(int argc, char** argv) {
   RegisterSigCommands(registry);
   RegisterImageCommands(registry);
 #endif
+#if defined(IMAGESMITH_HAVE_BUILD) && defined(IMAGESMITH_HAVE_GALLERY)
+  RegisterExportCommands(registry);  // after the image and sig groups exist
+#endif
   CommandContext ctx;
   ctx.env = imagesmith::Env::Default();
   ctx.out = &std::cout;
