@@ -104,6 +104,7 @@ void RegisterDiskCommands(CommandRegistry& registry);           // cli/disk_comm
 void RegisterImageTemplateCommands(CommandRegistry& registry);  // cli/image_template_commands.cc
 void RegisterCatalogCommands(CommandRegistry& registry);        // cli/catalog_commands.cc
 void RegisterCacheCommands(CommandRegistry& registry);          // cli/cache_commands.cc
+void RegisterStoreCommands(CommandRegistry& registry);          // cli/store_commands.cc
 void RegisterSigCommands(CommandRegistry& registry);            // cli/sig_commands.cc
 void RegisterImageCommands(CommandRegistry& registry);          // cli/image_commands.cc
 void RegisterExportCommands(CommandRegistry& registry);         // cli/export_commands.cc

@@ -20,6 +20,9 @@ int main(int argc, char** argv) {
   RegisterAccountCommands(registry);
   RegisterGroupCommands(registry);
   RegisterTemplateCommands(registry);
+#ifdef IMAGESMITH_HAVE_STORE
+  RegisterStoreCommands(registry);
+#endif
 #ifdef IMAGESMITH_HAVE_DISK
   RegisterDiskCommands(registry);
 #endif
