@@ -8,6 +8,7 @@
 #include "base/strings.h"
 #include "build/fetch.h"
 #include "build/step_cache.h"
+#include "build/validate.h"
 #include "catalog/boot_disk.h"
 #include "catalog/catalog.h"
 #include "disk/convert.h"
@@ -171,6 +172,9 @@ class Builder {
   bool RunStep(size_t index, const tmpl::Step& step);
   bool Generalize();
   bool MakeDisk();
+  // In-VM validation (build/validate.h). False when it failed; `distribute`
+  // says whether the outputs are distributed anyway.
+  bool Validate(bool* distribute);
   bool Distribute();
   bool DistributeVhd(const tmpl::Distribution& d, RunOutput& ro);
   bool DistributeToStore(const tmpl::Distribution& d, RunOutput& ro);
@@ -602,6 +606,37 @@ bool Builder::DistributeToStore(const tmpl::Distribution& d, RunOutput& ro) {
   return true;
 }
 
+bool Builder::Validate(bool* distribute) {
+  *distribute = true;
+  if (t_.validate.in_vm_validations.empty()) return true;
+  SubState("Validating");
+  log_.Header("validate");
+  auto left = Remaining("validation");
+  if (!left.ok()) {
+    *distribute = false;
+    return Fail(left.status());
+  }
+  ValidateOptions vo;
+  vo.disk = out_.disk_path;
+  vo.uefi = generation_ == catalog::Generation::kV2;
+  vo.template_dir = o_.template_dir;
+  vo.run_dir = o_.run_dir;
+  // The vmSize's shape (capped to this host), at most 8 GiB for the guest.
+  vo.cpus = std::max(1, static_cast<int>(limits_.limits.cpus));
+  int64_t mib = limits_.limits.memory_bytes >> 20;
+  vo.memory_mb = mib <= 0 ? 2048 : static_cast<uint64_t>(std::clamp<int64_t>(mib, 512, 8192));
+  vo.time_left = *left;
+  vo.cancel = o_.cancel;
+  ValidateResult r = RunValidation(env_, t_, vo, log_);
+  if (r.status.ok()) return true;
+  if (!r.kept_dir.empty()) out_.workspace_kept = true;
+  *distribute = t_.validate.continue_distribute_on_failure &&
+                r.status.code() != StatusCode::kCancelled &&
+                r.status.code() != StatusCode::kDeadlineExceeded;
+  return Fail(r.status.code() == StatusCode::kAborted ? r.status.WithContext("validation failed")
+                                                        : r.status);
+}
+
 bool Builder::Distribute() {
   SubState("Distributing");
   bool any_failed = false;
@@ -644,17 +679,32 @@ BuildOutcome Builder::Run() {
     Fail(pre);
     return out_;
   }
-  if (Prepare() && Customize() && Generalize() && MakeDisk()) {
-    if (!t_.validate.in_vm_validations.empty()) {
-      SubState("Validating");
-      log_.Header("validate");
-      log_.Info(
-          "WARNING: inVMValidations are not run yet; in-VM validation arrives with the "
-          "qemu runner. The disk was not validated.");
-    }
-    if (Distribute()) {
-      out_.state = RunState::kSucceeded;
-      out_.message.clear();
+  // sourceValidationOnly: the source's own disk, without customization.
+  const bool source_only = t_.validate.source_validation_only;
+  if (Prepare() && (source_only || (Customize() && Generalize())) && MakeDisk()) {
+    bool distribute = true;
+    bool valid = Validate(&distribute);
+    if (source_only) {
+      if (valid) {
+        log_.Info("sourceValidationOnly: the source image passed validation; nothing was built, "
+                  "so nothing is distributed");
+        out_.state = RunState::kSucceeded;
+        out_.message.clear();
+      }
+    } else if (distribute) {
+      RunState failed_state = out_.state;
+      std::string why = out_.message;
+      bool distributed = Distribute();
+      if (valid && distributed) {
+        out_.state = RunState::kSucceeded;
+        out_.message.clear();
+      } else if (!valid) {
+        // continueDistributeOnFailure: distributed, but the run still failed.
+        out_.state = Cancelled() ? RunState::kCanceled : failed_state;
+        out_.message = why + (distributed ? "; the outputs were distributed anyway "
+                                            "(validate.continueDistributeOnFailure)"
+                                          : "; " + out_.message);
+      }
     }
   }
   log_.Header("run " + std::string(RunStateName(out_.state)) +
@@ -683,9 +733,17 @@ Status Precheck(const tmpl::ImageTemplate& t) {
     }
   }
   if (t.validate.source_validation_only) {
-    return UnimplementedError(
-        "validate.sourceValidationOnly needs in-VM validation, which this imagesmith does not "
-        "have yet");
+    if (!t.customize.empty()) {
+      return FailedPreconditionError(
+          "validate.sourceValidationOnly is true, so the source image is validated as it is, but "
+          "customize has " + std::to_string(t.customize.size()) +
+          " step(s); remove them or set sourceValidationOnly to false");
+    }
+    if (t.validate.in_vm_validations.empty()) {
+      return FailedPreconditionError(
+          "validate.sourceValidationOnly is true but validate.inVMValidations is empty; add a "
+          "validator");
+    }
   }
   for (const tmpl::Distribution& d : t.distribute) {
     if (const auto* v = std::get_if<tmpl::VhdTarget>(&d.target)) {
