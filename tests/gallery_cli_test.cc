@@ -82,7 +82,8 @@ TEST_F(GalleryCliTest, ManagedImageToVersionInTwoRegions) {
 
   CliResult create = Run(Cmd({"sig", "image-version", "create"},
                              Cmd(Version("1.0.0"), {"--managed-image", "deb-img",
-                                                    "--target-regions", "eastus=2 westus2"})));
+                                                    "--target-regions", "eastus=2 westus2",
+                                                    "--replica-count", "3"})));
   ASSERT_EQ(create.exit_code, 0) << create.err;
   Json v = *ParseJson(create.out);
   EXPECT_EQ(v.Find("properties")->Find("provisioningState")->string_value(), "Succeeded");
@@ -92,6 +93,9 @@ TEST_F(GalleryCliTest, ManagedImageToVersionInTwoRegions) {
   EXPECT_EQ(targets.array_items()[0].Find("name")->string_value(), "East US");
   EXPECT_EQ(targets.array_items()[0].Find("regionalReplicaCount")->AsInt64(), 2);
   EXPECT_EQ(targets.array_items()[1].Find("name")->string_value(), "West US 2");
+  // A region without its own count takes --replica-count.
+  EXPECT_EQ(targets.array_items()[1].Find("regionalReplicaCount")->AsInt64(), 3);
+  EXPECT_EQ(v.Find("properties")->Find("publishingProfile")->Find("replicaCount")->AsInt64(), 3);
   EXPECT_EQ(v.Find("properties")->Find("storageProfile")->Find("source")->Find("id")
                 ->string_value(),
             img.Find("id")->string_value());
@@ -115,7 +119,7 @@ TEST_F(GalleryCliTest, ManagedImageToVersionInTwoRegions) {
   EXPECT_NE(table.out.find("ExcludeFromLatest  Location  Name   ProvisioningState"),
             std::string::npos)
       << table.out;
-  EXPECT_NE(table.out.find("East US=2, West US 2=1"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("East US=2, West US 2=3"), std::string::npos) << table.out;
   CliResult sig_table = Run({"sig", "list", "-o", "table"});
   EXPECT_NE(sig_table.out.find("eastus    myGallery  Succeeded          images"),
             std::string::npos)

@@ -28,7 +28,7 @@ StatusOr<Json> ParseTagArgs(const std::vector<std::string>& items) {
 }
 
 StatusOr<std::vector<tmpl::TargetRegion>> ParseTargetRegionArgs(
-    const std::vector<std::string>& items) {
+    const std::vector<std::string>& items, int64_t default_count) {
   std::vector<tmpl::TargetRegion> out;
   for (const std::string& words : items) {
     for (const std::string& item : Split(words, ' ')) {
@@ -42,7 +42,7 @@ StatusOr<std::vector<tmpl::TargetRegion>> ParseTargetRegionArgs(
       if (parts.size() > 3) return fail("too many '=' parts");
       auto region = Region::Parse(parts[0]);
       if (!region.ok()) return fail(region.status().message());
-      tmpl::TargetRegion t{*region, 1, std::nullopt};
+      tmpl::TargetRegion t{*region, default_count, std::nullopt};
       if (parts.size() >= 2) {
         auto count = ParseCountArg("--target-regions " + parts[0], parts[1]);
         if (!count.ok()) return fail("the replica count must be an integer from 1 to 100");

@@ -20,9 +20,10 @@ StatusOr<Json> ParseTagArgs(const std::vector<std::string>& items);
 
 // --target-regions "eastus=2=standard_lrs westus2": each item
 // REGION[=REPLICA_COUNT][=STORAGE_ACCOUNT_TYPE], items separated by spaces
-// or given as separate words. InvalidArgument names the item.
+// or given as separate words; a region without a count gets `default_count`.
+// InvalidArgument names the item.
 StatusOr<std::vector<tmpl::TargetRegion>> ParseTargetRegionArgs(
-    const std::vector<std::string>& items);
+    const std::vector<std::string>& items, int64_t default_count);
 
 // true/false/yes/no/1/0, any case; InvalidArgument naming `flag`.
 StatusOr<bool> ParseBoolArg(const std::string& flag, const std::string& text);

@@ -341,28 +341,15 @@ int RunVersionCreate(const ParsedArgs& args, CommandContext& ctx) {
   gallery::PublishRequest req(id->Parent(), *source);
   req.version = *ImageVersion::Parse(id->name());
   req.tags = *tags;
-  if (args.Has("target-regions")) {
-    auto targets = ParseTargetRegionArgs(args.GetAll("target-regions"));
-    if (!targets.ok()) return ReportError(targets.status(), ctx);
-    req.target_regions = *targets;
-  }
   if (args.Has("replica-count")) {
     auto n = ParseCountArg("--replica-count", args.Get("replica-count"));
     if (!n.ok()) return ReportError(n.status(), ctx);
     req.replica_count = *n;
-    // Regions given without a count take the default count.
-    for (tmpl::TargetRegion& t : req.target_regions) {
-      bool explicit_count = false;
-      for (const std::string& words : args.GetAll("target-regions")) {
-        for (const std::string& item : Split(words, ' ')) {
-          auto r = Region::Parse(Split(item, '=')[0]);
-          if (r.ok() && *r == t.region && item.find('=') != std::string::npos) {
-            explicit_count = true;
-          }
-        }
-      }
-      if (!explicit_count) t.replica_count = *n;
-    }
+  }
+  if (args.Has("target-regions")) {
+    auto targets = ParseTargetRegionArgs(args.GetAll("target-regions"), req.replica_count);
+    if (!targets.ok()) return ReportError(targets.status(), ctx);
+    req.target_regions = *targets;
   }
   if (args.Has("storage-account-type")) {
     auto type = gallery::ParseStorageAccountType("--storage-account-type",
@@ -499,24 +486,28 @@ int RunVersionUpdate(const ParsedArgs& args, CommandContext& ctx) {
   if (!id.ok()) return ReportError(id.status(), ctx);
   gallery::VersionUpdate u;
   Json tags = Json::MakeObject();
+  int64_t default_count = 1;
   Status s = d.meta->Read([&](meta::Transaction& txn) -> Status {
     ASSIGN_OR_RETURN(meta::Resource r, gallery::GetVersion(txn, *id));
+    ASSIGN_OR_RETURN(gallery::VersionRecord rec, gallery::VersionRecord::FromResource(r));
     tags = r.tags;
+    default_count = rec.replica_count;
     return Status::Ok();
   });
   if (!s.ok()) return ReportError(s, ctx);
   for (const std::string& item : args.GetAll("set")) {
     if (Status e = ApplySet(item, u, tags); !e.ok()) return ReportError(e, ctx);
   }
-  if (args.Has("target-regions")) {
-    auto targets = ParseTargetRegionArgs(args.GetAll("target-regions"));
-    if (!targets.ok()) return ReportError(targets.status(), ctx);
-    u.target_regions = *targets;
-  }
   if (args.Has("replica-count")) {
     auto n = ParseCountArg("--replica-count", args.Get("replica-count"));
     if (!n.ok()) return ReportError(n.status(), ctx);
     u.replica_count = *n;
+  }
+  if (args.Has("target-regions")) {
+    auto targets = ParseTargetRegionArgs(args.GetAll("target-regions"),
+                                         u.replica_count.value_or(default_count));
+    if (!targets.ok()) return ReportError(targets.status(), ctx);
+    u.target_regions = *targets;
   }
   if (args.Has("exclude-from-latest")) {
     auto b = ParseBoolArg("--exclude-from-latest", args.Get("exclude-from-latest"));

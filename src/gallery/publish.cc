@@ -1,5 +1,10 @@
 #include "gallery/publish.h"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include <set>
 
 #include "base/crash_point.h"
@@ -324,9 +329,6 @@ StatusOr<meta::Resource> UpdateVersion(Env& env, meta::MetaStore& meta, store::S
       }
       rec.target_regions = targets;
       rec.replication = replication;
-    } else if (update.replica_count.has_value()) {
-      // A new default count applies to the regions that do not set their own:
-      // here every region carries one, so only the home region's default changes.
     }
     if (update.exclude_from_latest.has_value()) {
       rec.exclude_from_latest = *update.exclude_from_latest;
@@ -392,6 +394,20 @@ StatusOr<Region> PrecheckManagedImage(meta::MetaStore& meta, const ManagedImageR
     return Status::Ok();
   }); !st.ok()) return st;
   return *location;
+}
+
+// Removes the scratch files of imports whose process is gone (killed during
+// a conversion): "import-<pid>-<random>.raw[.partial]".
+void RemoveStaleImports(Env& env, const std::string& scratch_dir) {
+  auto names = env.ListDir(scratch_dir);
+  if (!names.ok()) return;
+  for (const std::string& name : *names) {
+    if (!StartsWith(name, "import-")) continue;
+    std::vector<std::string> parts = Split(name.substr(7), '-');
+    if (parts.size() < 2 || !IsAsciiDigits(parts[0]) || parts[0].size() > 9) continue;
+    pid_t pid = static_cast<pid_t>(std::stol(parts[0]));
+    if (::kill(pid, 0) != 0 && errno == ESRCH) (void)env.RemoveAll(JoinPath(scratch_dir, name));
+  }
 }
 
 StatusOr<meta::Resource> FinishManagedImage(meta::MetaStore& meta, store::Store& store,
@@ -474,7 +490,9 @@ StatusOr<meta::Resource> ImportManagedImage(Env& env, meta::MetaStore& meta, sto
                          " does not exist; give a raw, VHD or qcow2 disk image");
   }
   RETURN_IF_ERROR(env.CreateDirs(scratch_dir));
-  std::string raw = JoinPath(scratch_dir, "import-" + RandomHex(16) + ".raw");
+  RemoveStaleImports(env, scratch_dir);
+  std::string raw = JoinPath(scratch_dir, "import-" + std::to_string(getpid()) + "-" +
+                                              RandomHex(16) + ".raw");
   // The pin protects what PutDisk writes until the resource names it.
   ASSIGN_OR_RETURN(store::Pin pin, store.NewPin());
   disk::ConvertOptions options;

@@ -87,7 +87,9 @@ struct PublishRequest {
 // (InvalidArgument), or a source image missing from the store (NotFound).
 // If a replica fails, the version stays with that region Failed and the
 // error is returned; ReplicateVersion retries it. On success returns the
-// version resource (provisioningState Succeeded).
+// version resource (provisioningState Succeeded). A resumed publish keeps the
+// target regions and flags it was first created with (change them with
+// UpdateVersion).
 StatusOr<meta::Resource> PublishVersion(Env& env, meta::MetaStore& meta, store::Store& store,
                                         const PublishRequest& request);
 
@@ -112,7 +114,8 @@ struct VersionUpdate {
 };
 
 // Applies `update` and replicates to any region it adds (provisioningState
-// Updating until done). Removing a region whose replica is Completed needs
+// Updating until done). `replica_count` sets publishingProfile.replicaCount
+// (the default count); each entry of `target_regions` carries its own count. Removing a region whose replica is Completed needs
 // allowDeletionOfReplicatedLocations (FailedPrecondition otherwise); the
 // home region cannot be removed. Also resumes an unfinished replication.
 StatusOr<meta::Resource> UpdateVersion(Env& env, meta::MetaStore& meta, store::Store& store,
