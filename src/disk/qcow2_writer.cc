@@ -130,7 +130,8 @@ class Qcow2Writer {
         csizes_.assign(nclusters, 0);
         if (cbuf_.size() < nclusters * cs_) cbuf_.resize(nclusters * cs_);
         auto work = [&](int t) {
-          for (size_t i = static_cast<size_t>(t); i < nclusters; i += static_cast<size_t>(threads)) {
+          for (size_t i = static_cast<size_t>(t); i < nclusters;
+               i += static_cast<size_t>(threads)) {
             const char* src = run.data.data() + i * cs_;
             const size_t len = std::min<size_t>(cs_, n - i * cs_);
             if (IsAllZero(src, len)) {

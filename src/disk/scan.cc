@@ -11,8 +11,8 @@ DataScanner::DataScanner(DiskReader& in, uint64_t size, uint64_t unit, uint64_t 
       unit_(unit),
       max_run_(max_run) {}
 
-Status DataScanner::Schedule(int slot) {
-  has_pending_ = false;
+Status DataScanner::FindRun(uint64_t* out_start, size_t* out_len) {
+  *out_len = 0;
   // Find the first data byte at or after pos_.
   uint64_t data_start = limit_;
   uint64_t data_end = limit_;
@@ -50,40 +50,79 @@ Status DataScanner::Schedule(int slot) {
   }
   uint64_t end = std::min((std::min(data_end, cap) + unit_ - 1) / unit_ * unit_, cap);
   if (end > limit_) end = limit_;
-  size_t len = static_cast<size_t>(end - start);
-  std::vector<char>& buf = bufs_[slot];
-  if (buf.size() < len) buf.resize(len);
-  pending_run_.offset = start;
-  pending_run_.data = std::string_view(buf.data(), len);
-  pending_slot_ = slot;
-  has_pending_ = true;
+  *out_start = start;
+  *out_len = static_cast<size_t>(end - start);
   pos_ = end;
-  DiskReader* in = &in_;
-  char* dst = buf.data();
-  pending_read_ = std::async(std::launch::async, [in, start, len, dst]() {
-    return in->Read(start, len, dst);
-  });
   return Status::Ok();
 }
 
+void DataScanner::ReadAhead() {
+  int tail = 0;  // the next slot to fill
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stop_ || filled_ < kSlots; });
+      if (stop_) return;
+    }
+    // The slot at `tail` is free: the owner is done with it and nobody else
+    // touches it until we publish it.
+    uint64_t start = 0;
+    size_t len = 0;
+    Status s = FindRun(&start, &len);
+    if (s.ok() && len != 0) {
+      Slot& slot = slots_[tail];
+      if (slot.buf.size() < len) slot.buf.resize(len);
+      s = in_.Read(start, len, slot.buf.data());
+      slot.run.offset = start;
+      slot.run.data = std::string_view(slot.buf.data(), len);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!s.ok() || len == 0) {
+      error_ = std::move(s);
+      finished_ = true;
+      cv_.notify_all();
+      return;
+    }
+    ++filled_;
+    tail = (tail + 1) % kSlots;
+    cv_.notify_all();
+  }
+}
+
 DataScanner::~DataScanner() {
-  if (pending_read_.valid()) pending_read_.wait();
+  if (thread_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
 }
 
 StatusOr<bool> DataScanner::Next(DataRun* run) {
   if (!started_) {
     started_ = true;
-    RETURN_IF_ERROR(Schedule(0));
+    thread_ = std::thread([this] { ReadAhead(); });
   }
-  if (!has_pending_) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (holding_) {
+    // Hand the slot the caller was using back to the reader.
+    holding_ = false;
+    head_ = (head_ + 1) % kSlots;
+    --filled_;
+    cv_.notify_all();
+  }
+  cv_.wait(lock, [this] { return filled_ > 0 || finished_; });
+  if (filled_ == 0) {
+    // Runs the reader published before it stopped have all been returned.
+    RETURN_IF_ERROR(error_);
     done_ = size_;
     return false;
   }
-  RETURN_IF_ERROR(pending_read_.get());
-  *run = pending_run_;
-  done_ = pending_run_.offset + pending_run_.data.size();
-  // Start on the next run while the caller works on this one.
-  RETURN_IF_ERROR(Schedule(1 - pending_slot_));
+  *run = slots_[head_].run;
+  holding_ = true;
+  done_ = run->offset + run->data.size();
   return true;
 }
 

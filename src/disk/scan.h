@@ -3,20 +3,26 @@
 // reusable buffer. Writers build on it, so every format skips holes the same
 // way and holds at most one buffer of data at a time.
 //
-// Reading is double-buffered: while the caller processes one run, a
-// background thread reads the next, so reads and writes overlap (qemu-img
-// gets the same effect from its pool of I/O threads). The reader is only ever
-// used by one thread at a time: Next() waits for the background read before
-// it touches the reader again. Memory: two buffers of `max_run` bytes.
+// Reading runs ahead of the caller: a background thread finds the next runs
+// (BlockStatus) and reads them into a ring of kSlots buffers while the caller
+// processes the current one, so reads and writes overlap (qemu-img gets the
+// same effect from its pool of I/O threads and its 8 requests in flight).
+// More than one run of read-ahead matters on a loaded machine: each time a
+// thread sleeps and is woken it can wait milliseconds for a CPU, and with a
+// single spare buffer that wait lands on the critical path of every run.
+// From the first Next() on, the DiskReader is used only by that thread.
+// Memory: kSlots buffers of `max_run` bytes.
 //
 // Not thread-safe; owned by one writer. The reader must outlive the scanner
 // and must not be used by anyone else while the scanner exists.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <future>
+#include <mutex>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "disk/disk.h"
@@ -30,6 +36,10 @@ struct DataRun {
 
 class DataScanner {
  public:
+  // Buffers in the read-ahead ring: the one the caller holds, plus two being
+  // filled or waiting.
+  static constexpr int kSlots = 3;
+
   // `unit` must be a power of two; `max_run` a multiple of it. Runs cover
   // [0, size) of `in`, where `size` may exceed in.virtual_size() (the excess
   // reads as zeros and is never yielded).
@@ -37,7 +47,8 @@ class DataScanner {
 
   // Fills `run` with the next range of units that overlap data extents and
   // returns true, or returns false when the disk is exhausted. The data stays
-  // valid until the next call.
+  // valid until the next call. Returns the reader's error (BlockStatus or
+  // Read) at the point in the disk where it happened.
   StatusOr<bool> Next(DataRun* run);
 
   // How far the scan has got (for progress): the end of the last run
@@ -49,23 +60,37 @@ class DataScanner {
   DataScanner& operator=(const DataScanner&) = delete;
 
  private:
-  // Finds the next run after pos_ and starts reading it into buffer `slot`.
-  // Sets has_pending_ when there is one.
-  Status Schedule(int slot);
+  struct Slot {
+    std::vector<char> buf;
+    DataRun run;
+  };
+
+  // Finds the next run at or after pos_ (reader thread only). Sets *len = 0
+  // when there is none.
+  Status FindRun(uint64_t* start, size_t* len);
+  // The background thread: finds and reads runs into free slots until the
+  // disk is exhausted, a call fails, or the scanner is destroyed.
+  void ReadAhead();
 
   DiskReader& in_;
-  uint64_t size_;
-  uint64_t limit_;  // min(size_, in_.virtual_size())
-  uint64_t unit_;
-  uint64_t max_run_;
-  uint64_t pos_ = 0;   // end of the last run scheduled
-  uint64_t done_ = 0;  // end of the last run returned
-  std::vector<char> bufs_[2];
-  bool started_ = false;
-  bool has_pending_ = false;
-  int pending_slot_ = 0;
-  DataRun pending_run_;
-  std::future<Status> pending_read_;
+  const uint64_t size_;
+  const uint64_t limit_;  // min(size_, in_.virtual_size())
+  const uint64_t unit_;
+  const uint64_t max_run_;
+  uint64_t pos_ = 0;      // reader thread: end of the last run found
+  uint64_t done_ = 0;     // owner: end of the last run returned
+  bool started_ = false;  // owner: the reader thread was started
+  bool holding_ = false;  // owner: the caller holds slot `head_`
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  Slot slots_[kSlots];     // a slot is the reader's while it fills it, then the owner's
+  int head_ = 0;           // guarded by mu_: the oldest filled (or held) slot
+  int filled_ = 0;         // guarded by mu_: filled slots, including a held one
+  bool finished_ = false;  // guarded by mu_: the reader has nothing more to add
+  Status error_;           // guarded by mu_: why the reader stopped early
+  bool stop_ = false;      // guarded by mu_: the scanner is going away
+  std::thread thread_;     // owned; joined by the destructor
 };
 
 // Reports progress as (bytes done, bytes total); may be empty.

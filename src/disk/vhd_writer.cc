@@ -14,6 +14,10 @@
 namespace imagesmith::disk {
 namespace {
 
+// Granularity of the holes left inside an allocated dynamic block, as in the
+// raw writer.
+constexpr size_t kSparseUnit = 64 << 10;
+
 // Seconds between the Unix epoch and the VHD epoch (2000-01-01 UTC).
 constexpr int64_t kVhdEpoch = 946684800;
 
@@ -67,7 +71,6 @@ Status WriteDynamic(DiskReader& in, File& out, uint64_t size, const VhdFooter& f
 
   std::vector<uint32_t> bat(entries, 0xffffffff);
   const std::string bitmap(bitmap_size, '\xff');
-  std::vector<char> tail;  // zero padding for a short last block
 
   DataScanner scanner(in, size, block_size, 2 * block_size);
   WriteBatch batch(out, WriteBatch::DefaultThreads());
@@ -81,11 +84,13 @@ Status WriteDynamic(DiskReader& in, File& out, uint64_t size, const VhdFooter& f
       if (IsAllZero(data, len)) continue;
       const uint64_t block = (run.offset + i) / block_size;
       batch.Add(next, bitmap.data(), bitmap.size());
-      batch.Add(next + bitmap_size, data, len);
-      if (len < block_size) {
-        // Only the disk's last block can be short, so `tail` is set once.
-        tail.assign(block_size - len, '\0');
-        batch.Add(next + bitmap_size + len, tail.data(), tail.size());
+      // Within the block, write only the units that hold a nonzero byte; the
+      // rest stay holes in the host file and read as zeros, so a mostly
+      // empty block costs no space (qemu-img leaves the same holes). The
+      // footer written after the last block fixes the file size.
+      for (size_t u = 0; u < len; u += kSparseUnit) {
+        const size_t ulen = std::min<size_t>(kSparseUnit, len - u);
+        if (!IsAllZero(data + u, ulen)) batch.Add(next + bitmap_size + u, data + u, ulen);
       }
       bat[block] = static_cast<uint32_t>(next / 512);
       next += bitmap_size + block_size;
