@@ -64,7 +64,12 @@ mkdir -p "$work/upper" "$work/ovl" "$merged"
 mount -t overlay overlay -o "lowerdir=$v1,upperdir=$work/upper,workdir=$work/ovl" "$merged"
 mount -t proc proc "$merged/proc"
 mount --bind /dev "$merged/dev"
-[ -e "$merged/etc/resolv.conf" ] || die "the base tree has no /etc/resolv.conf to bind over"
+# The host's resolver for the install only; a file made here is removed after.
+made_resolv=0
+if [ ! -e "$merged/etc/resolv.conf" ] && [ ! -L "$merged/etc/resolv.conf" ]; then
+  touch "$merged/etc/resolv.conf"
+  made_resolv=1
+fi
 mount --bind /etc/resolv.conf "$merged/etc/resolv.conf"
 chroot "$merged" /bin/sh -c 'export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq curl' >"$work/apt.log" 2>&1 ||
@@ -74,6 +79,7 @@ chroot "$merged" /bin/sh -c 'export DEBIAN_FRONTEND=noninteractive
 chroot "$merged" /bin/sh -c 'apt-get clean; rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
   rm -f /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/log/apt/* /var/log/dpkg.log /var/log/alternatives.log'
 umount "$merged/etc/resolv.conf" "$merged/dev" "$merged/proc"
+[ "$made_resolv" = 0 ] || rm -f "$merged/etc/resolv.conf"
 installed_kib() { dpkg-query --admindir="$1/var/lib/dpkg" -W -f='${Installed-Size}\n' | awk '{ s += $1 } END { print s }'; }
 added_pkgs=$(comm -13 <(dpkg-query --admindir="$v1/var/lib/dpkg" -W -f='${Package}\n' | sort) \
                       <(dpkg-query --admindir="$merged/var/lib/dpkg" -W -f='${Package}\n' | sort) | tr '\n' ' ')
