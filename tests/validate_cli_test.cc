@@ -95,7 +95,7 @@ TEST_F(ValidateTest, ExampleValidationsPassInsideTheBootedImage) {
             std::string::npos);
   EXPECT_NE(log.find("[validate[1]:out] served: "), std::string::npos) << log;
   EXPECT_NE(log.find("agent ready"), std::string::npos);
-  EXPECT_NE(log.find("[console]"), std::string::npos) << "the serial console is in the log";
+  EXPECT_NE(log.find("[console:out]"), std::string::npos) << "the serial console is in the log";
   EXPECT_NE(log.find("validation passed"), std::string::npos);
   // The overlay was thrown away; no VM is left.
   std::string run_dir = Dirname(Prop(*t, "lastRun", "log")->string_value());

@@ -132,6 +132,15 @@ Status Validator::WaitForBoot(vm::Vm& v) {
                             log_.path() + ")");
   }
   log_.Info(buf);
+  // Where the boot's time went, for whoever wonders why validation is slow.
+  vm::ExecRequest blame;
+  blame.argv = {"/bin/sh", "-c", "systemd-analyze blame --no-pager 2>/dev/null | head -n 5"};
+  blame.env = GuestEnv();
+  blame.timeout = seconds(30);
+  blame.on_line = [this](std::string_view line, bool is_stderr) {
+    log_.Output("boot:slowest", line, is_stderr);
+  };
+  (void)v.agent().Exec(blame, deadline_us_, [this] { return Cancelled(); });
   return Status::Ok();
 }
 
@@ -169,9 +178,22 @@ Status Validator::RunOne(vm::Vm& v, size_t i) {
     req.argv = {"/bin/sh", "-e", guest_script};
   } else {
     ASSIGN_OR_RETURN(script, env_.ReadFile(inputs_[i], kMaxInputBytes));
-    bool shebang = script.size() >= 2 && script[0] == '#' && script[1] == '!';
-    req.argv = shebang ? std::vector<std::string>{guest_script}
-                       : std::vector<std::string>{"/bin/sh", guest_script};
+    // The #! line is honoured by starting its interpreter ourselves, as the
+    // kernel would ("#!/bin/bash -e" -> /bin/bash -e SCRIPT), because /run
+    // is mounted noexec on Debian.
+    req.argv = {"/bin/sh", guest_script};
+    if (script.size() >= 2 && script[0] == '#' && script[1] == '!') {
+      std::string line(TrimWhitespace(script.substr(2, script.find('\n') - 2)));
+      size_t sp = line.find_first_of(" \t");
+      if (!line.empty()) {
+        req.argv = {line.substr(0, sp)};
+        if (sp != std::string::npos) {
+          std::string arg(TrimWhitespace(line.substr(sp)));
+          if (!arg.empty()) req.argv.push_back(arg);
+        }
+        req.argv.push_back(guest_script);
+      }
+    }
   }
   Status put = v.agent().Put(guest_script, script, 0755, put_deadline);
   if (!put.ok()) return put.WithContext(label);

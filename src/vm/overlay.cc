@@ -115,7 +115,10 @@ Status MakeAgentOverlay(Env& env, const OverlaySpec& spec) {
   RETURN_IF_ERROR(env.WriteFileAtomic(dir + "/grub.cfg", cfg));
   RETURN_IF_ERROR(env.WriteFileAtomic(dir + "/imagesmith-agent.service", kUnit));
   std::string cmds =
+      "mkdir /usr/local\n"
       "mkdir /usr/local/lib\n"
+      "mkdir /etc/systemd\n"
+      "mkdir /etc/systemd/system\n"
       "rm " + std::string(kAgentPath) + "\n" +
       "write " + spec.agent_binary + " " + kAgentPath + "\n" +
       "sif " + kAgentPath + " mode 0100755\n" +

@@ -191,6 +191,7 @@ void Vm::Kill() {
   // qemu is the leader of its own process group (RunProcess), so the
   // group's id is the pid qemu wrote. Before the pidfile exists, wait for
   // it; the thread's lifetime timeout is the backstop.
+  if (!thread_.joinable()) return;  // qemu was never started
   for (int i = 0; !exited_.load(); ++i) {
     auto pid = env_.ReadFile(pidfile_, 64);
     if (pid.ok() && !TrimWhitespace(*pid).empty()) {

@@ -31,7 +31,7 @@ Status Sh(const std::string& script) {
 // LBA 135168) but with no boot code at all: the firmware finds nothing.
 std::string UnbootableDisk(const std::string& dir) {
   std::string disk = dir + "/unbootable.raw";
-  Status s = Sh("mkdir -p " + dir + "/tree/boot/grub && printf 'set timeout=1\\nlinux /vmlinuz "
+  Status s = Sh("rm -rf " + dir + "/tree " + dir + "/root.ext4 " + disk + " && mkdir -p " + dir + "/tree/boot/grub " + dir + "/tree/usr/local/lib " + dir + "/tree/etc/systemd/system && printf 'set timeout=1\\nlinux /vmlinuz "
                 "root=UUID=x ro console=tty0 console=ttyS0,115200n8\\n' > " + dir +
                 "/tree/boot/grub/grub.cfg && mke2fs -q -t ext4 -d " + dir + "/tree " + dir +
                 "/root.ext4 64M && truncate -s 200M " + disk + " && dd if=" + dir +
@@ -71,7 +71,7 @@ TEST_F(VmTest, DiskThatCannotBootFailsWithinTheReadyTimeoutWithTheConsoleTail) {
     auto vm = Vm::Start(*Env::Default(), c);
     double took = static_cast<double>(Env::Default()->MonotonicMicros() - t0) / 1e6;
     ASSERT_FALSE(vm.ok());
-    EXPECT_EQ(vm.status().code(), StatusCode::kDeadlineExceeded);
+    EXPECT_EQ(vm.status().code(), StatusCode::kDeadlineExceeded) << vm.status().ToString();
     EXPECT_NE(vm.status().message().find("the guest never became ready"), std::string::npos)
         << vm.status().message();
     EXPECT_NE(vm.status().message().find("last lines of the serial console"), std::string::npos);
