@@ -51,7 +51,8 @@ class GalleryCliTest : public ::testing::Test {
   std::vector<std::string> Version(const std::string& v) {
     return {"-g", "images", "-r", "myGallery", "-i", "debian12", "-e", v};
   }
-  std::vector<std::string> Cmd(std::vector<std::string> head, const std::vector<std::string>& tail) {
+  std::vector<std::string> Cmd(std::vector<std::string> head,
+                               const std::vector<std::string>& tail) {
     head.insert(head.end(), tail.begin(), tail.end());
     return head;
   }
@@ -61,8 +62,12 @@ class GalleryCliTest : public ::testing::Test {
     return ParseJson(r.out)->Find("name")->string_value();
   }
   static std::string State(const Json& v, size_t i) {
-    return v.Find("properties")->Find("replicationStatus")->Find("summary")->array_items()[i]
-        .Find("state")->string_value();
+    return v.Find("properties")
+        ->Find("replicationStatus")
+        ->Find("summary")
+        ->array_items()[i]
+        .Find("state")
+        ->string_value();
   }
 
   std::string dir_;
@@ -80,10 +85,10 @@ TEST_F(GalleryCliTest, ManagedImageToVersionInTwoRegions) {
   EXPECT_EQ(img.Find("properties")->Find("imagesmith")->Find("storeRefs")->array_items().size(),
             1u);
 
-  CliResult create = Run(Cmd({"sig", "image-version", "create"},
-                             Cmd(Version("1.0.0"), {"--managed-image", "deb-img",
-                                                    "--target-regions", "eastus=2 westus2",
-                                                    "--replica-count", "3"})));
+  CliResult create =
+      Run(Cmd({"sig", "image-version", "create"},
+              Cmd(Version("1.0.0"), {"--managed-image", "deb-img", "--target-regions",
+                                     "eastus=2 westus2", "--replica-count", "3"})));
   ASSERT_EQ(create.exit_code, 0) << create.err;
   Json v = *ParseJson(create.out);
   EXPECT_EQ(v.Find("properties")->Find("provisioningState")->string_value(), "Succeeded");
@@ -96,16 +101,15 @@ TEST_F(GalleryCliTest, ManagedImageToVersionInTwoRegions) {
   // A region without its own count takes --replica-count.
   EXPECT_EQ(targets.array_items()[1].Find("regionalReplicaCount")->AsInt64(), 3);
   EXPECT_EQ(v.Find("properties")->Find("publishingProfile")->Find("replicaCount")->AsInt64(), 3);
-  EXPECT_EQ(v.Find("properties")->Find("storageProfile")->Find("source")->Find("id")
-                ->string_value(),
-            img.Find("id")->string_value());
+  EXPECT_EQ(
+      v.Find("properties")->Find("storageProfile")->Find("source")->Find("id")->string_value(),
+      img.Find("id")->string_value());
 
-  Json shown = RunJson(
-      Cmd({"sig", "image-version", "show"}, Cmd(Version("1.0.0"), {"--expand",
-                                                                   "ReplicationStatus"})));
-  EXPECT_EQ(shown.Find("properties")->Find("replicationStatus")->Find("aggregatedState")
-                ->string_value(),
-            "Completed");
+  Json shown = RunJson(Cmd({"sig", "image-version", "show"},
+                           Cmd(Version("1.0.0"), {"--expand", "ReplicationStatus"})));
+  EXPECT_EQ(
+      shown.Find("properties")->Find("replicationStatus")->Find("aggregatedState")->string_value(),
+      "Completed");
   EXPECT_EQ(State(shown, 0), "Completed");
   EXPECT_EQ(State(shown, 1), "Completed");
   EXPECT_EQ(shown.Find("properties")->Find("imagesmith")->Find("storeRefs")->array_items().size(),
@@ -121,8 +125,7 @@ TEST_F(GalleryCliTest, ManagedImageToVersionInTwoRegions) {
       << table.out;
   EXPECT_NE(table.out.find("East US=2, West US 2=3"), std::string::npos) << table.out;
   CliResult sig_table = Run({"sig", "list", "-o", "table"});
-  EXPECT_NE(sig_table.out.find("eastus    myGallery  Succeeded          images"),
-            std::string::npos)
+  EXPECT_NE(sig_table.out.find("eastus    myGallery  Succeeded          images"), std::string::npos)
       << sig_table.out;
 }
 
@@ -172,8 +175,8 @@ TEST_F(GalleryCliTest, LatestAndUpdateRules) {
       << drop.err;
   CliResult allowed =
       Run(Cmd({"sig", "image-version", "update"},
-              Cmd(Version("1.0.0"), {"--target-regions", "eastus",
-                                     "--allow-replicated-location-deletion", "true"})));
+              Cmd(Version("1.0.0"),
+                  {"--target-regions", "eastus", "--allow-replicated-location-deletion", "true"})));
   EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
   CliResult home = Run(Cmd({"sig", "image-version", "update"},
                            Cmd(Version("1.0.0"), {"--target-regions", "westus2"})));
@@ -181,16 +184,16 @@ TEST_F(GalleryCliTest, LatestAndUpdateRules) {
   EXPECT_NE(home.err.find("home region eastus cannot be removed"), std::string::npos);
 
   // Definition identity is fixed; the triple is unique in the gallery.
-  CliResult gen = Run({"sig", "image-definition", "create", "-g", "images", "-r", "myGallery",
-                       "-i", "debian12", "--publisher", "Contoso", "--offer", "Debian", "--sku",
-                       "12", "--os-type", "Linux", "--hyper-v-generation", "V1"});
+  CliResult gen = Run({"sig", "image-definition", "create", "-g", "images", "-r", "myGallery", "-i",
+                       "debian12", "--publisher", "Contoso", "--offer", "Debian", "--sku", "12",
+                       "--os-type", "Linux", "--hyper-v-generation", "V1"});
   EXPECT_EQ(gen.exit_code, 4);
   EXPECT_EQ(gen.err,
             "ERROR: image definition 'debian12': changing property 'hyperVGeneration' from 'V2' "
             "to 'V1' is not allowed; a definition's identity is fixed (create a new definition)\n");
-  CliResult triple = Run({"sig", "image-definition", "create", "-g", "images", "-r", "myGallery",
-                          "-i", "other", "--publisher", "contoso", "--offer", "debian", "--sku",
-                          "12", "--os-type", "Linux"});
+  CliResult triple =
+      Run({"sig", "image-definition", "create", "-g", "images", "-r", "myGallery", "-i", "other",
+           "--publisher", "contoso", "--offer", "debian", "--sku", "12", "--os-type", "Linux"});
   EXPECT_EQ(triple.exit_code, 4);
   EXPECT_NE(triple.err.find("already used by image definition 'debian12'"), std::string::npos);
   // A V1 image cannot go into a V2 definition.
@@ -198,8 +201,8 @@ TEST_F(GalleryCliTest, LatestAndUpdateRules) {
                  "--os-type", "Linux"})
                 .exit_code,
             0);
-  CliResult mismatch = Run(Cmd({"sig", "image-version", "create"},
-                               Cmd(Version("3.0.0"), {"--managed-image", "gen1"})));
+  CliResult mismatch = Run(
+      Cmd({"sig", "image-version", "create"}, Cmd(Version("3.0.0"), {"--managed-image", "gen1"})));
   EXPECT_EQ(mismatch.exit_code, 1);
   EXPECT_NE(mismatch.err.find("hyperVGeneration V1 but image definition 'debian12' is V2"),
             std::string::npos)
@@ -209,9 +212,8 @@ TEST_F(GalleryCliTest, LatestAndUpdateRules) {
 TEST_F(GalleryCliTest, DeleteRules) {
   MakeBasics();
   ASSERT_EQ(Run(Cmd({"sig", "image-version", "create"},
-                    Cmd(Version("1.0.0"),
-                        {"--managed-image", "deb-img", "--end-of-life-date", "2099-12-31",
-                         "--block-deletion-before-end-of-life"})))
+                    Cmd(Version("1.0.0"), {"--managed-image", "deb-img", "--end-of-life-date",
+                                           "2099-12-31", "--block-deletion-before-end-of-life"})))
                 .exit_code,
             0);
   CliResult gallery = Run({"sig", "delete", "-g", "images", "-r", "myGallery"});
@@ -219,8 +221,8 @@ TEST_F(GalleryCliTest, DeleteRules) {
   EXPECT_NE(gallery.err.find("gallery 'myGallery' still holds 1 image definition(s)"),
             std::string::npos);
   EXPECT_NE(gallery.err.find("/galleries/myGallery/images/debian12"), std::string::npos);
-  CliResult def = Run({"sig", "image-definition", "delete", "-g", "images", "-r", "myGallery",
-                       "-i", "debian12"});
+  CliResult def = Run(
+      {"sig", "image-definition", "delete", "-g", "images", "-r", "myGallery", "-i", "debian12"});
   EXPECT_EQ(def.exit_code, 4);
   EXPECT_NE(def.err.find("/images/debian12/versions/1.0.0"), std::string::npos);
   CliResult early = Run(Cmd({"sig", "image-version", "delete"}, Version("1.0.0")));
@@ -261,35 +263,36 @@ TEST_F(GalleryCliTest, BadNamesAndMissingParentsSayWhatToDo) {
             "digits, underscores and periods, and cannot begin or end with an underscore or a "
             "period\n");
   EXPECT_EQ(Run({"sig", "create", "-g", "images", "-r", "gallery."}).exit_code, 1);
-  CliResult no_gallery = Run({"sig", "image-definition", "create", "-g", "images", "-r", "g",
-                              "-i", "d", "--publisher", "p", "--offer", "o", "--sku", "s",
-                              "--os-type", "Linux"});
+  CliResult no_gallery =
+      Run({"sig", "image-definition", "create", "-g", "images", "-r", "g", "-i", "d", "--publisher",
+           "p", "--offer", "o", "--sku", "s", "--os-type", "Linux"});
   EXPECT_EQ(no_gallery.exit_code, 3);
   EXPECT_EQ(no_gallery.err,
             "ERROR: gallery 'g' could not be found in resource group 'images'; create it with "
             "'imagesmith sig create -g images -r g'\n");
   ASSERT_EQ(Run({"sig", "create", "-g", "images", "-r", "g"}).exit_code, 0);
-  CliResult bad_def = Run({"sig", "image-definition", "create", "-g", "images", "-r", "g", "-i",
-                           "-d", "--publisher", "p", "--offer", "o", "--sku", "s", "--os-type",
-                           "Linux"});
+  CliResult bad_def =
+      Run({"sig", "image-definition", "create", "-g", "images", "-r", "g", "-i", "-d",
+           "--publisher", "p", "--offer", "o", "--sku", "s", "--os-type", "Linux"});
   EXPECT_NE(bad_def.exit_code, 0);
-  CliResult bad_def2 = Run({"sig", "image-definition", "create", "-g", "images", "-r", "g", "-i",
-                            "d.", "--publisher", "p", "--offer", "o", "--sku", "s", "--os-type",
-                            "Linux"});
+  CliResult bad_def2 =
+      Run({"sig", "image-definition", "create", "-g", "images", "-r", "g", "-i", "d.",
+           "--publisher", "p", "--offer", "o", "--sku", "s", "--os-type", "Linux"});
   EXPECT_EQ(bad_def2.exit_code, 1);
   EXPECT_NE(bad_def2.err.find("must begin and end with a letter or digit"), std::string::npos);
   CliResult os = Run({"sig", "image-definition", "create", "-g", "images", "-r", "g", "-i", "d",
                       "--publisher", "p", "--offer", "o", "--sku", "s", "--os-type", "Linx"});
   EXPECT_EQ(os.exit_code, 1);
-  EXPECT_EQ(os.err, "ERROR: --os-type: \"Linx\" is not allowed; use Linux, Windows (did you mean "
-                    "Linux?)\n");
+  EXPECT_EQ(os.err,
+            "ERROR: --os-type: \"Linx\" is not allowed; use Linux, Windows (did you mean "
+            "Linux?)\n");
   ASSERT_EQ(Run({"sig", "image-definition", "create", "-g", "images", "-r", "g", "-i", "d",
                  "--publisher", "p", "--offer", "o", "--sku", "s", "--os-type", "Linux"})
                 .exit_code,
             0);
   for (const char* v : {"1.2", "1.-1.0", "1.0.2147483648", "01.0.0", "x1.0.0", "1.0.0 "}) {
-    CliResult r = Run({"sig", "image-version", "show", "-g", "images", "-r", "g", "-i", "d", "-e",
-                       v});
+    CliResult r =
+        Run({"sig", "image-version", "show", "-g", "images", "-r", "g", "-i", "d", "-e", v});
     EXPECT_EQ(r.exit_code, 1) << v;
     EXPECT_NE(r.err.find("expected Major.Minor.Patch, e.g. 1.0.0, each part an integer from 0 to "
                          "2147483647"),
@@ -303,9 +306,9 @@ TEST_F(GalleryCliTest, BadNamesAndMissingParentsSayWhatToDo) {
                               "create it with 'imagesmith image create"),
             std::string::npos)
       << no_image.err;
-  CliResult regions = Run({"sig", "image-version", "create", "-g", "images", "-r", "g", "-i", "d",
-                           "-e", "1.0.0", "--managed-image", "missing", "--target-regions",
-                           "eastus=0"});
+  CliResult regions =
+      Run({"sig", "image-version", "create", "-g", "images", "-r", "g", "-i", "d", "-e", "1.0.0",
+           "--managed-image", "missing", "--target-regions", "eastus=0"});
   EXPECT_NE(regions.exit_code, 0);
   CliResult no_file = Run({"image", "create", "-g", "images", "-n", "img", "--source",
                            dir_ + "/none.vhd", "--os-type", "Linux"});
@@ -330,9 +333,8 @@ TEST_F(GalleryCliTest, InterruptedReplicationResumesWhenRunAgain) {
   // Killed after copying the second region, before marking it Completed.
   CliResult crashed = Run(args, {{"IMAGESMITH_CRASH_AT", "gallery.replicate.after_copy#2"}});
   EXPECT_EQ(crashed.exit_code, 128 + 9);
-  Json v = RunJson(
-      Cmd({"sig", "image-version", "show"}, Cmd(Version("1.0.0"), {"--expand",
-                                                                   "ReplicationStatus"})));
+  Json v = RunJson(Cmd({"sig", "image-version", "show"},
+                       Cmd(Version("1.0.0"), {"--expand", "ReplicationStatus"})));
   EXPECT_EQ(v.Find("properties")->Find("provisioningState")->string_value(), "Creating");
   EXPECT_EQ(State(v, 0), "Completed");
   EXPECT_EQ(State(v, 1), "InProgress");
@@ -343,9 +345,8 @@ TEST_F(GalleryCliTest, InterruptedReplicationResumesWhenRunAgain) {
 
   CliResult again = Run(args);
   ASSERT_EQ(again.exit_code, 0) << again.err;
-  Json done = RunJson(
-      Cmd({"sig", "image-version", "show"}, Cmd(Version("1.0.0"), {"--expand",
-                                                                   "ReplicationStatus"})));
+  Json done = RunJson(Cmd({"sig", "image-version", "show"},
+                          Cmd(Version("1.0.0"), {"--expand", "ReplicationStatus"})));
   EXPECT_EQ(done.Find("properties")->Find("provisioningState")->string_value(), "Succeeded");
   EXPECT_EQ(State(done, 1), "Completed");
   EXPECT_EQ(State(done, 2), "Completed");
@@ -354,9 +355,9 @@ TEST_F(GalleryCliTest, InterruptedReplicationResumesWhenRunAgain) {
   EXPECT_EQ(Run(args).exit_code, 4);
 
   // A crash between creating the record and the first copy is resumed by update.
-  auto args2 = Cmd({"sig", "image-version", "create"},
-                   Cmd(Version("1.0.1"), {"--managed-image", "deb-img", "--target-regions",
-                                          "eastus westus2"}));
+  auto args2 = Cmd(
+      {"sig", "image-version", "create"},
+      Cmd(Version("1.0.1"), {"--managed-image", "deb-img", "--target-regions", "eastus westus2"}));
   EXPECT_EQ(Run(args2, {{"IMAGESMITH_CRASH_AT", "gallery.publish.created"}}).exit_code, 137);
   CliResult update = Run(Cmd({"sig", "image-version", "update"}, Version("1.0.1")));
   ASSERT_EQ(update.exit_code, 0) << update.err;

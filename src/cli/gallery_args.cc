@@ -51,9 +51,9 @@ StatusOr<std::vector<tmpl::TargetRegion>> ParseTargetRegionArgs(
       if (parts.size() == 3) {
         auto type = gallery::ParseStorageAccountType("storage account type", parts[2]);
         if (!type.ok()) return fail(type.status().message());
-        for (auto k : {tmpl::StorageAccountType::kStandardLRS,
-                       tmpl::StorageAccountType::kStandardZRS,
-                       tmpl::StorageAccountType::kPremiumLRS}) {
+        for (auto k :
+             {tmpl::StorageAccountType::kStandardLRS, tmpl::StorageAccountType::kStandardZRS,
+              tmpl::StorageAccountType::kPremiumLRS}) {
           if (*type == tmpl::StorageAccountTypeName(k)) t.storage_account_type = k;
         }
       }
@@ -68,7 +68,8 @@ StatusOr<bool> ParseBoolArg(const std::string& flag, const std::string& text) {
   std::string t = AsciiToLower(text);
   if (t == "true" || t == "yes" || t == "1") return true;
   if (t == "false" || t == "no" || t == "0") return false;
-  return InvalidArgumentError(flag + ": " + QuoteForMessage(text) + " is not a boolean; use true or "
+  return InvalidArgumentError(flag + ": " + QuoteForMessage(text) +
+                              " is not a boolean; use true or "
                               "false");
 }
 

@@ -49,8 +49,8 @@ int RunCreate(const ParsedArgs& args, CommandContext& ctx) {
   if (Status s = CheckNames(args); !s.ok()) return ReportError(s, ctx);
   auto os_type = gallery::ParseOsType("--os-type", args.Get("os-type"));
   if (!os_type.ok()) return ReportError(os_type.status(), ctx);
-  auto gen = gallery::ParseHyperVGeneration("--hyper-v-generation",
-                                            args.Get("hyper-v-generation", "V1"));
+  auto gen =
+      gallery::ParseHyperVGeneration("--hyper-v-generation", args.Get("hyper-v-generation", "V1"));
   if (!gen.ok()) return ReportError(gen.status(), ctx);
   auto tags = ParseTagArgs(args.GetAll("tags"));
   if (!tags.ok()) return ReportError(tags.status(), ctx);
@@ -145,22 +145,24 @@ CommandSpec Spec(std::string path, std::string summary, std::string description,
 
 void RegisterImageCommands(CommandRegistry& registry) {
   registry.AddGroup("image", "Manage managed images.");
-  const OptionSpec group{"resource-group", 'g', "GROUP", "Name of the resource group.", false,
-                         true};
+  const OptionSpec group{
+      "resource-group", 'g', "GROUP", "Name of the resource group.", false, true};
   const OptionSpec name{"name", 'n', "NAME", "Name of the image.", false, true};
-  registry.Add(Spec(
-      "image create", "Create a managed image from a disk file.",
-      "The source is a raw, VHD or qcow2 disk file; it is converted to raw and stored in the "
-      "image's region. Names are 1-80 letters, digits, underscores, hyphens and periods, "
-      "beginning with a letter or digit and ending with a letter, digit or underscore.",
-      {group, name, {"source", 0, "FILE", "Disk file: raw, VHD or qcow2.", false, true},
-       {"os-type", 0, "TYPE", "Linux or Windows.", false, true},
-       {"hyper-v-generation", 0, "GEN", "V1 (default, BIOS) or V2 (UEFI).", false, false},
-       {"location", 'l', "REGION", "Region; default: the group's.", false, false},
-       {"tags", 0, "KEY=VALUE", "Space-separated tags.", true, false}},
-      {"imagesmith image create -g images -n debian12-img --source disk.qcow2 --os-type Linux "
-       "--hyper-v-generation V2"},
-      RunCreate));
+  registry.Add(
+      Spec("image create", "Create a managed image from a disk file.",
+           "The source is a raw, VHD or qcow2 disk file; it is converted to raw and stored in the "
+           "image's region. Names are 1-80 letters, digits, underscores, hyphens and periods, "
+           "beginning with a letter or digit and ending with a letter, digit or underscore.",
+           {group,
+            name,
+            {"source", 0, "FILE", "Disk file: raw, VHD or qcow2.", false, true},
+            {"os-type", 0, "TYPE", "Linux or Windows.", false, true},
+            {"hyper-v-generation", 0, "GEN", "V1 (default, BIOS) or V2 (UEFI).", false, false},
+            {"location", 'l', "REGION", "Region; default: the group's.", false, false},
+            {"tags", 0, "KEY=VALUE", "Space-separated tags.", true, false}},
+           {"imagesmith image create -g images -n debian12-img --source disk.qcow2 --os-type Linux "
+            "--hyper-v-generation V2"},
+           RunCreate));
   registry.Add(Spec("image show", "Show a managed image.", "", {group, name},
                     {"imagesmith image show -g images -n debian12-img"}, RunShow));
   OptionSpec optional_group = group;

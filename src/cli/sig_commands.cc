@@ -73,8 +73,7 @@ Json VersionRow(const meta::Resource& r) {
   row.Set("name", Json::String(r.id.name()));
   row.Set("provisioningState", Json::String(Str(p, "provisioningState")));
   row.Set("publishedDate", Json::String(Str(pub, "publishedDate")));
-  row.Set("replicationState",
-          Json::String(Str(Sub(p, "replicationStatus"), "aggregatedState")));
+  row.Set("replicationState", Json::String(Str(Sub(p, "replicationStatus"), "aggregatedState")));
   row.Set("resourceGroup", Json::String(r.id.resource_group()));
   row.Set("targetRegions", Json::String(regions));
   return row;
@@ -188,9 +187,8 @@ int RunGalleryDelete(const ParsedArgs& args, CommandContext& ctx) {
   if (Status s = CheckNames(args, false); !s.ok()) return ReportError(s, ctx);
   auto data = OpenData(*ctx.env);
   if (!data.ok()) return ReportError(data.status(), ctx);
-  Status s = data->meta->Update([&](meta::Transaction& txn) {
-    return gallery::DeleteGallery(txn, GalleryOf(*data, args));
-  });
+  Status s = data->meta->Update(
+      [&](meta::Transaction& txn) { return gallery::DeleteGallery(txn, GalleryOf(*data, args)); });
   if (!s.ok()) return ReportError(s, ctx);
   return 0;
 }
@@ -214,8 +212,8 @@ int RunDefinitionCreate(const ParsedArgs& args, CommandContext& ctx) {
   if (!os_type.ok()) return ReportError(os_type.status(), ctx);
   auto os_state = gallery::ParseOsState("--os-state", args.Get("os-state", "Generalized"));
   if (!os_state.ok()) return ReportError(os_state.status(), ctx);
-  auto gen = gallery::ParseHyperVGeneration("--hyper-v-generation",
-                                            args.Get("hyper-v-generation", "V1"));
+  auto gen =
+      gallery::ParseHyperVGeneration("--hyper-v-generation", args.Get("hyper-v-generation", "V1"));
   if (!gen.ok()) return ReportError(gen.status(), ctx);
   auto data = OpenData(*ctx.env);
   if (!data.ok()) return ReportError(data.status(), ctx);
@@ -321,9 +319,9 @@ int RunVersionCreate(const ParsedArgs& args, CommandContext& ctx) {
   // The source: a managed image ID, or a name in the same group.
   std::string src_text = args.Get("managed-image");
   ResourceId group = d.Group(args.Get("resource-group"));
-  StatusOr<ResourceId> src_id = StartsWith(src_text, "/")
-                                    ? ResourceId::Parse(src_text)
-                                    : StatusOr<ResourceId>(gallery::ManagedImageId(group, src_text));
+  StatusOr<ResourceId> src_id =
+      StartsWith(src_text, "/") ? ResourceId::Parse(src_text)
+                                : StatusOr<ResourceId>(gallery::ManagedImageId(group, src_text));
   if (!src_id.ok()) return ReportError(src_id.status().WithContext("--managed-image"), ctx);
   if (Status t = gallery::CheckIdType(*src_id, gallery::kManagedImageType, "--managed-image");
       !t.ok()) {
@@ -459,7 +457,8 @@ Status ApplySet(const std::string& item, gallery::VersionUpdate& u, Json& tags) 
   } else if (p == "publishingprofile.replicacount") {
     ASSIGN_OR_RETURN(u.replica_count, ParseCountArg("--set " + path, value));
   } else if (p == "safetyprofile.allowdeletionofreplicatedlocations") {
-    ASSIGN_OR_RETURN(u.allow_deletion_of_replicated_locations, ParseBoolArg("--set " + path, value));
+    ASSIGN_OR_RETURN(u.allow_deletion_of_replicated_locations,
+                     ParseBoolArg("--set " + path, value));
   } else if (p == "safetyprofile.blockdeletionbeforeendoflife") {
     ASSIGN_OR_RETURN(u.block_deletion_before_end_of_life, ParseBoolArg("--set " + path, value));
   } else if (StartsWith(p, "tags.") && path.size() > 5) {
@@ -564,12 +563,16 @@ OptionSpec GalleryOpt() {
   return {"gallery-name", 'r', "GALLERY", "Name of the gallery.", false, true};
 }
 OptionSpec DefinitionOpt() {
-  return {"gallery-image-definition", 'i', "DEFINITION", "Name of the image definition.", false,
-          true};
+  return {"gallery-image-definition",      'i',   "DEFINITION",
+          "Name of the image definition.", false, true};
 }
 OptionSpec VersionOpt() {
-  return {"gallery-image-version", 'e', "VERSION", "Image version: Major.Minor.Patch, e.g. 1.0.0.",
-          false, true};
+  return {"gallery-image-version",
+          'e',
+          "VERSION",
+          "Image version: Major.Minor.Patch, e.g. 1.0.0.",
+          false,
+          true};
 }
 OptionSpec TagsOpt() { return {"tags", 0, "KEY=VALUE", "Space-separated tags.", true, false}; }
 
@@ -593,8 +596,8 @@ void RegisterSigCommands(CommandRegistry& registry) {
   registry.AddGroup("sig", "Manage Compute Galleries (galleries, image definitions, versions).");
   registry.AddGroup("sig image-definition", "Manage gallery image definitions.");
   registry.AddGroup("sig image-version", "Manage gallery image versions and their replicas.");
-  const OptionSpec location{"location", 'l', "REGION", "Region; default: the group's.", false,
-                            false};
+  const OptionSpec location{"location", 'l',  "REGION", "Region; default: the group's.",
+                            false,      false};
   const OptionSpec description{"description", 0, "TEXT", "Description.", false, false};
   const OptionSpec yes{"yes", 'y', "", "Do not ask for confirmation (az compatibility)."};
 
@@ -607,28 +610,32 @@ void RegisterSigCommands(CommandRegistry& registry) {
                     {"imagesmith sig show -g images -r myGallery"}, RunGalleryShow));
   OptionSpec optional_group = GroupOpt();
   optional_group.required = false;
-  registry.Add(Spec("sig list", "List galleries (in a group, or everywhere).", "",
-                    {optional_group}, {"imagesmith sig list -o table"}, RunGalleryList));
+  registry.Add(Spec("sig list", "List galleries (in a group, or everywhere).", "", {optional_group},
+                    {"imagesmith sig list -o table"}, RunGalleryList));
   registry.Add(Spec("sig delete", "Delete an empty gallery.",
                     "A gallery that still holds image definitions is not deleted; the error "
                     "lists them.",
-                    {GroupOpt(), GalleryOpt(), yes}, {"imagesmith sig delete -g images -r myGallery"},
-                    RunGalleryDelete));
+                    {GroupOpt(), GalleryOpt(), yes},
+                    {"imagesmith sig delete -g images -r myGallery"}, RunGalleryDelete));
 
   registry.Add(Spec(
       "sig image-definition create", "Create an image definition.",
       "The identity (publisher/offer/sku, --os-type, --os-state, --hyper-v-generation) is fixed "
       "once created and publisher/offer/sku is unique in the gallery. Creating an existing "
       "definition again updates its description, end-of-life date and tags.",
-      {GroupOpt(), GalleryOpt(), DefinitionOpt(),
+      {GroupOpt(),
+       GalleryOpt(),
+       DefinitionOpt(),
        {"publisher", 'p', "PUBLISHER", "Publisher of the identifier.", false, true},
        {"offer", 'f', "OFFER", "Offer of the identifier.", false, true},
        {"sku", 's', "SKU", "SKU of the identifier.", false, true},
        {"os-type", 0, "TYPE", "Linux or Windows.", false, true},
        {"os-state", 0, "STATE", "Generalized (default) or Specialized.", false, false},
        {"hyper-v-generation", 0, "GEN", "V1 (default) or V2.", false, false},
-       {"end-of-life-date", 0, "DATE", "End of life, e.g. 2027-01-31.", false, false}, location,
-       description, TagsOpt()},
+       {"end-of-life-date", 0, "DATE", "End of life, e.g. 2027-01-31.", false, false},
+       location,
+       description,
+       TagsOpt()},
       {"imagesmith sig image-definition create -g images -r myGallery -i debian12 --publisher "
        "Contoso --offer Debian --sku 12 --os-type Linux --hyper-v-generation V2"},
       RunDefinitionCreate));
@@ -646,19 +653,25 @@ void RegisterSigCommands(CommandRegistry& registry) {
                     {"imagesmith sig image-definition delete -g images -r myGallery -i debian12"},
                     RunDefinitionDelete));
 
-  const OptionSpec targets{"target-regions", 0, "REGION[=COUNT][=TYPE]",
+  const OptionSpec targets{"target-regions",
+                           0,
+                           "REGION[=COUNT][=TYPE]",
                            "Regions to replicate to, e.g. eastus=2=Standard_LRS westus2. The "
                            "definition's region is always one.",
-                           true, false};
-  const OptionSpec eol{"end-of-life-date", 0, "DATE", "End of life, e.g. 2027-01-31.", false,
-                       false};
+                           true,
+                           false};
+  const OptionSpec eol{
+      "end-of-life-date", 0, "DATE", "End of life, e.g. 2027-01-31.", false, false};
   registry.Add(Spec(
       "sig image-version create", "Publish an image version from a managed image.",
       "Replicates the image to every target region, home region first. The version is "
       "provisioningState Creating until every replica is Completed; a version counts as latest in "
       "a region only once its replica there is Completed. If the command is interrupted, run it "
       "again (or 'sig image-version update') to finish the replication.",
-      {GroupOpt(), GalleryOpt(), DefinitionOpt(), VersionOpt(),
+      {GroupOpt(),
+       GalleryOpt(),
+       DefinitionOpt(),
+       VersionOpt(),
        {"managed-image", 0, "IMAGE", "Source: a managed image's name (same group) or ID.", false,
         true},
        targets,
@@ -666,7 +679,8 @@ void RegisterSigCommands(CommandRegistry& registry) {
         false},
        {"storage-account-type", 0, "TYPE", "Standard_LRS (default), Standard_ZRS or Premium_LRS.",
         false, false},
-       {"exclude-from-latest", 0, "", "Never use this version as latest."}, eol,
+       {"exclude-from-latest", 0, "", "Never use this version as latest."},
+       eol,
        {"block-deletion-before-end-of-life", 0, "", "Refuse deletion before the end-of-life date."},
        {"allow-replicated-location-deletion", 0, "",
         "Allow removing completed regions later with update."},
@@ -680,7 +694,10 @@ void RegisterSigCommands(CommandRegistry& registry) {
                     "-e latest shows the version that is latest in a region (-l; default the "
                     "definition's): the highest version not excluded from latest whose replica "
                     "there is Completed.",
-                    {GroupOpt(), GalleryOpt(), DefinitionOpt(), VersionOpt(),
+                    {GroupOpt(),
+                     GalleryOpt(),
+                     DefinitionOpt(),
+                     VersionOpt(),
                      {"expand", 0, "WHAT", "ReplicationStatus.", false, false},
                      {"location", 'l', "REGION", "With -e latest: the region.", false, false}},
                     {"imagesmith sig image-version show -g images -r myGallery -i debian12 -e "
@@ -697,13 +714,18 @@ void RegisterSigCommands(CommandRegistry& registry) {
       "and tags can change. New regions are replicated before the command returns; removing a "
       "completed region needs --allow-replicated-location-deletion true. Also finishes an "
       "interrupted replication.",
-      {GroupOpt(), GalleryOpt(), DefinitionOpt(), VersionOpt(), targets,
+      {GroupOpt(),
+       GalleryOpt(),
+       DefinitionOpt(),
+       VersionOpt(),
+       targets,
        {"replica-count", 0, "COUNT", "Default replicas per region.", false, false},
-       {"exclude-from-latest", 0, "BOOL", "true or false.", false, false}, eol,
+       {"exclude-from-latest", 0, "BOOL", "true or false.", false, false},
+       eol,
        {"allow-replicated-location-deletion", 0, "BOOL", "true or false.", false, false},
        {"block-deletion-before-end-of-life", 0, "BOOL", "true or false.", false, false},
-       {"set", 0, "PATH=VALUE",
-        "Set a property, e.g. publishingProfile.excludeFromLatest=true.", true, false},
+       {"set", 0, "PATH=VALUE", "Set a property, e.g. publishingProfile.excludeFromLatest=true.",
+        true, false},
        TagsOpt()},
       {"imagesmith sig image-version update -g images -r myGallery -i debian12 -e 1.0.0 "
        "--target-regions eastus westus2 northeurope=2",

@@ -31,9 +31,10 @@ Status ValidateGalleryName(std::string_view name) {
             name.back() != '_' && name.back() != '.';
   for (char c : name) ok = ok && (IsAlnum(c) || c == '_' || c == '.');
   if (ok) return Status::Ok();
-  return InvalidArgumentError("gallery name " + QuoteForMessage(name) +
-                              " is invalid: a gallery name is 1-80 letters, digits, underscores "
-                              "and periods, and cannot begin or end with an underscore or a period");
+  return InvalidArgumentError(
+      "gallery name " + QuoteForMessage(name) +
+      " is invalid: a gallery name is 1-80 letters, digits, underscores "
+      "and periods, and cannot begin or end with an underscore or a period");
 }
 
 Status ValidateImageDefinitionName(std::string_view name) {
@@ -88,11 +89,13 @@ Status CheckIdType(const ResourceId& id, std::string_view full_type, std::string
   if (full_type == kManagedImageType) {
     shape = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/images/{name}";
   } else if (full_type == kImageDefinitionType) {
-    shape = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/galleries/"
-            "{gallery}/images/{definition}";
+    shape =
+        "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/galleries/"
+        "{gallery}/images/{definition}";
   } else if (full_type == kImageVersionType) {
-    shape = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/galleries/"
-            "{gallery}/images/{definition}/versions/{version}";
+    shape =
+        "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/galleries/"
+        "{gallery}/images/{definition}/versions/{version}";
   } else {
     shape = "a resource of type " + std::string(full_type);
   }
@@ -160,7 +163,7 @@ StatusOr<int64_t> ParseDateTime(std::string_view field, std::string_view text) {
             !digits(pos + 4, 2, om) || pos + 6 != text.size() || oh > 23 || om > 59) {
           return fail();
         }
-        offset_s = (text[pos] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
+        offset_s = (text[pos] == '+' ? 1 : -1) * (int64_t{oh} * 3600 + int64_t{om} * 60);
         pos = text.size();
       } else {
         return fail();
@@ -190,7 +193,7 @@ std::string FormatDateTime(int64_t micros) {
   std::tm tm{};
   gmtime_r(&seconds, &tm);
   char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S+00:00", &tm);
+  (void)std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S+00:00", &tm);
   return buf;
 }
 

@@ -45,9 +45,11 @@ Status CheckIdType(const ResourceId& id, std::string_view full_type, std::string
 
 // Canonical spellings, parsed case-insensitively. InvalidArgument names
 // `field`, the value and the allowed values.
-StatusOr<std::string> ParseOsType(std::string_view field, std::string_view text);    // Linux, Windows
-StatusOr<std::string> ParseOsState(std::string_view field, std::string_view text);   // Generalized, Specialized
-StatusOr<std::string> ParseHyperVGeneration(std::string_view field, std::string_view text);  // V1, V2
+StatusOr<std::string> ParseOsType(std::string_view field, std::string_view text);  // Linux, Windows
+StatusOr<std::string> ParseOsState(std::string_view field,
+                                   std::string_view text);  // Generalized, Specialized
+StatusOr<std::string> ParseHyperVGeneration(std::string_view field,
+                                            std::string_view text);  // V1, V2
 // Standard_LRS, Standard_ZRS, Premium_LRS.
 StatusOr<std::string> ParseStorageAccountType(std::string_view field, std::string_view text);
 

@@ -64,16 +64,19 @@ TEST(NamesTest, DatesRoundTripInAzuresForm) {
     auto t = ParseDateTime("--end-of-life-date", bad);
     EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument) << bad;
   }
-  EXPECT_NE(ParseDateTime("--end-of-life-date", "soon").status().message().find(
-                "--end-of-life-date: \"soon\" is not a date; use YYYY-MM-DD"),
+  EXPECT_NE(ParseDateTime("--end-of-life-date", "soon")
+                .status()
+                .message()
+                .find("--end-of-life-date: \"soon\" is not a date; use YYYY-MM-DD"),
             std::string::npos);
 }
 
 TEST(NamesTest, IdsHaveAzureTypes) {
   ResourceId group = ResourceId::ForResourceGroup("sub", "rg");
   EXPECT_EQ(GalleryId(group, "g").FullType(), kGalleryType);
-  EXPECT_EQ(DefinitionId(group, "g", "d").ToString(),
-            "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/d");
+  EXPECT_EQ(
+      DefinitionId(group, "g", "d").ToString(),
+      "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/d");
   EXPECT_EQ(ManagedImageId(group, "i").FullType(), kManagedImageType);
   Status wrong = CheckIdType(GalleryId(group, "g"), kManagedImageType, "--source");
   EXPECT_EQ(wrong.code(), StatusCode::kInvalidArgument);

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-
 #include <set>
 
 #include "base/crash_point.h"
@@ -73,21 +72,25 @@ Status MutateVersion(meta::MetaStore& meta, const ResourceId& id,
 StatusOr<VersionRecord> ReadVersion(meta::MetaStore& meta, const ResourceId& id) {
   std::optional<VersionRecord> out;
   if (Status st = meta.Read([&](meta::Transaction& txn) -> Status {
-    ASSIGN_OR_RETURN(meta::Resource r, GetVersion(txn, id));
-    ASSIGN_OR_RETURN(VersionRecord rec, VersionRecord::FromResource(r));
-    out = std::move(rec);
-    return Status::Ok();
-  }); !st.ok()) return st;
+        ASSIGN_OR_RETURN(meta::Resource r, GetVersion(txn, id));
+        ASSIGN_OR_RETURN(VersionRecord rec, VersionRecord::FromResource(r));
+        out = std::move(rec);
+        return Status::Ok();
+      });
+      !st.ok())
+    return st;
   return std::move(*out);
 }
 
 StatusOr<meta::Resource> ReadResource(meta::MetaStore& meta, const ResourceId& id) {
   std::optional<meta::Resource> out;
   if (Status st = meta.Read([&](meta::Transaction& txn) -> Status {
-    ASSIGN_OR_RETURN(meta::Resource r, txn.Get(id));
-    out = std::move(r);
-    return Status::Ok();
-  }); !st.ok()) return st;
+        ASSIGN_OR_RETURN(meta::Resource r, txn.Get(id));
+        out = std::move(r);
+        return Status::Ok();
+      });
+      !st.ok())
+    return st;
   return std::move(*out);
 }
 
@@ -103,17 +106,18 @@ Status CopyImage(store::Store& store, const Region& from, const Region& to,
 }
 
 // The replication loop (see publish.h). `pin` is held by the caller.
-StatusOr<meta::Resource> Replicate(meta::MetaStore& meta, store::Store& store, store::Pin& pin,
-                                   const ResourceId& id,
-                                   const std::function<void(const Region&, ReplicaState)>& on_region) {
+StatusOr<meta::Resource> Replicate(
+    meta::MetaStore& meta, store::Store& store, store::Pin& pin, const ResourceId& id,
+    const std::function<void(const Region&, ReplicaState)>& on_region) {
   std::set<std::string> attempted;
   Status first_error;
   while (true) {
     ASSIGN_OR_RETURN(VersionRecord rec, ReadVersion(meta, id));
     const ReplicaStatus* next = nullptr;
     // Home first: the other regions copy from it.
-    if (const ReplicaStatus* h = rec.Replica(rec.home);
-        h != nullptr && h->state != ReplicaState::kCompleted && !attempted.count(h->region.name())) {
+    if (const ReplicaStatus* h = rec.Replica(rec.home); h != nullptr &&
+                                                        h->state != ReplicaState::kCompleted &&
+                                                        !attempted.count(h->region.name())) {
       next = h;
     }
     for (const ReplicaStatus& s : rec.replication) {
@@ -149,7 +153,8 @@ StatusOr<meta::Resource> Replicate(meta::MetaStore& meta, store::Store& store, s
       return Status::Ok();
     }));
     CrashPoint("gallery.replicate.marked");
-    if (on_region) on_region(region, copied.ok() ? ReplicaState::kCompleted : ReplicaState::kFailed);
+    if (on_region)
+      on_region(region, copied.ok() ? ReplicaState::kCompleted : ReplicaState::kFailed);
     if (!copied.ok() && first_error.ok()) {
       first_error = Status(copied.code(), "replicating image version " + id.ToString() + " to " +
                                               region.name() + " failed: " + copied.message() +
@@ -180,8 +185,8 @@ Status CheckSourceMatchesDefinition(const meta::Resource& def, const SourceImage
   std::string def_gen = Str(def.properties, "hyperVGeneration");
   if (os_type != def_os) {
     return InvalidArgumentError("the source image is " + os_type + " but image definition '" +
-                                def.id.name() + "' is for " + def_os +
-                                " images; publish it to a " + os_type + " definition");
+                                def.id.name() + "' is for " + def_os + " images; publish it to a " +
+                                os_type + " definition");
   }
   if (gen != def_gen) {
     return InvalidArgumentError("the source image is hyperVGeneration " + gen +
@@ -199,10 +204,12 @@ StatusOr<meta::Resource> PublishVersion(Env& env, meta::MetaStore& meta, store::
   // Everything that can be checked before writing anything.
   std::optional<meta::Resource> def;
   if (Status st = meta.Read([&](meta::Transaction& txn) -> Status {
-    ASSIGN_OR_RETURN(meta::Resource d, GetDefinition(txn, request.definition));
-    def = std::move(d);
-    return Status::Ok();
-  }); !st.ok()) return st;
+        ASSIGN_OR_RETURN(meta::Resource d, GetDefinition(txn, request.definition));
+        def = std::move(d);
+        return Status::Ok();
+      });
+      !st.ok())
+    return st;
   RETURN_IF_ERROR(CheckSourceMatchesDefinition(*def, request.source));
   ASSIGN_OR_RETURN(Region home, Region::Parse(def->location));
   ASSIGN_OR_RETURN(auto targets,
@@ -237,28 +244,31 @@ StatusOr<meta::Resource> PublishVersion(Env& env, meta::MetaStore& meta, store::
   ResourceId id = request.definition;
   bool resume = false;
   if (Status st = meta.Update([&](meta::Transaction& txn) -> Status {
-    ASSIGN_OR_RETURN(std::vector<ImageVersion> existing, VersionNumbers(txn, request.definition));
-    if (request.version.has_value()) {
-      ResourceId vid = request.definition.Child("versions", request.version->ToString());
-      ASSIGN_OR_RETURN(bool exists, txn.Exists(vid));
-      if (exists) {
-        ASSIGN_OR_RETURN(meta::Resource old, txn.Get(vid));
-        ASSIGN_OR_RETURN(VersionRecord old_rec, VersionRecord::FromResource(old));
-        if (old_rec.provisioning_state != "Succeeded" && old_rec.image == rec.image) {
-          id = vid;  // the same publish, interrupted: finish it
-          resume = true;
-          return Status::Ok();
+        ASSIGN_OR_RETURN(std::vector<ImageVersion> existing,
+                         VersionNumbers(txn, request.definition));
+        if (request.version.has_value()) {
+          ResourceId vid = request.definition.Child("versions", request.version->ToString());
+          ASSIGN_OR_RETURN(bool exists, txn.Exists(vid));
+          if (exists) {
+            ASSIGN_OR_RETURN(meta::Resource old, txn.Get(vid));
+            ASSIGN_OR_RETURN(VersionRecord old_rec, VersionRecord::FromResource(old));
+            if (old_rec.provisioning_state != "Succeeded" && old_rec.image == rec.image) {
+              id = vid;  // the same publish, interrupted: finish it
+              resume = true;
+              return Status::Ok();
+            }
+          }
         }
-      }
-    }
-    ASSIGN_OR_RETURN(ImageVersion v,
-                     ChooseVersion(request.definition.ToString(), existing, request.version,
-                                   request.versioning, request.source.version));
-    rec.version = v;
-    id = request.definition.Child("versions", v.ToString());
-    meta::Resource r{id, home.name(), request.tags, rec.ToProperties(), 0, 0, 0};
-    return txn.Create(r);
-  }); !st.ok()) return st;
+        ASSIGN_OR_RETURN(ImageVersion v,
+                         ChooseVersion(request.definition.ToString(), existing, request.version,
+                                       request.versioning, request.source.version));
+        rec.version = v;
+        id = request.definition.Child("versions", v.ToString());
+        meta::Resource r{id, home.name(), request.tags, rec.ToProperties(), 0, 0, 0};
+        return txn.Create(r);
+      });
+      !st.ok())
+    return st;
   CrashPoint(resume ? "gallery.publish.resumed" : "gallery.publish.created");
   for (const tmpl::TargetRegion& t : targets) RETURN_IF_ERROR(pin.Add({t.region, rec.image}));
   return Replicate(meta, store, pin, id, request.on_region);
@@ -285,63 +295,66 @@ StatusOr<meta::Resource> UpdateVersion(Env& env, meta::MetaStore& meta, store::S
   ASSIGN_OR_RETURN(store::Pin pin, store.NewPin());
   bool added = false;
   if (Status st = meta.Update([&](meta::Transaction& txn) -> Status {
-    ASSIGN_OR_RETURN(meta::Resource r, GetVersion(txn, version));
-    ASSIGN_OR_RETURN(VersionRecord rec, VersionRecord::FromResource(r));
-    RETURN_IF_ERROR(pin.Add({rec.source_region, rec.image}));
-    if (update.allow_deletion_of_replicated_locations.has_value()) {
-      rec.allow_deletion_of_replicated_locations = *update.allow_deletion_of_replicated_locations;
-    }
-    if (update.replica_count.has_value()) rec.replica_count = *update.replica_count;
-    if (update.target_regions.has_value()) {
-      int64_t default_count = update.replica_count.value_or(rec.replica_count);
-      ASSIGN_OR_RETURN(auto targets,
-                       NormaliseTargets(*update.target_regions, default_count, rec.home));
-      bool home_listed = false;
-      for (const tmpl::TargetRegion& t : *update.target_regions) {
-        home_listed = home_listed || t.region == rec.home;
-      }
-      if (!home_listed) {
-        return InvalidArgumentError("targetRegions: the version's home region " +
-                                    rec.home.name() +
-                                    " cannot be removed; list it among the target regions");
-      }
-      std::vector<ReplicaStatus> replication;
-      for (const tmpl::TargetRegion& t : targets) {
-        if (const ReplicaStatus* s = rec.Replica(t.region)) {
-          replication.push_back(*s);
-        } else {
-          replication.push_back({t.region, ReplicaState::kInProgress, ""});
-          added = true;
+        ASSIGN_OR_RETURN(meta::Resource r, GetVersion(txn, version));
+        ASSIGN_OR_RETURN(VersionRecord rec, VersionRecord::FromResource(r));
+        RETURN_IF_ERROR(pin.Add({rec.source_region, rec.image}));
+        if (update.allow_deletion_of_replicated_locations.has_value()) {
+          rec.allow_deletion_of_replicated_locations =
+              *update.allow_deletion_of_replicated_locations;
         }
-      }
-      for (const ReplicaStatus& s : rec.replication) {
-        bool kept = false;
-        for (const tmpl::TargetRegion& t : targets) kept = kept || t.region == s.region;
-        if (!kept && s.state == ReplicaState::kCompleted &&
-            !rec.allow_deletion_of_replicated_locations) {
-          return FailedPreconditionError(
-              "targetRegions: removing " + s.region.name() + " from image version " +
-              version.ToString() +
-              " would delete a completed replica, and safetyProfile."
-              "allowDeletionOfReplicatedLocations is false; pass "
-              "--allow-replicated-location-deletion true to allow it");
+        if (update.replica_count.has_value()) rec.replica_count = *update.replica_count;
+        if (update.target_regions.has_value()) {
+          int64_t default_count = update.replica_count.value_or(rec.replica_count);
+          ASSIGN_OR_RETURN(auto targets,
+                           NormaliseTargets(*update.target_regions, default_count, rec.home));
+          bool home_listed = false;
+          for (const tmpl::TargetRegion& t : *update.target_regions) {
+            home_listed = home_listed || t.region == rec.home;
+          }
+          if (!home_listed) {
+            return InvalidArgumentError("targetRegions: the version's home region " +
+                                        rec.home.name() +
+                                        " cannot be removed; list it among the target regions");
+          }
+          std::vector<ReplicaStatus> replication;
+          for (const tmpl::TargetRegion& t : targets) {
+            if (const ReplicaStatus* s = rec.Replica(t.region)) {
+              replication.push_back(*s);
+            } else {
+              replication.push_back({t.region, ReplicaState::kInProgress, ""});
+              added = true;
+            }
+          }
+          for (const ReplicaStatus& s : rec.replication) {
+            bool kept = false;
+            for (const tmpl::TargetRegion& t : targets) kept = kept || t.region == s.region;
+            if (!kept && s.state == ReplicaState::kCompleted &&
+                !rec.allow_deletion_of_replicated_locations) {
+              return FailedPreconditionError(
+                  "targetRegions: removing " + s.region.name() + " from image version " +
+                  version.ToString() +
+                  " would delete a completed replica, and safetyProfile."
+                  "allowDeletionOfReplicatedLocations is false; pass "
+                  "--allow-replicated-location-deletion true to allow it");
+            }
+          }
+          rec.target_regions = targets;
+          rec.replication = replication;
         }
-      }
-      rec.target_regions = targets;
-      rec.replication = replication;
-    }
-    if (update.exclude_from_latest.has_value()) {
-      rec.exclude_from_latest = *update.exclude_from_latest;
-    }
-    if (update.end_of_life_us.has_value()) rec.end_of_life_us = *update.end_of_life_us;
-    if (update.block_deletion_before_end_of_life.has_value()) {
-      rec.block_deletion_before_end_of_life = *update.block_deletion_before_end_of_life;
-    }
-    if (update.tags.has_value()) r.tags = *update.tags;
-    if (added && rec.provisioning_state == "Succeeded") rec.provisioning_state = "Updating";
-    r.properties = rec.ToProperties();
-    return txn.Replace(r, r.generation);
-  }); !st.ok()) return st;
+        if (update.exclude_from_latest.has_value()) {
+          rec.exclude_from_latest = *update.exclude_from_latest;
+        }
+        if (update.end_of_life_us.has_value()) rec.end_of_life_us = *update.end_of_life_us;
+        if (update.block_deletion_before_end_of_life.has_value()) {
+          rec.block_deletion_before_end_of_life = *update.block_deletion_before_end_of_life;
+        }
+        if (update.tags.has_value()) r.tags = *update.tags;
+        if (added && rec.provisioning_state == "Succeeded") rec.provisioning_state = "Updating";
+        r.properties = rec.ToProperties();
+        return txn.Replace(r, r.generation);
+      });
+      !st.ok())
+    return st;
   CrashPoint("gallery.update.written");
   ASSIGN_OR_RETURN(VersionRecord rec, ReadVersion(meta, version));
   if (rec.AllCompleted() && rec.provisioning_state == "Succeeded") {
@@ -377,22 +390,24 @@ StatusOr<Region> PrecheckManagedImage(meta::MetaStore& meta, const ManagedImageR
   RETURN_IF_ERROR(ValidateManagedImageName(request.image.name()));
   std::optional<Region> location = request.location;
   if (Status st = meta.Read([&](meta::Transaction& txn) -> Status {
-    ASSIGN_OR_RETURN(meta::Resource group, meta::GetGroup(txn, request.image.Parent()));
-    ASSIGN_OR_RETURN(bool exists, txn.Exists(request.image));
-    if (exists) {
-      return AlreadyExistsError("image '" + request.image.name() +
-                                "' already exists in resource group '" +
-                                request.image.resource_group() +
-                                "'; delete it first with 'imagesmith image delete -g " +
-                                request.image.resource_group() + " -n " + request.image.name() +
-                                "' or pick another name");
-    }
-    if (!location.has_value()) {
-      ASSIGN_OR_RETURN(Region l, Region::Parse(group.location));
-      location = l;
-    }
-    return Status::Ok();
-  }); !st.ok()) return st;
+        ASSIGN_OR_RETURN(meta::Resource group, meta::GetGroup(txn, request.image.Parent()));
+        ASSIGN_OR_RETURN(bool exists, txn.Exists(request.image));
+        if (exists) {
+          return AlreadyExistsError("image '" + request.image.name() +
+                                    "' already exists in resource group '" +
+                                    request.image.resource_group() +
+                                    "'; delete it first with 'imagesmith image delete -g " +
+                                    request.image.resource_group() + " -n " + request.image.name() +
+                                    "' or pick another name");
+        }
+        if (!location.has_value()) {
+          ASSIGN_OR_RETURN(Region l, Region::Parse(group.location));
+          location = l;
+        }
+        return Status::Ok();
+      });
+      !st.ok())
+    return st;
   return *location;
 }
 
@@ -416,8 +431,8 @@ StatusOr<meta::Resource> FinishManagedImage(meta::MetaStore& meta, store::Store&
   const SourceImage& src = request.source;
   ASSIGN_OR_RETURN(std::string os_type, ParseOsType("osType", src.os_type));
   ASSIGN_OR_RETURN(std::string os_state, ParseOsState("osState", src.os_state));
-  ASSIGN_OR_RETURN(std::string gen, ParseHyperVGeneration("hyperVGeneration",
-                                                          src.hyper_v_generation));
+  ASSIGN_OR_RETURN(std::string gen,
+                   ParseHyperVGeneration("hyperVGeneration", src.hyper_v_generation));
   RETURN_IF_ERROR(pin.Add({src.region, src.image}));
   RETURN_IF_ERROR(pin.Add({location, src.image}));
   RETURN_IF_ERROR(CopyImage(store, src.region, location, src.image));
@@ -454,15 +469,17 @@ StatusOr<meta::Resource> FinishManagedImage(meta::MetaStore& meta, store::Store&
   own.Set("storeRefs", refs);
   p.Set("imagesmith", own);
   if (Status st = meta.Update([&](meta::Transaction& txn) -> Status {
-    RETURN_IF_ERROR(meta::GetGroup(txn, request.image.Parent()).status());
-    ASSIGN_OR_RETURN(bool exists, txn.Exists(request.image));
-    if (exists) {
-      return AlreadyExistsError("image '" + request.image.name() +
-                                "' was created by someone else meanwhile; delete it first or "
-                                "pick another name");
-    }
-    return txn.Create(r);
-  }); !st.ok()) return st;
+        RETURN_IF_ERROR(meta::GetGroup(txn, request.image.Parent()).status());
+        ASSIGN_OR_RETURN(bool exists, txn.Exists(request.image));
+        if (exists) {
+          return AlreadyExistsError("image '" + request.image.name() +
+                                    "' was created by someone else meanwhile; delete it first or "
+                                    "pick another name");
+        }
+        return txn.Create(r);
+      });
+      !st.ok())
+    return st;
   CrashPoint("gallery.image.created");
   return r;
 }
@@ -478,21 +495,20 @@ StatusOr<meta::Resource> CreateManagedImage(Env& env, meta::MetaStore& meta, sto
 }
 
 StatusOr<meta::Resource> ImportManagedImage(Env& env, meta::MetaStore& meta, store::Store& store,
-                                            const std::string& path,
-                                            const std::string& scratch_dir,
+                                            const std::string& path, const std::string& scratch_dir,
                                             ManagedImageRequest request) {
   ASSIGN_OR_RETURN(Region location, PrecheckManagedImage(meta, request));
   ASSIGN_OR_RETURN(std::string os_type, ParseOsType("osType", request.source.os_type));
-  ASSIGN_OR_RETURN(std::string gen, ParseHyperVGeneration("hyperVGeneration",
-                                                          request.source.hyper_v_generation));
+  ASSIGN_OR_RETURN(std::string gen,
+                   ParseHyperVGeneration("hyperVGeneration", request.source.hyper_v_generation));
   if (!env.FileExists(path) || env.IsDirectory(path)) {
     return NotFoundError("source: disk file " + QuoteForMessage(path) +
                          " does not exist; give a raw, VHD or qcow2 disk image");
   }
   RETURN_IF_ERROR(env.CreateDirs(scratch_dir));
   RemoveStaleImports(env, scratch_dir);
-  std::string raw = JoinPath(scratch_dir, "import-" + std::to_string(getpid()) + "-" +
-                                              RandomHex(16) + ".raw");
+  std::string raw =
+      JoinPath(scratch_dir, "import-" + std::to_string(getpid()) + "-" + RandomHex(16) + ".raw");
   // The pin protects what PutDisk writes until the resource names it.
   ASSIGN_OR_RETURN(store::Pin pin, store.NewPin());
   disk::ConvertOptions options;
@@ -531,8 +547,8 @@ StatusOr<SourceImage> ResolveImageSource(meta::Transaction& txn, const ResourceI
     ASSIGN_OR_RETURN(meta::Resource r, GetManagedImage(txn, source));
     const Json* own = r.properties.Find("imagesmith");
     const Json* storage = r.properties.Find("storageProfile");
-    const Json* os_disk = storage != nullptr && storage->is_object() ? storage->Find("osDisk")
-                                                                     : nullptr;
+    const Json* os_disk =
+        storage != nullptr && storage->is_object() ? storage->Find("osDisk") : nullptr;
     auto digest = Sha256Digest::FromHex(own != nullptr ? Str(*own, "image") : "");
     auto location = Region::Parse(r.location);
     if (!digest.ok() || !location.ok() || os_disk == nullptr) {

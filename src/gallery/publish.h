@@ -39,13 +39,13 @@ struct SourceImage {
   SourceImage(Region region_in, Sha256Digest image_in)
       : region(std::move(region_in)), image(image_in) {}
 
-  Region region;        // where the image is complete
-  Sha256Digest image;   // its store digest
+  Region region;       // where the image is complete
+  Sha256Digest image;  // its store digest
   store::ImageKind kind = store::ImageKind::kDisk;
-  std::string os_type = "Linux";           // Linux | Windows
-  std::string os_state = "Generalized";    // Generalized | Specialized
-  std::string hyper_v_generation = "V1";   // V1 | V2
-  uint64_t size_bytes = 0;                 // the OS disk's virtual size
+  std::string os_type = "Linux";          // Linux | Windows
+  std::string os_state = "Generalized";   // Generalized | Specialized
+  std::string hyper_v_generation = "V1";  // V1 | V2
+  uint64_t size_bytes = 0;                // the OS disk's virtual size
   // The source's own version ("0.20250101.1" for a platform image, "1.2.3"
   // for a gallery version), for the Source versioning scheme; may be empty.
   std::string version;
@@ -96,10 +96,9 @@ StatusOr<meta::Resource> PublishVersion(Env& env, meta::MetaStore& meta, store::
 // Completes a version's replication: every target region that is not
 // Completed (InProgress after a crash, or Failed) is copied and marked. OK
 // and a no-op for a version that is already complete. Returns the version.
-StatusOr<meta::Resource> ReplicateVersion(Env& env, meta::MetaStore& meta, store::Store& store,
-                                          const ResourceId& version,
-                                          const std::function<void(const Region&, ReplicaState)>&
-                                              on_region = {});
+StatusOr<meta::Resource> ReplicateVersion(
+    Env& env, meta::MetaStore& meta, store::Store& store, const ResourceId& version,
+    const std::function<void(const Region&, ReplicaState)>& on_region = {});
 
 // What may change on a version (unset fields stay as they are). Everything
 // else about a version is fixed once it is created.
@@ -115,9 +114,9 @@ struct VersionUpdate {
 
 // Applies `update` and replicates to any region it adds (provisioningState
 // Updating until done). `replica_count` sets publishingProfile.replicaCount
-// (the default count); each entry of `target_regions` carries its own count. Removing a region whose replica is Completed needs
-// allowDeletionOfReplicatedLocations (FailedPrecondition otherwise); the
-// home region cannot be removed. Also resumes an unfinished replication.
+// (the default count); each entry of `target_regions` carries its own count. Removing a region
+// whose replica is Completed needs allowDeletionOfReplicatedLocations (FailedPrecondition
+// otherwise); the home region cannot be removed. Also resumes an unfinished replication.
 StatusOr<meta::Resource> UpdateVersion(Env& env, meta::MetaStore& meta, store::Store& store,
                                        const ResourceId& version, const VersionUpdate& update);
 
@@ -127,7 +126,8 @@ struct ManagedImageRequest {
 
   ResourceId image;  // .../providers/Microsoft.Compute/images/{name}; must not exist
   SourceImage source;
-  std::optional<Region> location;  // default: the group's              // replicated to `location` when elsewhere
+  std::optional<Region>
+      location;  // default: the group's              // replicated to `location` when elsewhere
   Json tags = Json::MakeObject();
 };
 
@@ -143,8 +143,7 @@ StatusOr<meta::Resource> CreateManagedImage(Env& env, meta::MetaStore& meta, sto
 // converts it to raw in `scratch_dir` (removed afterwards), puts it into the
 // store in the image's location and creates the resource.
 StatusOr<meta::Resource> ImportManagedImage(Env& env, meta::MetaStore& meta, store::Store& store,
-                                            const std::string& path,
-                                            const std::string& scratch_dir,
+                                            const std::string& path, const std::string& scratch_dir,
                                             ManagedImageRequest request);
 
 StatusOr<meta::Resource> GetManagedImage(meta::Transaction& txn, const ResourceId& image);

@@ -43,21 +43,28 @@ class PublishTest : public ::testing::Test {
     auto s = store::Store::Open(env_, dir_ + "/store");
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(*s);
-    ASSERT_TRUE(meta_->Update([&](meta::Transaction& txn) -> Status {
-                  meta::Resource sub{ResourceId::ForSubscription(kSub), "", Json::MakeObject(),
-                                     Json::MakeObject(), 0, 0, 0};
-                  RETURN_IF_ERROR(txn.Create(sub));
-                  RETURN_IF_ERROR(
-                      meta::CreateGroup(txn, kSub, "rg", R("eastus"), Json::MakeObject()).status());
-                  RETURN_IF_ERROR(
-                      CreateOrUpdateGallery(txn, {Group(), "gal", {}, {}, {}}).status());
-                  DefinitionSpec d(GalleryId(Group(), "gal"), "deb");
-                  d.publisher = "Contoso";
-                  d.offer = "Debian";
-                  d.sku = "12";
-                  d.hyper_v_generation = "V2";
-                  return CreateOrUpdateDefinition(txn, d).status();
-                }).ok());
+    ASSERT_TRUE(
+        meta_
+            ->Update([&](meta::Transaction& txn) -> Status {
+              meta::Resource sub{ResourceId::ForSubscription(kSub),
+                                 "",
+                                 Json::MakeObject(),
+                                 Json::MakeObject(),
+                                 0,
+                                 0,
+                                 0};
+              RETURN_IF_ERROR(txn.Create(sub));
+              RETURN_IF_ERROR(
+                  meta::CreateGroup(txn, kSub, "rg", R("eastus"), Json::MakeObject()).status());
+              RETURN_IF_ERROR(CreateOrUpdateGallery(txn, {Group(), "gal", {}, {}, {}}).status());
+              DefinitionSpec d(GalleryId(Group(), "gal"), "deb");
+              d.publisher = "Contoso";
+              d.offer = "Debian";
+              d.sku = "12";
+              d.hyper_v_generation = "V2";
+              return CreateOrUpdateDefinition(txn, d).status();
+            })
+            .ok());
     // A small real disk: 4 MiB with some data in it.
     disk_ = dir_ + "/disk.raw";
     std::ofstream f(disk_, std::ios::binary);
@@ -98,10 +105,12 @@ class PublishTest : public ::testing::Test {
   }
   int64_t CountVersions() {
     int64_t n = 0;
-    EXPECT_TRUE(meta_->Read([&](meta::Transaction& txn) -> Status {
-                  ASSIGN_OR_RETURN(n, txn.CountDescendants(Def()));
-                  return Status::Ok();
-                }).ok());
+    EXPECT_TRUE(meta_
+                    ->Read([&](meta::Transaction& txn) -> Status {
+                      ASSIGN_OR_RETURN(n, txn.CountDescendants(Def()));
+                      return Status::Ok();
+                    })
+                    .ok());
     return n;
   }
 
@@ -199,17 +208,24 @@ TEST_F(PublishTest, FailedReplicaIsReportedAndRetried) {
   auto put = store_->PutDisk(R("northeurope"), disk_, Json::MakeObject(), nullptr, {});
   ASSERT_TRUE(put.ok());
   ASSERT_TRUE(env_.RemoveAll(dir_ + "/store/northeurope").ok());
-  ASSERT_TRUE(meta_->Update([&](meta::Transaction& txn) {
-                VersionRecord rec(R("eastus"), R("northeurope"));
-                rec.version = ImageVersion(1, 0, 0);
-                rec.target_regions = {{R("eastus"), 1, std::nullopt}};
-                rec.replication = {{R("eastus"), ReplicaState::kInProgress, ""}};
-                rec.image = src.image;
-                rec.kind = "disk";
-                meta::Resource r{Def().Child("versions", "1.0.0"), "eastus", Json::MakeObject(),
-                                 rec.ToProperties(), 0, 0, 0};
-                return txn.Create(r);
-              }).ok());
+  ASSERT_TRUE(meta_
+                  ->Update([&](meta::Transaction& txn) {
+                    VersionRecord rec(R("eastus"), R("northeurope"));
+                    rec.version = ImageVersion(1, 0, 0);
+                    rec.target_regions = {{R("eastus"), 1, std::nullopt}};
+                    rec.replication = {{R("eastus"), ReplicaState::kInProgress, ""}};
+                    rec.image = src.image;
+                    rec.kind = "disk";
+                    meta::Resource r{Def().Child("versions", "1.0.0"),
+                                     "eastus",
+                                     Json::MakeObject(),
+                                     rec.ToProperties(),
+                                     0,
+                                     0,
+                                     0};
+                    return txn.Create(r);
+                  })
+                  .ok());
   ResourceId id = Def().Child("versions", "1.0.0");
   // The image is in eastus already (PutSource), but resuming copies from the
   // recorded source region, which lost it.
@@ -221,8 +237,12 @@ TEST_F(PublishTest, FailedReplicaIsReportedAndRetried) {
   auto after = Read(id);
   EXPECT_EQ(after->properties.Find("provisioningState")->string_value(), "Failed");
   EXPECT_EQ(StateIn(*after, "eastus"), "Failed");
-  EXPECT_FALSE(after->properties.Find("replicationStatus")->Find("summary")->array_items()[0]
-                   .Find("details")->string_value().empty());
+  EXPECT_FALSE(after->properties.Find("replicationStatus")
+                   ->Find("summary")
+                   ->array_items()[0]
+                   .Find("details")
+                   ->string_value()
+                   .empty());
 
   // Put the source back and retry: it completes.
   ASSERT_TRUE(store_->PutDisk(R("northeurope"), disk_, Json::MakeObject(), nullptr, {}).ok());
@@ -235,25 +255,34 @@ TEST_F(PublishTest, FailedReplicaIsReportedAndRetried) {
 TEST_F(PublishTest, InterruptedPublishIsResumedByPublishingAgain) {
   SourceImage src = PutSource("eastus");
   // The state a crash after the first region leaves behind.
-  ASSERT_TRUE(meta_->Update([&](meta::Transaction& txn) {
-                VersionRecord rec(R("eastus"), R("eastus"));
-                rec.version = ImageVersion(1, 0, 0);
-                rec.target_regions = {{R("eastus"), 2, std::nullopt},
-                                      {R("westus2"), 1, std::nullopt}};
-                rec.replication = {{R("eastus"), ReplicaState::kCompleted, ""},
-                                   {R("westus2"), ReplicaState::kInProgress, ""}};
-                rec.image = src.image;
-                rec.kind = "disk";
-                meta::Resource r{Def().Child("versions", "1.0.0"), "eastus", Json::MakeObject(),
-                                 rec.ToProperties(), 0, 0, 0};
-                return txn.Create(r);
-              }).ok());
+  ASSERT_TRUE(
+      meta_
+          ->Update([&](meta::Transaction& txn) {
+            VersionRecord rec(R("eastus"), R("eastus"));
+            rec.version = ImageVersion(1, 0, 0);
+            rec.target_regions = {{R("eastus"), 2, std::nullopt}, {R("westus2"), 1, std::nullopt}};
+            rec.replication = {{R("eastus"), ReplicaState::kCompleted, ""},
+                               {R("westus2"), ReplicaState::kInProgress, ""}};
+            rec.image = src.image;
+            rec.kind = "disk";
+            meta::Resource r{Def().Child("versions", "1.0.0"),
+                             "eastus",
+                             Json::MakeObject(),
+                             rec.ToProperties(),
+                             0,
+                             0,
+                             0};
+            return txn.Create(r);
+          })
+          .ok());
   // Not usable in westus2 yet, and not latest there.
-  ASSERT_TRUE(meta_->Read([&](meta::Transaction& txn) {
-                auto latest = ResolveLatestVersion(txn, Def(), R("westus2"));
-                EXPECT_EQ(latest.status().code(), StatusCode::kNotFound);
-                return Status::Ok();
-              }).ok());
+  ASSERT_TRUE(meta_
+                  ->Read([&](meta::Transaction& txn) {
+                    auto latest = ResolveLatestVersion(txn, Def(), R("westus2"));
+                    EXPECT_EQ(latest.status().code(), StatusCode::kNotFound);
+                    return Status::Ok();
+                  })
+                  .ok());
   auto v = PublishVersion(env_, *meta_, *store_, Request(src, "1.0.0"));
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_EQ(v->properties.Find("provisioningState")->string_value(), "Succeeded");
@@ -310,17 +339,19 @@ TEST_F(PublishTest, ManagedImagesImportAndResolve) {
 
   auto dup = ImportManagedImage(env_, *meta_, *store_, disk_, dir_ + "/scratch", req);
   EXPECT_EQ(dup.status().code(), StatusCode::kAlreadyExists);
-  auto missing = ImportManagedImage(env_, *meta_, *store_, dir_ + "/none.vhd", dir_ + "/scratch",
-                                    ManagedImageRequest(ManagedImageId(Group(), "x"),
-                                                        SourceImage(R("eastus"), {})));
+  auto missing = ImportManagedImage(
+      env_, *meta_, *store_, dir_ + "/none.vhd", dir_ + "/scratch",
+      ManagedImageRequest(ManagedImageId(Group(), "x"), SourceImage(R("eastus"), {})));
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
 
   // The managed image is a source: resolve it and publish it.
   std::optional<SourceImage> src;
-  ASSERT_TRUE(meta_->Read([&](meta::Transaction& txn) -> Status {
-                ASSIGN_OR_RETURN(src, ResolveImageSource(txn, img->id, R("eastus")));
-                return Status::Ok();
-              }).ok());
+  ASSERT_TRUE(meta_
+                  ->Read([&](meta::Transaction& txn) -> Status {
+                    ASSIGN_OR_RETURN(src, ResolveImageSource(txn, img->id, R("eastus")));
+                    return Status::Ok();
+                  })
+                  .ok());
   EXPECT_EQ(src->size_bytes, 4u << 20);
   EXPECT_EQ(src->hyper_v_generation, "V2");
   auto v = PublishVersion(env_, *meta_, *store_, Request(*src, "1.0.0"));
@@ -329,17 +360,19 @@ TEST_F(PublishTest, ManagedImagesImportAndResolve) {
             img->id.ToString());
 
   // .../versions/latest resolves per region.
-  ASSERT_TRUE(meta_->Read([&](meta::Transaction& txn) -> Status {
-                ResourceId latest = Def().Child("versions", "latest");
-                ASSIGN_OR_RETURN(SourceImage s, ResolveImageSource(txn, latest, R("westus2")));
-                EXPECT_EQ(s.version, "1.0.0");
-                EXPECT_EQ(s.region.name(), "westus2");
-                auto none = ResolveImageSource(txn, latest, R("northeurope"));
-                EXPECT_EQ(none.status().code(), StatusCode::kNotFound);
-                auto wrong = ResolveImageSource(txn, GalleryId(Group(), "gal"), R("eastus"));
-                EXPECT_EQ(wrong.status().code(), StatusCode::kInvalidArgument);
-                return Status::Ok();
-              }).ok());
+  ASSERT_TRUE(meta_
+                  ->Read([&](meta::Transaction& txn) -> Status {
+                    ResourceId latest = Def().Child("versions", "latest");
+                    ASSIGN_OR_RETURN(SourceImage s, ResolveImageSource(txn, latest, R("westus2")));
+                    EXPECT_EQ(s.version, "1.0.0");
+                    EXPECT_EQ(s.region.name(), "westus2");
+                    auto none = ResolveImageSource(txn, latest, R("northeurope"));
+                    EXPECT_EQ(none.status().code(), StatusCode::kNotFound);
+                    auto wrong = ResolveImageSource(txn, GalleryId(Group(), "gal"), R("eastus"));
+                    EXPECT_EQ(wrong.status().code(), StatusCode::kInvalidArgument);
+                    return Status::Ok();
+                  })
+                  .ok());
 
   // A managed image from a store image in another region is copied there.
   SourceImage far = PutSource("northeurope");

@@ -47,7 +47,7 @@ std::optional<tmpl::StorageAccountType> StorageTypeFromName(std::string_view s) 
 
 std::string CreateHint(const ResourceId& id) {
   const auto& t = id.types();
-  std::string g = id.resource_group();
+  const std::string& g = id.resource_group();
   if (id.IsType(kGalleryType)) {
     return "create it with 'imagesmith sig create -g " + g + " -r " + id.name() + "'";
   }
@@ -100,8 +100,13 @@ StatusOr<meta::Resource> CreateOrUpdateGallery(meta::Transaction& txn, const Gal
     RETURN_IF_ERROR(txn.Replace(r, r.generation));
     return r;
   }
-  meta::Resource r{id, spec.location.has_value() ? spec.location->name() : group.location,
-                   Json::MakeObject(), Json::MakeObject(), 0, 0, 0};
+  meta::Resource r{id,
+                   spec.location.has_value() ? spec.location->name() : group.location,
+                   Json::MakeObject(),
+                   Json::MakeObject(),
+                   0,
+                   0,
+                   0};
   if (spec.tags.has_value()) r.tags = *spec.tags;
   if (spec.description.has_value()) {
     r.properties.Set("description", Json::String(*spec.description));
@@ -136,8 +141,8 @@ StatusOr<meta::Resource> GetDefinition(meta::Transaction& txn, const ResourceId&
   auto r = txn.Get(definition);
   if (r.status().code() == StatusCode::kNotFound) {
     return NotFoundError("image definition " + Quoted(definition.name()) +
-                         " could not be found in gallery " +
-                         Quoted(definition.Parent().name()) + "; " + CreateHint(definition));
+                         " could not be found in gallery " + Quoted(definition.Parent().name()) +
+                         "; " + CreateHint(definition));
   }
   return r;
 }
@@ -170,8 +175,7 @@ StatusOr<meta::Resource> CreateOrUpdateDefinition(meta::Transaction& txn,
         EqualsIgnoreCase(Str(*ident, "sku"), spec.sku)) {
       return AlreadyExistsError("publisher/offer/sku " + spec.publisher + "/" + spec.offer + "/" +
                                 spec.sku + " is already used by image definition " +
-                                Quoted(s.id.name()) + " in gallery " +
-                                Quoted(spec.gallery.name()) +
+                                Quoted(s.id.name()) + " in gallery " + Quoted(spec.gallery.name()) +
                                 "; each definition in a gallery needs its own identifier");
     }
   }
@@ -286,8 +290,7 @@ StatusOr<VersionRecord> VersionRecord::FromResource(const meta::Resource& r) {
   }
   v.storage_account_type = StorageTypeFromName(Str(*pub, "storageAccountType"));
   if (const Json* safety = Obj(p, "safetyProfile")) {
-    v.allow_deletion_of_replicated_locations =
-        Bool(*safety, "allowDeletionOfReplicatedLocations");
+    v.allow_deletion_of_replicated_locations = Bool(*safety, "allowDeletionOfReplicatedLocations");
     v.block_deletion_before_end_of_life = Bool(*safety, "blockDeletionBeforeEndOfLife");
   }
   if (const Json* storage = Obj(p, "storageProfile")) {
@@ -453,6 +456,7 @@ StatusOr<std::vector<meta::Resource>> ListVersions(meta::Transaction& txn,
   std::stable_sort(keyed.begin(), keyed.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<meta::Resource> out;
+  out.reserve(keyed.size());
   for (auto& [v, r] : keyed) out.push_back(std::move(r));
   return out;
 }
@@ -484,7 +488,8 @@ StatusOr<meta::Resource> ResolveLatestVersion(meta::Transaction& txn, const Reso
                          " has no version usable as latest in " + region.name() +
                          " (none is both replicated there and not excluded from latest); "
                          "publish one with 'imagesmith sig image-version create' targeting " +
-                         region.name() + ", or add the region to a version with 'imagesmith sig "
+                         region.name() +
+                         ", or add the region to a version with 'imagesmith sig "
                          "image-version update --target-regions'");
   }
   return txn.Get(definition.Child("versions", latest->ToString()));

@@ -54,10 +54,10 @@ struct DefinitionSpec {
   ResourceId gallery;  // must exist
   std::string name;
   std::string publisher, offer, sku;
-  std::string os_type = "Linux";             // Linux | Windows
-  std::string os_state = "Generalized";      // Generalized | Specialized
-  std::string hyper_v_generation = "V1";     // V1 | V2
-  std::optional<Region> location;            // default and only choice: the gallery's
+  std::string os_type = "Linux";          // Linux | Windows
+  std::string os_state = "Generalized";   // Generalized | Specialized
+  std::string hyper_v_generation = "V1";  // V1 | V2
+  std::optional<Region> location;         // default and only choice: the gallery's
   std::optional<std::string> description;
   std::optional<int64_t> end_of_life_us;
   std::optional<Json> tags;

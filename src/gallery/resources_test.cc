@@ -21,13 +21,18 @@ class ResourcesTest : public ::testing::Test {
     auto s = meta::OpenSqliteMetaStore(*Env::Default(), dir_ + "/meta.db");
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     meta_ = std::move(*s);
-    ASSERT_TRUE(Update([&](meta::Transaction& txn) {
-                  meta::Resource sub{ResourceId::ForSubscription(kSub), "", Json::MakeObject(),
-                                     Json::MakeObject(), 0, 0, 0};
-                  RETURN_IF_ERROR(txn.Create(sub));
-                  return meta::CreateGroup(txn, kSub, "rg", R("eastus"), Json::MakeObject())
-                      .status();
-                }).ok());
+    ASSERT_TRUE(
+        Update([&](meta::Transaction& txn) {
+          meta::Resource sub{ResourceId::ForSubscription(kSub),
+                             "",
+                             Json::MakeObject(),
+                             Json::MakeObject(),
+                             0,
+                             0,
+                             0};
+          RETURN_IF_ERROR(txn.Create(sub));
+          return meta::CreateGroup(txn, kSub, "rg", R("eastus"), Json::MakeObject()).status();
+        }).ok());
   }
   void TearDown() override {
     meta_.reset();
@@ -40,8 +45,7 @@ class ResourcesTest : public ::testing::Test {
 
   Status MakeGallery() {
     return Update([&](meta::Transaction& txn) {
-      return CreateOrUpdateGallery(txn, {Group(), "gal", std::nullopt, "d", std::nullopt})
-          .status();
+      return CreateOrUpdateGallery(txn, {Group(), "gal", std::nullopt, "d", std::nullopt}).status();
     });
   }
   DefinitionSpec Def(const std::string& name, const std::string& sku) {
@@ -78,8 +82,13 @@ class ResourcesTest : public ::testing::Test {
     rec.kind = "disk";
     rec.provisioning_state = rec.AllCompleted() ? "Succeeded" : "Creating";
     return Update([&](meta::Transaction& txn) {
-      meta::Resource r{DefinitionId(Group(), "gal", def).Child("versions", version), "eastus",
-                       Json::MakeObject(), rec.ToProperties(), 0, 0, 0};
+      meta::Resource r{DefinitionId(Group(), "gal", def).Child("versions", version),
+                       "eastus",
+                       Json::MakeObject(),
+                       rec.ToProperties(),
+                       0,
+                       0,
+                       0};
       return txn.Create(r);
     });
   }
@@ -90,8 +99,8 @@ class ResourcesTest : public ::testing::Test {
 
 TEST_F(ResourcesTest, GalleryNeedsAnExistingGroupAndAValidName) {
   Status missing = Update([&](meta::Transaction& txn) {
-    return CreateOrUpdateGallery(
-               txn, {ResourceId::ForResourceGroup(kSub, "nope"), "gal", {}, {}, {}})
+    return CreateOrUpdateGallery(txn,
+                                 {ResourceId::ForResourceGroup(kSub, "nope"), "gal", {}, {}, {}})
         .status();
   });
   EXPECT_EQ(missing.code(), StatusCode::kNotFound);
@@ -215,12 +224,14 @@ TEST_F(ResourcesTest, BlockDeletionBeforeEndOfLifeIsHonoured) {
 TEST_F(ResourcesTest, LatestSkipsExcludedAndIncompleteReplicas) {
   ASSERT_TRUE(MakeGallery().ok());
   ASSERT_TRUE(MakeDefinition(Def("deb", "12")).ok());
-  ASSERT_TRUE(MakeVersion("deb", "1.0.0",
-                          {{"eastus", ReplicaState::kCompleted}, {"westus2", ReplicaState::kCompleted}})
-                  .ok());
-  ASSERT_TRUE(MakeVersion("deb", "1.1.0",
-                          {{"eastus", ReplicaState::kCompleted}, {"westus2", ReplicaState::kInProgress}})
-                  .ok());
+  ASSERT_TRUE(
+      MakeVersion("deb", "1.0.0",
+                  {{"eastus", ReplicaState::kCompleted}, {"westus2", ReplicaState::kCompleted}})
+          .ok());
+  ASSERT_TRUE(
+      MakeVersion("deb", "1.1.0",
+                  {{"eastus", ReplicaState::kCompleted}, {"westus2", ReplicaState::kInProgress}})
+          .ok());
   ASSERT_TRUE(MakeVersion("deb", "2.0.0", {{"eastus", ReplicaState::kCompleted}}, true).ok());
   ResourceId def = DefinitionId(Group(), "gal", "deb");
   auto latest = [&](const char* region) -> StatusOr<std::string> {
@@ -252,8 +263,11 @@ TEST_F(ResourcesTest, VersionRecordRoundTripsAndNamesItsStoreRefs) {
   rec.end_of_life_us = *ParseDateTime("eol", "2030-01-01");
   rec.size_bytes = 3ull << 30;
   Json p = rec.ToProperties();
-  EXPECT_EQ(p.Find("publishingProfile")->Find("targetRegions")->array_items()[0]
-                .Find("name")->string_value(),
+  EXPECT_EQ(p.Find("publishingProfile")
+                ->Find("targetRegions")
+                ->array_items()[0]
+                .Find("name")
+                ->string_value(),
             "East US");
   EXPECT_EQ(p.Find("replicationStatus")->Find("aggregatedState")->string_value(), "InProgress");
   EXPECT_EQ(p.Find("storageProfile")->Find("osDiskImage")->Find("sizeInGB")->AsInt64(), 3);
@@ -265,7 +279,12 @@ TEST_F(ResourcesTest, VersionRecordRoundTripsAndNamesItsStoreRefs) {
   meta::Resource r{*ResourceId::Parse(std::string("/subscriptions/") + kSub +
                                       "/resourceGroups/rg/providers/Microsoft.Compute/galleries/"
                                       "g/images/d/versions/1.2.3"),
-                   "eastus", Json::MakeObject(), p, 0, 0, 0};
+                   "eastus",
+                   Json::MakeObject(),
+                   p,
+                   0,
+                   0,
+                   0};
   auto back = VersionRecord::FromResource(r);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(back->ToProperties().Dump(), p.Dump());

@@ -50,9 +50,10 @@ StatusOr<ImageVersion> SourceSchemeVersion(const std::vector<ImageVersion>& exis
   }
   auto v = ImageVersion::Parse(source_version);
   if (!v.ok()) {
-    return InvalidArgumentError("versioning scheme Source: the source image's version cannot "
-                                "name a gallery image version: " +
-                                v.status().message());
+    return InvalidArgumentError(
+        "versioning scheme Source: the source image's version cannot "
+        "name a gallery image version: " +
+        v.status().message());
   }
   if (std::find(existing.begin(), existing.end(), *v) != existing.end()) {
     return AlreadyExistsError("versioning scheme Source: version " + v->ToString() +

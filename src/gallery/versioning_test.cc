@@ -39,9 +39,9 @@ TEST(VersioningTest, ReferenceExampleThroughChooseVersion) {
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(v->ToString(), "1.2.1");
   // No versioning at all is the Latest scheme without a major.
-  EXPECT_EQ(ChooseVersion("d", Versions(kReferenceGallery), std::nullopt, std::nullopt, "")
-                ->ToString(),
-            "2.1.1");
+  EXPECT_EQ(
+      ChooseVersion("d", Versions(kReferenceGallery), std::nullopt, std::nullopt, "")->ToString(),
+      "2.1.1");
 }
 
 TEST(VersioningTest, LatestOrderIsNumericNotTextual) {
@@ -84,8 +84,7 @@ TEST(VersioningTest, SourceSchemeRejectsMissingUnusableOrTakenVersions) {
   tmpl::Versioning source{tmpl::VersioningScheme::kSource, std::nullopt};
   auto none = ChooseVersion("d", {}, std::nullopt, source, "");
   EXPECT_EQ(none.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(none.status().message().find("PlatformImage or SharedImageVersion"),
-            std::string::npos);
+  EXPECT_NE(none.status().message().find("PlatformImage or SharedImageVersion"), std::string::npos);
   auto four = ChooseVersion("d", {}, std::nullopt, source, "1.2.3.4");
   EXPECT_EQ(four.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(four.status().message().find("Major.Minor.Patch"), std::string::npos);
@@ -97,9 +96,11 @@ Region R(const char* name) { return *Region::Parse(name); }
 
 TEST(LatestTest, HighestCompletedNotExcludedVersionInThatRegion) {
   std::vector<VersionFacts> facts = {
-      {ImageVersion(1, 0, 0), false,
+      {ImageVersion(1, 0, 0),
+       false,
        {{R("eastus"), ReplicaState::kCompleted}, {R("westus2"), ReplicaState::kCompleted}}},
-      {ImageVersion(1, 1, 0), false,
+      {ImageVersion(1, 1, 0),
+       false,
        {{R("eastus"), ReplicaState::kCompleted}, {R("westus2"), ReplicaState::kInProgress}}},
       {ImageVersion(2, 0, 0), true, {{R("eastus"), ReplicaState::kCompleted}}},
       {ImageVersion(1, 2, 0), false, {{R("eastus"), ReplicaState::kFailed}}},
