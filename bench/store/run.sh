@@ -33,7 +33,7 @@ ninja -C "$build" imagesmith store_bench >/dev/null
 work=$(mktemp -d /var/tmp/imagesmith-bench-store.XXXXXX)
 merged=$work/v2
 cleanup() {
-  for m in "$merged/etc/resolv.conf" "$merged/dev" "$merged/proc" "$merged"; do
+  for m in "${resolv_mount:-/nonexistent}" "$merged/run" "$merged/dev" "$merged/proc" "$merged"; do
     mountpoint -q "$m" 2>/dev/null && umount -l "$m"
   done
   rm -rf "$work"
@@ -64,13 +64,29 @@ mkdir -p "$work/upper" "$work/ovl" "$merged"
 mount -t overlay overlay -o "lowerdir=$v1,upperdir=$work/upper,workdir=$work/ovl" "$merged"
 mount -t proc proc "$merged/proc"
 mount --bind /dev "$merged/dev"
-# The host's resolver for the install only; a file made here is removed after.
+# The host's resolver for the install only, without changing the tree: /run
+# is a tmpfs for the chroot, and resolv.conf (or what its symlink names under
+# /run) is bound or copied there.
+mount -t tmpfs tmpfs "$merged/run"
 made_resolv=0
-if [ ! -e "$merged/etc/resolv.conf" ] && [ ! -L "$merged/etc/resolv.conf" ]; then
-  touch "$merged/etc/resolv.conf"
-  made_resolv=1
+if [ -L "$merged/etc/resolv.conf" ]; then
+  target=$(readlink "$merged/etc/resolv.conf")
+  case "$target" in
+    /run/*|../run/*) rel=${target#*run/} ;;
+    *) die "/etc/resolv.conf in the base tree links to $target, outside /run" ;;
+  esac
+  mkdir -p "$merged/run/$(dirname "$rel")"
+  cp /etc/resolv.conf "$merged/run/$rel"
+  mount --bind "$merged/run/$rel" "$merged/run/$rel"  # a mount point, so cleanup finds it
+  resolv_mount=$merged/run/$rel
+else
+  if [ ! -e "$merged/etc/resolv.conf" ]; then
+    touch "$merged/etc/resolv.conf"
+    made_resolv=1
+  fi
+  mount --bind /etc/resolv.conf "$merged/etc/resolv.conf"
+  resolv_mount=$merged/etc/resolv.conf
 fi
-mount --bind /etc/resolv.conf "$merged/etc/resolv.conf"
 chroot "$merged" /bin/sh -c 'export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq curl' >"$work/apt.log" 2>&1 ||
   { tail -20 "$work/apt.log" >&2; die "apt-get install curl failed"; }
@@ -78,7 +94,7 @@ chroot "$merged" /bin/sh -c 'export DEBIAN_FRONTEND=noninteractive
 # caches, logs of the install.
 chroot "$merged" /bin/sh -c 'apt-get clean; rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
   rm -f /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/log/apt/* /var/log/dpkg.log /var/log/alternatives.log'
-umount "$merged/etc/resolv.conf" "$merged/dev" "$merged/proc"
+umount "$resolv_mount" "$merged/run" "$merged/dev" "$merged/proc"
 [ "$made_resolv" = 0 ] || rm -f "$merged/etc/resolv.conf"
 installed_kib() { dpkg-query --admindir="$1/var/lib/dpkg" -W -f='${Installed-Size}\n' | awk '{ s += $1 } END { print s }'; }
 added_pkgs=$(comm -13 <(dpkg-query --admindir="$v1/var/lib/dpkg" -W -f='${Package}\n' | sort) \
