@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include "base/json.h"
 #include "base/sha256.h"
 #include "base/strings.h"
@@ -68,9 +70,15 @@ class ValidateTest : public ::testing::Test {
     env.insert(more.begin(), more.end());
     return RunCli({"build", "t.json", "-n", "t"}, dir_, env);
   }
+  // properties.A.B; a missing one fails the test (and aborts it) instead of
+  // crashing on a null pointer.
   static const Json* Prop(const Json& t, const char* a, const char* b) {
-    const Json* p = t.Find("properties")->Find(a);
-    return p == nullptr ? nullptr : p->Find(b);
+    static const Json* missing = new Json(Json::String(""));
+    const Json* props = t.is_object() ? t.Find("properties") : nullptr;
+    const Json* p = props == nullptr ? nullptr : props->Find(a);
+    const Json* v = p == nullptr ? nullptr : p->Find(b);
+    EXPECT_NE(v, nullptr) << "properties." << a << "." << b << " is missing";
+    return v == nullptr ? missing : v;
   }
 
   static std::string* home_;
@@ -86,7 +94,7 @@ TEST_F(ValidateTest, ExampleValidationsPassInsideTheBootedImage) {
   auto t = ParseJson(r.out);
   ASSERT_TRUE(t.ok()) << r.out;
   EXPECT_EQ(Prop(*t, "lastRunStatus", "runState")->string_value(), "Succeeded");
-  std::string log = ReadOrEmpty(Prop(*t, "lastRun", "log")->string_value());
+  std::string log = ReadOrEmpty(Prop(*t, "lastRun", "customizationLog")->string_value());
   EXPECT_NE(log.find("==== validate[0] 'nginxServesThePage' (Shell)"), std::string::npos) << log;
   EXPECT_NE(log.find("[validate[0]:out] enabled"), std::string::npos) << log;
   EXPECT_NE(log.find("validate[0] 'nginxServesThePage' (Shell) ended: exit status 0"),
@@ -98,7 +106,7 @@ TEST_F(ValidateTest, ExampleValidationsPassInsideTheBootedImage) {
   EXPECT_NE(log.find("[console:out]"), std::string::npos) << "the serial console is in the log";
   EXPECT_NE(log.find("validation passed"), std::string::npos);
   // The overlay was thrown away; no VM is left.
-  std::string run_dir = Dirname(Prop(*t, "lastRun", "log")->string_value());
+  std::string run_dir = Dirname(Prop(*t, "lastRun", "customizationLog")->string_value());
   EXPECT_FALSE(Env::Default()->FileExists(run_dir + "/validate"));
   EXPECT_EQ(QemuProcessesUnder(*home_), 0);
 }
@@ -163,7 +171,7 @@ TEST_F(ValidateTest, FailingValidatorFailsTheRunNamingItAndAbortKeepsTheOverlay)
                           "", *env_);
   EXPECT_EQ(runs.exit_code, 0) << runs.err;
   EXPECT_NE(runs.out.find("\"Succeeded\""), std::string::npos) << runs.out;
-  std::string log_path = Prop(*t, "lastRun", "log")->string_value();
+  std::string log_path = Prop(*t, "lastRun", "customizationLog")->string_value();
   std::string log = ReadOrEmpty(log_path);
   EXPECT_NE(log.find("[validate[0]:out] first validator ok"), std::string::npos) << log;
   EXPECT_NE(log.find("[validate[1]:out] about to fail"), std::string::npos);
@@ -190,12 +198,40 @@ TEST_F(ValidateTest, HangingValidatorIsKilledAtItsTimeoutAndNothingIsDistributed
   EXPECT_NE(msg.find("validate[0] 'hangs' (Shell) failed: timed out after 15s (killed)"),
             std::string::npos)
       << msg;
-  std::string log_path = Prop(*t, "lastRun", "log")->string_value();
+  std::string log_path = Prop(*t, "lastRun", "customizationLog")->string_value();
   EXPECT_NE(ReadOrEmpty(log_path).find("[validate[0]:out] going to sleep"), std::string::npos);
   // Not distributed (continueDistributeOnFailure is false) and cleaned up.
   EXPECT_FALSE(Env::Default()->FileExists(Dirname(log_path) + "/outputs/out.vhd"));
   EXPECT_FALSE(Env::Default()->FileExists(Dirname(log_path) + "/validate"));
   EXPECT_EQ(QemuProcessesUnder(*home_), 0);
+}
+
+TEST_F(ValidateTest, CancelWhileTheValidationVmRunsKillsQemuWithinSeconds) {
+  CliResult r;
+  std::string text = Template(R"({"inVMValidations": [{"type": "Shell", "name": "slow",
+      "inline": ["sleep 600"]}]})");
+  std::thread build([&] { r = Build(text); });
+  // Wait until the validation VM's qemu runs.
+  bool running = false;
+  for (int i = 0; i < 2400 && !running; ++i) {
+    running = QemuProcessesUnder(*home_) > 0;
+    if (!running) Env::Default()->SleepFor(std::chrono::milliseconds(250));
+  }
+  Env::Default()->SleepFor(std::chrono::seconds(5));
+  int64_t asked = Env::Default()->MonotonicMicros();
+  CliResult c = RunCli({"image-template", "cancel", "-g", "imagesmith", "-n", "t"}, "", *env_);
+  build.join();
+  double seconds = static_cast<double>(Env::Default()->MonotonicMicros() - asked) / 1e6;
+  ASSERT_TRUE(running) << "the validation VM never started: " << r.err;
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_LT(seconds, 15.0);
+  EXPECT_EQ(r.exit_code, 6) << r.err;
+  auto t = ParseJson(r.out);
+  ASSERT_TRUE(t.ok()) << r.out;
+  EXPECT_EQ(Prop(*t, "lastRunStatus", "runState")->string_value(), "Canceled");
+  EXPECT_EQ(QemuProcessesUnder(*home_), 0) << "a qemu outlived the canceled run";
+  std::string run_dir = Dirname(Prop(*t, "lastRun", "customizationLog")->string_value());
+  EXPECT_FALSE(Env::Default()->FileExists(run_dir + "/validate"));
 }
 
 TEST_F(ValidateTest, PowerShellValidatorOnLinuxIsRejectedBeforeTheBuildStarts) {
@@ -223,7 +259,7 @@ TEST_F(ValidateTest, SourceValidationOnlyValidatesTheSourceWithoutCustomizing) {
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   auto t = ParseJson(r.out);
   ASSERT_TRUE(t.ok());
-  std::string log = ReadOrEmpty(Prop(*t, "lastRun", "log")->string_value());
+  std::string log = ReadOrEmpty(Prop(*t, "lastRun", "customizationLog")->string_value());
   EXPECT_NE(log.find("[validate[0]:out] source-is-debian-12"), std::string::npos) << log;
   EXPECT_EQ(log.find("==== customize"), std::string::npos);
   EXPECT_EQ(log.find("==== generalize"), std::string::npos);
