@@ -199,6 +199,63 @@ Status SpliceSparse(const std::string& src, int dst_fd, uint64_t offset, const s
   return Status::Ok();
 }
 
+// CRC-32C (Castagnoli), reflected, without the final inversion: ext4's
+// ext2fs_crc32c_le(seed, ...).
+uint32_t Crc32cLe(uint32_t crc, const uint8_t* p, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    crc ^= p[i];
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
+  }
+  return crc;
+}
+
+uint32_t Le32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) |
+         (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
+}
+
+// Zeroes s_kbytes_written (the lifetime write counter) in the ext4 root's
+// primary and backup superblocks, fixing their checksums. mke2fs and debugfs
+// count what they wrote, which depends on how their writes were cached, so
+// without this two makes of the same tree differ in those 8 bytes. Each
+// superblock's checksum is verified before it is rewritten.
+Status ZeroWriteCounters(int fd, uint64_t fs_offset, const std::string& what) {
+  constexpr size_t kSbBytes = 1024;
+  constexpr size_t kKbytesWritten = 0x178, kChecksum = 0x3FC, kBlockGroupNr = 0x5A;
+  uint8_t sb[kSbBytes];
+  auto read_sb = [&](uint64_t at) -> bool {
+    return ::pread(fd, sb, kSbBytes, static_cast<off_t>(at)) == static_cast<ssize_t>(kSbBytes) &&
+           sb[0x38] == 0x53 && sb[0x39] == 0xEF;
+  };
+  if (!read_sb(fs_offset + 1024)) return InternalError(what + ": no ext4 superblock in the root");
+  const uint32_t blocks = Le32(sb + 0x04);
+  const uint32_t first_data_block = Le32(sb + 0x14);
+  const uint64_t block_bytes = 1024ull << Le32(sb + 0x18);
+  const uint32_t per_group = Le32(sb + 0x20);
+  const bool csum = (Le32(sb + 0x64) & 0x400) != 0;  // RO_COMPAT_METADATA_CSUM
+  if (per_group == 0) return InternalError(what + ": root superblock has 0 blocks per group");
+  const uint32_t groups = (blocks - first_data_block + per_group - 1) / per_group;
+  for (uint32_t g = 0; g < groups; ++g) {
+    const uint64_t at =
+        g == 0 ? fs_offset + 1024
+               : fs_offset + (first_data_block + uint64_t{g} * per_group) * block_bytes;
+    if (!read_sb(at)) continue;  // no backup in this group
+    if (g != 0 && (sb[kBlockGroupNr] | (sb[kBlockGroupNr + 1] << 8)) != static_cast<int>(g))
+      continue;
+    if (csum && Crc32cLe(~0u, sb, kChecksum) != Le32(sb + kChecksum)) {
+      return InternalError(what + ": the root's superblock in group " + std::to_string(g) +
+                           " has a bad checksum");
+    }
+    std::memset(sb + kKbytesWritten, 0, 8);
+    if (csum) {
+      const uint32_t c = Crc32cLe(~0u, sb, kChecksum);
+      for (int i = 0; i < 4; ++i) sb[kChecksum + i] = static_cast<uint8_t>(c >> (8 * i));
+    }
+    RETURN_IF_ERROR(PWriteAll(fd, sb, kSbBytes, at, what));
+  }
+  return Status::Ok();
+}
+
 // A directory removed (with its contents) on scope exit.
 class TempDir {
  public:
@@ -406,14 +463,6 @@ if [ -n "$errors" ]; then
   echo "debugfs could not set inode times: $(printf '%s\n' "$errors" | head -n 5)" >&2
   exit 1
 fi
-# The lifetime write counter depends on how the writes above were cached;
-# zero it (this session writes only the superblock and counts nothing).
-errors=$(E2FSPROGS_FAKE_TIME=$ts debugfs -w -R "ssv kbytes_written 0" "$out" 2>&1 >/dev/null |
-  grep -v '^debugfs [0-9]' || true)
-if [ -n "$errors" ]; then
-  echo "debugfs could not reset the write counter: $errors" >&2
-  exit 1
-fi
 )sh";
 
 }  // namespace
@@ -510,28 +559,21 @@ Status AssembleDisk(Env& env, const BootConfig& c, const std::string& root_fs_im
   const uint64_t total_sectors = disk_size_bytes / kSectorBytes;
   const uint64_t root_end = total_sectors - kMiB / kSectorBytes - 1;
   RETURN_IF_ERROR(RunTool(
-      env,
-      {"sgdisk", "-o",
-       "-U",     DerivedGuid(c, "disk"),
-       "-n",     "1:" + std::to_string(kBiosBootStartLba) + ":" + std::to_string(kEspStartLba - 1),
-       "-t",     "1:EF02",
-       "-c",     "1:bios",
-       "-n",     "2:" + std::to_string(kEspStartLba) + ":" + std::to_string(kRootStartLba - 1),
-       "-t",     "2:EF00",
-       "-c",     "2:esp",
-       "-n",     "3:" + std::to_string(kRootStartLba) + ":" + std::to_string(root_end),
-       "-t",     "3:8300",
-       // Partition GUIDs after the partitions exist (sgdisk applies options in order).
-       "-u",     "1:" + DerivedGuid(c, "bios"),
-       "-u",     "2:" + DerivedGuid(c, "esp"),
-       "-u",     "3:" + DerivedGuid(c, "root"),
-       "-c",     "3:root",
-       disk}));
+      env, {"sgdisk", "-o", "-U", DerivedGuid(c, "disk"), "-n",
+            "1:" + std::to_string(kBiosBootStartLba) + ":" + std::to_string(kEspStartLba - 1), "-t",
+            "1:EF02", "-c", "1:bios", "-n",
+            "2:" + std::to_string(kEspStartLba) + ":" + std::to_string(kRootStartLba - 1), "-t",
+            "2:EF00", "-c", "2:esp", "-n",
+            "3:" + std::to_string(kRootStartLba) + ":" + std::to_string(root_end), "-t", "3:8300",
+            // Partition GUIDs after the partitions exist (sgdisk applies options in order).
+            "-u", "1:" + DerivedGuid(c, "bios"), "-u", "2:" + DerivedGuid(c, "esp"), "-u",
+            "3:" + DerivedGuid(c, "root"), "-c", "3:root", disk}));
   {
     Fd fd(::open(disk.c_str(), O_RDWR | O_CLOEXEC));
     if (fd.get() < 0) return ErrnoError("opening " + disk, errno);
     RETURN_IF_ERROR(SpliceSparse(esp, fd.get(), kEspStartLba * kSectorBytes, disk));
     RETURN_IF_ERROR(SpliceSparse(root_fs_image, fd.get(), kRootStartLba * kSectorBytes, disk));
+    RETURN_IF_ERROR(ZeroWriteCounters(fd.get(), kRootStartLba * kSectorBytes, disk));
 
     // core.img into the BIOS boot partition. Its first sector is
     // diskboot.img, whose blocklist (the last 12 bytes: u64 start LBA at

@@ -86,8 +86,7 @@ inline constexpr const char kTreePlaceholder[] = "{tree}";
 // those the image's kernel, e2fsck and GRUB expect, whatever the host's
 // e2fsprogs); the filesystem gets config.root_uuid, the label "root" and a
 // directory hash seed equal to the UUID. Then debugfs sets every inode's
-// ctime and atime to config.timestamp and zeroes the lifetime write counter
-// (mke2fs copies the times from the host,
+// ctime and atime to config.timestamp (mke2fs copies them from the host,
 // where they are never reproducible); mke2fs sorts directory entries and
 // takes its own clock from config.timestamp. A file name holding a newline
 // is refused (debugfs commands are lines).
@@ -115,6 +114,9 @@ uint64_t RootPartitionBytes(uint64_t disk_size_bytes);
 // sparse, written beside `out_path` and renamed into place, so `out_path` is
 // either the complete disk or untouched; temporary files are removed on
 // failure. The partition table is verified with `sgdisk -v` before the rename.
+// The root's lifetime write counter (s_kbytes_written, in every superblock)
+// is zeroed on the disk: it counts how mke2fs's writes were cached, the one
+// thing that would make two disks of the same tree and config differ.
 Status AssembleDisk(Env& env, const BootConfig& config, const std::string& root_fs_image,
                     uint64_t disk_size_bytes, const std::string& out_path);
 
