@@ -166,9 +166,9 @@ TEST_F(ValidateTest, FailingValidatorFailsTheRunNamingItAndAbortKeepsTheOverlay)
       << msg;
   // continueDistributeOnFailure: distributed, still Failed.
   EXPECT_NE(msg.find("distributed anyway"), std::string::npos) << msg;
-  CliResult runs = RunCli({"image-template", "show-runs", "-g", "imagesmith", "-n", "t",
-                           "--output-name", "out"},
-                          "", *env_);
+  CliResult runs =
+      RunCli({"image-template", "show-runs", "-g", "imagesmith", "-n", "t", "--output-name", "out"},
+             "", *env_);
   EXPECT_EQ(runs.exit_code, 0) << runs.err;
   EXPECT_NE(runs.out.find("\"Succeeded\""), std::string::npos) << runs.out;
   std::string log_path = Prop(*t, "lastRun", "customizationLog")->string_value();
@@ -238,8 +238,9 @@ TEST_F(ValidateTest, PowerShellValidatorOnLinuxIsRejectedBeforeTheBuildStarts) {
   CliResult r = Build(Template(R"({"inVMValidations": [
       {"type": "PowerShell", "name": "winCheck", "inline": ["Get-Service"]}]})"));
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE((r.err + r.out).find("validate.inVMValidations[0] 'winCheck': PowerShell validators "
-                                 "run only on Windows images"),
+  EXPECT_NE((r.err + r.out)
+                .find("validate.inVMValidations[0] 'winCheck': PowerShell validators "
+                      "run only on Windows images"),
             std::string::npos)
       << r.err << r.out;
 }

@@ -33,7 +33,9 @@ int main(int argc, char** argv) {
     c.firmware = uefi ? vm::Firmware::kUefi : vm::Firmware::kBios;
     c.work_dir = dir;
     c.fast_boot = fast;
-    c.progress = [](std::string_view l) { std::fprintf(stderr, "  %.*s\n", static_cast<int>(l.size()), l.data()); };
+    c.progress = [](std::string_view l) {
+      std::fprintf(stderr, "  %.*s\n", static_cast<int>(l.size()), l.data());
+    };
     auto v = vm::Vm::Start(env, c);
     if (!v.ok()) {
       std::fprintf(stderr, "run %d: %s\n", i + 1, v.status().ToString().c_str());
@@ -49,15 +51,19 @@ int main(int argc, char** argv) {
     check.argv = {"/bin/sh", "-ec", "systemctl is-enabled nginx || true; uname -r"};
     check.env = wait.env;
     check.timeout = std::chrono::seconds(60);
-    check.on_line = [](std::string_view l, bool) { std::fprintf(stderr, "  guest: %.*s\n", static_cast<int>(l.size()), l.data()); };
+    check.on_line = [](std::string_view l, bool) {
+      std::fprintf(stderr, "  guest: %.*s\n", static_cast<int>(l.size()), l.data());
+    };
     auto r = (*v)->agent().Exec(check, env.MonotonicMicros() + 70000000, nullptr);
     Status s = (*v)->Shutdown();
     double t_all = static_cast<double>(env.MonotonicMicros() - t0) / 1e6;
-    std::printf("run %d: accel %s, agent ready %.1f s after qemu start, boot finished %.1f s, whole phase %.1f s (%s; %s; shutdown %s)\n",
-                i + 1, vm::AccelName((*v)->accel()), (*v)->seconds_to_ready(), t_boot, t_all,
-                w.ok() ? w->Describe(wait.timeout).c_str() : w.status().ToString().c_str(),
-                r.ok() ? r->Describe(check.timeout).c_str() : r.status().ToString().c_str(),
-                s.ok() ? "ok" : s.ToString().c_str());
+    std::printf(
+        "run %d: accel %s, agent ready %.1f s after qemu start, boot finished %.1f s, whole phase "
+        "%.1f s (%s; %s; shutdown %s)\n",
+        i + 1, vm::AccelName((*v)->accel()), (*v)->seconds_to_ready(), t_boot, t_all,
+        w.ok() ? w->Describe(wait.timeout).c_str() : w.status().ToString().c_str(),
+        r.ok() ? r->Describe(check.timeout).c_str() : r.status().ToString().c_str(),
+        s.ok() ? "ok" : s.ToString().c_str());
     std::fflush(stdout);
     ready.push_back((*v)->seconds_to_ready());
     booted.push_back(t_boot);

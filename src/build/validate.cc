@@ -48,7 +48,11 @@ const std::map<std::string, std::string>& GuestEnv() {
 class Validator {
  public:
   Validator(Env& env, const tmpl::ImageTemplate& t, const ValidateOptions& o, RunLog& log)
-      : env_(env), t_(t), o_(o), log_(log), deadline_us_(env.MonotonicMicros() + o.time_left.count() * 1000) {}
+      : env_(env),
+        t_(t),
+        o_(o),
+        log_(log),
+        deadline_us_(env.MonotonicMicros() + o.time_left.count() * 1000) {}
 
   ValidateResult Run();
 
@@ -58,7 +62,8 @@ class Validator {
     return milliseconds(std::max<int64_t>(0, (deadline_us_ - env_.MonotonicMicros()) / 1000));
   }
   Status OutOfTime(const std::string& what) const {
-    return DeadlineExceededError("buildTimeoutInMinutes (" + std::to_string(t_.build_timeout_minutes) +
+    return DeadlineExceededError("buildTimeoutInMinutes (" +
+                                 std::to_string(t_.build_timeout_minutes) +
                                  " minutes) was reached " + what);
   }
   Status FetchInputs();
@@ -96,7 +101,8 @@ Status Validator::FetchInputs() {
                           dir + "/validate-" + std::to_string(i) + ".input");
     if (!got.ok()) return got.status().WithContext(Label(i, s));
     log_.Info("fetched " + uri + " for " + Label(i, s) + ": " + std::to_string(got->bytes) +
-              " bytes, sha256 " + got->digest.ToHex() + (expected ? " (matches sha256Checksum)" : ""));
+              " bytes, sha256 " + got->digest.ToHex() +
+              (expected ? " (matches sha256Checksum)" : ""));
     inputs_.back() = got->path;
   }
   return Status::Ok();
@@ -120,7 +126,8 @@ Status Validator::WaitForBoot(vm::Vm& v) {
   int64_t t0 = env_.MonotonicMicros();
   auto r = v.agent().Exec(req, deadline_us_, [this] { return Cancelled(); });
   if (!r.ok()) {
-    if (r.status().code() == StatusCode::kCancelled) return CancelledError("the build was canceled");
+    if (r.status().code() == StatusCode::kCancelled)
+      return CancelledError("the build was canceled");
     return r.status().WithContext("waiting for the guest to finish booting");
   }
   char buf[96];
@@ -128,8 +135,8 @@ Status Validator::WaitForBoot(vm::Vm& v) {
                 static_cast<double>(env_.MonotonicMicros() - t0) / 1e6);
   if (!r->success()) {
     return UnavailableError("the guest's boot did not finish: systemctl is-system-running " +
-                            r->Describe(req.timeout) + " (see the [boot] lines and the console in " +
-                            log_.path() + ")");
+                            r->Describe(req.timeout) +
+                            " (see the [boot] lines and the console in " + log_.path() + ")");
   }
   log_.Info(buf);
   // Where the boot's time went, for whoever wonders why validation is slow.
@@ -200,11 +207,13 @@ Status Validator::RunOne(vm::Vm& v, size_t i) {
   int64_t t0 = env_.MonotonicMicros();
   auto r = v.agent().Exec(req, deadline_us_, [this] { return Cancelled(); });
   if (!r.ok()) {
-    if (r.status().code() == StatusCode::kCancelled) return CancelledError("the build was canceled");
+    if (r.status().code() == StatusCode::kCancelled)
+      return CancelledError("the build was canceled");
     return r.status().WithContext(label);
   }
   char took[32];
-  std::snprintf(took, sizeof took, " (%.1f s)", static_cast<double>(env_.MonotonicMicros() - t0) / 1e6);
+  std::snprintf(took, sizeof took, " (%.1f s)",
+                static_cast<double>(env_.MonotonicMicros() - t0) / 1e6);
   std::string how = r->Describe(req.timeout);
   log_.Info(label + " ended: " + how + took);
   if (r->success()) return Status::Ok();
@@ -233,8 +242,10 @@ ValidateResult Validator::Run() {
                 t_.error_handling.on_validation_error == tmpl::ErrorAction::kAbort;
     if (keep) {
       out.kept_dir = work;
-      log_.Info("errorHandling.onValidationError is abort: the validation VM's overlay and "
-                "console are kept in " + work);
+      log_.Info(
+          "errorHandling.onValidationError is abort: the validation VM's overlay and "
+          "console are kept in " +
+          work);
     } else {
       (void)env_.RemoveAll(work);
     }

@@ -20,8 +20,8 @@
 namespace imagesmith::build {
 
 struct ValidateOptions {
-  std::string disk;  // the raw disk to boot; never opened for writing
-  bool uefi = false;  // generation 2: OVMF; otherwise SeaBIOS
+  std::string disk;          // the raw disk to boot; never opened for writing
+  bool uefi = false;         // generation 2: OVMF; otherwise SeaBIOS
   std::string template_dir;  // relative scriptUri/sourceUri resolve here
   std::string run_dir;
   int cpus = 2;

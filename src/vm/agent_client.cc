@@ -27,7 +27,8 @@ std::string Seconds(std::chrono::milliseconds ms) {
 
 std::string ExecResult::Describe(std::chrono::milliseconds timeout) const {
   if (timed_out) return "timed out after " + Seconds(timeout) + " (killed)";
-  if (signal != 0) return "killed by signal " + std::to_string(signal) + " (" + strsignal(signal) + ")";
+  if (signal != 0)
+    return "killed by signal " + std::to_string(signal) + " (" + strsignal(signal) + ")";
   return "exit status " + std::to_string(exit_code);
 }
 
@@ -101,8 +102,7 @@ Status AgentClient::ReadFrame(proto::Type* type, std::string* payload, int64_t d
     if (got == 0) return UnavailableError("the VM closed the agent connection (qemu exited)");
     if (got < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
-      return UnavailableError(std::string("reading from the guest agent: ") +
-                              std::strerror(errno));
+      return UnavailableError(std::string("reading from the guest agent: ") + std::strerror(errno));
     }
     decoder_.Feed(buf, static_cast<size_t>(got));
   }
@@ -148,14 +148,17 @@ StatusOr<ExecResult> AgentClient::Exec(const ExecRequest& req, int64_t deadline_
                                        const std::function<bool()>& cancelled) {
   uint32_t id = next_id_++;
   proto::Writer w;
-  w.U32(id).U32(static_cast<uint32_t>(req.timeout.count())).U32(static_cast<uint32_t>(req.argv.size()));
+  w.U32(id)
+      .U32(static_cast<uint32_t>(req.timeout.count()))
+      .U32(static_cast<uint32_t>(req.argv.size()));
   for (const auto& a : req.argv) w.Str(a);
   w.U32(static_cast<uint32_t>(req.env.size()));
   for (const auto& [k, v] : req.env) w.Str(k + "=" + v);
   w.Str(req.cwd);
   if (w.data().size() + 1 > proto::kMaxFrameBody) {
-    return InvalidArgumentError("the command and its environment are larger than the agent "
-                                "protocol's frame limit of 1 MiB");
+    return InvalidArgumentError(
+        "the command and its environment are larger than the agent "
+        "protocol's frame limit of 1 MiB");
   }
   RETURN_IF_ERROR(SendFrame(proto::Type::kExec, w.data()));
   if (req.timeout.count() > 0) {
@@ -229,13 +232,16 @@ Status AgentClient::WaitAck(uint32_t id, int64_t deadline_us, const std::string&
 Status AgentClient::Put(const std::string& guest_path, std::string_view data, uint32_t mode,
                         int64_t deadline_us) {
   uint32_t id = next_id_++;
-  RETURN_IF_ERROR(SendFrame(proto::Type::kPutBegin, proto::Writer().U32(id).U32(mode).Str(guest_path).data()));
+  RETURN_IF_ERROR(
+      SendFrame(proto::Type::kPutBegin, proto::Writer().U32(id).U32(mode).Str(guest_path).data()));
   for (size_t off = 0; off < data.size(); off += proto::kMaxChunk) {
-    RETURN_IF_ERROR(SendFrame(proto::Type::kPutData,
-                              proto::Writer().U32(id).Raw(data.substr(off, proto::kMaxChunk)).data()));
+    RETURN_IF_ERROR(
+        SendFrame(proto::Type::kPutData,
+                  proto::Writer().U32(id).Raw(data.substr(off, proto::kMaxChunk)).data()));
   }
   RETURN_IF_ERROR(SendFrame(proto::Type::kPutEnd, proto::Writer().U32(id).data()));
-  return WaitAck(id, deadline_us, "copying " + std::to_string(data.size()) + " bytes to " + guest_path);
+  return WaitAck(id, deadline_us,
+                 "copying " + std::to_string(data.size()) + " bytes to " + guest_path);
 }
 
 Status AgentClient::PowerOff(int64_t deadline_us) {

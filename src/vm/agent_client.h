@@ -19,7 +19,7 @@
 namespace imagesmith::vm {
 
 struct ExecRequest {
-  std::vector<std::string> argv;  // argv[0] is looked up on the guest's PATH
+  std::vector<std::string> argv;           // argv[0] is looked up on the guest's PATH
   std::map<std::string, std::string> env;  // the whole environment
   std::string cwd = "/";
   std::chrono::milliseconds timeout{0};  // enforced by the agent; 0: none

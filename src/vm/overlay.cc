@@ -119,23 +119,27 @@ Status MakeAgentOverlay(Env& env, const OverlaySpec& spec) {
       "mkdir /usr/local/lib\n"
       "mkdir /etc/systemd\n"
       "mkdir /etc/systemd/system\n"
-      "rm " + std::string(kAgentPath) + "\n" +
-      "write " + spec.agent_binary + " " + kAgentPath + "\n" +
+      "rm " +
+      std::string(kAgentPath) + "\n" + "write " + spec.agent_binary + " " + kAgentPath + "\n" +
       "sif " + kAgentPath + " mode 0100755\n" +
       "rm /etc/systemd/system/imagesmith-agent.service\n"
-      "write " + dir + "/imagesmith-agent.service /etc/systemd/system/imagesmith-agent.service\n"
+      "write " +
+      dir +
+      "/imagesmith-agent.service /etc/systemd/system/imagesmith-agent.service\n"
       "sif /etc/systemd/system/imagesmith-agent.service mode 0100644\n"
       "mkdir /etc/systemd/system/sysinit.target.wants\n"
       "symlink /etc/systemd/system/sysinit.target.wants/imagesmith-agent.service "
       "/etc/systemd/system/imagesmith-agent.service\n"
       "rm /boot/grub/grub.cfg\n"
-      "write " + dir + "/grub.cfg /boot/grub/grub.cfg\n"
+      "write " +
+      dir +
+      "/grub.cfg /boot/grub/grub.cfg\n"
       "sif /boot/grub/grub.cfg mode 0100644\n";
   RETURN_IF_ERROR(env.WriteFileAtomic(dir + "/debugfs.cmds", cmds));
 
   ProcessOptions create;
-  create.argv = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", spec.disk,
-                 spec.overlay};
+  create.argv = {"qemu-img", "create", "-q", "-f",      "qcow2",
+                 "-F",       "raw",    "-b", spec.disk, spec.overlay};
   create.timeout = std::chrono::seconds(30);
   ASSIGN_OR_RETURN(ProcessResult made, env.RunProcess(create));
   if (!made.success()) {
@@ -144,8 +148,18 @@ Status MakeAgentOverlay(Env& env, const OverlaySpec& spec) {
                          made.Describe() + "): " + Tail(made.stderr_data, 400));
   }
   ProcessOptions inject;
-  inject.argv = {"unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
-                 kInjectScript, "inject", spec.overlay, dir + "/view.raw", dir + "/debugfs.cmds",
+  inject.argv = {"unshare",
+                 "--mount",
+                 "--propagation",
+                 "private",
+                 "--",
+                 "/bin/sh",
+                 "-c",
+                 kInjectScript,
+                 "inject",
+                 spec.overlay,
+                 dir + "/view.raw",
+                 dir + "/debugfs.cmds",
                  std::to_string(kRootOffsetBytes)};
   inject.timeout = spec.timeout;
   auto r = env.RunProcess(inject);
@@ -154,8 +168,8 @@ Status MakeAgentOverlay(Env& env, const OverlaySpec& spec) {
     (void)env.RemoveAll(spec.overlay);
     if (!r.ok()) return r.status().WithContext("placing the agent in the overlay");
     return InternalError("placing the agent in the overlay " + spec.overlay +
-                         " (qemu-storage-daemon FUSE export + debugfs) failed (" +
-                         r->Describe() + "): " + Tail(r->stdout_data + r->stderr_data, 600));
+                         " (qemu-storage-daemon FUSE export + debugfs) failed (" + r->Describe() +
+                         "): " + Tail(r->stdout_data + r->stderr_data, 600));
   }
   return Status::Ok();
 }

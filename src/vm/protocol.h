@@ -27,12 +27,12 @@ inline constexpr uint32_t kMaxFrameBody = 1u << 20;
 inline constexpr uint32_t kMaxChunk = 64u << 10;
 
 enum class Type : uint8_t {
-  kHello = 0x01,     // host -> guest: empty
-  kReady = 0x02,     // guest -> host: u32 version, u64 guest uptime ms, str agent name
-  kExec = 0x10,      // host -> guest: u32 id, u32 timeout ms, u32 argc, str*, u32 envc, str*, str cwd
-  kStdout = 0x11,    // guest -> host: u32 id, raw bytes
-  kStderr = 0x12,    // guest -> host: u32 id, raw bytes
-  kExit = 0x13,      // guest -> host: u32 id, i32 exit code, i32 signal, u8 timed out
+  kHello = 0x01,   // host -> guest: empty
+  kReady = 0x02,   // guest -> host: u32 version, u64 guest uptime ms, str agent name
+  kExec = 0x10,    // host -> guest: u32 id, u32 timeout ms, u32 argc, str*, u32 envc, str*, str cwd
+  kStdout = 0x11,  // guest -> host: u32 id, raw bytes
+  kStderr = 0x12,  // guest -> host: u32 id, raw bytes
+  kExit = 0x13,    // guest -> host: u32 id, i32 exit code, i32 signal, u8 timed out
   kPutBegin = 0x20,  // host -> guest: u32 id, u32 mode, str path
   kPutData = 0x21,   // host -> guest: u32 id, raw bytes
   kPutEnd = 0x22,    // host -> guest: u32 id  (answered by kOk or kError)
@@ -85,7 +85,8 @@ class Reader {
   bool U32(uint32_t* v) {
     if (!Need(4)) return false;
     *v = 0;
-    for (int i = 0; i < 4; ++i) *v |= static_cast<uint32_t>(static_cast<uint8_t>(data_[pos_++])) << (8 * i);
+    for (int i = 0; i < 4; ++i)
+      *v |= static_cast<uint32_t>(static_cast<uint8_t>(data_[pos_++])) << (8 * i);
     return true;
   }
   bool I32(int32_t* v) {
@@ -97,7 +98,8 @@ class Reader {
   bool U64(uint64_t* v) {
     if (!Need(8)) return false;
     *v = 0;
-    for (int i = 0; i < 8; ++i) *v |= static_cast<uint64_t>(static_cast<uint8_t>(data_[pos_++])) << (8 * i);
+    for (int i = 0; i < 8; ++i)
+      *v |= static_cast<uint64_t>(static_cast<uint8_t>(data_[pos_++])) << (8 * i);
     return true;
   }
   bool Str(std::string* s) {
@@ -147,7 +149,8 @@ class Decoder {
   Result Next(Type* type, std::string* payload, uint32_t* bad_length) {
     if (buf_.size() - pos_ < 4) return Compact(kNeedMore);
     uint32_t n = 0;
-    for (int i = 0; i < 4; ++i) n |= static_cast<uint32_t>(static_cast<uint8_t>(buf_[pos_ + i])) << (8 * i);
+    for (int i = 0; i < 4; ++i)
+      n |= static_cast<uint32_t>(static_cast<uint8_t>(buf_[pos_ + i])) << (8 * i);
     if (n == 0 || n > kMaxFrameBody) {
       *bad_length = n;
       return kOversize;

@@ -39,9 +39,23 @@ Accel ProbeOnce(Env& env, std::string* why) {
   // ends with "No bootable device". A KVM that starts but stalls the guest
   // never gets there.
   ProcessOptions o;
-  o.argv = {"setpriv", "--pdeathsig", "KILL", "--", "qemu-system-x86_64", "-accel", "kvm",
-            "-nodefaults", "-display", "none", "-m", "16", "-no-reboot", "-chardev",
-            "file,id=dbg,path=" + out, "-device", "isa-debugcon,iobase=0x402,chardev=dbg"};
+  o.argv = {"setpriv",
+            "--pdeathsig",
+            "KILL",
+            "--",
+            "qemu-system-x86_64",
+            "-accel",
+            "kvm",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-m",
+            "16",
+            "-no-reboot",
+            "-chardev",
+            "file,id=dbg,path=" + out,
+            "-device",
+            "isa-debugcon,iobase=0x402,chardev=dbg"};
   o.timeout = std::chrono::seconds(5);
   bool ok = false;
   std::thread t([&] { (void)env.RunProcess(o); });
@@ -107,9 +121,15 @@ StatusOr<std::unique_ptr<Vm>> Vm::Start(Env& env, const VmConfig& c) {
       std::to_string((NowUs(env) - t0) / 1000) + " ms");
   if (cancelled()) return CancelledError("canceled before the VM started");
 
-  std::vector<std::string> argv = {"setpriv", "--pdeathsig", "KILL", "--",
-                                   "qemu-system-x86_64", "-name", "imagesmith-validate",
-                                   "-accel", AccelName(vm->accel_)};
+  std::vector<std::string> argv = {"setpriv",
+                                   "--pdeathsig",
+                                   "KILL",
+                                   "--",
+                                   "qemu-system-x86_64",
+                                   "-name",
+                                   "imagesmith-validate",
+                                   "-accel",
+                                   AccelName(vm->accel_)};
   if (c.firmware == Firmware::kUefi) {
     std::string vars = c.work_dir + "/OVMF_VARS.fd";
     ASSIGN_OR_RETURN(std::string v, env.ReadFile(kOvmfVars, 64 << 20));
@@ -123,14 +143,31 @@ StatusOr<std::unique_ptr<Vm>> Vm::Start(Env& env, const VmConfig& c) {
   if (vm->accel_ == Accel::kTcg) argv.insert(argv.end(), {"-cpu", "max"});
   if (vm->accel_ == Accel::kKvm) argv.insert(argv.end(), {"-cpu", "host"});
   argv.insert(argv.end(),
-              {"-smp", std::to_string(c.cpus), "-m", std::to_string(c.memory_mb), "-display",
-               "none", "-vga", "none", "-no-reboot", "-pidfile", vm->pidfile_, "-chardev",
-               "file,id=con,path=" + vm->console_, "-serial", "chardev:con", "-drive",
+              {"-smp",
+               std::to_string(c.cpus),
+               "-m",
+               std::to_string(c.memory_mb),
+               "-display",
+               "none",
+               "-vga",
+               "none",
+               "-no-reboot",
+               "-pidfile",
+               vm->pidfile_,
+               "-chardev",
+               "file,id=con,path=" + vm->console_,
+               "-serial",
+               "chardev:con",
+               "-drive",
                "file=" + overlay + ",format=qcow2,if=virtio,cache=unsafe,discard=unmap",
-               "-device", "virtio-serial-pci,id=vser0", "-chardev",
-               "socket,id=agent,path=" + socket + ",server=on,wait=off", "-device",
+               "-device",
+               "virtio-serial-pci,id=vser0",
+               "-chardev",
+               "socket,id=agent,path=" + socket + ",server=on,wait=off",
+               "-device",
                std::string("virtserialport,bus=vser0.0,chardev=agent,name=") + proto::kPortName,
-               "-device", "virtio-rng-pci"});
+               "-device",
+               "virtio-rng-pci"});
   if (c.network) {
     argv.insert(argv.end(), {"-nic", "user,model=virtio-net-pci"});
   } else {
@@ -163,13 +200,15 @@ StatusOr<std::unique_ptr<Vm>> Vm::Start(Env& env, const VmConfig& c) {
   auto agent = AgentClient::Connect(socket, std::min(ready_deadline, started + 30000000));
   if (!agent.ok()) return fail_not_ready(agent.status());
   vm->agent_ = std::move(*agent);
-  auto hello = vm->agent_->WaitReady(ready_deadline, cancelled, [raw] { return !raw->exited_.load(); });
+  auto hello =
+      vm->agent_->WaitReady(ready_deadline, cancelled, [raw] { return !raw->exited_.load(); });
   if (!hello.ok()) {
     if (hello.status().code() == StatusCode::kDeadlineExceeded) {
-      return fail_not_ready(DeadlineExceededError(
-          "the guest never became ready: the agent did not answer within " +
-          SecondsText(c.ready_timeout) + " of qemu's start (the image may not boot, or its "
-          "boot is stuck; the console below shows how far it got)"));
+      return fail_not_ready(
+          DeadlineExceededError("the guest never became ready: the agent did not answer within " +
+                                SecondsText(c.ready_timeout) +
+                                " of qemu's start (the image may not boot, or its "
+                                "boot is stuck; the console below shows how far it got)"));
     }
     if (hello.status().code() == StatusCode::kCancelled) {
       vm->Kill();
@@ -214,15 +253,15 @@ Status Vm::Shutdown() {
     return Status::Ok();
   }
   int64_t deadline = env_.MonotonicMicros() + 15000000;
-  Status s = agent_ != nullptr ? agent_->PowerOff(env_.MonotonicMicros() + 5000000)
-                               : Status::Ok();
+  Status s = agent_ != nullptr ? agent_->PowerOff(env_.MonotonicMicros() + 5000000) : Status::Ok();
   while (s.ok() && !exited_.load() && env_.MonotonicMicros() < deadline) {
     env_.SleepFor(std::chrono::milliseconds(50));
   }
   bool clean = exited_.load();
   Kill();
   if (!s.ok()) return s;
-  if (!clean) return DeadlineExceededError("the guest did not power off within 15 s; qemu was killed");
+  if (!clean)
+    return DeadlineExceededError("the guest did not power off within 15 s; qemu was killed");
   return Status::Ok();
 }
 

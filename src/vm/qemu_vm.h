@@ -50,8 +50,8 @@ struct VmConfig {
   std::chrono::milliseconds ready_timeout{std::chrono::seconds(120)};
   // qemu is killed after this long whatever happens.
   std::chrono::milliseconds lifetime{std::chrono::minutes(30)};
-  bool fast_boot = true;  // see OverlaySpec::fast_boot
-  bool network = true;    // user-mode NAT (guest can reach the host's network)
+  bool fast_boot = true;                      // see OverlaySpec::fast_boot
+  bool network = true;                        // user-mode NAT (guest can reach the host's network)
   const std::atomic<bool>* cancel = nullptr;  // borrowed; may be null
   std::function<void(std::string_view)> progress;  // one line per event; may be empty
 };

@@ -31,9 +31,11 @@ Status Sh(const std::string& script) {
 // LBA 135168) but with no boot code at all: the firmware finds nothing.
 std::string UnbootableDisk(const std::string& dir) {
   std::string disk = dir + "/unbootable.raw";
-  Status s = Sh("rm -rf " + dir + "/tree " + dir + "/root.ext4 " + disk + " && mkdir -p " + dir + "/tree/boot/grub " + dir + "/tree/usr/local/lib " + dir + "/tree/etc/systemd/system && printf 'set timeout=1\\nlinux /vmlinuz "
-                "root=UUID=x ro console=tty0 console=ttyS0,115200n8\\n' > " + dir +
-                "/tree/boot/grub/grub.cfg && mke2fs -q -t ext4 -d " + dir + "/tree " + dir +
+  Status s = Sh("rm -rf " + dir + "/tree " + dir + "/root.ext4 " + disk + " && mkdir -p " + dir +
+                "/tree/boot/grub " + dir + "/tree/usr/local/lib " + dir +
+                "/tree/etc/systemd/system && printf 'set timeout=1\\nlinux /vmlinuz "
+                "root=UUID=x ro console=tty0 console=ttyS0,115200n8\\n' > " +
+                dir + "/tree/boot/grub/grub.cfg && mke2fs -q -t ext4 -d " + dir + "/tree " + dir +
                 "/root.ext4 64M && truncate -s 200M " + disk + " && dd if=" + dir +
                 "/root.ext4 of=" + disk + " bs=512 seek=135168 conv=notrunc,sparse status=none");
   EXPECT_TRUE(s.ok()) << s.ToString();

@@ -220,7 +220,7 @@ void PutBegin(proto::Reader& r) {
     return;
   }
   std::string dir = path.substr(0, path.rfind('/'));
-  struct stat st{};
+  struct stat st {};
   if (!dir.empty() && (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))) {
     g_put.error = "the destination folder " + dir + " does not exist";
     return;
@@ -246,7 +246,8 @@ void PutEnd(proto::Reader& r) {
   if (!(r.U32(&id) && r.done())) return SendError(id, "malformed put-end request");
   if (!g_put.active || id != g_put.id) return SendError(id, "put-end without put-begin");
   if (g_put.fd >= 0) {
-    if (g_put.error.empty() && fsync(g_put.fd) != 0) g_put.error = "fsync: " + std::string(strerror(errno));
+    if (g_put.error.empty() && fsync(g_put.fd) != 0)
+      g_put.error = "fsync: " + std::string(strerror(errno));
     close(g_put.fd);
     if (g_put.error.empty() && rename(g_put.tmp.c_str(), g_put.path.c_str()) != 0) {
       g_put.error = "rename to " + g_put.path + ": " + strerror(errno);
@@ -340,7 +341,8 @@ int main() {
     }
     size_t off = 0;
     if (skip > 0) {
-      size_t s = skip < static_cast<uint64_t>(n) ? static_cast<size_t>(skip) : static_cast<size_t>(n);
+      size_t s =
+          skip < static_cast<uint64_t>(n) ? static_cast<size_t>(skip) : static_cast<size_t>(n);
       skip -= s;
       off = s;
     }
