@@ -50,6 +50,7 @@ mib() { awk -v b="$1" 'BEGIN { printf "%.2f", b / 1048576 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 started_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- v1: the catalog's Debian 12 base tree --------------------------------------
 data=${IMAGESMITH_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/imagesmith}
@@ -143,6 +144,7 @@ ca_v2_new=$(( $(chunk_bytes) - ca_v1_bytes ))
 [ "$(field newBytes "$work/put2b.json")" = 0 ] || die "re-putting v2 stored new bytes"
 
 finished_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 casync_version=$(casync --version | head -1)
 
 {
@@ -151,6 +153,8 @@ casync_version=$(casync --version | head -1)
   echo "Run $started_at .. $finished_at on $(nproc) CPUs; $casync_version (default options: SHA-512/256,"
   echo "zstd chunks, 64 KiB average chunk). imagesmith: SHA-256, zstd level 3, $((4)) MiB file chunks,"
   echo "2 threads. Both read from a warm page cache; both write to the same filesystem."
+  echo "Load average (1/5/15 min) at the start: $load_start; at the end: $load_end (the machine"
+  echo "is shared with other builds and VMs, which slows both tools alike)."
   echo
   echo "v1: the catalog's Debian 12 base tree ($tree_files entries, $tree_mib MiB of files);"
   echo "its raw GPT disk from catalog::MakeBootableDisk is $disk_mib MiB ($disk_used_mib MiB allocated)."

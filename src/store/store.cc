@@ -275,6 +275,18 @@ class ClosureWalker {
   }
   Status WalkDir(const Sha256Digest& d, const std::string& path, Closure* c) {
     if (!seen_.insert(d).second) return Status::Ok();
+    // No real tree nests this deep (PATH_MAX); a crafted one must not
+    // exhaust the stack here or in MaterializeTree, which walks after us.
+    if (++depth_ > kMaxDepth) {
+      --depth_;
+      return Report(DataLossError("region " + r_.name() + ": directories nested deeper than " +
+                                  std::to_string(kMaxDepth) + " at " + path.substr(0, 200) + "..."),
+                    "");
+    }
+    struct DepthGuard {
+      int& d;
+      ~DepthGuard() { --d; }
+    } guard{depth_};
     auto text = r_.Read(d);
     if (!text.ok()) {
       return Report(Status(text.status().code(), text.status().message() + " (directory " + path + ")"), "");
@@ -303,9 +315,11 @@ class ClosureWalker {
     return Status::Ok();
   }
 
+  static constexpr int kMaxDepth = 2048;
   const RegionObjects& r_;
   std::function<void(const std::string&)> problem_;
   std::set<Sha256Digest> seen_;
+  int depth_ = 0;
 };
 
 struct InternalPin {
