@@ -25,7 +25,7 @@ if [ -d "${IMAGESMITH_BENCH_CATALOG:-$HOME/.local/share/imagesmith/catalog}" ]; 
 fi
 cd "$repo"
 IMAGESMITH_HOME=$home "$bin" build examples/debian12-nginx.json > "$home/out.json"
-log=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["properties"]["lastRun"]["log"])' "$home/out.json")
+log=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["properties"]["lastRun"]["customizationLog"])' "$home/out.json")
 disk=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["properties"]["lastRun"]["disk"])' "$home/out.json")
 phase=$(python3 - "$log" <<'PY'
 import re, sys, datetime
@@ -40,7 +40,7 @@ PY
 set -- $phase
 echo "example build: agent ready $1 s after qemu start; whole validate phase $2 s"
 nproc=$(nproc); load=$(cut -d' ' -f1-3 /proc/loadavg)
-bench=$("$build/src/vm/vm_bench" "$disk" uefi "$runs")
+bench=$(IMAGESMITH_AGENT=$build/imagesmith-agent "$build/src/vm/vm_bench" "$disk" uefi "$runs")
 echo "$bench"
 cat > "$here/results.md" <<MD
 # bench/vm results
