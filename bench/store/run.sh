@@ -150,8 +150,8 @@ casync_version=$(casync --version | head -1)
 {
   echo "# imagesmith store vs casync"
   echo
-  echo "Run $started_at .. $finished_at on $(nproc) CPUs; $casync_version (default options: SHA-512/256,"
-  echo "zstd chunks, 64 KiB average chunk). imagesmith: SHA-256, zstd level 3, $((4)) MiB file chunks,"
+  echo "Run $started_at .. $finished_at on $(nproc) CPUs; $casync_version (its defaults: no --digest,"
+  echo "--compression or --chunk-size given). imagesmith: SHA-256, zstd level 3, 4 MiB file chunks,"
   echo "2 threads. Both read from a warm page cache; both write to the same filesystem."
   echo "Load average (1/5/15 min) at the start: $load_start; at the end: $load_end (the machine"
   echo "is shared with other builds and VMs, which slows both tools alike)."
