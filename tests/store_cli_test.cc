@@ -67,8 +67,10 @@ TEST(StoreCliTest, GcKeepsWhatMetadataReferencesAndFsckVerifiesIt) {
   {
     auto store = store::Store::Open(*Env::Default(), home + "/store");
     ASSERT_TRUE(store.ok());
-    auto a = (*store)->PutTree(R("eastus"), MakeTree(tmp + "/a", "a"), Json::MakeObject(), nullptr, nullptr);
-    auto b = (*store)->PutTree(R("eastus"), MakeTree(tmp + "/b", "b"), Json::MakeObject(), nullptr, nullptr);
+    auto a = (*store)->PutTree(R("eastus"), MakeTree(tmp + "/a", "a"), Json::MakeObject(), nullptr,
+                               nullptr);
+    auto b = (*store)->PutTree(R("eastus"), MakeTree(tmp + "/b", "b"), Json::MakeObject(), nullptr,
+                               nullptr);
     ASSERT_TRUE(a.ok() && b.ok());
     ASSERT_TRUE((*store)->Replicate(R("eastus"), R("westus2"), *a, nullptr).ok());
     kept = *a;
@@ -124,7 +126,8 @@ TEST(StoreCliTest, MalformedStoreRefsStopGcBeforeItRemovesAnything) {
   {
     auto store = store::Store::Open(*Env::Default(), home + "/store");
     ASSERT_TRUE(store.ok());
-    auto a = (*store)->PutTree(R("eastus"), MakeTree(tmp + "/a", "a"), Json::MakeObject(), nullptr, nullptr);
+    auto a = (*store)->PutTree(R("eastus"), MakeTree(tmp + "/a", "a"), Json::MakeObject(), nullptr,
+                               nullptr);
     ASSERT_TRUE(a.ok());
     image = *a;
   }

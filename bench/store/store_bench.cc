@@ -37,11 +37,12 @@ int main(int argc, char** argv) {
     auto image = (*store)->PutTree(*region, argv[4], Json::MakeObject(), &stats, nullptr);
     int64_t t1 = env.MonotonicMicros();
     if (!image.ok()) return Fail(image.status());
-    printf("{\"image\":\"%s\",\"seconds\":%.3f,\"newBytes\":%llu,\"newObjects\":%llu,"
-           "\"reusedObjects\":%llu}\n",
-           image->ToHex().c_str(), Secs(t0, t1), static_cast<unsigned long long>(stats.new_bytes),
-           static_cast<unsigned long long>(stats.new_objects),
-           static_cast<unsigned long long>(stats.reused_objects));
+    printf(
+        "{\"image\":\"%s\",\"seconds\":%.3f,\"newBytes\":%llu,\"newObjects\":%llu,"
+        "\"reusedObjects\":%llu}\n",
+        image->ToHex().c_str(), Secs(t0, t1), static_cast<unsigned long long>(stats.new_bytes),
+        static_cast<unsigned long long>(stats.new_objects),
+        static_cast<unsigned long long>(stats.reused_objects));
     return 0;
   }
   if (op == "replicate" && argc == 6) {
@@ -55,10 +56,11 @@ int main(int argc, char** argv) {
     auto rep = (*store)->Replicate(*from, *to, *image, nullptr);
     int64_t t1 = env.MonotonicMicros();
     if (!rep.ok()) return Fail(rep.status());
-    printf("{\"seconds\":%.3f,\"copiedBytes\":%llu,\"copiedObjects\":%llu,\"presentObjects\":%llu}\n",
-           Secs(t0, t1), static_cast<unsigned long long>(rep->copied_bytes),
-           static_cast<unsigned long long>(rep->copied_objects),
-           static_cast<unsigned long long>(rep->present_objects));
+    printf(
+        "{\"seconds\":%.3f,\"copiedBytes\":%llu,\"copiedObjects\":%llu,\"presentObjects\":%llu}\n",
+        Secs(t0, t1), static_cast<unsigned long long>(rep->copied_bytes),
+        static_cast<unsigned long long>(rep->copied_objects),
+        static_cast<unsigned long long>(rep->present_objects));
     return 0;
   }
   if (op == "disk" && argc == 4) {

@@ -34,9 +34,10 @@ class StoreProgress {
     last_ = now;
     shown_ = true;
     char line[128];
-    std::snprintf(line, sizeof(line), "\r%5.1f%%  %llu/%llu %s",
-                  total == 0 ? 100.0 : 100.0 * static_cast<double>(done) / static_cast<double>(total),
-                  static_cast<unsigned long long>(done), static_cast<unsigned long long>(total), unit_);
+    std::snprintf(
+        line, sizeof(line), "\r%5.1f%%  %llu/%llu %s",
+        total == 0 ? 100.0 : 100.0 * static_cast<double>(done) / static_cast<double>(total),
+        static_cast<unsigned long long>(done), static_cast<unsigned long long>(total), unit_);
     *ctx_.err << line << std::flush;
   }
 

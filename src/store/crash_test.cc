@@ -100,14 +100,15 @@ std::vector<CrashCase> Cases() {
   for (const char* p : {"store.disk.mid", "store.batch.mid_rename", "store.put.before_marker"}) {
     v.push_back({"put-disk", p});
   }
-  for (const char* p :
-       {"store.replicate.started", "store.replicate.object_copied",
-        "store.replicate.object_copied#3", "store.object.temp_written#3",
-        "store.replicate.committed", "store.replicate.before_manifest", "store.object.before_rename",
-        "store.replicate.before_marker", "store.marker.before_rename"}) {
+  for (const char* p : {"store.replicate.started", "store.replicate.object_copied",
+                        "store.replicate.object_copied#3", "store.object.temp_written#3",
+                        "store.replicate.committed", "store.replicate.before_manifest",
+                        "store.object.before_rename", "store.replicate.before_marker",
+                        "store.marker.before_rename"}) {
     v.push_back({"replicate", p});
   }
-  for (const char* p : {"store.gc.marked", "store.gc.trashed", "store.gc.trashed#3", "store.gc.mid_sweep"}) {
+  for (const char* p :
+       {"store.gc.marked", "store.gc.trashed", "store.gc.trashed#3", "store.gc.mid_sweep"}) {
     v.push_back({"gc", p});
   }
   return v;
@@ -136,7 +137,8 @@ TEST_P(CrashTest, KilledAtPointLeavesAConsistentStoreAndARerunCompletes) {
   ImageRef keep{R("eastus"), Sha256Digest()};
   if (c.op == "put-tree") {
     // v1 is there already, so the put both reuses and writes objects.
-    ASSERT_TRUE((*store)->PutTree(R("eastus"), dir + "/v1", Json::MakeObject(), nullptr, nullptr).ok());
+    ASSERT_TRUE(
+        (*store)->PutTree(R("eastus"), dir + "/v1", Json::MakeObject(), nullptr, nullptr).ok());
     args = {root, "put-tree", "eastus", dir + "/v2"};
   } else if (c.op == "put-disk") {
     args = {root, "put-disk", "eastus", disk};
@@ -159,8 +161,8 @@ TEST_P(CrashTest, KilledAtPointLeavesAConsistentStoreAndARerunCompletes) {
   }
 
   ChildResult crashed = RunChild(args, c.point);
-  ASSERT_EQ(crashed.signal, SIGKILL) << c.op << " never reached " << c.point
-                                     << " (exit " << crashed.exit_code << ")";
+  ASSERT_EQ(crashed.signal, SIGKILL)
+      << c.op << " never reached " << c.point << " (exit " << crashed.exit_code << ")";
   ExpectFsckClean(**store, "after the crash");
 
   ChildResult rerun = RunChild(args, "");

@@ -210,7 +210,8 @@ StatusOr<std::vector<DirEntry>> DecodeDirectory(std::string_view data) {
         break;
       case EntryType::kHardLink:
         RETURN_IF_ERROR(r.Bytes(&e.target, kMaxName, "hard link target"));
-        if (!ValidRelPath(e.target)) return r.Err("invalid hard link target " + QuoteForMessage(e.target));
+        if (!ValidRelPath(e.target))
+          return r.Err("invalid hard link target " + QuoteForMessage(e.target));
         break;
       case EntryType::kCharDev:
       case EntryType::kBlockDev:

@@ -54,11 +54,11 @@ struct DirEntry {
   std::string name;
   EntryType type = EntryType::kFile;
   Attrs attrs;
-  uint64_t size = 0;                  // kFile
-  std::vector<Sha256Digest> chunks;   // kFile: ceil(size / kFileChunkBytes) digests
-  Sha256Digest dir;                   // kDir: the child directory object
-  std::string target;                 // kSymlink: link text; kHardLink: path from the root
-  uint32_t rdev_major = 0;            // kCharDev, kBlockDev
+  uint64_t size = 0;                 // kFile
+  std::vector<Sha256Digest> chunks;  // kFile: ceil(size / kFileChunkBytes) digests
+  Sha256Digest dir;                  // kDir: the child directory object
+  std::string target;                // kSymlink: link text; kHardLink: path from the root
+  uint32_t rdev_major = 0;           // kCharDev, kBlockDev
   uint32_t rdev_minor = 0;
   friend bool operator==(const DirEntry&, const DirEntry&) = default;
 };

@@ -100,8 +100,8 @@ StatusOr<std::string> UnframeObject(std::string_view framed, const Sha256Digest&
     if (frame != size) return DataLossError("zstd frame size does not match header");
     content.resize(size);
     thread_local ZSTD_DCtx* dctx = ZSTD_createDCtx();
-    size_t n = ZSTD_decompressDCtx(dctx, content.data(), content.size(), payload.data(),
-                                   payload.size());
+    size_t n =
+        ZSTD_decompressDCtx(dctx, content.data(), content.size(), payload.data(), payload.size());
     if (ZSTD_isError(n)) {
       return DataLossError(std::string("zstd: ") + ZSTD_getErrorName(n));
     }
@@ -138,7 +138,8 @@ uint64_t ProcessStartTicks(int pid) {
     while (i < s.size() && s[i] != ' ') ++i;
   }
   uint64_t v = 0;
-  while (i < s.size() && s[i] >= '0' && s[i] <= '9') v = v * 10 + static_cast<uint64_t>(s[i++] - '0');
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9')
+    v = v * 10 + static_cast<uint64_t>(s[i++] - '0');
   return v;
 }
 

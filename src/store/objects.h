@@ -94,8 +94,8 @@ class ObjectBatch {
   const RegionObjects& region_;
   std::mutex mu_;
   std::vector<std::pair<std::string, Sha256Digest>> pending_;  // guarded by mu_
-  uint64_t pending_bytes_ = 0;                                   // guarded by mu_
-  std::mutex commit_mu_;  // one commit at a time
+  uint64_t pending_bytes_ = 0;                                 // guarded by mu_
+  std::mutex commit_mu_;                                       // one commit at a time
 };
 
 // syncfs() on the file system holding `dir`.

@@ -34,7 +34,8 @@ bool ParsePinName(const std::string& name, int* pid, uint64_t* start) {
 }  // namespace
 
 Status CreatePinFile(const std::string& pins_dir, PinFile* out) {
-  out->path = pins_dir + "/" + SelfTag() + "." + std::to_string(g_pin_counter.fetch_add(1)) + ".pin";
+  out->path =
+      pins_dir + "/" + SelfTag() + "." + std::to_string(g_pin_counter.fetch_add(1)) + ".pin";
   int fd = open(out->path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoError("creating pin " + out->path, errno);
   struct stat st;

@@ -289,7 +289,8 @@ class ClosureWalker {
     } guard{depth_};
     auto text = r_.Read(d);
     if (!text.ok()) {
-      return Report(Status(text.status().code(), text.status().message() + " (directory " + path + ")"), "");
+      return Report(
+          Status(text.status().code(), text.status().message() + " (directory " + path + ")"), "");
     }
     auto entries = DecodeDirectory(*text);
     if (!entries.ok()) {
@@ -378,9 +379,8 @@ class StoreImpl final : public Store {
       }
     }
     // Biggest files first, so one large file does not run alone at the end.
-    std::stable_sort(files.begin(), files.end(), [&](size_t a, size_t b) {
-      return nodes[a].entry.size > nodes[b].entry.size;
-    });
+    std::stable_sort(files.begin(), files.end(),
+                     [&](size_t a, size_t b) { return nodes[a].entry.size > nodes[b].entry.size; });
     Putter putter(r);
     Progress prog(progress, total);
     std::atomic<size_t> done_files{0};
@@ -544,12 +544,14 @@ class StoreImpl final : public Store {
                          const ProgressFn& progress) override {
     ASSIGN_OR_RETURN(Closure c, ClosureOf(region, image));
     if (c.manifest.kind != Manifest::Kind::kTree) {
-      return InvalidArgumentError("image " + image.ToHex() + " is a disk image, not a tree; use "
+      return InvalidArgumentError("image " + image.ToHex() +
+                                  " is a disk image, not a tree; use "
                                   "MaterializeDisk");
     }
     if (env_.FileExists(dir)) {
       ASSIGN_OR_RETURN(auto names, env_.ListDir(dir));
-      if (!names.empty()) return FailedPreconditionError(dir + " is not empty; give a new directory");
+      if (!names.empty())
+        return FailedPreconditionError(dir + " is not empty; give a new directory");
     } else if (mkdir(dir.c_str(), 0700) != 0) {
       return ErrnoError("creating " + dir, errno);
     }
@@ -618,7 +620,8 @@ class StoreImpl final : public Store {
           RETURN_IF_ERROR(ApplyAttrs(p, e.attrs, false));
           break;
         case EntryType::kSymlink:
-          if (symlink(e.target.c_str(), p.c_str()) != 0) return ErrnoError("creating symlink " + p, errno);
+          if (symlink(e.target.c_str(), p.c_str()) != 0)
+            return ErrnoError("creating symlink " + p, errno);
           RETURN_IF_ERROR(ApplyAttrs(p, e.attrs, true));
           break;
         case EntryType::kCharDev:
@@ -635,7 +638,8 @@ class StoreImpl final : public Store {
           RETURN_IF_ERROR(ApplyAttrs(p, e.attrs, false));
           break;
         case EntryType::kSocket:
-          if (mknod(p.c_str(), S_IFSOCK | 0600, 0) != 0) return ErrnoError("creating socket " + p, errno);
+          if (mknod(p.c_str(), S_IFSOCK | 0600, 0) != 0)
+            return ErrnoError("creating socket " + p, errno);
           RETURN_IF_ERROR(ApplyAttrs(p, e.attrs, false));
           break;
         case EntryType::kHardLink: {
@@ -643,7 +647,8 @@ class StoreImpl final : public Store {
           auto it = files->find(e.target);
           if (it == files->end()) {
             return DataLossError("region " + r.name() + ": " + p + " is a hard link to " +
-                                 QuoteForMessage(e.target) + ", which is not an earlier file of the image");
+                                 QuoteForMessage(e.target) +
+                                 ", which is not an earlier file of the image");
           }
           if (link(it->second.c_str(), p.c_str()) != 0) return ErrnoError("linking " + p, errno);
           break;
@@ -658,7 +663,8 @@ class StoreImpl final : public Store {
     ASSIGN_OR_RETURN(Closure c, ClosureOf(region, image));
     const Manifest& m = c.manifest;
     if (m.kind != Manifest::Kind::kDisk) {
-      return InvalidArgumentError("image " + image.ToHex() + " is a tree image; it has no stored "
+      return InvalidArgumentError("image " + image.ToHex() +
+                                  " is a tree image; it has no stored "
                                   "disk bytes (regenerate the disk from MaterializeTree)");
     }
     RegionObjects r = R(region);
@@ -667,7 +673,8 @@ class StoreImpl final : public Store {
     if (fd < 0) return ErrnoError("creating " + tmp, errno);
     Progress prog(progress, m.logical_bytes);
     Status s;
-    if (ftruncate(fd, static_cast<off_t>(m.logical_bytes)) != 0) s = ErrnoError("sizing " + tmp, errno);
+    if (ftruncate(fd, static_cast<off_t>(m.logical_bytes)) != 0)
+      s = ErrnoError("sizing " + tmp, errno);
     if (s.ok()) {
       s = ParallelFor(m.chunks.size(), [&](size_t i) -> Status {
         if (m.zero[i]) {
@@ -695,7 +702,8 @@ class StoreImpl final : public Store {
     }
     if (s.ok() && fsync(fd) != 0) s = ErrnoError("syncing " + tmp, errno);
     close(fd);
-    if (s.ok() && rename(tmp.c_str(), out_path.c_str()) != 0) s = ErrnoError("renaming to " + out_path, errno);
+    if (s.ok() && rename(tmp.c_str(), out_path.c_str()) != 0)
+      s = ErrnoError("renaming to " + out_path, errno);
     if (!s.ok()) {
       unlink(tmp.c_str());
       return s;
@@ -705,7 +713,8 @@ class StoreImpl final : public Store {
   }
 
   StatusOr<ReplicateStats> Replicate(const Region& from, const Region& to,
-                                     const Sha256Digest& image, const ProgressFn& progress) override {
+                                     const Sha256Digest& image,
+                                     const ProgressFn& progress) override {
     std::unique_ptr<InternalPin> pin;
     RETURN_IF_ERROR(NewInternalPin(&pin, {ImageRef{from, image}, ImageRef{to, image}}));
     ASSIGN_OR_RETURN(Closure c, ClosureOf(from, image));
@@ -821,7 +830,8 @@ class StoreImpl final : public Store {
       RegionObjects r = R(region);
       std::vector<std::string> junk;
       ASSIGN_OR_RETURN(auto objs, ListObjects(r, &junk));
-      for (const auto& j : junk) rep.problems.push_back(region.name() + ": " + j + ": not an object name");
+      for (const auto& j : junk)
+        rep.problems.push_back(region.name() + ": " + j + ": not an object name");
       total += objs.size();
       all.emplace_back(r, std::move(objs));
     }
@@ -968,8 +978,8 @@ StatusOr<GcReport> StoreImpl::Gc(const std::vector<ImageRef>& roots) {
       auto c = w.Walk(image);
       if (!c.ok()) {
         return FailedPreconditionError("gc stopped before removing anything in region " +
-                                       region.name() + ": cannot read live image " +
-                                       image.ToHex() + ": " + c.status().message() +
+                                       region.name() + ": cannot read live image " + image.ToHex() +
+                                       ": " + c.status().message() +
                                        "; run `imagesmith store fsck`");
       }
       marked.insert(c->objects.begin(), c->objects.end());
@@ -998,9 +1008,9 @@ StatusOr<GcReport> StoreImpl::Gc(const std::vector<ImageRef>& roots) {
         continue;
       }
       bool removed = false;
-      ASSIGN_OR_RETURN(uint64_t freed,
-                       SweepOne(path, r.TrashDir() + "/" + d.ToHex() + ".object." + tag, keep_from,
-                                &removed));
+      ASSIGN_OR_RETURN(
+          uint64_t freed,
+          SweepOne(path, r.TrashDir() + "/" + d.ToHex() + ".object." + tag, keep_from, &removed));
       if (removed) {
         ++rep.objects_removed;
         rep.bytes_removed += freed;

@@ -44,10 +44,12 @@ inline void MakeTree(const std::string& root, const std::string& salt = "") {
   WriteFile(root + "/etc/hostname", "imagesmith\n" + salt);
   WriteFile(root + "/etc/empty", "");
   std::string big;
-  for (int i = 0; i < (9 << 20) / 16; ++i) big += "0123456789abcde" + std::string(1, static_cast<char>('a' + i % 26));
+  for (int i = 0; i < (9 << 20) / 16; ++i)
+    big += "0123456789abcde" + std::string(1, static_cast<char>('a' + i % 26));
   WriteFile(root + "/usr/bin/big", big);
   WriteFile(root + "/usr/bin/ping", "ELF-ish ping");
-  const char cap[] = "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00";
+  const char cap[] =
+      "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00";
   setxattr((root + "/usr/bin/ping").c_str(), "security.capability", cap, sizeof(cap) - 1, 0);
   setxattr((root + "/etc/hostname").c_str(), "user.note", "hello", 5, 0);
   WriteFile(root + "/usr/bin/su", "setuid");

@@ -41,7 +41,8 @@ Status ReadXattrs(const std::string& path, Attrs* attrs) {
       if (v >= 0) break;
       if (errno == ERANGE) {
         value.resize(value.size() * 4);
-        if (value.size() > (1u << 20)) return InternalError("xattr " + key + " of " + path + " is larger than 1 MiB");
+        if (value.size() > (1u << 20))
+          return InternalError("xattr " + key + " of " + path + " is larger than 1 MiB");
         continue;
       }
       if (errno == ENODATA) break;
@@ -97,7 +98,8 @@ struct Walker {
           e.type = EntryType::kFile;
           e.size = static_cast<uint64_t>(st.st_size);
           if (st.st_nlink > 1) {
-            auto [it, inserted] = first_link.emplace(std::make_pair(st.st_dev, st.st_ino), node.rel);
+            auto [it, inserted] =
+                first_link.emplace(std::make_pair(st.st_dev, st.st_ino), node.rel);
             if (!inserted) {
               e.type = EntryType::kHardLink;
               e.target = it->second;
@@ -114,7 +116,8 @@ struct Walker {
           ssize_t n = readlink(node.path.c_str(), buf.data(), buf.size());
           if (n < 0) return ErrnoError("reading symlink " + node.path, errno);
           buf.resize(static_cast<size_t>(n));
-          if (buf.empty()) return InvalidArgumentError("symlink " + node.path + " has an empty target");
+          if (buf.empty())
+            return InvalidArgumentError("symlink " + node.path + " has an empty target");
           e.target = std::move(buf);
           break;
         }

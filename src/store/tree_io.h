@@ -15,10 +15,10 @@ namespace imagesmith::store {
 // directory's entries sorted bytewise by name (the order MaterializeTree
 // recreates them in, which is what makes hard links resolvable).
 struct WalkNode {
-  std::string path;               // absolute path on disk
-  std::string rel;                // path from the tree's root ("" for the root)
-  DirEntry entry;                 // chunks / dir digest filled in later
-  std::vector<size_t> children;   // indices into the walk, for directories
+  std::string path;              // absolute path on disk
+  std::string rel;               // path from the tree's root ("" for the root)
+  DirEntry entry;                // chunks / dir digest filled in later
+  std::vector<size_t> children;  // indices into the walk, for directories
 };
 
 // Walks `dir`. Node 0 is the root. Errors name the path.
