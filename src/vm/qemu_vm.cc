@@ -46,6 +46,8 @@ Accel ProbeOnce(Env& env, std::string* why) {
             "qemu-system-x86_64",
             "-accel",
             "kvm",
+            "-cpu",
+            "host",  // the CPU model real runs use under KVM
             "-nodefaults",
             "-display",
             "none",
