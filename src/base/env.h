@@ -85,6 +85,10 @@ class Env {
   virtual StatusOr<ProcessResult> RunProcess(const ProcessOptions& options) = 0;
 };
 
+// The absolute path of the running program (/proc/self/exe), for finding
+// the files installed beside it and for starting it again.
+StatusOr<std::string> SelfExePath();
+
 // The directory part of `path` ("." if there is none) and the last part.
 std::string Dirname(std::string_view path);
 std::string Basename(std::string_view path);

@@ -30,6 +30,13 @@ std::string ProcessResult::Describe() const {
   return "exit status " + std::to_string(exit_code);
 }
 
+StatusOr<std::string> SelfExePath() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return ErrnoError("readlink /proc/self/exe", errno);
+  return std::string(buf, static_cast<size_t>(n));
+}
+
 std::string Dirname(std::string_view path) {
   size_t slash = path.rfind('/');
   if (slash == std::string_view::npos) return ".";

@@ -288,4 +288,26 @@ int ReportError(const Status& status, CommandContext& ctx, const std::string& hi
   return ExitCodeFor(status.code());
 }
 
+StatusOr<Json> ParseTagArgs(const std::vector<std::string>& items) {
+  Json tags = Json::MakeObject();
+  for (const std::string& item : items) {
+    size_t eq = item.find('=');
+    std::string key = item.substr(0, eq);
+    if (key.empty() || key.size() > 512 || key.find_first_of("<>%&\\?/") != std::string::npos) {
+      return InvalidArgumentError("--tags: " + QuoteForMessage(item) +
+                                  ": names are 1-512 characters without < > % & \\ ? /");
+    }
+    std::string value = eq == std::string::npos ? "" : item.substr(eq + 1);
+    if (value.size() > 256) {
+      return InvalidArgumentError("--tags: " + QuoteForMessage(key) +
+                                  ": values are at most 256 characters");
+    }
+    tags.Set(key, Json::String(value));
+  }
+  if (tags.object_items().size() > 50) {
+    return InvalidArgumentError("--tags: at most 50 tags are allowed");
+  }
+  return tags;
+}
+
 }  // namespace imagesmith::cli

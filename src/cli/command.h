@@ -17,6 +17,7 @@
 #include "base/env.h"
 #include "base/json.h"
 #include "base/status.h"
+#include "base/statusor.h"
 
 namespace imagesmith::cli {
 
@@ -98,6 +99,11 @@ void PrintResult(const Json& result, CommandContext& ctx);
 
 // Registration functions, one per command family.
 void RegisterTemplateCommands(CommandRegistry& registry);
+// --tags a=b c=d (az's syntax, for every command that takes tags): names
+// 1-512 characters without < > % & \ ? /, values up to 256, at most 50
+// tags; "a" alone is a tag with an empty value. InvalidArgument names --tags.
+StatusOr<Json> ParseTagArgs(const std::vector<std::string>& items);
+
 void RegisterAccountCommands(CommandRegistry& registry);
 void RegisterGroupCommands(CommandRegistry& registry);
 void RegisterDiskCommands(CommandRegistry& registry);           // cli/disk_commands.cc

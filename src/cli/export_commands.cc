@@ -1,6 +1,7 @@
 // imagesmith image export / sig image-version export: the disk of a stored
 // image as a raw, VHD or qcow2 file. Tree images are made again from their
 // file tree, byte for byte the disk their build made (build/distribute.h).
+#include <functional>
 #include <optional>
 
 #include "build/distribute.h"
@@ -13,11 +14,14 @@
 namespace imagesmith::cli {
 namespace {
 
-int Export(const ParsedArgs& args, CommandContext& ctx, const ResourceId& id) {
+// Exports the resource `id_of` names in the opened data directory.
+int Export(const ParsedArgs& args, CommandContext& ctx,
+           const std::function<ResourceId(const Data&)>& id_of) {
   auto format = disk::ParseDiskFormat(args.Get("format", "vhd"));
   if (!format.ok()) return ReportError(format.status().WithContext("--format"), ctx);
   auto g = OpenGalleryData(*ctx.env);
   if (!g.ok()) return ReportError(g.status(), ctx);
+  const ResourceId id = id_of(g->data);
   std::optional<gallery::SourceImage> image;
   Status s = g->data.meta->Read([&](meta::Transaction& txn) -> Status {
     // The home region: the resource's (for `latest`, its definition's).
@@ -70,19 +74,17 @@ CommandSpec ExportSpec(std::string path, std::string summary, std::vector<Option
 }
 
 int RunImageExport(const ParsedArgs& args, CommandContext& ctx) {
-  auto g = OpenData(*ctx.env);
-  if (!g.ok()) return ReportError(g.status(), ctx);
-  return Export(args, ctx,
-                gallery::ManagedImageId(g->Group(args.Get("resource-group")), args.Get("name")));
+  return Export(args, ctx, [&](const Data& d) {
+    return gallery::ManagedImageId(d.Group(args.Get("resource-group")), args.Get("name"));
+  });
 }
 
 int RunVersionExport(const ParsedArgs& args, CommandContext& ctx) {
-  auto g = OpenData(*ctx.env);
-  if (!g.ok()) return ReportError(g.status(), ctx);
-  ResourceId def =
-      gallery::DefinitionId(g->Group(args.Get("resource-group")), args.Get("gallery-name"),
-                            args.Get("gallery-image-definition"));
-  return Export(args, ctx, def.Child("versions", args.Get("gallery-image-version")));
+  return Export(args, ctx, [&](const Data& d) {
+    return gallery::DefinitionId(d.Group(args.Get("resource-group")), args.Get("gallery-name"),
+                                 args.Get("gallery-image-definition"))
+        .Child("versions", args.Get("gallery-image-version"));
+  });
 }
 
 }  // namespace

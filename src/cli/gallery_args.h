@@ -1,6 +1,6 @@
 // Argument parsing shared by the gallery and managed image commands
-// (sig_commands.cc, image_commands.cc): az's --tags and --target-regions
-// syntaxes, booleans, and opening the data directory with its store.
+// (sig_commands.cc, image_commands.cc): az's --target-regions syntax, booleans, and opening the
+// data directory with its store.
 #pragma once
 
 #include <memory>
@@ -13,10 +13,6 @@
 #include "template/model.h"
 
 namespace imagesmith::cli {
-
-// --tags a=b c=d: names 1-512 characters without < > % & \ ? /, values up to
-// 256, at most 50 tags. "a" alone is a tag with an empty value.
-StatusOr<Json> ParseTagArgs(const std::vector<std::string>& items);
 
 // --target-regions "eastus=2=standard_lrs westus2": each item
 // REGION[=REPLICA_COUNT][=STORAGE_ACCOUNT_TYPE], items separated by spaces

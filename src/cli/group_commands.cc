@@ -7,27 +7,6 @@
 namespace imagesmith::cli {
 namespace {
 
-// --tags a=b c=d (az's form); "a" alone is a tag with an empty value.
-StatusOr<Json> ParseTags(const std::vector<std::string>& items) {
-  Json tags = Json::MakeObject();
-  for (const std::string& item : items) {
-    size_t eq = item.find('=');
-    std::string key = item.substr(0, eq);
-    if (key.empty() || key.size() > 512 || key.find_first_of("<>%&\\?/") != std::string::npos) {
-      return InvalidArgumentError("tag " + QuoteForMessage(item) +
-                                  ": names are 1-512 characters without < > % & \\ ? /");
-    }
-    std::string value = eq == std::string::npos ? "" : item.substr(eq + 1);
-    if (value.size() > 256) {
-      return InvalidArgumentError("tag " + QuoteForMessage(key) +
-                                  ": values are at most 256 characters");
-    }
-    tags.Set(key, Json::String(value));
-  }
-  if (tags.object_items().size() > 50) return InvalidArgumentError("at most 50 tags are allowed");
-  return tags;
-}
-
 Json GroupJson(const meta::Resource& r) {
   Json j = Json::MakeObject();
   j.Set("id", Json::String(r.id.ToString()));
@@ -42,7 +21,7 @@ Json GroupJson(const meta::Resource& r) {
 int RunCreate(const ParsedArgs& args, CommandContext& ctx) {
   auto location = Region::Parse(args.Get("location"));
   if (!location.ok()) return ReportError(location.status(), ctx);
-  auto tags = ParseTags(args.GetAll("tags"));
+  auto tags = ParseTagArgs(args.GetAll("tags"));
   if (!tags.ok()) return ReportError(tags.status(), ctx);
   auto data = OpenData(*ctx.env);
   if (!data.ok()) return ReportError(data.status(), ctx);

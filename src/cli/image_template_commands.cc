@@ -146,13 +146,6 @@ std::string NewRunId(Env& env) {
 }
 
 // Runs the template `id` now, in the foreground. Prints the final resource.
-// The imagesmith binary, for the child processes the build starts.
-std::string SelfExe() {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "imagesmith";
-}
-
 // The staging area's storage account: one per template, named from the
 // template's ID (Azure's 3-24 lowercase letters and digits).
 std::string StagingAccountName(const ResourceId& template_id) {
@@ -182,6 +175,11 @@ Status RecordStagingAccount(meta::Transaction& txn, const build::StagingGroup& g
 }
 
 int RunTemplate(CommandContext& ctx, Data& data, const ResourceId& id, bool use_cache) {
+  // Opened before the run is claimed, so a failure here leaves no run behind.
+  auto store = store::Store::Open(*ctx.env, data.dir + "/store");
+  if (!store.ok()) return ReportError(store.status(), ctx);
+  auto self = SelfExePath();
+  if (!self.ok()) return ReportError(self.status(), ctx);
   // Claim the template for this run.
   std::string run_id = NewRunId(*ctx.env);
   std::string run_dir = data.dir + "/runs/" +
@@ -260,10 +258,8 @@ int RunTemplate(CommandContext& ctx, Data& data, const ResourceId& id, bool use_
 
   // The store for ManagedImage/SharedImage targets and store sources, and
   // the staging area for VHDs without a uri.
-  auto store = store::Store::Open(*ctx.env, data.dir + "/store");
-  if (!store.ok()) return ReportError(store.status(), ctx);
   build::PublishContext publish{data.meta.get(), store->get(), data.dir + "/store",
-                                SelfExe(),       id,           t->location};
+                                *self,           id,           t->location};
   build::BuildOptions opts;
   opts.publish = &publish;
   if (staging.has_value()) opts.staging_dir = StagingDir(data, *staging, id);

@@ -74,10 +74,8 @@ StatusOr<std::string> FindAgentBinary(Env& env) {
     }
     return std::string(e);
   }
-  char self[4096];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (n <= 0) return ErrnoError("readlink /proc/self/exe", errno);
-  std::string dir = Dirname(std::string(self, static_cast<size_t>(n)));
+  ASSIGN_OR_RETURN(std::string self, SelfExePath());
+  std::string dir = Dirname(self);
   std::vector<std::string> tried = {dir + "/imagesmith-agent", dir + "/../vm/imagesmith-agent",
                                     dir + "/../lib/imagesmith/imagesmith-agent"};
   for (const std::string& p : tried) {
