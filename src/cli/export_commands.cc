@@ -10,6 +10,7 @@
 #include "disk/disk.h"
 #include "gallery/names.h"
 #include "gallery/publish.h"
+#include "gallery/resources.h"
 
 namespace imagesmith::cli {
 namespace {
@@ -25,8 +26,12 @@ int Export(const ParsedArgs& args, CommandContext& ctx,
   std::optional<gallery::SourceImage> image;
   Status s = g->data.meta->Read([&](meta::Transaction& txn) -> Status {
     // The home region: the resource's (for `latest`, its definition's).
-    const bool latest = id.name() == "latest";
-    ASSIGN_OR_RETURN(meta::Resource r, txn.Get(latest ? id.Parent() : id));
+    // (The gallery's getters say how to create what is missing.)
+    const bool is_image = id.IsType("Microsoft.Compute/images");
+    const bool latest = !is_image && id.name() == "latest";
+    ASSIGN_OR_RETURN(meta::Resource r, is_image ? gallery::GetManagedImage(txn, id)
+                                       : latest ? gallery::GetDefinition(txn, id.Parent())
+                                                : gallery::GetVersion(txn, id));
     Region region = *Region::Parse(r.location);
     if (args.Has("location")) {
       ASSIGN_OR_RETURN(region, Region::Parse(args.Get("location")));
