@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 
 #include "base/strings.h"
 #include "build/fetch.h"
@@ -13,6 +14,7 @@
 #include "catalog/catalog.h"
 #include "disk/convert.h"
 #include "sandbox/sandbox.h"
+#include "vm/qemu_vm.h"
 
 namespace imagesmith::build {
 
@@ -168,6 +170,8 @@ class Builder {
   }
 
   bool Prepare();
+  // Where the KVM probe's verdict is kept between processes (doc/vm.md).
+  std::string AccelCacheFile() const { return o_.data_dir + "/cache/vm-accel.json"; }
   bool Customize();
   bool RunStep(size_t index, const tmpl::Step& step);
   bool Generalize();
@@ -621,6 +625,7 @@ bool Builder::Validate(bool* distribute) {
   vo.uefi = generation_ == catalog::Generation::kV2;
   vo.template_dir = o_.template_dir;
   vo.run_dir = o_.run_dir;
+  vo.accel_cache = AccelCacheFile();
   // The vmSize's shape (capped to this host), at most 8 GiB for the guest.
   vo.cpus = std::max(1, static_cast<int>(limits_.limits.cpus));
   int64_t mib = limits_.limits.memory_bytes >> 20;
@@ -681,6 +686,10 @@ BuildOutcome Builder::Run() {
   }
   // sourceValidationOnly: the source's own disk, without customization.
   const bool source_only = t_.validate.source_validation_only;
+  // Whether KVM works is found out while the image is built (the probe can
+  // take 5 s), not when validation starts.
+  std::optional<vm::AccelPrefetch> accel_probe;
+  if (!t_.validate.in_vm_validations.empty()) accel_probe.emplace(env_, AccelCacheFile());
   if (Prepare() && (source_only || (Customize() && Generalize())) && MakeDisk()) {
     bool distribute = true;
     bool valid = Validate(&distribute);

@@ -1,7 +1,11 @@
 #include "vm/overlay.h"
 
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "base/strings.h"
 
@@ -135,9 +139,20 @@ Status MakeAgentOverlay(Env& env, const OverlaySpec& spec) {
       "sif /boot/grub/grub.cfg mode 0100644\n";
   RETURN_IF_ERROR(env.WriteFileAtomic(dir + "/debugfs.cmds", cmds));
 
+  // qemu-img resolves a relative backing file against the overlay's
+  // directory, not the working directory.
+  std::string backing = spec.disk;
+  if (!backing.empty() && backing[0] != '/') {
+    char cwd[PATH_MAX];
+    if (::getcwd(cwd, sizeof cwd) == nullptr) {
+      return InternalError(std::string("cannot resolve the disk path ") + spec.disk +
+                           ": getcwd failed: " + std::strerror(errno));
+    }
+    backing = std::string(cwd) + "/" + backing;
+  }
   ProcessOptions create;
-  create.argv = {"qemu-img", "create", "-q", "-f",      "qcow2",
-                 "-F",       "raw",    "-b", spec.disk, spec.overlay};
+  create.argv = {"qemu-img", "create", "-q", "-f",    "qcow2",
+                 "-F",       "raw",    "-b", backing, spec.overlay};
   create.timeout = std::chrono::seconds(30);
   ASSIGN_OR_RETURN(ProcessResult made, env.RunProcess(create));
   if (!made.success()) {

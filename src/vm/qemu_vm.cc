@@ -2,11 +2,13 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <mutex>
 
+#include "base/json.h"
 #include "base/strings.h"
 #include "vm/overlay.h"
 
@@ -76,6 +78,61 @@ Accel ProbeOnce(Env& env, std::string* why) {
   return ok ? Accel::kKvm : Accel::kTcg;
 }
 
+// What a cached verdict is valid for: this boot of this host, with this
+// qemu binary. Empty when it cannot be told (then nothing is cached).
+std::string ProbeKey(Env& env) {
+  auto boot = env.ReadFile("/proc/sys/kernel/random/boot_id", 256);
+  if (!boot.ok()) return "";
+  const char* path_env = std::getenv("PATH");
+  for (const std::string& dir :
+       Split(path_env != nullptr ? path_env : "/usr/local/bin:/usr/bin:/bin", ':')) {
+    if (dir.empty()) continue;
+    std::string qemu = dir + "/qemu-system-x86_64";
+    struct stat st;
+    if (::stat(qemu.c_str(), &st) != 0) continue;
+    return "boot " + std::string(TrimWhitespace(*boot)) + ", " + qemu + " size " +
+           std::to_string(st.st_size) + " mtime " + std::to_string(st.st_mtim.tv_sec) + "." +
+           std::to_string(st.st_mtim.tv_nsec);
+  }
+  return "";
+}
+
+}  // namespace
+
+Accel ProbeAccelUncached(Env& env, std::string* why, const std::string& cache_file) {
+  if (const char* forced = std::getenv("IMAGESMITH_VM_ACCEL"); forced != nullptr && *forced) {
+    return ProbeOnce(env, why);
+  }
+  std::string key = cache_file.empty() ? "" : ProbeKey(env);
+  if (!key.empty()) {
+    auto text = env.ReadFile(cache_file, 64 << 10);
+    auto j = text.ok() ? ParseJson(*text) : StatusOr<Json>(text.status());
+    auto field = [&](std::string_view name) -> std::string {
+      const Json* v = j.ok() && j->is_object() ? j->Find(name) : nullptr;
+      return v != nullptr && v->is_string() ? v->string_value() : "";
+    };
+    std::string accel = field("accel");
+    if (field("key") == key && (accel == "kvm" || accel == "tcg")) {
+      *why = field("reason") + " [probed earlier in this boot; cached in " + cache_file + "]";
+      return accel == "kvm" ? Accel::kKvm : Accel::kTcg;
+    }
+  }
+  Accel a = ProbeOnce(env, why);
+  if (!key.empty()) {
+    Json j = Json::MakeObject();
+    j.Set("key", Json::String(key));
+    j.Set("accel", Json::String(AccelName(a)));
+    j.Set("reason", Json::String(*why));
+    // A cache that cannot be written only costs the next process a probe.
+    if (env.CreateDirs(Dirname(cache_file)).ok()) {
+      (void)env.WriteFileAtomic(cache_file, j.Dump() + "\n");
+    }
+  }
+  return a;
+}
+
+namespace {
+
 std::string SecondsText(std::chrono::milliseconds ms) {
   return std::to_string(ms.count() / 1000) + " s";
 }
@@ -86,13 +143,22 @@ int64_t NowUs(Env& env) { return env.MonotonicMicros(); }
 
 const char* AccelName(Accel a) { return a == Accel::kKvm ? "kvm" : "tcg"; }
 
-Accel ProbeAccel(Env& env, std::string* why) {
+Accel ProbeAccel(Env& env, std::string* why, const std::string& cache_file) {
   static std::once_flag once;
   static Accel accel = Accel::kTcg;
   static std::string* reason = new std::string();
-  std::call_once(once, [&] { accel = ProbeOnce(env, reason); });
+  std::call_once(once, [&] { accel = ProbeAccelUncached(env, reason, cache_file); });
   if (why != nullptr) *why = *reason;
   return accel;
+}
+
+AccelPrefetch::AccelPrefetch(Env& env, std::string cache_file)
+    : thread_([&env, cache_file = std::move(cache_file)] {
+        (void)ProbeAccel(env, nullptr, cache_file);
+      }) {}
+
+AccelPrefetch::~AccelPrefetch() {
+  if (thread_.joinable()) thread_.join();
 }
 
 StatusOr<std::unique_ptr<Vm>> Vm::Start(Env& env, const VmConfig& c) {
@@ -108,7 +174,7 @@ StatusOr<std::unique_ptr<Vm>> Vm::Start(Env& env, const VmConfig& c) {
 
   ASSIGN_OR_RETURN(std::string agent_bin, FindAgentBinary(env));
   std::string why;
-  vm->accel_ = ProbeAccel(env, &why);
+  vm->accel_ = ProbeAccel(env, &why, c.accel_cache);
   say("accelerator: " + std::string(AccelName(vm->accel_)) + " (" + why + ")");
 
   int64_t t0 = NowUs(env);
@@ -130,6 +196,9 @@ StatusOr<std::unique_ptr<Vm>> Vm::Start(Env& env, const VmConfig& c) {
                                    "qemu-system-x86_64",
                                    "-name",
                                    "imagesmith-validate",
+                                   // Only the devices below: no default NIC,
+                                   // CD-ROM or floppy for the firmware to try.
+                                   "-nodefaults",
                                    "-accel",
                                    AccelName(vm->accel_)};
   if (c.firmware == Firmware::kUefi) {
@@ -171,9 +240,10 @@ StatusOr<std::unique_ptr<Vm>> Vm::Start(Env& env, const VmConfig& c) {
                "-device",
                "virtio-rng-pci"});
   if (c.network) {
-    argv.insert(argv.end(), {"-nic", "user,model=virtio-net-pci"});
-  } else {
-    argv.insert(argv.end(), {"-nic", "none"});
+    // romfile= leaves out the NIC's iPXE option ROM: the firmware boots the
+    // disk, never the network, and loading iPXE costs ~1 s under TCG.
+    argv.insert(argv.end(), {"-netdev", "user,id=net0", "-device",
+                             "virtio-net-pci,netdev=net0,romfile="});
   }
   say("qemu: " + imagesmith::Join(argv, " "));
 

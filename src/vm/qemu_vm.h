@@ -38,10 +38,34 @@ const char* AccelName(Accel a);
 // stalls). The answer is computed once per process. $IMAGESMITH_VM_ACCEL
 // (kvm or tcg) overrides the probe. `why` (may be null) gets a sentence
 // explaining the choice.
-Accel ProbeAccel(Env& env, std::string* why);
+//
+// `cache_file` (may be empty) keeps the verdict across processes: it is
+// reused while the host's boot id and the qemu binary (path, size, mtime)
+// are the ones it was probed with, so a reboot, a qemu upgrade or a kvm
+// module change made across a reboot probes again. The first caller's
+// `cache_file` is the one used.
+Accel ProbeAccel(Env& env, std::string* why, const std::string& cache_file = "");
+// ProbeAccel without the once-per-process memory: reads or probes, and
+// writes `cache_file` (if not empty). For tests.
+Accel ProbeAccelUncached(Env& env, std::string* why, const std::string& cache_file);
+
+// Runs ProbeAccel on a thread of its own, so the probe (5 s when KVM stalls)
+// overlaps other work; ProbeAccel's later callers wait for its answer. The
+// destructor joins the thread.
+class AccelPrefetch {
+ public:
+  AccelPrefetch(Env& env, std::string cache_file);
+  ~AccelPrefetch();
+  AccelPrefetch(const AccelPrefetch&) = delete;
+  AccelPrefetch& operator=(const AccelPrefetch&) = delete;
+
+ private:
+  std::thread thread_;
+};
 
 struct VmConfig {
   std::string disk;  // a raw disk in imagesmith's layout; only read
+  std::string accel_cache;  // ProbeAccel's cache_file; may be empty
   Firmware firmware = Firmware::kBios;
   std::string work_dir;  // exists; the overlay, socket and console live here
   int cpus = 2;

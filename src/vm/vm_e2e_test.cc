@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "base/env.h"
+#include "base/strings.h"
 #include "vm/overlay.h"
 #include "vm/qemu_vm.h"
 
@@ -95,6 +97,88 @@ TEST_F(VmTest, DiskWithoutImagesmithsLayoutIsRefusedBeforeQemuStarts) {
   EXPECT_NE(vm.status().message().find(disk), std::string::npos) << vm.status().message();
   EXPECT_FALSE(Env::Default()->FileExists(dir_ + "/qemu.pid"));
   EXPECT_FALSE(Env::Default()->FileExists(dir_ + "/overlay.qcow2"));
+}
+
+// The KVM verdict is kept per boot and qemu binary: a cached answer is used
+// as it is (even a planted, wrong one: that proves it was not probed again),
+// and one for another boot, or a damaged file, is probed again and replaced.
+TEST_F(VmTest, AccelVerdictIsCachedForThisBootAndQemuOnly) {
+  const char* forced = std::getenv("IMAGESMITH_VM_ACCEL");
+  std::string saved = forced != nullptr ? forced : "";
+  ::unsetenv("IMAGESMITH_VM_ACCEL");
+  Env& env = *Env::Default();
+  std::string cache = dir_ + "/cache/vm-accel.json";
+  std::string why;
+  Accel probed = ProbeAccelUncached(env, &why, cache);
+  auto text = env.ReadFile(cache, 1 << 16);
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  auto boot = env.ReadFile("/proc/sys/kernel/random/boot_id", 256);
+  ASSERT_TRUE(boot.ok());
+  std::string boot_id(TrimWhitespace(*boot));
+  EXPECT_NE(text->find(boot_id), std::string::npos) << *text;
+  EXPECT_NE(text->find("qemu-system-x86_64 size "), std::string::npos) << *text;
+  EXPECT_NE(text->find(std::string("\"accel\": \"") + AccelName(probed) + "\""),
+            std::string::npos)
+      << *text;
+
+  Accel other = probed == Accel::kKvm ? Accel::kTcg : Accel::kKvm;
+  auto plant = [&](const std::string& from, const std::string& to) {
+    std::string t = *text;
+    size_t at = t.find(from);
+    ASSERT_NE(at, std::string::npos) << from << " in " << t;
+    t.replace(at, from.size(), to);
+    ASSERT_TRUE(env.WriteFileAtomic(cache, t).ok());
+  };
+  std::string accel_field = std::string("\"accel\": \"") + AccelName(probed) + "\"";
+  std::string planted_field = std::string("\"accel\": \"") + AccelName(other) + "\"";
+  plant(accel_field, planted_field);
+  EXPECT_EQ(ProbeAccelUncached(env, &why, cache), other);
+  EXPECT_NE(why.find("cached in " + cache), std::string::npos) << why;
+
+  // Another boot's verdict is not used, and is replaced by this boot's.
+  text = env.ReadFile(cache, 1 << 16);
+  ASSERT_TRUE(text.ok());
+  plant(boot_id, "00000000-0000-0000-0000-000000000000");
+  EXPECT_EQ(ProbeAccelUncached(env, &why, cache), probed);
+  EXPECT_EQ(why.find("cached in"), std::string::npos) << why;
+  text = env.ReadFile(cache, 1 << 16);
+  ASSERT_TRUE(text.ok());
+  EXPECT_NE(text->find(boot_id), std::string::npos) << *text;
+
+  // A damaged file is probed over.
+  ASSERT_TRUE(env.WriteFileAtomic(cache, "{\"key\": ").ok());
+  EXPECT_EQ(ProbeAccelUncached(env, &why, cache), probed);
+  text = env.ReadFile(cache, 1 << 16);
+  ASSERT_TRUE(text.ok());
+  EXPECT_NE(text->find(accel_field), std::string::npos) << *text;
+  if (!saved.empty()) ::setenv("IMAGESMITH_VM_ACCEL", saved.c_str(), 1);
+}
+
+// qemu-img resolves a relative backing file against the overlay's
+// directory; the overlay must still find a disk named relative to the
+// working directory.
+TEST_F(VmTest, OverlayOfADiskNamedByARelativePath) {
+  std::string disk = UnbootableDisk(dir_);
+  char cwd[4096];
+  ASSERT_NE(::getcwd(cwd, sizeof cwd), nullptr);
+  ASSERT_EQ(::chdir(dir_.c_str()), 0);
+  ASSERT_TRUE(Env::Default()->CreateDirs(dir_ + "/work").ok());
+  OverlaySpec os;
+  os.disk = "unbootable.raw";
+  os.overlay = dir_ + "/work/overlay.qcow2";
+  os.agent_binary = IMAGESMITH_AGENT_BINARY;
+  os.scratch_dir = dir_ + "/work";
+  Status made = MakeAgentOverlay(*Env::Default(), os);
+  ASSERT_EQ(::chdir(cwd), 0);
+  ASSERT_TRUE(made.ok()) << made.ToString();
+  ProcessOptions info;
+  info.argv = {"qemu-img", "info", "--backing-chain", "--output=json", os.overlay};
+  info.timeout = std::chrono::seconds(30);
+  auto r = Env::Default()->RunProcess(info);
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r->success()) << r->stderr_data;
+  EXPECT_NE(r->stdout_data.find("\"backing-filename\": \"" + disk + "\""), std::string::npos)
+      << r->stdout_data;
 }
 
 TEST_F(VmTest, MissingAgentBinaryIsAClearError) {
