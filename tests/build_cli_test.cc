@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <thread>
 
@@ -245,6 +246,75 @@ TEST_F(BuildTest, CancelFromAnotherShellStopsWithinSecondsAndLeavesNothing) {
   EXPECT_EQ(t.Find("properties")->Find("lastRunStatus")->Find("runState")->string_value(),
             "Canceled");
   ExpectNothingLeftBehind("imagesmith-cancel-marker");
+}
+
+// Pids of processes whose command line contains `marker`.
+std::vector<int> PidsWith(const std::string& marker) {
+  std::vector<int> pids;
+  DIR* d = opendir("/proc");
+  while (dirent* e = readdir(d)) {
+    if (!IsAsciiDigits(e->d_name)) continue;
+    std::string cmd = ReadOrEmpty(std::string("/proc/") + e->d_name + "/cmdline");
+    for (char& c : cmd) {
+      if (c == '\0') c = ' ';
+    }
+    if (cmd.find(marker) != std::string::npos && std::stoi(e->d_name) != getpid()) {
+      pids.push_back(std::stoi(e->d_name));
+    }
+  }
+  closedir(d);
+  return pids;
+}
+
+// kill -9 of the build: what it ran dies with it, the template says the run
+// Failed and why (not "Running" forever), and the next run may start and
+// clears the killed run's workspace.
+TEST_F(BuildTest, KilledBuildIsReportedFailedAndTheNextRunCanStart) {
+  Write(work_ + "/killed.json",
+        Template(R"([{"type": "Shell", "inline": ["sh -c 'sleep 600' imagesmith-kill-marker"]}])"));
+  CliResult r;
+  std::thread build([&] { r = Build("killed.json"); });
+  bool running = false;
+  for (int i = 0; i < 1200 && !running; ++i) {
+    running = ProcessesWith("imagesmith-kill-marker") > 0;
+    if (!running) Env::Default()->SleepFor(std::chrono::milliseconds(250));
+  }
+  std::vector<int> builders = PidsWith("killed.json");
+  for (int pid : builders) ::kill(pid, SIGKILL);
+  build.join();
+  ASSERT_TRUE(running) << "the step never started";
+  ASSERT_FALSE(builders.empty());
+  EXPECT_EQ(r.exit_code, 128 + SIGKILL);
+  ExpectNothingLeftBehind("imagesmith-kill-marker");
+
+  Json t = Show("killed");
+  const Json* last = t.Find("properties")->Find("lastRunStatus");
+  EXPECT_EQ(last->Find("runState")->string_value(), "Failed") << t.Dump();
+  EXPECT_NE(last->Find("message")->string_value().find("killed or crashed"), std::string::npos)
+      << t.Dump();
+  CliResult table =
+      RunCli({"image-template", "list", "-g", "imagesmith", "-o", "table"}, "", env_);
+  EXPECT_NE(table.out.find("Failed"), std::string::npos) << table.out;
+  CliResult c = RunCli({"image-template", "cancel", "-g", "imagesmith", "-n", "killed"}, "", env_);
+  EXPECT_NE(c.exit_code, 0);
+  EXPECT_NE(c.err.find("has no run in progress"), std::string::npos) << c.err;
+  std::string runs = home_ + "/runs";
+
+  // The next run starts (no "already running") and removes the killed run's
+  // work/ but keeps its log.
+  Write(work_ + "/killed.json", Template(R"([{"type": "Shell", "inline": ["true"]}])"));
+  CliResult again = Build("killed.json");
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  ProcessOptions find;
+  find.argv = {"find", runs, "-maxdepth", "3", "-name", "work"};
+  auto left = Env::Default()->RunProcess(find);
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(left->stdout_data, "") << "a killed run's workspace was left behind";
+  find.argv = {"find", runs, "-maxdepth", "3", "-name", "customization.log"};
+  auto logs = Env::Default()->RunProcess(find);
+  ASSERT_TRUE(logs.ok());
+  EXPECT_EQ(std::count(logs->stdout_data.begin(), logs->stdout_data.end(), '\n'), 2)
+      << logs->stdout_data;
 }
 
 TEST_F(BuildTest, BuildTimeoutStopsTheRunAndLeavesNothing) {

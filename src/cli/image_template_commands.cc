@@ -14,6 +14,7 @@
 #include <iostream>
 #include <thread>
 
+#include "base/process.h"
 #include "base/random.h"
 #include "base/strings.h"
 #include "build/pipeline.h"
@@ -105,8 +106,43 @@ std::string ExtString(const meta::Resource& r, const char* name) {
   return v != nullptr && v->is_string() ? v->string_value() : "";
 }
 
-bool ProcessAlive(int64_t pid) {
-  return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+// Whether the process that claimed the template's last run still runs (the
+// pid with its start time, so a recycled pid does not count).
+bool RunnerAlive(const meta::Resource& r) {
+  const Json* pid = ExtField(r, "runnerPid");
+  const Json* ticks = ExtField(r, "runnerStartTicks");
+  if (pid == nullptr) return false;
+  uint64_t start = ticks != nullptr ? static_cast<uint64_t>(ticks->AsInt64().value_or(0)) : 0;
+  return ProcessAlive(static_cast<int>(pid->AsInt64().value_or(0)), start);
+}
+
+std::string LastRunState(const meta::Resource& r) {
+  const Json* last = r.properties.Find("lastRunStatus");
+  const Json* state = last != nullptr && last->is_object() ? last->Find("runState") : nullptr;
+  return state != nullptr && state->is_string() ? state->string_value() : "";
+}
+
+// A run still recorded as Running or Canceling whose process is gone: it was
+// killed (or crashed) before it could record how it ended.
+bool RunAbandoned(const meta::Resource& r) {
+  std::string state = LastRunState(r);
+  return (state == "Running" || state == "Canceling") && !RunnerAlive(r);
+}
+
+// lastRunStatus as it really is: an abandoned run is Failed, and says why.
+Json EffectiveRunStatus(const meta::Resource& r) {
+  Json status = *r.properties.Find("lastRunStatus");
+  if (!RunAbandoned(r)) return status;
+  const Json* pid = ExtField(r, "runnerPid");
+  status.Set("runState", Json::String("Failed"));
+  status.Set("message",
+             Json::String("the run's process (" + (pid != nullptr ? pid->number_text() : "?") +
+                          ") ended without recording a result: it was killed or crashed. Its "
+                          "log is in 'imagesmith image-template logs -g " +
+                          r.id.resource_group() + " -n " + r.id.name() +
+                          "'; start a new run with 'imagesmith image-template run -g " +
+                          r.id.resource_group() + " -n " + r.id.name() + "'"));
+  return status;
 }
 
 // Azure's shape for show/list: the resource, without the internal extension.
@@ -115,7 +151,8 @@ Json ShowJson(const meta::Resource& r) {
   const Json& props = *j.Find("properties");
   Json public_props = Json::MakeObject();
   for (const JsonMember& m : props.object_items()) {
-    if (m.key != "imagesmith") public_props.Set(m.key, m.value);
+    if (m.key == "imagesmith") continue;
+    public_props.Set(m.key, m.key == "lastRunStatus" ? EffectiveRunStatus(r) : m.value);
   }
   if (const Json* last = ExtField(r, "lastRun"); last != nullptr) {
     public_props.Set("lastRun", *last);
@@ -189,24 +226,22 @@ int RunTemplate(CommandContext& ctx, Data& data, const ResourceId& id, bool use_
   std::string template_dir;
   std::vector<build::StepRecord> previous;
   std::optional<build::StagingGroup> staging;
+  std::string abandoned_dir;  // the work of a run that was killed
   Status claimed = data.meta->Update([&](meta::Transaction& txn) {
     ASSIGN_OR_RETURN(meta::Resource r, txn.Get(id));
     if (const Json* sg = ExtField(r, "staging")) {
       ASSIGN_OR_RETURN(staging, build::StagingGroup::FromJson(*sg));
     }
-    const Json* last = r.properties.Find("lastRunStatus");
-    if (last != nullptr && last->is_object()) {
-      std::string state = last->Find("runState")->string_value();
-      const Json* pid = ExtField(r, "runnerPid");
-      if ((state == "Running" || state == "Canceling") && pid != nullptr &&
-          ProcessAlive(*pid->AsInt64())) {
-        return FailedPreconditionError("image template '" + id.name() +
-                                       "' is already running (process " + pid->number_text() +
-                                       "); wait for it or cancel it with 'imagesmith "
-                                       "image-template cancel -g " +
-                                       id.resource_group() + " -n " + id.name() + "'");
-      }
+    std::string state = LastRunState(r);
+    if ((state == "Running" || state == "Canceling") && RunnerAlive(r)) {
+      return FailedPreconditionError("image template '" + id.name() +
+                                     "' is already running (process " +
+                                     ExtField(r, "runnerPid")->number_text() +
+                                     "); wait for it or cancel it with 'imagesmith "
+                                     "image-template cancel -g " +
+                                     id.resource_group() + " -n " + id.name() + "'");
     }
+    if (RunAbandoned(r)) abandoned_dir = ExtString(r, "currentRunDir");
     tmpl::ParseResult parsed = tmpl::ParseTemplate(ExtField(r, "template")->Dump(-1));
     if (!parsed.ok())
       return DataLossError("the stored template of " + id.ToString() + " is damaged");
@@ -218,12 +253,18 @@ int RunTemplate(CommandContext& ctx, Data& data, const ResourceId& id, bool use_
     r.properties.Set("lastRunStatus", NewLastRunStatus("Running", "Queued", "", start, 0));
     Json& ext = Ext(r);
     ext.Set("runnerPid", Json::Int(::getpid()));
+    ext.Set("runnerStartTicks", Json::Int(static_cast<int64_t>(ProcessStartTicks(::getpid()))));
     ext.Set("currentRunDir", Json::String(run_dir));
     const Json* count = ext.Find("runCount");
     ext.Set("runCount", Json::Int((count != nullptr ? count->AsInt64().value_or(0) : 0) + 1));
     return txn.Replace(r);
   });
   if (!claimed.ok()) return ReportError(claimed, ctx);
+  // A killed run leaves its workspace (layers of the image tree, the disk
+  // being written); its log and finished disk stay for inspection.
+  if (!abandoned_dir.empty() && ctx.env->FileExists(abandoned_dir + "/work")) {
+    (void)ctx.env->RemoveAll(abandoned_dir + "/work");
+  }
   Status made = ctx.env->CreateDirs(run_dir);
   if (!made.ok()) return ReportError(made, ctx);
 
@@ -472,10 +513,10 @@ int RunList(const ParsedArgs& args, CommandContext& ctx) {
     for (const meta::Resource& r : all) {
       Json row = ShowJson(r);
       // Flattened state for -o table, as az shows it.
-      const Json* last = r.properties.Find("lastRunStatus");
-      if (last != nullptr) {
-        row.Set("runState", *last->Find("runState"));
-        row.Set("runSubState", *last->Find("runSubState"));
+      if (r.properties.Find("lastRunStatus") != nullptr) {
+        Json last = EffectiveRunStatus(r);
+        row.Set("runState", *last.Find("runState"));
+        row.Set("runSubState", *last.Find("runSubState"));
       }
       out.Append(std::move(row));
     }
@@ -493,9 +534,7 @@ int RunCancel(const ParsedArgs& args, CommandContext& ctx) {
     ASSIGN_OR_RETURN(meta::Resource r,
                      GetTemplate(txn, *data, args.Get("resource-group"), args.Get("name")));
     const Json* last = r.properties.Find("lastRunStatus");
-    const Json* pid = ExtField(r, "runnerPid");
-    bool running = last != nullptr && last->Find("runState")->string_value() == "Running" &&
-                   pid != nullptr && ProcessAlive(pid->AsInt64().value_or(0));
+    bool running = LastRunState(r) == "Running" && RunnerAlive(r);
     if (!running) {
       return FailedPreconditionError("image template '" + r.id.name() + "' has no run in progress");
     }
@@ -567,10 +606,8 @@ int RunDelete(const ParsedArgs& args, CommandContext& ctx) {
   Status s = data->meta->Update([&](meta::Transaction& txn) {
     ASSIGN_OR_RETURN(meta::Resource r,
                      GetTemplate(txn, *data, args.Get("resource-group"), args.Get("name")));
-    const Json* last = r.properties.Find("lastRunStatus");
-    const Json* pid = ExtField(r, "runnerPid");
-    if (last != nullptr && pid != nullptr && ProcessAlive(pid->AsInt64().value_or(0)) &&
-        last->Find("runState")->string_value() != "Succeeded") {
+    std::string state = LastRunState(r);
+    if ((state == "Running" || state == "Canceling") && RunnerAlive(r)) {
       return FailedPreconditionError("image template '" + r.id.name() +
                                      "' is running; cancel it first");
     }

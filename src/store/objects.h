@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/process.h"
 #include "base/sha256.h"
 #include "base/statusor.h"
 
@@ -24,14 +25,6 @@ std::string FrameObject(std::string_view content);
 // Any mismatch or malformation is DataLoss with a message that says what.
 StatusOr<std::string> UnframeObject(std::string_view framed, const Sha256Digest& expected);
 
-// This process's start time in clock ticks since boot (field 22 of
-// /proc/PID/stat), or 0 if `pid` does not exist. With the pid it names a
-// process uniquely, so a recycled pid is not mistaken for a live holder.
-uint64_t ProcessStartTicks(int pid);
-// Whether the process that wrote "<pid>.<start ticks>" is still running.
-bool ProcessAlive(int pid, uint64_t start_ticks);
-// "<pid>.<start ticks>" for this process.
-std::string SelfTag();
 
 class RegionObjects {
  public:
