@@ -3,7 +3,6 @@
 // qemu boots. Each test has its own data directory; only the catalog of base
 // images is shared, through $IMAGESMITH_TEST_CACHE, which setup.sh makes
 // fresh for every test run.
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -25,19 +24,16 @@ void Write(const std::string& path, const std::string& text) {
 }
 
 // Processes whose command line contains `marker`.
-int ProcessesWith(const std::string& marker) {
-  int n = 0;
-  DIR* d = opendir("/proc");
-  while (dirent* e = readdir(d)) {
-    if (!IsAsciiDigits(e->d_name)) continue;
-    std::string cmd = ReadOrEmpty(std::string("/proc/") + e->d_name + "/cmdline");
-    for (char& c : cmd) {
-      if (c == '\0') c = ' ';
-    }
-    if (cmd.find(marker) != std::string::npos && std::stoi(e->d_name) != getpid()) ++n;
+int ProcessesWith(const std::string& marker) { return static_cast<int>(PidsWith(marker).size()); }
+
+// Waits (up to 5 minutes: the base image may be built first) until a
+// process with `marker` runs.
+bool WaitForProcess(const std::string& marker) {
+  for (int i = 0; i < 1200; ++i) {
+    if (ProcessesWith(marker) > 0) return true;
+    Env::Default()->SleepFor(std::chrono::milliseconds(250));
   }
-  closedir(d);
-  return n;
+  return false;
 }
 
 class BuildTest : public ::testing::Test {
@@ -228,12 +224,7 @@ TEST_F(BuildTest, CancelFromAnotherShellStopsWithinSecondsAndLeavesNothing) {
       Template(R"([{"type": "Shell", "inline": ["sh -c 'sleep 600' imagesmith-cancel-marker"]}])"));
   CliResult r;
   std::thread build([&] { r = Build("slow.json"); });
-  // Wait until the step runs.
-  bool running = false;
-  for (int i = 0; i < 1200 && !running; ++i) {
-    running = ProcessesWith("imagesmith-cancel-marker") > 0;
-    if (!running) Env::Default()->SleepFor(std::chrono::milliseconds(250));
-  }
+  bool running = WaitForProcess("imagesmith-cancel-marker");
   int64_t asked = Env::Default()->MonotonicMicros();
   CliResult c = RunCli({"image-template", "cancel", "-g", "imagesmith", "-n", "slow"}, "", env_);
   build.join();
@@ -248,24 +239,6 @@ TEST_F(BuildTest, CancelFromAnotherShellStopsWithinSecondsAndLeavesNothing) {
   ExpectNothingLeftBehind("imagesmith-cancel-marker");
 }
 
-// Pids of processes whose command line contains `marker`.
-std::vector<int> PidsWith(const std::string& marker) {
-  std::vector<int> pids;
-  DIR* d = opendir("/proc");
-  while (dirent* e = readdir(d)) {
-    if (!IsAsciiDigits(e->d_name)) continue;
-    std::string cmd = ReadOrEmpty(std::string("/proc/") + e->d_name + "/cmdline");
-    for (char& c : cmd) {
-      if (c == '\0') c = ' ';
-    }
-    if (cmd.find(marker) != std::string::npos && std::stoi(e->d_name) != getpid()) {
-      pids.push_back(std::stoi(e->d_name));
-    }
-  }
-  closedir(d);
-  return pids;
-}
-
 // kill -9 of the build: what it ran dies with it, the template says the run
 // Failed and why (not "Running" forever), and the next run may start and
 // clears the killed run's workspace.
@@ -274,11 +247,7 @@ TEST_F(BuildTest, KilledBuildIsReportedFailedAndTheNextRunCanStart) {
         Template(R"([{"type": "Shell", "inline": ["sh -c 'sleep 600' imagesmith-kill-marker"]}])"));
   CliResult r;
   std::thread build([&] { r = Build("killed.json"); });
-  bool running = false;
-  for (int i = 0; i < 1200 && !running; ++i) {
-    running = ProcessesWith("imagesmith-kill-marker") > 0;
-    if (!running) Env::Default()->SleepFor(std::chrono::milliseconds(250));
-  }
+  bool running = WaitForProcess("imagesmith-kill-marker");
   std::vector<int> builders = PidsWith("killed.json");
   for (int pid : builders) ::kill(pid, SIGKILL);
   build.join();

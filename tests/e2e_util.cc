@@ -1,5 +1,6 @@
 #include "e2e_util.h"
 
+#include <dirent.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -31,6 +32,27 @@ CliResult RunCli(const std::vector<std::string>& args, const std::string& cwd,
 }
 
 std::string SourceDir() { return IMAGESMITH_SOURCE_DIR; }
+
+std::vector<int> PidsWhere(const std::function<bool(const std::string&)>& match) {
+  std::vector<int> pids;
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return pids;
+  while (dirent* e = readdir(d)) {
+    if (!IsAsciiDigits(e->d_name)) continue;
+    std::string cmd = ReadOrEmpty(std::string("/proc/") + e->d_name + "/cmdline");
+    for (char& c : cmd) {
+      if (c == '\0') c = ' ';
+    }
+    int pid = std::stoi(e->d_name);
+    if (pid != getpid() && match(cmd)) pids.push_back(pid);
+  }
+  closedir(d);
+  return pids;
+}
+
+std::vector<int> PidsWith(const std::string& marker) {
+  return PidsWhere([&](const std::string& cmd) { return cmd.find(marker) != std::string::npos; });
+}
 
 namespace {
 std::vector<std::string>& TempDirs() {

@@ -2,6 +2,7 @@
 // what a user would see (exit status, stdout, stderr).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -33,6 +34,12 @@ std::string ReadOrEmpty(const std::string& path);
 // process-wide temporary directory otherwise), so the Debian base is built
 // once. Returns the environment that points imagesmith at it.
 std::map<std::string, std::string> DataDirWithSharedCatalog(std::string* home);
+
+// Pids of the processes (other than this one) whose command line, with its
+// arguments joined by spaces, satisfies `match`.
+std::vector<int> PidsWhere(const std::function<bool(const std::string&)>& match);
+// Pids of the processes whose command line contains `marker`.
+std::vector<int> PidsWith(const std::string& marker);
 
 // Every *.json file in `dir`, sorted, as bare names.
 std::vector<std::string> JsonFilesIn(const std::string& dir);

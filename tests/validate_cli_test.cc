@@ -2,7 +2,6 @@
 // here), the real guest agent. The tests share one data directory so that
 // the customize steps are built once and every later build hits the cache;
 // each build still makes its own disk and boots its own validation VM.
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -21,18 +20,10 @@ namespace {
 
 // qemu processes running a validation VM of `dir` (the run or data dir).
 int QemuProcessesUnder(const std::string& dir) {
-  int n = 0;
-  DIR* d = opendir("/proc");
-  while (dirent* e = readdir(d)) {
-    if (!IsAsciiDigits(e->d_name)) continue;
-    std::string cmd = ReadOrEmpty(std::string("/proc/") + e->d_name + "/cmdline");
-    for (char& c : cmd) {
-      if (c == '\0') c = ' ';
-    }
-    if (cmd.rfind("qemu-system-x86_64", 0) == 0 && cmd.find(dir) != std::string::npos) ++n;
-  }
-  closedir(d);
-  return n;
+  return static_cast<int>(PidsWhere([&](const std::string& cmd) {
+                            return cmd.rfind("qemu-system-x86_64", 0) == 0 &&
+                                   cmd.find(dir) != std::string::npos;
+                          }).size());
 }
 
 std::string Sha256OfFile(const std::string& path) {
