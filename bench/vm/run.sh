@@ -30,6 +30,9 @@ cd "$repo"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 builds=""
 for i in $(seq 1 "$runs"); do
+  # Each build writes a 4 GiB VHD at its end; flush it before the next build,
+  # so its writeback does not land in the next build's validation.
+  sync
   IMAGESMITH_HOME=$home "$bin" build examples/debian12-nginx.json > "$home/out.json"
   log=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["properties"]["lastRun"]["customizationLog"])' "$home/out.json")
   disk=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["properties"]["lastRun"]["disk"])' "$home/out.json")
@@ -56,6 +59,7 @@ phase = sorted(float(re.search(r"phase ([0-9.]+)", l).group(1)) for l in rows)
 m = lambda v: v[len(v) // 2]
 print(f"median of {len(rows)} builds: agent ready {m(ready):.1f} s, whole validate phase {m(phase):.1f} s")')
 echo "$median"
+sync
 bench=$(IMAGESMITH_AGENT=$build/imagesmith-agent "$build/src/vm/vm_bench" "$disk" uefi "$runs")
 echo "$bench"
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
