@@ -170,8 +170,10 @@ class Builder {
   }
 
   bool Prepare();
-  // Where the KVM probe's verdict is kept between processes (doc/vm.md).
+  // Where the KVM probe's verdict and the validation VMs' SSH host keys are
+  // kept between processes (doc/vm.md).
   std::string AccelCacheFile() const { return o_.data_dir + "/cache/vm-accel.json"; }
+  std::string SshKeysCache() const { return o_.data_dir + "/cache/validation-ssh-host-keys"; }
   bool Customize();
   bool RunStep(size_t index, const tmpl::Step& step);
   bool Generalize();
@@ -626,6 +628,7 @@ bool Builder::Validate(bool* distribute) {
   vo.template_dir = o_.template_dir;
   vo.run_dir = o_.run_dir;
   vo.accel_cache = AccelCacheFile();
+  vo.ssh_keys_cache = SshKeysCache();
   // The vmSize's shape (capped to this host), at most 8 GiB for the guest.
   vo.cpus = std::max(1, static_cast<int>(limits_.limits.cpus));
   int64_t mib = limits_.limits.memory_bytes >> 20;
@@ -686,10 +689,12 @@ BuildOutcome Builder::Run() {
   }
   // sourceValidationOnly: the source's own disk, without customization.
   const bool source_only = t_.validate.source_validation_only;
-  // Whether KVM works is found out while the image is built (the probe can
-  // take 5 s), not when validation starts.
-  std::optional<vm::AccelPrefetch> accel_probe;
-  if (!t_.validate.in_vm_validations.empty()) accel_probe.emplace(env_, AccelCacheFile());
+  // Whether KVM works (the probe can take 5 s) and the validation VM's SSH
+  // host keys are made while the image is built, not when validation starts.
+  std::optional<vm::ValidationPrefetch> prefetch;
+  if (!t_.validate.in_vm_validations.empty()) {
+    prefetch.emplace(env_, AccelCacheFile(), SshKeysCache());
+  }
   if (Prepare() && (source_only || (Customize() && Generalize())) && MakeDisk()) {
     bool distribute = true;
     bool valid = Validate(&distribute);

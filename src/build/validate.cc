@@ -268,6 +268,7 @@ ValidateResult Validator::Run() {
   vm::VmConfig c;
   c.disk = o_.disk;
   c.accel_cache = o_.accel_cache;
+  c.ssh_keys_cache = o_.ssh_keys_cache;
   c.firmware = o_.uefi ? vm::Firmware::kUefi : vm::Firmware::kBios;
   c.work_dir = work;
   c.cpus = o_.cpus;

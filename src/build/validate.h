@@ -24,7 +24,8 @@ struct ValidateOptions {
   bool uefi = false;         // generation 2: OVMF; otherwise SeaBIOS
   std::string template_dir;  // relative scriptUri/sourceUri resolve here
   std::string run_dir;
-  std::string accel_cache;  // vm::ProbeAccel's cache file; may be empty
+  std::string accel_cache;     // vm::ProbeAccel's cache file; may be empty
+  std::string ssh_keys_cache;  // vm::VmConfig::ssh_keys_cache; may be empty
   int cpus = 2;
   uint64_t memory_mb = 2048;
   // Everything (VM boot, each validator) ends by then: the run's deadline.

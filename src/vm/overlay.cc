@@ -114,6 +114,40 @@ Status MakeAgentOverlay(Env& env, const OverlaySpec& spec) {
     ReplaceAll(&cfg, "console=ttyS0,115200n8", "console=ttyS0,115200n8 quiet");
   }
   std::string dir = spec.scratch_dir;
+  std::string key_cmds;
+  if (!spec.ssh_host_keys_dir.empty()) {
+    ProcessOptions ls;
+    ls.argv = {"debugfs", "-R", "ls /etc/ssh",
+               spec.disk + "?offset=" + std::to_string(kRootOffsetBytes)};
+    ls.timeout = std::chrono::seconds(30);
+    ASSIGN_OR_RETURN(ProcessResult listed, env.RunProcess(ls));
+    // debugfs lists "INODE (REC_LEN) NAME" entries separated by spaces.
+    bool has_server = false, has_keys = false;
+    std::string name;
+    for (char ch : listed.stdout_data + " ") {
+      if (ch != ' ' && ch != '\n' && ch != '\t') {
+        name += ch;
+        continue;
+      }
+      has_server = has_server || name == "sshd_config";
+      has_keys = has_keys || name.rfind("ssh_host_", 0) == 0;
+      name.clear();
+    }
+    if (listed.success() && has_server && !has_keys) {
+      for (const char* type : {"rsa", "ecdsa", "ed25519"}) {
+        std::string key = std::string("ssh_host_") + type + "_key";
+        for (const std::string& f : {key, key + ".pub"}) {
+          std::string from = spec.ssh_host_keys_dir + "/" + f;
+          if (!env.FileExists(from)) {
+            return InternalError("the validation SSH host key " + from + " is missing");
+          }
+          key_cmds += "write " + from + " /etc/ssh/" + f + "\n" + "sif /etc/ssh/" + f +
+                      (f == key ? " mode 0100600\n" : " mode 0100644\n");
+        }
+      }
+    }
+  }
+  if (spec.ssh_host_keys_placed != nullptr) *spec.ssh_host_keys_placed = !key_cmds.empty();
   RETURN_IF_ERROR(env.WriteFileAtomic(dir + "/grub.cfg", cfg));
   RETURN_IF_ERROR(env.WriteFileAtomic(dir + "/imagesmith-agent.service", kUnit));
   std::string cmds =
@@ -136,7 +170,8 @@ Status MakeAgentOverlay(Env& env, const OverlaySpec& spec) {
       "write " +
       dir +
       "/grub.cfg /boot/grub/grub.cfg\n"
-      "sif /boot/grub/grub.cfg mode 0100644\n";
+      "sif /boot/grub/grub.cfg mode 0100644\n" +
+      key_cmds;
   RETURN_IF_ERROR(env.WriteFileAtomic(dir + "/debugfs.cmds", cmds));
 
   // qemu-img resolves a relative backing file against the overlay's
@@ -185,6 +220,47 @@ Status MakeAgentOverlay(Env& env, const OverlaySpec& spec) {
                          "): " + Tail(r->stdout_data + r->stderr_data, 600));
   }
   return Status::Ok();
+}
+
+StatusOr<std::string> SshHostKeysForValidation(Env& env, const std::string& cache_dir) {
+  std::string keys = cache_dir + "/etc/ssh";
+  auto complete = [&] {
+    for (const char* type : {"rsa", "ecdsa", "ed25519"}) {
+      std::string key = keys + "/ssh_host_" + type + "_key";
+      if (!env.FileExists(key) || !env.FileExists(key + ".pub")) return false;
+    }
+    return true;
+  };
+  if (complete()) return keys;
+  // Made aside and renamed into place, so a concurrent or killed maker never
+  // leaves half a set.
+  RETURN_IF_ERROR(env.CreateDirs(Dirname(cache_dir)));
+  std::string tmp = cache_dir + ".tmp-" + std::to_string(::getpid());
+  (void)env.RemoveAll(tmp);
+  RETURN_IF_ERROR(env.CreateDirs(tmp + "/etc/ssh"));
+  ProcessOptions gen;
+  gen.argv = {"ssh-keygen", "-A", "-f", tmp};
+  gen.timeout = std::chrono::seconds(120);
+  auto r = env.RunProcess(gen);
+  if (!r.ok() || !r->success()) {
+    (void)env.RemoveAll(tmp);
+    if (!r.ok()) return r.status().WithContext("making SSH host keys for validation VMs");
+    return InternalError("ssh-keygen -A (SSH host keys for validation VMs) failed (" +
+                         r->Describe() + "): " + Tail(r->stderr_data, 400));
+  }
+  // rename() fails on a non-empty directory: another process got there
+  // first (keep its set), or an incomplete set is left over (replace it).
+  if (::rename(tmp.c_str(), cache_dir.c_str()) != 0 && !complete()) {
+    (void)env.RemoveAll(cache_dir);
+    if (::rename(tmp.c_str(), cache_dir.c_str()) != 0 && !complete()) {
+      int err = errno;
+      (void)env.RemoveAll(tmp);
+      return InternalError("cannot move the validation SSH host keys to " + cache_dir + ": " +
+                           std::strerror(err));
+    }
+  }
+  (void)env.RemoveAll(tmp);
+  return keys;
 }
 
 }  // namespace imagesmith::vm

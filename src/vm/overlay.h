@@ -28,8 +28,21 @@ struct OverlaySpec {
   // Validation boots only: GRUB's menu timeout 0 and `quiet` on the kernel
   // command line, in the overlay's copy of /boot/grub/grub.cfg.
   bool fast_boot = true;
+  // A directory of SSH host keys (ssh_host_*_key and .pub, as made by
+  // SshHostKeysForValidation), placed in the overlay's /etc/ssh when the
+  // image has an OpenSSH server (sshd_config) and no host keys of its own,
+  // that is, when it would make them on first boot. Empty: never.
+  std::string ssh_host_keys_dir;
+  bool* ssh_host_keys_placed = nullptr;  // set to whether they were; may be null
   std::chrono::milliseconds timeout{60000};
 };
+
+// SSH host keys for validation VMs under TCG, made once with ssh-keygen -A
+// in `cache_dir` and reused: an image generalized by imagesmith makes its
+// host keys on first boot, and RSA key generation costs 3-9 s of the boot
+// under TCG. The keys only ever live in throwaway overlays (doc/vm.md).
+// Returns the directory that holds them.
+StatusOr<std::string> SshHostKeysForValidation(Env& env, const std::string& cache_dir);
 
 // Creates the overlay and injects the agent and its systemd unit. On
 // failure the overlay is removed and the error names the tool and shows the

@@ -152,12 +152,17 @@ Accel ProbeAccel(Env& env, std::string* why, const std::string& cache_file) {
   return accel;
 }
 
-AccelPrefetch::AccelPrefetch(Env& env, std::string cache_file)
-    : thread_([&env, cache_file = std::move(cache_file)] {
-        (void)ProbeAccel(env, nullptr, cache_file);
+ValidationPrefetch::ValidationPrefetch(Env& env, std::string accel_cache,
+                                       std::string ssh_keys_cache)
+    : thread_([&env, accel_cache = std::move(accel_cache),
+               ssh_keys_cache = std::move(ssh_keys_cache)] {
+        if (ProbeAccel(env, nullptr, accel_cache) == Accel::kTcg && !ssh_keys_cache.empty()) {
+          // A failure here is met again, and reported, when the VM starts.
+          (void)SshHostKeysForValidation(env, ssh_keys_cache);
+        }
       }) {}
 
-AccelPrefetch::~AccelPrefetch() {
+ValidationPrefetch::~ValidationPrefetch() {
   if (thread_.joinable()) thread_.join();
 }
 
@@ -184,9 +189,19 @@ StatusOr<std::unique_ptr<Vm>> Vm::Start(Env& env, const VmConfig& c) {
   os.agent_binary = agent_bin;
   os.scratch_dir = c.work_dir;
   os.fast_boot = c.fast_boot;
+  if (vm->accel_ == Accel::kTcg && !c.ssh_keys_cache.empty()) {
+    ASSIGN_OR_RETURN(os.ssh_host_keys_dir, SshHostKeysForValidation(env, c.ssh_keys_cache));
+  }
+  bool keys_placed = false;
+  os.ssh_host_keys_placed = &keys_placed;
   RETURN_IF_ERROR(MakeAgentOverlay(env, os));
   say("overlay " + overlay + " over " + c.disk + " (read-only backing file) with the agent, in " +
       std::to_string((NowUs(env) - t0) / 1000) + " ms");
+  if (keys_placed) {
+    say("the image makes its SSH host keys on first boot, which takes 3-9 s under TCG: the "
+        "overlay has keys made on this host instead (" +
+        os.ssh_host_keys_dir + "); the published image has none");
+  }
   if (cancelled()) return CancelledError("canceled before the VM started");
 
   std::vector<std::string> argv = {"setpriv",

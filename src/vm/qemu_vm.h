@@ -49,15 +49,16 @@ Accel ProbeAccel(Env& env, std::string* why, const std::string& cache_file = "")
 // writes `cache_file` (if not empty). For tests.
 Accel ProbeAccelUncached(Env& env, std::string* why, const std::string& cache_file);
 
-// Runs ProbeAccel on a thread of its own, so the probe (5 s when KVM stalls)
-// overlaps other work; ProbeAccel's later callers wait for its answer. The
-// destructor joins the thread.
-class AccelPrefetch {
+// Does a validation VM's slow preparation on a thread of its own, so that it
+// overlaps other work (the build): ProbeAccel (5 s when KVM stalls; its later
+// callers wait for its answer) and, under TCG, SshHostKeysForValidation in
+// `ssh_keys_cache` (if not empty). The destructor joins the thread.
+class ValidationPrefetch {
  public:
-  AccelPrefetch(Env& env, std::string cache_file);
-  ~AccelPrefetch();
-  AccelPrefetch(const AccelPrefetch&) = delete;
-  AccelPrefetch& operator=(const AccelPrefetch&) = delete;
+  ValidationPrefetch(Env& env, std::string accel_cache, std::string ssh_keys_cache);
+  ~ValidationPrefetch();
+  ValidationPrefetch(const ValidationPrefetch&) = delete;
+  ValidationPrefetch& operator=(const ValidationPrefetch&) = delete;
 
  private:
   std::thread thread_;
@@ -66,6 +67,9 @@ class AccelPrefetch {
 struct VmConfig {
   std::string disk;  // a raw disk in imagesmith's layout; only read
   std::string accel_cache;  // ProbeAccel's cache_file; may be empty
+  // Under TCG: SshHostKeysForValidation's cache directory (see
+  // OverlaySpec::ssh_host_keys_dir); empty: the image makes its own.
+  std::string ssh_keys_cache;
   Firmware firmware = Firmware::kBios;
   std::string work_dir;  // exists; the overlay, socket and console live here
   int cpus = 2;

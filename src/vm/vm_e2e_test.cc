@@ -31,11 +31,13 @@ Status Sh(const std::string& script) {
 
 // A disk in imagesmith's layout (an ext4 root with /boot/grub/grub.cfg at
 // LBA 135168) but with no boot code at all: the firmware finds nothing.
-std::string UnbootableDisk(const std::string& dir) {
+// `tree_setup` runs in the tree's directory before the file system is made.
+std::string UnbootableDisk(const std::string& dir, const std::string& tree_setup = "true") {
   std::string disk = dir + "/unbootable.raw";
   Status s = Sh("rm -rf " + dir + "/tree " + dir + "/root.ext4 " + disk + " && mkdir -p " + dir +
                 "/tree/boot/grub " + dir + "/tree/usr/local/lib " + dir +
-                "/tree/etc/systemd/system && printf 'set timeout=1\\nlinux /vmlinuz "
+                "/tree/etc/systemd/system && (cd " + dir + "/tree && " + tree_setup +
+                ") && printf 'set timeout=1\\nlinux /vmlinuz "
                 "root=UUID=x ro console=tty0 console=ttyS0,115200n8\\n' > " +
                 dir + "/tree/boot/grub/grub.cfg && mke2fs -q -t ext4 -d " + dir + "/tree " + dir +
                 "/root.ext4 64M && truncate -s 200M " + disk + " && dd if=" + dir +
@@ -179,6 +181,70 @@ TEST_F(VmTest, OverlayOfADiskNamedByARelativePath) {
   ASSERT_TRUE(r->success()) << r->stderr_data;
   EXPECT_NE(r->stdout_data.find("\"backing-filename\": \"" + disk + "\""), std::string::npos)
       << r->stdout_data;
+}
+
+std::string Debugfs(const std::string& image, const std::string& request) {
+  ProcessOptions o;
+  o.argv = {"debugfs", "-R", request, image + "?offset=" + std::to_string(135168 * 512)};
+  o.timeout = std::chrono::seconds(30);
+  auto r = Env::Default()->RunProcess(o);
+  return r.ok() ? r->stdout_data : "";
+}
+
+// Under TCG the overlay gets SSH host keys made on the host, but only for an
+// image that has an OpenSSH server and no keys (it would make them on first
+// boot); the disk itself never gets them.
+TEST_F(VmTest, SshHostKeysGoIntoTheOverlayOnlyWhenTheImageHasNone) {
+  Env& env = *Env::Default();
+  auto keys = SshHostKeysForValidation(env, dir_ + "/cache/keys");
+  ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+  auto pub = env.ReadFile(*keys + "/ssh_host_ed25519_key.pub", 4096);
+  ASSERT_TRUE(pub.ok());
+  EXPECT_EQ(pub->rfind("ssh-ed25519 ", 0), 0u) << *pub;
+  auto again = SshHostKeysForValidation(env, dir_ + "/cache/keys");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*env.ReadFile(*again + "/ssh_host_ed25519_key.pub", 4096), *pub) << "not reused";
+
+  auto overlay_with = [&](const std::string& tree_setup, bool* placed) {
+    std::string disk = UnbootableDisk(dir_, tree_setup);
+    std::string work = dir_ + "/work";
+    (void)env.RemoveAll(work);
+    EXPECT_TRUE(env.CreateDirs(work).ok());
+    OverlaySpec os;
+    os.disk = disk;
+    os.overlay = work + "/overlay.qcow2";
+    os.agent_binary = IMAGESMITH_AGENT_BINARY;
+    os.scratch_dir = work;
+    os.ssh_host_keys_dir = *keys;
+    os.ssh_host_keys_placed = placed;
+    Status made = MakeAgentOverlay(env, os);
+    EXPECT_TRUE(made.ok()) << made.ToString();
+    EXPECT_TRUE(Sh("qemu-img convert -O raw " + os.overlay + " " + work + "/flat.raw").ok());
+    return std::pair(disk, work + "/flat.raw");
+  };
+
+  bool placed = false;
+  auto [disk, flat] = overlay_with("mkdir -p etc/ssh && touch etc/ssh/sshd_config", &placed);
+  EXPECT_TRUE(placed);
+  EXPECT_EQ(Debugfs(flat, "cat /etc/ssh/ssh_host_ed25519_key.pub"), *pub);
+  EXPECT_NE(Debugfs(flat, "stat /etc/ssh/ssh_host_rsa_key").find("Mode:  0600"),
+            std::string::npos);
+  EXPECT_NE(Debugfs(flat, "stat /etc/ssh/ssh_host_rsa_key.pub").find("Mode:  0644"),
+            std::string::npos);
+  EXPECT_EQ(Debugfs(disk, "ls /etc/ssh").find("ssh_host_"), std::string::npos)
+      << "the image itself was written";
+
+  // Its own keys: left alone. No OpenSSH server: nothing placed.
+  placed = true;
+  auto [own_disk, own_flat] = overlay_with(
+      "mkdir -p etc/ssh && touch etc/ssh/sshd_config && echo mine > "
+      "etc/ssh/ssh_host_ed25519_key.pub",
+      &placed);
+  EXPECT_FALSE(placed);
+  EXPECT_EQ(Debugfs(own_flat, "cat /etc/ssh/ssh_host_ed25519_key.pub"), "mine\n");
+  placed = true;
+  overlay_with("true", &placed);
+  EXPECT_FALSE(placed);
 }
 
 TEST_F(VmTest, MissingAgentBinaryIsAClearError) {
