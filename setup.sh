@@ -19,6 +19,7 @@ PACKAGES=(
   # disks, filesystems, bootloaders, virtual machines
   qemu-utils qemu-system-x86 ovmf seabios grub-pc-bin grub-efi-amd64-bin
   mtools dosfstools e2fsprogs fdisk gdisk
+  openssh-client  # ssh-keygen: SSH host keys for validation VMs under TCG (doc/vm.md)
   # building Debian trees
   mmdebstrap uidmap
   # peers the benchmarks compare against
