@@ -10,6 +10,7 @@
 
 #include "base/json.h"
 #include "base/strings.h"
+#include "vm/boot_watch.h"
 #include "vm/overlay.h"
 
 namespace imagesmith::vm {
@@ -36,45 +37,71 @@ Accel ProbeOnce(Env& env, std::string* why) {
     *why = "cannot make a directory for the KVM probe, using TCG";
     return Accel::kTcg;
   }
-  std::string out = std::string(dir) + "/debugcon.log";
-  // SeaBIOS with no disk prints its progress on the debug port 0x402 and
-  // ends with "No bootable device". A KVM that starts but stalls the guest
-  // never gets there.
-  ProcessOptions o;
-  o.argv = {"setpriv",
-            "--pdeathsig",
-            "KILL",
-            "--",
-            "qemu-system-x86_64",
-            "-accel",
-            "kvm",
-            "-cpu",
-            "host",  // the CPU model real runs use under KVM
-            "-nodefaults",
-            "-display",
-            "none",
-            "-m",
-            "16",
-            "-no-reboot",
-            "-chardev",
-            "file,id=dbg,path=" + out,
-            "-device",
-            "isa-debugcon,iobase=0x402,chardev=dbg"};
-  o.timeout = std::chrono::seconds(5);
-  bool ok = false;
-  std::thread t([&] { (void)env.RunProcess(o); });
-  for (int i = 0; i < 50 && !ok; ++i) {
-    env.SleepFor(std::chrono::milliseconds(100));
-    auto s = env.ReadFile(out, 1 << 20);
-    ok = s.ok() && s->find("No bootable device") != std::string::npos;
+  // Both firmwares real guests use, with the CPU model they use (-cpu host),
+  // side by side: SeaBIOS with no disk prints its progress on the debug port
+  // 0x402 and ends with "No bootable device"; OVMF reaches its boot manager
+  // (BdsDxe) and says so on the serial port. A KVM that starts but stalls the
+  // guest, or that cannot run one of them, never gets there.
+  std::string seabios_out = std::string(dir) + "/seabios.log";
+  std::string ovmf_out = std::string(dir) + "/ovmf.log";
+  std::string ovmf_vars = std::string(dir) + "/OVMF_VARS.fd";
+  auto vars = env.ReadFile(kOvmfVars, 64 << 20);
+  bool have_ovmf = vars.ok() && env.WriteFileAtomic(ovmf_vars, *vars).ok();
+  auto probe = [&](std::vector<std::string> machine) {
+    ProcessOptions o;
+    o.argv = {"setpriv",  "--pdeathsig", "KILL", "--",   "qemu-system-x86_64",
+              "-accel",   "kvm",         "-cpu", "host", "-nodefaults",
+              "-display", "none",        "-m",   "64",   "-no-reboot"};
+    o.argv.insert(o.argv.end(), machine.begin(), machine.end());
+    o.timeout = std::chrono::seconds(5);
+    return o;
+  };
+  std::vector<ProcessOptions> guests = {
+      probe({"-machine", "pc", "-chardev", "file,id=dbg,path=" + seabios_out, "-device",
+             "isa-debugcon,iobase=0x402,chardev=dbg"})};
+  if (have_ovmf) {
+    guests.push_back(probe({"-machine", "q35", "-drive",
+                            std::string("if=pflash,format=raw,readonly=on,file=") + kOvmfCode,
+                            "-drive", "if=pflash,format=raw,file=" + ovmf_vars, "-chardev",
+                            "file,id=con,path=" + ovmf_out, "-serial", "chardev:con"}));
   }
-  // The probe guest never exits by itself; the 5 s timeout kills it (its
-  // process group) if it is still there.
-  t.join();
+  std::vector<std::string> stderr_text(guests.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < guests.size(); ++i) {
+    threads.emplace_back([&, i] {
+      auto r = env.RunProcess(guests[i]);
+      if (r.ok()) stderr_text[i] = r->stderr_data;
+    });
+  }
+  auto reached = [&](const std::string& file, const char* marker) {
+    auto t = env.ReadFile(file, 1 << 20);
+    return t.ok() && t->find(marker) != std::string::npos;
+  };
+  bool seabios_ok = false, ovmf_ok = !have_ovmf;
+  for (int i = 0; i < 50 && !(seabios_ok && ovmf_ok); ++i) {
+    env.SleepFor(std::chrono::milliseconds(100));
+    seabios_ok = seabios_ok || reached(seabios_out, "No bootable device");
+    ovmf_ok = ovmf_ok || reached(ovmf_out, "BdsDxe");
+  }
+  // The probe guests never exit by themselves; the 5 s timeout kills them
+  // (their process groups) if they are still there.
+  for (std::thread& t : threads) t.join();
   (void)env.RemoveAll(dir);
-  *why = ok ? "KVM works (a probe guest ran to the end of its firmware)"
-            : "KVM does not work here: /dev/kvm opens but a probe guest stalled under it; "
-              "using TCG (much slower)";
+  bool ok = seabios_ok && ovmf_ok;
+  std::string failed =
+      !seabios_ok ? (ovmf_ok ? "a SeaBIOS guest" : "SeaBIOS and OVMF guests") : "an OVMF guest";
+  std::string said;
+  for (const std::string& e : stderr_text) {
+    std::string first = e.substr(0, e.find('\n'));
+    std::string_view line = TrimWhitespace(first);
+    if (!line.empty() && said.empty()) said = " (qemu said: " + std::string(line) + ")";
+  }
+  *why = ok ? std::string(
+                  "KVM works (probe guests ran SeaBIOS and OVMF to their boot managers "
+                  "with -cpu host)")
+            : "KVM does not work here: /dev/kvm opens but " + failed +
+                  " did not reach the boot manager under it within 5 s" + said +
+                  "; using TCG (much slower)";
   return ok ? Accel::kKvm : Accel::kTcg;
 }
 
@@ -95,6 +122,32 @@ std::string ProbeKey(Env& env) {
            std::to_string(st.st_mtim.tv_nsec);
   }
   return "";
+}
+
+void WriteVerdict(Env& env, const std::string& cache_file, const std::string& key, Accel a,
+                  const std::string& why) {
+  if (key.empty() || cache_file.empty()) return;
+  Json j = Json::MakeObject();
+  j.Set("key", Json::String(key));
+  j.Set("accel", Json::String(AccelName(a)));
+  j.Set("reason", Json::String(why));
+  // A cache that cannot be written only costs the next process a probe.
+  if (env.CreateDirs(Dirname(cache_file)).ok()) {
+    (void)env.WriteFileAtomic(cache_file, j.Dump() + "\n");
+  }
+}
+
+// This process's verdict (ProbeAccel), and who may change it.
+struct AccelState {
+  std::mutex mu;
+  bool known = false;         // guarded by mu
+  Accel accel = Accel::kTcg;  // guarded by mu
+  std::string reason;         // guarded by mu
+};
+
+AccelState& State() {
+  static auto* state = new AccelState();
+  return *state;
 }
 
 }  // namespace
@@ -118,16 +171,7 @@ Accel ProbeAccelUncached(Env& env, std::string* why, const std::string& cache_fi
     }
   }
   Accel a = ProbeOnce(env, why);
-  if (!key.empty()) {
-    Json j = Json::MakeObject();
-    j.Set("key", Json::String(key));
-    j.Set("accel", Json::String(AccelName(a)));
-    j.Set("reason", Json::String(*why));
-    // A cache that cannot be written only costs the next process a probe.
-    if (env.CreateDirs(Dirname(cache_file)).ok()) {
-      (void)env.WriteFileAtomic(cache_file, j.Dump() + "\n");
-    }
-  }
+  WriteVerdict(env, cache_file, key, a, *why);
   return a;
 }
 
@@ -139,28 +183,98 @@ std::string SecondsText(std::chrono::milliseconds ms) {
 
 int64_t NowUs(Env& env) { return env.MonotonicMicros(); }
 
+// Under KVM a guest runs its kernel within seconds; one that has not after
+// this long is stuck.
+constexpr int64_t kKvmKernelLimitUs = 60 * 1000000LL;
+
+// qemu's command line for one boot of the validation VM (doc/vm.md, "What runs").
+StatusOr<std::vector<std::string>> QemuArgv(Env& env, const VmConfig& c, Accel accel,
+                                            const std::string& overlay,
+                                            const std::string& agent_socket,
+                                            const std::string& qmp_socket,
+                                            const std::string& console,
+                                            const std::string& pidfile) {
+  std::vector<std::string> argv = {"setpriv", "--pdeathsig", "KILL", "--", "qemu-system-x86_64",
+                                   "-name", "imagesmith-validate",
+                                   // Only the devices below: no default NIC,
+                                   // CD-ROM or floppy for the firmware to try.
+                                   "-nodefaults", "-accel", AccelName(accel)};
+  if (c.firmware == Firmware::kUefi) {
+    std::string vars = c.work_dir + "/OVMF_VARS.fd";
+    ASSIGN_OR_RETURN(std::string v, env.ReadFile(kOvmfVars, 64 << 20));
+    RETURN_IF_ERROR(env.WriteFileAtomic(vars, v));
+    argv.insert(argv.end(), {"-machine", "q35", "-drive",
+                             std::string("if=pflash,format=raw,readonly=on,file=") + kOvmfCode,
+                             "-drive", "if=pflash,format=raw,file=" + vars});
+  } else {
+    argv.insert(argv.end(), {"-machine", "pc"});
+  }
+  if (accel == Accel::kTcg) argv.insert(argv.end(), {"-cpu", "max"});
+  if (accel == Accel::kKvm) argv.insert(argv.end(), {"-cpu", "host"});
+  argv.insert(argv.end(),
+              {"-smp", std::to_string(c.cpus), "-m", std::to_string(c.memory_mb), "-display",
+               "none", "-vga", "none", "-no-reboot", "-pidfile", pidfile,
+               // The monitor: BootWatch reads how far a boot got.
+               "-qmp", "unix:" + qmp_socket + ",server=on,wait=off", "-chardev",
+               "file,id=con,path=" + console, "-serial", "chardev:con", "-drive",
+               "file=" + overlay + ",format=qcow2,if=virtio,cache=unsafe,discard=unmap", "-device",
+               "virtio-serial-pci,id=vser0", "-chardev",
+               "socket,id=agent,path=" + agent_socket + ",server=on,wait=off", "-device",
+               std::string("virtserialport,bus=vser0.0,chardev=agent,name=") + proto::kPortName,
+               "-device", "virtio-rng-pci"});
+  if (c.network) {
+    // romfile= leaves out the NIC's iPXE option ROM: the firmware boots the
+    // disk, never the network, and loading iPXE costs ~1 s under TCG.
+    argv.insert(argv.end(),
+                {"-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0,romfile="});
+  }
+  return argv;
+}
+
 }  // namespace
 
 const char* AccelName(Accel a) { return a == Accel::kKvm ? "kvm" : "tcg"; }
 
 Accel ProbeAccel(Env& env, std::string* why, const std::string& cache_file) {
-  static std::once_flag once;
-  static Accel accel = Accel::kTcg;
-  static std::string* reason = new std::string();
-  std::call_once(once, [&] { accel = ProbeAccelUncached(env, reason, cache_file); });
-  if (why != nullptr) *why = *reason;
-  return accel;
+  AccelState& st = State();
+  // Later callers wait here for the first one's probe.
+  std::lock_guard<std::mutex> lock(st.mu);
+  if (!st.known) {
+    st.accel = ProbeAccelUncached(env, &st.reason, cache_file);
+    st.known = true;
+  }
+  if (why != nullptr) *why = st.reason;
+  return st.accel;
+}
+
+void RecordAccelVerdict(Env& env, const std::string& cache_file, Accel accel,
+                        const std::string& reason) {
+  {
+    AccelState& st = State();
+    std::lock_guard<std::mutex> lock(st.mu);
+    st.known = true;
+    st.accel = accel;
+    st.reason = reason;
+  }
+  WriteVerdict(env, cache_file, ProbeKey(env), accel, reason);
+}
+
+std::chrono::milliseconds KernelHandoffLimit() {
+  if (const char* e = std::getenv("IMAGESMITH_VM_KERNEL_LIMIT"); e != nullptr && std::atoi(e) > 0) {
+    return std::chrono::seconds(std::atoi(e));
+  }
+  return std::chrono::seconds(150);
 }
 
 ValidationPrefetch::ValidationPrefetch(Env& env, std::string accel_cache,
                                        std::string ssh_keys_cache)
-    : thread_([&env, accel_cache = std::move(accel_cache),
-               ssh_keys_cache = std::move(ssh_keys_cache)] {
-        if (ProbeAccel(env, nullptr, accel_cache) == Accel::kTcg && !ssh_keys_cache.empty()) {
-          // A failure here is met again, and reported, when the VM starts.
-          (void)SshHostKeysForValidation(env, ssh_keys_cache);
-        }
-      }) {}
+    : thread_(
+          [&env, accel_cache = std::move(accel_cache), ssh_keys_cache = std::move(ssh_keys_cache)] {
+            if (ProbeAccel(env, nullptr, accel_cache) == Accel::kTcg && !ssh_keys_cache.empty()) {
+              // A failure here is met again, and reported, when the VM starts.
+              (void)SshHostKeysForValidation(env, ssh_keys_cache);
+            }
+          }) {}
 
 ValidationPrefetch::~ValidationPrefetch() {
   if (thread_.joinable()) thread_.join();
@@ -176,6 +290,7 @@ StatusOr<std::unique_ptr<Vm>> Vm::Start(Env& env, const VmConfig& c) {
   vm->pidfile_ = c.work_dir + "/qemu.pid";
   std::string overlay = c.work_dir + "/overlay.qcow2";
   std::string socket = c.work_dir + "/agent.sock";
+  std::string qmp_socket = c.work_dir + "/qmp.sock";
 
   ASSIGN_OR_RETURN(std::string agent_bin, FindAgentBinary(env));
   std::string why;
@@ -211,113 +326,147 @@ StatusOr<std::unique_ptr<Vm>> Vm::Start(Env& env, const VmConfig& c) {
   }
   if (cancelled()) return CancelledError("canceled before the VM started");
 
-  std::vector<std::string> argv = {"setpriv",
-                                   "--pdeathsig",
-                                   "KILL",
-                                   "--",
-                                   "qemu-system-x86_64",
-                                   "-name",
-                                   "imagesmith-validate",
-                                   // Only the devices below: no default NIC,
-                                   // CD-ROM or floppy for the firmware to try.
-                                   "-nodefaults",
-                                   "-accel",
-                                   AccelName(vm->accel_)};
-  if (c.firmware == Firmware::kUefi) {
-    std::string vars = c.work_dir + "/OVMF_VARS.fd";
-    ASSIGN_OR_RETURN(std::string v, env.ReadFile(kOvmfVars, 64 << 20));
-    RETURN_IF_ERROR(env.WriteFileAtomic(vars, v));
-    argv.insert(argv.end(), {"-machine", "q35", "-drive",
-                             std::string("if=pflash,format=raw,readonly=on,file=") + kOvmfCode,
-                             "-drive", "if=pflash,format=raw,file=" + vars});
-  } else {
-    argv.insert(argv.end(), {"-machine", "pc"});
+  int64_t deadline = NowUs(env) + c.ready_timeout.count() * 1000;
+  std::string kvm_failure;  // why the first attempt failed under KVM
+  for (int attempt = 1;; ++attempt) {
+    ASSIGN_OR_RETURN(
+        std::vector<std::string> argv,
+        QemuArgv(env, c, vm->accel_, overlay, socket, qmp_socket, vm->console_, vm->pidfile_));
+    say("qemu: " + imagesmith::Join(argv, " "));
+    Boot boot = vm->BootOnce(argv, c, deadline, qmp_socket, socket);
+    if (!kvm_failure.empty() && boot.kernel_started) {
+      std::string reason =
+          "KVM does not work here: a guest that passed the probe failed under it "
+          "before its kernel ran, and ran under TCG (" +
+          kvm_failure + "); using TCG";
+      RecordAccelVerdict(env, c.accel_cache, Accel::kTcg, reason);
+      say("accelerator verdict changed to tcg: " + reason);
+      kvm_failure.clear();
+    }
+    if (boot.status.ok()) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf,
+                    "agent ready %.1f s after qemu started (guest uptime %.1f s, %s)",
+                    vm->seconds_to_ready_, static_cast<double>(vm->hello_.guest_uptime_ms) / 1000.0,
+                    vm->hello_.name.c_str());
+      say(buf);
+      say("boot: " + boot.watch_summary);
+      if (std::getenv("IMAGESMITH_VM_TRACE") != nullptr) say("boot timeline:\n" + boot.timeline);
+      return vm;
+    }
+    if (boot.status.code() == StatusCode::kCancelled) return boot.status;
+    say("where the boot spent its time (vCPU instruction pointers sampled through qemu's "
+        "monitor; the kernel runs at ffff8... and above):\n" +
+        boot.timeline);
+    // One restart, for what a new start fixes: KVM that fails the real guest
+    // (the probe guest is not the real one), or a guest that stopped between
+    // the bootloader and the kernel (doc/vm.md, "A boot that stalls").
+    std::string why_restart;
+    if (vm->accel_ == Accel::kKvm && !boot.kernel_started) {
+      // The probe guest is not the real one: KVM may still fail this guest.
+      // TCG decides: if the guest reaches its kernel there, KVM is at fault
+      // and is turned off for this host's boot; if not, the image is.
+      why_restart = "the guest did not reach its kernel under KVM (" +
+                    boot.status.message().substr(0, boot.status.message().find('\n')) + ")";
+      kvm_failure = boot.status.message().substr(0, 300);
+      vm->accel_ = Accel::kTcg;
+    } else if (boot.stalled_before_kernel) {
+      why_restart = boot.status.message().substr(0, boot.status.message().find('\n'));
+    }
+    if (attempt > 1 || why_restart.empty()) return boot.status;
+    // The first attempt's console stays for the record.
+    (void)env.Rename(vm->console_, c.work_dir + "/console-attempt1.log");
+    (void)env.RemoveAll(vm->pidfile_);
+    say("restarting the VM once, under " + std::string(AccelName(vm->accel_)) + ": " + why_restart +
+        " (its console is kept as console-attempt1.log)");
+    // The retry gets a fresh time budget: what the first attempt used was lost
+    // to a fault, not to the image.
+    deadline = NowUs(env) + c.ready_timeout.count() * 1000;
   }
-  if (vm->accel_ == Accel::kTcg) argv.insert(argv.end(), {"-cpu", "max"});
-  if (vm->accel_ == Accel::kKvm) argv.insert(argv.end(), {"-cpu", "host"});
-  argv.insert(argv.end(),
-              {"-smp",
-               std::to_string(c.cpus),
-               "-m",
-               std::to_string(c.memory_mb),
-               "-display",
-               "none",
-               "-vga",
-               "none",
-               "-no-reboot",
-               "-pidfile",
-               vm->pidfile_,
-               "-chardev",
-               "file,id=con,path=" + vm->console_,
-               "-serial",
-               "chardev:con",
-               "-drive",
-               "file=" + overlay + ",format=qcow2,if=virtio,cache=unsafe,discard=unmap",
-               "-device",
-               "virtio-serial-pci,id=vser0",
-               "-chardev",
-               "socket,id=agent,path=" + socket + ",server=on,wait=off",
-               "-device",
-               std::string("virtserialport,bus=vser0.0,chardev=agent,name=") + proto::kPortName,
-               "-device",
-               "virtio-rng-pci"});
-  if (c.network) {
-    // romfile= leaves out the NIC's iPXE option ROM: the firmware boots the
-    // disk, never the network, and loading iPXE costs ~1 s under TCG.
-    argv.insert(argv.end(), {"-netdev", "user,id=net0", "-device",
-                             "virtio-net-pci,netdev=net0,romfile="});
-  }
-  say("qemu: " + imagesmith::Join(argv, " "));
+}
 
+Vm::Boot Vm::BootOnce(const std::vector<std::string>& argv, const VmConfig& c,
+                      int64_t ready_deadline, const std::string& qmp_socket,
+                      const std::string& agent_socket) {
+  auto cancelled = [&] { return c.cancel != nullptr && c.cancel->load(); };
+  exited_.store(false);
+  qemu_stderr_.clear();
+  agent_.reset();
   ProcessOptions po;
   po.argv = argv;
   po.timeout = c.lifetime;
   po.max_capture_bytes = 1 << 20;
-  int64_t started = NowUs(env);
-  Vm* raw = vm.get();
-  vm->thread_ = std::thread([raw, po] {
-    auto r = raw->env_.RunProcess(po);
-    raw->qemu_stderr_ = r.ok() ? r->stderr_data + (r->timed_out ? "(killed at its lifetime)" : "")
-                               : r.status().ToString();
-    raw->exited_.store(true);
+  int64_t started = NowUs(env_);
+  ready_deadline = std::max(ready_deadline, started);
+  thread_ = std::thread([this, po] {
+    auto r = env_.RunProcess(po);
+    qemu_stderr_ = r.ok() ? r->stderr_data + (r->timed_out ? "(killed at its lifetime)" : "")
+                          : r.status().ToString();
+    exited_.store(true);
   });
 
-  int64_t ready_deadline = started + c.ready_timeout.count() * 1000;
-  auto fail_not_ready = [&](const Status& s) -> Status {
-    vm->Kill();
-    std::string stderr_text = vm->qemu_stderr_;
-    std::string detail = s.message();
-    if (!stderr_text.empty()) detail += "; qemu said: " + std::string(TrimWhitespace(stderr_text));
-    return Status(s.code(), detail + "\nlast lines of the serial console (" + vm->console_ +
-                                "):\n" + vm->ConsoleTail(25));
+  Boot boot;
+  BootWatch watch(env_, qmp_socket, console_, started);
+  auto finish = [&](Status s) -> Boot {
+    boot.kernel_started = watch.kernel_started();
+    boot.watch_summary = watch.Describe();
+    boot.timeline = watch.timeline();
+    boot.status = std::move(s);
+    return boot;
   };
-  auto agent = AgentClient::Connect(socket, std::min(ready_deadline, started + 30000000));
+  auto fail_not_ready = [&](const Status& s) -> Boot {
+    Kill();
+    std::string detail = s.message() + "; " + watch.Describe();
+    if (!qemu_stderr_.empty()) {
+      detail += "; qemu said: " + std::string(TrimWhitespace(qemu_stderr_));
+    }
+    return finish(Status(s.code(), detail + "\nlast lines of the serial console (" + console_ +
+                                       "):\n" + ConsoleTail(25)));
+  };
+  auto agent = AgentClient::Connect(agent_socket, std::min(ready_deadline, started + 30000000));
   if (!agent.ok()) return fail_not_ready(agent.status());
-  vm->agent_ = std::move(*agent);
-  auto hello =
-      vm->agent_->WaitReady(ready_deadline, cancelled, [raw] { return !raw->exited_.load(); });
-  if (!hello.ok()) {
-    if (hello.status().code() == StatusCode::kDeadlineExceeded) {
-      return fail_not_ready(
-          DeadlineExceededError("the guest never became ready: the agent did not answer within " +
-                                SecondsText(c.ready_timeout) +
-                                " of qemu's start (the image may not boot, or its "
-                                "boot is stuck; the console below shows how far it got)"));
+  agent_ = std::move(*agent);
+  auto hello = agent_->WaitReady(ready_deadline, cancelled, [this, &watch, &boot, started] {
+    if (exited_.load()) return false;
+    watch.Poll();
+    int64_t now = NowUs(env_);
+    if (watch.StalledBeforeKernel(now, KernelHandoffLimit())) {
+      boot.stalled_before_kernel = true;
+      return false;
     }
-    if (hello.status().code() == StatusCode::kCancelled) {
-      vm->Kill();
-      return CancelledError("canceled while the VM was booting");
+    // Under KVM firmware and GRUB take a few seconds; a guest that has not
+    // reached its kernel in a minute is stuck (a host where KVM half works).
+    if (accel_ == Accel::kKvm && !watch.kernel_started() && now - started > kKvmKernelLimitUs) {
+      boot.stalled_before_kernel = true;
+      return false;
     }
-    return fail_not_ready(hello.status().WithContext("the guest never became ready"));
+    return true;
+  });
+  if (hello.ok()) {
+    hello_ = *hello;
+    seconds_to_ready_ = static_cast<double>(NowUs(env_) - started) / 1e6;
+    return finish(Status::Ok());
   }
-  vm->hello_ = *hello;
-  vm->seconds_to_ready_ = static_cast<double>(NowUs(env) - started) / 1e6;
-  char buf[160];
-  std::snprintf(buf, sizeof buf, "agent ready %.1f s after qemu started (guest uptime %.1f s, %s)",
-                vm->seconds_to_ready_, static_cast<double>(hello->guest_uptime_ms) / 1000.0,
-                hello->name.c_str());
-  say(buf);
-  return vm;
+  if (boot.stalled_before_kernel) {
+    return fail_not_ready(DeadlineExceededError(
+        watch.bootloader_done()
+            ? "the guest stalled between its bootloader and its kernel: no vCPU ran kernel code " +
+                  SecondsText(KernelHandoffLimit()) + " after GRUB started the menu entry"
+            : "the guest did not reach its kernel within " +
+                  SecondsText(std::chrono::milliseconds(kKvmKernelLimitUs / 1000)) + " under KVM"));
+  }
+  if (hello.status().code() == StatusCode::kDeadlineExceeded) {
+    return fail_not_ready(DeadlineExceededError(
+        "the guest never became ready: the agent did not answer within " +
+        SecondsText(std::chrono::milliseconds((ready_deadline - started) / 1000)) +
+        " of qemu's start (the image may not boot, or its boot is stuck; the console below "
+        "shows how far it got)"));
+  }
+  if (hello.status().code() == StatusCode::kCancelled) {
+    Kill();
+    return finish(CancelledError("canceled while the VM was booting"));
+  }
+  return fail_not_ready(hello.status().WithContext("the guest never became ready"));
 }
 
 void Vm::Kill() {

@@ -21,6 +21,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "base/env.h"
 #include "base/statusor.h"
@@ -49,6 +50,18 @@ Accel ProbeAccel(Env& env, std::string* why, const std::string& cache_file = "")
 // writes `cache_file` (if not empty). For tests.
 Accel ProbeAccelUncached(Env& env, std::string* why, const std::string& cache_file);
 
+// Replaces this process's verdict (and `cache_file`'s, if not empty) with
+// `accel`: a VM that failed under KVM after the probe passed turns KVM off
+// for every later VM of this boot of the host.
+void RecordAccelVerdict(Env& env, const std::string& cache_file, Accel accel,
+                        const std::string& reason);
+
+// How long after GRUB starts the kernel's menu entry a vCPU must be seen
+// running kernel code before the boot counts as stalled and the VM is
+// restarted once (doc/vm.md, "A boot that stalls"). 150 s;
+// $IMAGESMITH_VM_KERNEL_LIMIT (seconds) overrides it, for tests.
+std::chrono::milliseconds KernelHandoffLimit();
+
 // Does a validation VM's slow preparation on a thread of its own, so that it
 // overlaps other work (the build): ProbeAccel (5 s when KVM stalls; its later
 // callers wait for its answer) and, under TCG, SshHostKeysForValidation in
@@ -65,7 +78,7 @@ class ValidationPrefetch {
 };
 
 struct VmConfig {
-  std::string disk;  // a raw disk in imagesmith's layout; only read
+  std::string disk;         // a raw disk in imagesmith's layout; only read
   std::string accel_cache;  // ProbeAccel's cache_file; may be empty
   // Under TCG: SshHostKeysForValidation's cache directory (see
   // OverlaySpec::ssh_host_keys_dir); empty: the image makes its own.
@@ -88,7 +101,15 @@ class Vm {
  public:
   // Makes the overlay, starts qemu and waits for the agent. On failure
   // nothing runs any more and the error says what happened; when the guest
-  // never became ready it says so, with the last lines of the console.
+  // never became ready it says so, with how far the boot got (BootWatch) and
+  // the last lines of the console.
+  //
+  // Restarts qemu once, with a fresh ready_timeout, when (a) the guest did
+  // not reach its kernel under KVM (qemu died, or no kernel within 60 s):
+  // the VM restarts under TCG, and if the guest reaches its kernel there,
+  // KVM is turned off for this host's boot (RecordAccelVerdict); or (b) the
+  // guest stalled between GRUB and the kernel (KernelHandoffLimit). The
+  // progress callback says why.
   static StatusOr<std::unique_ptr<Vm>> Start(Env& env, const VmConfig& config);
   // Kills qemu if it still runs and waits for it.
   ~Vm();
@@ -117,6 +138,18 @@ class Vm {
  private:
   explicit Vm(Env& env) : env_(env) {}
   void Join();
+
+  // One start of qemu, up to the agent's answer or a failure (qemu then
+  // killed). `status` is OK when the agent answered.
+  struct Boot {
+    Status status;
+    bool kernel_started = false;
+    bool stalled_before_kernel = false;
+    std::string watch_summary;  // BootWatch::Describe
+    std::string timeline;       // BootWatch::timeline
+  };
+  Boot BootOnce(const std::vector<std::string>& argv, const VmConfig& c, int64_t ready_deadline,
+                const std::string& qmp_socket, const std::string& agent_socket);
 
   Env& env_;
   std::string console_;

@@ -5,8 +5,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include "base/env.h"
 #include "base/strings.h"
+#include "vm/boot_watch.h"
 #include "vm/overlay.h"
 #include "vm/qemu_vm.h"
 
@@ -119,8 +122,7 @@ TEST_F(VmTest, AccelVerdictIsCachedForThisBootAndQemuOnly) {
   std::string boot_id(TrimWhitespace(*boot));
   EXPECT_NE(text->find(boot_id), std::string::npos) << *text;
   EXPECT_NE(text->find("qemu-system-x86_64 size "), std::string::npos) << *text;
-  EXPECT_NE(text->find(std::string("\"accel\": \"") + AccelName(probed) + "\""),
-            std::string::npos)
+  EXPECT_NE(text->find(std::string("\"accel\": \"") + AccelName(probed) + "\""), std::string::npos)
       << *text;
 
   Accel other = probed == Accel::kKvm ? Accel::kTcg : Accel::kKvm;
@@ -227,8 +229,7 @@ TEST_F(VmTest, SshHostKeysGoIntoTheOverlayOnlyWhenTheImageHasNone) {
   auto [disk, flat] = overlay_with("mkdir -p etc/ssh && touch etc/ssh/sshd_config", &placed);
   EXPECT_TRUE(placed);
   EXPECT_EQ(Debugfs(flat, "cat /etc/ssh/ssh_host_ed25519_key.pub"), *pub);
-  EXPECT_NE(Debugfs(flat, "stat /etc/ssh/ssh_host_rsa_key").find("Mode:  0600"),
-            std::string::npos);
+  EXPECT_NE(Debugfs(flat, "stat /etc/ssh/ssh_host_rsa_key").find("Mode:  0600"), std::string::npos);
   EXPECT_NE(Debugfs(flat, "stat /etc/ssh/ssh_host_rsa_key.pub").find("Mode:  0644"),
             std::string::npos);
   EXPECT_EQ(Debugfs(disk, "ls /etc/ssh").find("ssh_host_"), std::string::npos)
@@ -245,6 +246,90 @@ TEST_F(VmTest, SshHostKeysGoIntoTheOverlayOnlyWhenTheImageHasNone) {
   placed = true;
   overlay_with("true", &placed);
   EXPECT_FALSE(placed);
+}
+
+// The watch reads how far a boot got from qemu's monitor: a guest that sits
+// in its firmware after the console showed GRUB's "Booting" line counts as
+// stalled before its kernel once the limit has passed, and the description
+// gives the instruction pointers it saw.
+TEST_F(VmTest, BootWatchTellsAGuestThatNeverReachesItsKernel) {
+  Env& env = *Env::Default();
+  std::string qmp = dir_ + "/qmp.sock";
+  std::string console = dir_ + "/console.log";
+  ASSERT_TRUE(
+      env.WriteFileAtomic(console, "Welcome to GRUB!\n  Booting `Debian GNU/Linux'\n").ok());
+  ProcessOptions o;
+  // SeaBIOS with no disk: it never loads anything, let alone a kernel.
+  o.argv = {"setpriv",
+            "--pdeathsig",
+            "KILL",
+            "--",
+            "qemu-system-x86_64",
+            "-accel",
+            "tcg",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-m",
+            "32",
+            "-qmp",
+            "unix:" + qmp + ",server=on,wait=off"};
+  o.timeout = std::chrono::seconds(30);
+  int64_t started = env.MonotonicMicros();
+  std::thread qemu([&] { (void)env.RunProcess(o); });
+  BootWatch watch(env, qmp, console, started);
+  while (env.MonotonicMicros() - started < 6000000) {
+    watch.Poll(std::chrono::milliseconds(500));
+    env.SleepFor(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(watch.bootloader_done());
+  EXPECT_FALSE(watch.kernel_started()) << watch.timeline();
+  EXPECT_FALSE(watch.last_registers().empty());
+  EXPECT_NE(watch.timeline().find(" s: "), std::string::npos) << watch.timeline();
+  EXPECT_TRUE(watch.StalledBeforeKernel(env.MonotonicMicros(), std::chrono::seconds(2)));
+  EXPECT_FALSE(watch.StalledBeforeKernel(env.MonotonicMicros(), std::chrono::seconds(60)));
+  EXPECT_NE(watch.Describe().find("no vCPU was ever seen in the kernel"), std::string::npos)
+      << watch.Describe();
+  (void)Sh("pkill -KILL -f 'unix:" + qmp + "'");
+  qemu.join();
+}
+
+// IMAGESMITH_VM_ACCEL=kvm on a host where KVM fails real guests (qemu dies,
+// or the guest never reaches its kernel): the VM is restarted once under
+// TCG, and the first attempt's console is kept. This disk cannot boot at
+// all, so TCG does not reach a kernel either: the error is the image's, and
+// the host's verdict is not changed to TCG for it.
+TEST_F(VmTest, ForcedKvmThatFailsIsRetriedOnceUnderTcg) {
+  const char* forced = std::getenv("IMAGESMITH_VM_ACCEL");
+  std::string saved = forced != nullptr ? forced : "";
+  ::setenv("IMAGESMITH_VM_ACCEL", "kvm", 1);
+  std::string work = dir_ + "/work";
+  ASSERT_TRUE(Env::Default()->CreateDirs(work).ok());
+  VmConfig c;
+  c.disk = UnbootableDisk(dir_);
+  c.firmware = Firmware::kUefi;
+  c.work_dir = work;
+  c.ready_timeout = std::chrono::seconds(15);
+  c.network = false;
+  std::vector<std::string> said;
+  c.progress = [&](std::string_view l) { said.emplace_back(l); };
+  auto vm = Vm::Start(*Env::Default(), c);
+  if (!saved.empty()) {
+    ::setenv("IMAGESMITH_VM_ACCEL", saved.c_str(), 1);
+  } else {
+    ::unsetenv("IMAGESMITH_VM_ACCEL");
+  }
+  ASSERT_FALSE(vm.ok());
+  std::string all = Join(said, "\n");
+  EXPECT_NE(all.find("accelerator: kvm"), std::string::npos) << all;
+  EXPECT_NE(all.find("restarting the VM once, under tcg: the guest did not reach its kernel "
+                     "under KVM"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("-accel tcg"), std::string::npos) << all;
+  EXPECT_EQ(all.find("accelerator verdict changed"), std::string::npos) << all;
+  EXPECT_TRUE(Env::Default()->FileExists(work + "/console-attempt1.log"));
+  EXPECT_FALSE(Alive(work + "/qemu.pid")) << "qemu outlived the failed start";
 }
 
 TEST_F(VmTest, MissingAgentBinaryIsAClearError) {
