@@ -218,6 +218,36 @@ TEST_F(BuildTest, RebuildAfterEditingTheLastStepHitsTheCacheForEveryStepBefore) 
             std::string::npos);
 }
 
+// Every customizer is a layer of the tree it runs on: 200 of them (more than
+// one page of overlay options if the layers were named by their paths)
+// build, the image has what each step wrote, and a rebuild takes all 200
+// from the step cache.
+TEST_F(BuildTest, TemplateWithTwoHundredShellStepsBuildsAndRebuildsFromTheCache) {
+  std::string steps = "[";
+  for (int i = 0; i < 200; ++i) {
+    if (i > 0) steps += ",";
+    steps += R"({"type": "Shell", "name": "step)" + std::to_string(i) + R"(", "inline": ["echo )" +
+             std::to_string(i) + " > /etc/step-" + std::to_string(i) + R"("]})";
+  }
+  Write(work_ + "/many.json", Template(steps + "]"));
+  CliResult first = Build("many.json");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  auto j = ParseJson(first.out);
+  ASSERT_TRUE(j.ok()) << first.out;
+  std::string disk = j->Find("properties")->Find("lastRun")->Find("disk")->string_value();
+  for (int i : {0, 117, 199}) {
+    ProcessOptions o;
+    o.argv = {"debugfs", "-R", "cat /etc/step-" + std::to_string(i),
+              disk + "?offset=" + std::to_string(135168 * 512)};
+    auto r = Env::Default()->RunProcess(o);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->stdout_data, std::to_string(i) + "\n") << "step " << i << ": " << r->stderr_data;
+  }
+  CliResult second = Build("many.json");
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(Log("many").find("customization done: 200 cached, 0 run"), std::string::npos);
+}
+
 TEST_F(BuildTest, CancelFromAnotherShellStopsWithinSecondsAndLeavesNothing) {
   Write(
       work_ + "/slow.json",
@@ -261,8 +291,7 @@ TEST_F(BuildTest, KilledBuildIsReportedFailedAndTheNextRunCanStart) {
   EXPECT_EQ(last->Find("runState")->string_value(), "Failed") << t.Dump();
   EXPECT_NE(last->Find("message")->string_value().find("killed or crashed"), std::string::npos)
       << t.Dump();
-  CliResult table =
-      RunCli({"image-template", "list", "-g", "imagesmith", "-o", "table"}, "", env_);
+  CliResult table = RunCli({"image-template", "list", "-g", "imagesmith", "-o", "table"}, "", env_);
   EXPECT_NE(table.out.find("Failed"), std::string::npos) << table.out;
   CliResult c = RunCli({"image-template", "cancel", "-g", "imagesmith", "-n", "killed"}, "", env_);
   EXPECT_NE(c.exit_code, 0);

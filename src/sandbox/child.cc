@@ -85,9 +85,12 @@ int OpenInRoot(int root_fd, const char* rel, int flags) {
   how.flags = static_cast<uint64_t>(flags) | O_CLOEXEC;
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
   long fd;
+  // EAGAIN: a mount or rename anywhere on the host raced the confined lookup
+  // (openat2 with RESOLVE_IN_ROOT asks the caller to try again then).
+  int again = 0;
   do {
     fd = ::syscall(SYS_openat2, root_fd, rel, &how, sizeof how);
-  } while (fd < 0 && errno == EINTR);
+  } while (fd < 0 && (errno == EINTR || (errno == EAGAIN && ++again < 1000)));
   return static_cast<int>(fd);
 }
 
@@ -428,8 +431,20 @@ void ChildMain(const ChildPlan& plan) {
   }
   if (plan.overlay_options != nullptr) {
     unsigned long flags = plan.writable ? 0 : MS_RDONLY;
+    // overlayfs resolves relative layer names against the working directory.
+    int cwd = -1;
+    if (plan.layers_dir != nullptr) {
+      cwd = ::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (cwd < 0 || ::chdir(plan.layers_dir) != 0) {
+        Fatal("enter the layer links", plan.layers_dir, errno);
+      }
+    }
     if (::mount("overlay", plan.mount_point, "overlay", flags, plan.overlay_options) != 0) {
       Fatal("mount overlay", plan.overlay_options, errno);
+    }
+    if (cwd >= 0) {
+      if (::fchdir(cwd) != 0) Fatal("return to the working directory", nullptr, errno);
+      ::close(cwd);
     }
   } else {
     if (::mount(plan.bind_layer, plan.mount_point, nullptr, MS_BIND, nullptr) != 0) {

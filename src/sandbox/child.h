@@ -42,6 +42,7 @@ struct ChildPlan {
   bool in_tree = true;  // Run: pivot into the tree. RunHostWithTree: stay on the host.
   const char* mount_point = nullptr;      // host directory the tree is mounted on
   const char* overlay_options = nullptr;  // null: bind-mount bind_layer read-only instead
+  const char* layers_dir = nullptr;       // null, or where overlay_options' relative layers are
   const char* bind_layer = nullptr;
   bool writable = false;  // the tree has an upper dir
   const char* hostname = nullptr;

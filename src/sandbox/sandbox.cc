@@ -94,9 +94,58 @@ Status CheckDir(const std::string& what, const std::string& path) {
   return Status::Ok();
 }
 
-// Checks the tree and builds the overlay options ("" when a single layer is
-// bind-mounted instead).
-StatusOr<std::string> OverlayOptions(const Tree& tree) {
+// overlayfs takes at most this many lower layers (the kernel's OVL_MAX_STACK).
+constexpr size_t kMaxLowerLayers = 500;
+// The mount options must fit in one page, with room to spare.
+constexpr size_t kMaxOverlayOptions = 3800;
+
+// A directory of short symlinks to an image tree's layers ("0", "1", ...),
+// so that the overlay's options name them relative to it in a few bytes
+// each, however long the layers' own paths are. Removed on destruction.
+class LayerLinks {
+ public:
+  static StatusOr<std::unique_ptr<LayerLinks>> Make(const std::vector<std::string>& layers) {
+    const char* tmpdir = ::getenv("TMPDIR");
+    std::string dir = std::string(tmpdir != nullptr && tmpdir[0] == '/' ? tmpdir : "/tmp") +
+                      "/imagesmith-layers-XXXXXX";
+    if (::mkdtemp(dir.data()) == nullptr) {
+      return ErrnoError("create a directory for the image tree's layer links", errno);
+    }
+    std::unique_ptr<LayerLinks> links(new LayerLinks(dir));
+    for (size_t i = 0; i < layers.size(); ++i) {
+      std::string link = dir + "/" + std::to_string(i);
+      if (::symlink(layers[i].c_str(), link.c_str()) != 0) {
+        return ErrnoError("link " + link + " to the layer " + layers[i], errno);
+      }
+      ++links->count_;
+    }
+    return links;
+  }
+  ~LayerLinks() {
+    for (size_t i = 0; i < count_; ++i) ::unlink((dir_ + "/" + std::to_string(i)).c_str());
+    ::rmdir(dir_.c_str());
+  }
+  LayerLinks(const LayerLinks&) = delete;
+  LayerLinks& operator=(const LayerLinks&) = delete;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  explicit LayerLinks(std::string dir) : dir_(std::move(dir)) {}
+  std::string dir_;
+  size_t count_ = 0;
+};
+
+// How the tree is mounted: overlay options ("" when a single layer is
+// bind-mounted instead), and the layer links they are relative to, if any.
+struct OverlayPlan {
+  std::string options;
+  std::unique_ptr<LayerLinks> links;  // null: the options name the layers' paths
+};
+
+// Checks the tree and plans its mount. Layers are named by their paths while
+// the options fit in a page; past that (a template with many customizers,
+// each a layer), by links in a directory the mount is made from.
+StatusOr<OverlayPlan> PlanOverlay(const Tree& tree) {
   if (tree.layers.empty()) return InvalidArgumentError("the image tree has no layers");
   for (const std::string& layer : tree.layers) RETURN_IF_ERROR(CheckDir("image tree layer", layer));
   if (tree.upper.empty() != tree.work.empty()) {
@@ -109,20 +158,34 @@ StatusOr<std::string> OverlayOptions(const Tree& tree) {
     RETURN_IF_ERROR(CheckDir("image tree upper dir", tree.upper));
     RETURN_IF_ERROR(CheckDir("image tree work dir", tree.work));
   }
-  if (tree.layers.size() == 1 && tree.upper.empty()) return std::string();
-  std::string lower;
-  for (auto it = tree.layers.rbegin(); it != tree.layers.rend(); ++it) {
-    if (!lower.empty()) lower += ':';
-    lower += *it;  // overlayfs lists the top-most layer first
+  OverlayPlan plan;
+  if (tree.layers.size() == 1 && tree.upper.empty()) return plan;
+  if (tree.layers.size() > kMaxLowerLayers) {
+    return InvalidArgumentError("the image tree has " + std::to_string(tree.layers.size()) +
+                                " layers; overlayfs stacks at most " +
+                                std::to_string(kMaxLowerLayers));
   }
-  std::string opts = "lowerdir=" + lower;
-  if (!tree.upper.empty()) opts += ",upperdir=" + tree.upper + ",workdir=" + tree.work;
-  if (opts.size() > 3800) {
-    return InvalidArgumentError("the image tree has too many layers for one overlay mount (" +
-                                std::to_string(tree.layers.size()) +
-                                " layers; the mount options must fit in one page)");
+  std::string rest;
+  if (!tree.upper.empty()) rest = ",upperdir=" + tree.upper + ",workdir=" + tree.work;
+  auto lower_of = [&](bool by_index) {
+    std::string lower;
+    for (size_t i = tree.layers.size(); i-- > 0;) {  // overlayfs lists the top-most layer first
+      if (!lower.empty()) lower += ':';
+      lower += by_index ? std::to_string(i) : tree.layers[i];
+    }
+    return "lowerdir=" + lower;
+  };
+  plan.options = lower_of(false) + rest;
+  if (plan.options.size() <= kMaxOverlayOptions) return plan;
+  ASSIGN_OR_RETURN(plan.links, LayerLinks::Make(tree.layers));
+  plan.options = lower_of(true) + rest;
+  if (plan.options.size() > kMaxOverlayOptions) {
+    return InvalidArgumentError(
+        "the image tree's upper and work directories' paths are too long "
+        "for one overlay mount's options (" +
+        std::to_string(plan.options.size()) + " bytes)");
   }
-  return opts;
+  return plan;
 }
 
 Status RequireRoot() {
@@ -633,7 +696,7 @@ StatusOr<RunResult> Run(const RunSpec& spec) {
   if (spec.argv.empty() || spec.argv[0].empty()) {
     return InvalidArgumentError("the sandbox was given no command to run");
   }
-  ASSIGN_OR_RETURN(std::string overlay, OverlayOptions(spec.tree));
+  ASSIGN_OR_RETURN(OverlayPlan overlay, PlanOverlay(spec.tree));
   if (spec.working_dir.empty() || spec.working_dir[0] != '/') {
     return InvalidArgumentError("working directory " + QuoteForMessage(spec.working_dir) +
                                 " must be an absolute path inside the tree");
@@ -647,10 +710,11 @@ StatusOr<RunResult> Run(const RunSpec& spec) {
   ChildPlan plan;
   plan.in_tree = true;
   plan.writable = !spec.tree.upper.empty();
-  if (overlay.empty()) {
+  if (overlay.options.empty()) {
     plan.bind_layer = cs.Add(spec.tree.layers[0]);
   } else {
-    plan.overlay_options = cs.Add(overlay);
+    plan.overlay_options = cs.Add(overlay.options);
+    if (overlay.links != nullptr) plan.layers_dir = cs.Add(overlay.links->dir());
   }
   plan.hostname = spec.hostname.empty() ? nullptr : cs.Add(spec.hostname);
   struct stat st {};
@@ -719,15 +783,16 @@ StatusOr<RunResult> RunHostWithTree(const Tree& tree, std::vector<std::string> a
   if (argv.empty() || argv[0].empty()) {
     return InvalidArgumentError("RunHostWithTree was given no command to run");
   }
-  ASSIGN_OR_RETURN(std::string overlay, OverlayOptions(tree));
+  ASSIGN_OR_RETURN(OverlayPlan overlay, PlanOverlay(tree));
   CStrings cs;
   ChildPlan plan;
   plan.in_tree = false;
   plan.writable = !tree.upper.empty();
-  if (overlay.empty()) {
+  if (overlay.options.empty()) {
     plan.bind_layer = cs.Add(tree.layers[0]);
   } else {
-    plan.overlay_options = cs.Add(overlay);
+    plan.overlay_options = cs.Add(overlay.options);
+    if (overlay.links != nullptr) plan.layers_dir = cs.Add(overlay.links->dir());
   }
   ASSIGN_OR_RETURN(std::string mount_point, MakeMountPoint());
   plan.mount_point = cs.Add(mount_point);

@@ -383,6 +383,42 @@ TEST_F(SandboxTest, HostRunSeesTheMergedTreeWithWhiteouts) {
   EXPECT_FALSE(Exists(l2 + "/new"));
 }
 
+// A template with hundreds of customizers makes a tree of hundreds of layers,
+// with long paths: more than one page of overlay options if named by path.
+// Every layer is still seen, in order (a higher layer's file wins), and the
+// links the mount was made through are gone afterwards.
+TEST_F(SandboxTest, TreeOfHundredsOfLongNamedLayersMounts) {
+  RunSpec spec = Shell("ls /layers | wc -l; cat /top; cat /layers/f0 /layers/f299");
+  std::string deep = dir_ + "/" + std::string(120, 'd');
+  for (int i = 0; i < 300; ++i) {
+    std::string layer = deep + "/layer-" + std::to_string(i);
+    ASSERT_TRUE(env_->CreateDirs(layer + "/layers").ok());
+    WriteFile(layer + "/layers/f" + std::to_string(i), std::to_string(i) + "\n");
+    WriteFile(layer + "/top", "layer " + std::to_string(i) + "\n");
+    spec.tree.layers.push_back(layer);
+  }
+  auto before = env_->ListDir("/tmp");
+  ASSERT_TRUE(before.ok());
+  auto r = sandbox::Run(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->success()) << r->Describe() << r->stderr_data;
+  EXPECT_EQ(r->stdout_data, "300\nlayer 299\n0\n299\n");
+  auto after = env_->ListDir("/tmp");
+  ASSERT_TRUE(after.ok());
+  for (const std::string& name : *after) {
+    if (name.rfind("imagesmith-layers-", 0) == 0) {
+      EXPECT_NE(std::find(before->begin(), before->end(), name), before->end())
+          << "left behind: /tmp/" << name;
+    }
+  }
+  // overlayfs stacks at most 500 lower layers: past that, a clear error.
+  spec.tree.layers.resize(501, spec.tree.layers.back());
+  auto too_many = sandbox::Run(spec);
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_NE(too_many.status().message().find("overlayfs stacks at most 500"), std::string::npos)
+      << too_many.status().ToString();
+}
+
 TEST_F(SandboxTest, HostResolvConfIsVisibleWithoutChangingTheTree) {
   std::string host = Slurp("/etc/resolv.conf");
   ASSERT_FALSE(host.empty()) << "the host needs an /etc/resolv.conf for this test";

@@ -25,8 +25,8 @@ struct OverlaySpec {
   std::string overlay;       // the qcow2 file to create (must not exist)
   std::string agent_binary;  // the static imagesmith-agent to place in it
   std::string scratch_dir;   // for the helper's files (exists)
-  // Validation boots only: GRUB's menu timeout 0 and `quiet` on the kernel
-  // command line, in the overlay's copy of /boot/grub/grub.cfg.
+  // Validation boots only: GRUB's menu timeout 0 and `quiet no_timer_check`
+  // on the kernel command line, in the overlay's copy of /boot/grub/grub.cfg.
   bool fast_boot = true;
   // A directory of SSH host keys (ssh_host_*_key and .pub, as made by
   // SshHostKeysForValidation), placed in the overlay's /etc/ssh when the
