@@ -22,6 +22,7 @@
 #include "build/staging.h"
 #include "cli/command.h"
 #include "cli/data.h"
+#include "cli/image_template_ops.h"
 #include "cli/template_input.h"
 #include "meta/scopes.h"
 #include "store/store.h"
@@ -753,6 +754,49 @@ CommandSpec Simple(std::string path, std::string summary, std::vector<OptionSpec
 }
 
 }  // namespace
+
+namespace itops {
+
+int Show(const ParsedArgs& args, CommandContext& ctx) { return RunShow(args, ctx); }
+int List(const ParsedArgs& args, CommandContext& ctx) { return RunList(args, ctx); }
+int Delete(const ParsedArgs& args, CommandContext& ctx) { return RunDelete(args, ctx); }
+int Run(const ParsedArgs& args, CommandContext& ctx) { return RunRun(args, ctx); }
+int Cancel(const ParsedArgs& args, CommandContext& ctx) { return RunCancel(args, ctx); }
+int ShowRuns(const ParsedArgs& args, CommandContext& ctx) { return RunShowRuns(args, ctx); }
+
+Status Put(Data& data, const std::string& group, const std::string& name,
+           const tmpl::ImageTemplate& t, const std::string& template_dir, bool replace) {
+  return PutTemplate(data, TemplateId(data, group, name), t, template_dir, replace);
+}
+
+StatusOr<Stored> GetStored(Data& data, const std::string& group, const std::string& name) {
+  Stored out;
+  RETURN_IF_ERROR(data.meta->Read([&](meta::Transaction& txn) {
+    ASSIGN_OR_RETURN(meta::Resource r, GetTemplate(txn, data, group, name));
+    const Json* t = ExtField(r, "template");
+    if (t == nullptr)
+      return DataLossError("the stored template of " + r.id.ToString() + " is damaged");
+    out.template_json = *t;
+    out.template_dir = ExtString(r, "templateDir");
+    return Status::Ok();
+  }));
+  return out;
+}
+
+StatusOr<std::string> RunState(Data& data, const std::string& group, const std::string& name) {
+  std::string state;
+  RETURN_IF_ERROR(data.meta->Read([&](meta::Transaction& txn) {
+    ASSIGN_OR_RETURN(meta::Resource r, GetTemplate(txn, data, group, name));
+    if (r.properties.Find("lastRunStatus") != nullptr) {
+      const Json* s = EffectiveRunStatus(r).Find("runState");
+      if (s != nullptr && s->is_string()) state = s->string_value();
+    }
+    return Status::Ok();
+  }));
+  return state;
+}
+
+}  // namespace itops
 
 void RegisterImageTemplateCommands(CommandRegistry& registry) {
   registry.AddGroup("image-template", "Manage image templates and their runs (az image builder).");
