@@ -1,9 +1,11 @@
 // imagesmith template ...: commands that work on template files alone.
 #include <iostream>
 
+#include "base/strings.h"
 #include "cli/command.h"
 #include "cli/template_input.h"
 #include "meta/scopes.h"
+#include "template/azure_compat.h"
 #include "template/parser.h"
 
 namespace imagesmith::cli {
@@ -98,6 +100,14 @@ int RunValidate(const ParsedArgs& args, CommandContext& ctx) {
   if (!in.ok()) return ReportError(in.status(), ctx);
   for (const std::string& file : args.positionals()) {
     tmpl::LoadResult r = tmpl::LoadTemplates(*ctx.env, file, *in);
+    if (args.Has("azure")) {
+      for (const tmpl::LoadedTemplate& t : r.templates) {
+        for (tmpl::Diagnostic& d : tmpl::AzureCompatibility(t.value, *ctx.env, Dirname(file))) {
+          if (!t.path.empty()) d.path = t.path + "." + d.path;
+          r.diagnostics.push_back(std::move(d));
+        }
+      }
+    }
     all_valid = all_valid && r.ok();
     if (text) {
       for (const tmpl::Diagnostic& d : r.diagnostics) *ctx.out << d.Format(file) << "\n";
@@ -156,7 +166,11 @@ void RegisterTemplateCommands(CommandRegistry& registry) {
                   ApiVersionOpt(),
                   {"resource-group", 'g', "GROUP",
                    "Evaluate resourceGroup() and subscription() against this group "
-                   "(default: a stand-in group in eastus)."}},
+                   "(default: a stand-in group in eastus)."},
+                  {"azure", 0, "",
+                   "Also warn about what Azure would refuse or handle differently (local "
+                   "script paths, File customizer limits, VHD URIs, properties newer than the "
+                   "apiVersion)."}},
       .examples = {"imagesmith template validate examples/debian12-nginx.json",
                    "imagesmith template validate azuredeploy.json -p @azuredeploy.parameters.json "
                    "-p location=westus2",

@@ -231,6 +231,7 @@ void ReadProperties(Context& ctx, const Json& value, ImageTemplate& t, bool& hav
     ObjectView ev(ctx, *eh, v.PathOf("errorHandling"), "errorHandling",
                   {"onCustomizerError", "onValidationError"});
     if (ev.ok()) {
+      t.error_handling_given = true;
       if (auto a = ReadAction(ev, "onCustomizerError")) t.error_handling.on_customizer_error = *a;
       if (auto a = ReadAction(ev, "onValidationError")) t.error_handling.on_validation_error = *a;
       ev.Finish();
