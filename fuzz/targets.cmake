@@ -1,5 +1,7 @@
 # One line per fuzz target; the owning layer's library provides the code.
-imagesmith_fuzzer(template_parser_fuzzer SOURCES template_parser_fuzzer.cc LIBS imagesmith_template)
+imagesmith_fuzzer(template_parser_fuzzer SOURCES template_parser_fuzzer.cc json_mutator.cc
+                  LIBS imagesmith_template)
+imagesmith_fuzzer(arm_expression_fuzzer SOURCES arm_expression_fuzzer.cc LIBS imagesmith_template)
 imagesmith_fuzzer(disk_vhd_fuzzer SOURCES disk_vhd_fuzzer.cc LIBS imagesmith_disk)
 imagesmith_fuzzer(disk_qcow2_fuzzer SOURCES disk_qcow2_fuzzer.cc LIBS imagesmith_disk)
 imagesmith_fuzzer(disk_probe_fuzzer SOURCES disk_probe_fuzzer.cc LIBS imagesmith_disk)

@@ -13,6 +13,24 @@ namespace {
 
 std::string CorpusDir(const std::string& kind) { return SourceDir() + "/tests/templates/" + kind; }
 
+// FILE.args, when present, holds extra arguments for 'template validate'
+// (such as -p @../params/FILE.parameters.json), separated by white space.
+std::vector<std::string> ValidateArgs(const std::string& dir, const std::string& file,
+                                      std::vector<std::string> args) {
+  args.push_back(file);
+  std::string extra = ReadOrEmpty(dir + "/" + file.substr(0, file.size() - 5) + ".args");
+  std::string word;
+  for (char c : extra + " ") {
+    if (c == ' ' || c == '\n' || c == '\t') {
+      if (!word.empty()) args.push_back(word);
+      word.clear();
+    } else {
+      word += c;
+    }
+  }
+  return args;
+}
+
 class CorpusTest : public ::testing::TestWithParam<std::string> {};
 
 // Each file produces exactly the diagnostics recorded beside it, and the exit
@@ -25,7 +43,7 @@ TEST_P(CorpusTest, ProducesExactlyTheExpectedDiagnostics) {
   std::string dir = CorpusDir(kind);
   std::string expected = ReadOrEmpty(dir + "/" + file.substr(0, file.size() - 5) + ".expected");
   ASSERT_FALSE(expected.empty()) << "missing " << file << " .expected file";
-  CliResult r = RunCli({"template", "validate", file}, dir);
+  CliResult r = RunCli(ValidateArgs(dir, file, {"template", "validate"}), dir);
   EXPECT_EQ(r.out, expected);
   EXPECT_EQ(r.exit_code, kind == "valid" ? 0 : 1) << r.err;
   EXPECT_EQ(r.err, "");
@@ -36,7 +54,7 @@ TEST_P(CorpusTest, ProducesExactlyTheExpectedDiagnostics) {
 TEST_P(CorpusTest, JsonOutputAgreesAndNormalisedTemplateIsAFixedPoint) {
   std::vector<std::string> parts = Split(GetParam(), '/');
   std::string dir = CorpusDir(parts[0]);
-  CliResult r = RunCli({"template", "validate", "-o", "json", parts[1]}, dir);
+  CliResult r = RunCli(ValidateArgs(dir, parts[1], {"template", "validate", "-o", "json"}), dir);
   auto j = ParseJson(r.out);
   ASSERT_TRUE(j.ok()) << r.out;
   bool valid = parts[0] == "valid";
@@ -53,16 +71,25 @@ TEST_P(CorpusTest, JsonOutputAgreesAndNormalisedTemplateIsAFixedPoint) {
     EXPECT_EQ(j->Find("template"), nullptr);
     return;
   }
-  const Json* normalised = j->Find("template");
-  ASSERT_NE(normalised, nullptr);
-  std::string tmp = MakeTempDir() + "/normalised.json";
-  ASSERT_TRUE(Env::Default()->WriteFileAtomic(tmp, normalised->Dump(2)).ok());
-  CliResult again = RunCli({"template", "validate", "-o", "json", tmp});
-  auto j2 = ParseJson(again.out);
-  ASSERT_TRUE(j2.ok());
-  ASSERT_EQ(again.exit_code, 0) << again.out;
-  ASSERT_NE(j2->Find("template"), nullptr);
-  EXPECT_EQ(j2->Find("template")->Dump(-1), normalised->Dump(-1));
+  // A deployment template gives one normalised template per resource.
+  std::vector<Json> normalised_list;
+  if (const Json* list = j->Find("templates")) {
+    ASSERT_FALSE(list->array_items().empty());
+    for (const Json& item : list->array_items()) normalised_list.push_back(*item.Find("template"));
+  } else {
+    ASSERT_NE(j->Find("template"), nullptr);
+    normalised_list.push_back(*j->Find("template"));
+  }
+  for (const Json& normalised : normalised_list) {
+    std::string tmp = MakeTempDir() + "/normalised.json";
+    ASSERT_TRUE(Env::Default()->WriteFileAtomic(tmp, normalised.Dump(2)).ok());
+    CliResult again = RunCli({"template", "validate", "-o", "json", tmp});
+    auto j2 = ParseJson(again.out);
+    ASSERT_TRUE(j2.ok());
+    ASSERT_EQ(again.exit_code, 0) << again.out;
+    ASSERT_NE(j2->Find("template"), nullptr);
+    EXPECT_EQ(j2->Find("template")->Dump(-1), normalised.Dump(-1));
+  }
 }
 
 std::vector<std::string> CorpusFiles() {

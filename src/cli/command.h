@@ -108,6 +108,7 @@ void RegisterAccountCommands(CommandRegistry& registry);
 void RegisterGroupCommands(CommandRegistry& registry);
 void RegisterDiskCommands(CommandRegistry& registry);           // cli/disk_commands.cc
 void RegisterImageTemplateCommands(CommandRegistry& registry);  // cli/image_template_commands.cc
+void RegisterImageBuilderCommands(CommandRegistry& registry);   // cli/image_builder_commands.cc
 void RegisterCatalogCommands(CommandRegistry& registry);        // cli/catalog_commands.cc
 void RegisterCacheCommands(CommandRegistry& registry);          // cli/cache_commands.cc
 void RegisterStoreCommands(CommandRegistry& registry);          // cli/store_commands.cc

@@ -22,6 +22,8 @@
 #include "build/staging.h"
 #include "cli/command.h"
 #include "cli/data.h"
+#include "cli/image_template_ops.h"
+#include "cli/template_input.h"
 #include "meta/scopes.h"
 #include "store/store.h"
 #include "template/parser.h"
@@ -48,17 +50,27 @@ Status ValidateTemplateName(const std::string& name) {
   return Status::Ok();
 }
 
-// Parses a template file, printing its diagnostics the way 'template
-// validate' does. Returns nullopt (having printed) when it is invalid.
-std::optional<tmpl::ImageTemplate> LoadTemplateFile(const std::string& file, CommandContext& ctx) {
-  tmpl::ParseResult r = tmpl::ParseTemplateFile(*ctx.env, file);
-  for (const tmpl::Diagnostic& d : r.diagnostics) *ctx.err << d.Format(file) << "\n";
-  if (!r.ok()) {
-    *ctx.err << "ERROR: " << file << " is not a valid template (" << r.error_count()
-             << " error(s)); run 'imagesmith template validate " << file << "'\n";
+// Loads the one image template in FILE (any shape template validate takes),
+// printing its diagnostics the way 'template validate' does. Returns nullopt
+// (having printed why) when it is invalid or holds several templates.
+std::optional<tmpl::LoadedTemplate> LoadOneTemplate(const ParsedArgs& args, const std::string& file,
+                                                    CommandContext& ctx, Data* data,
+                                                    const std::string& group) {
+  auto in = TemplateInputs(args, ctx, data, group);
+  if (!in.ok()) {
+    ReportError(in.status(), ctx);
     return std::nullopt;
   }
-  return std::move(r.value);
+  auto list = LoadTemplatesOrReport(file, *in, ctx);
+  if (!list) return std::nullopt;
+  if (list->size() != 1) {
+    *ctx.err << "ERROR: " << file << " holds " << list->size()
+             << " image templates; deploy them all with 'imagesmith deployment group create -g "
+                "GROUP --template-file "
+             << file << "'\n";
+    return std::nullopt;
+  }
+  return std::move((*list)[0]);
 }
 
 std::string AbsoluteDir(const std::string& file) {
@@ -454,10 +466,12 @@ Status PutTemplate(Data& data, const ResourceId& id, const tmpl::ImageTemplate& 
 }
 
 int RunCreate(const ParsedArgs& args, CommandContext& ctx) {
-  auto t = LoadTemplateFile(args.Get("image-template"), ctx);
-  if (!t) return 1;
   auto data = OpenData(*ctx.env);
   if (!data.ok()) return ReportError(data.status(), ctx);
+  auto loaded =
+      LoadOneTemplate(args, args.Get("image-template"), ctx, &*data, args.Get("resource-group"));
+  if (!loaded) return 1;
+  const tmpl::ImageTemplate* t = &loaded->value;
   ResourceId id = TemplateId(*data, args.Get("resource-group"), args.Get("name"));
   Status s = PutTemplate(*data, id, *t, AbsoluteDir(args.Get("image-template")), false);
   if (!s.ok()) return ReportError(s, ctx);
@@ -637,11 +651,12 @@ int RunDelete(const ParsedArgs& args, CommandContext& ctx) {
 
 int RunBuild(const ParsedArgs& args, CommandContext& ctx) {
   std::string file = args.positionals()[0];
-  auto t = LoadTemplateFile(file, ctx);
-  if (!t) return 1;
   auto data = OpenData(*ctx.env);
   if (!data.ok()) return ReportError(data.status(), ctx);
   std::string group = args.Get("resource-group", "imagesmith");
+  auto loaded = LoadOneTemplate(args, file, ctx, &*data, group);
+  if (!loaded) return 1;
+  const tmpl::ImageTemplate* t = &loaded->value;
   std::string name = args.Get("name", t->name);
   if (name.empty()) {
     name = Basename(file);
@@ -661,6 +676,60 @@ int RunBuild(const ParsedArgs& args, CommandContext& ctx) {
   Status s = PutTemplate(*data, id, *t, AbsoluteDir(file), true);
   if (!s.ok()) return ReportError(s, ctx);
   return RunTemplate(ctx, *data, id, !args.Has("no-cache"));
+}
+
+// az deployment group create for the imageTemplates resources of an ARM
+// deployment template: each is created or updated as 'image-template create'
+// would, after all of them have been validated (nothing is written when one
+// is invalid).
+int RunDeploymentCreate(const ParsedArgs& args, CommandContext& ctx) {
+  auto data = OpenData(*ctx.env);
+  if (!data.ok()) return ReportError(data.status(), ctx);
+  std::string group = args.Get("resource-group");
+  std::string file = args.Get("template-file");
+  Status exists = data->meta->Read(
+      [&](meta::Transaction& txn) { return meta::GetGroup(txn, data->Group(group)).status(); });
+  if (!exists.ok()) return ReportError(exists, ctx);
+  auto in = TemplateInputs(args, ctx, &*data, group);
+  if (!in.ok()) return ReportError(in.status(), ctx);
+  std::string deployment = args.Get("name");
+  if (deployment.empty()) {
+    deployment = Basename(file);
+    if (EndsWith(deployment, ".json")) deployment.resize(deployment.size() - 5);
+  }
+  in->scope.deployment_name = deployment;
+  auto list = LoadTemplatesOrReport(file, *in, ctx);
+  if (!list) return 1;
+  for (const tmpl::LoadedTemplate& t : *list) {
+    Status ok = t.name.empty()
+                    ? InvalidArgumentError(t.path + ": the imageTemplates resource has no name")
+                    : ValidateTemplateName(t.name);
+    if (ok.ok()) ok = build::Precheck(t.value);
+    if (!ok.ok()) return ReportError(ok.WithContext(file + " " + t.path), ctx);
+  }
+  Json resources = Json::MakeArray();
+  for (const tmpl::LoadedTemplate& t : *list) {
+    ResourceId id = TemplateId(*data, group, t.name);
+    Status s = PutTemplate(*data, id, t.value, AbsoluteDir(file), true);
+    if (!s.ok()) return ReportError(s.WithContext("deploying " + t.path), ctx);
+    Json r = Json::MakeObject();
+    r.Set("id", Json::String(id.ToString()));
+    r.Set("resourceGroup", Json::String(group));
+    resources.Append(std::move(r));
+  }
+  Json out = Json::MakeObject();
+  out.Set("id", Json::String(data->Group(group).ToString() +
+                             "/providers/Microsoft.Resources/deployments/" + deployment));
+  out.Set("name", Json::String(deployment));
+  out.Set("resourceGroup", Json::String(group));
+  out.Set("type", Json::String("Microsoft.Resources/deployments"));
+  Json props = Json::MakeObject();
+  props.Set("provisioningState", Json::String("Succeeded"));
+  props.Set("mode", Json::String("Incremental"));
+  props.Set("outputResources", std::move(resources));
+  out.Set("properties", std::move(props));
+  PrintResult(out, ctx);
+  return 0;
 }
 
 int RunInternalPutTree(const ParsedArgs& args, CommandContext& ctx) {
@@ -686,13 +755,58 @@ CommandSpec Simple(std::string path, std::string summary, std::vector<OptionSpec
 
 }  // namespace
 
+namespace itops {
+
+int Show(const ParsedArgs& args, CommandContext& ctx) { return RunShow(args, ctx); }
+int List(const ParsedArgs& args, CommandContext& ctx) { return RunList(args, ctx); }
+int Delete(const ParsedArgs& args, CommandContext& ctx) { return RunDelete(args, ctx); }
+int Run(const ParsedArgs& args, CommandContext& ctx) { return RunRun(args, ctx); }
+int Cancel(const ParsedArgs& args, CommandContext& ctx) { return RunCancel(args, ctx); }
+int ShowRuns(const ParsedArgs& args, CommandContext& ctx) { return RunShowRuns(args, ctx); }
+
+Status Put(Data& data, const std::string& group, const std::string& name,
+           const tmpl::ImageTemplate& t, const std::string& template_dir, bool replace) {
+  return PutTemplate(data, TemplateId(data, group, name), t, template_dir, replace);
+}
+
+StatusOr<Stored> GetStored(Data& data, const std::string& group, const std::string& name) {
+  Stored out;
+  RETURN_IF_ERROR(data.meta->Read([&](meta::Transaction& txn) {
+    ASSIGN_OR_RETURN(meta::Resource r, GetTemplate(txn, data, group, name));
+    const Json* t = ExtField(r, "template");
+    if (t == nullptr)
+      return DataLossError("the stored template of " + r.id.ToString() + " is damaged");
+    out.template_json = *t;
+    out.template_dir = ExtString(r, "templateDir");
+    return Status::Ok();
+  }));
+  return out;
+}
+
+StatusOr<std::string> RunState(Data& data, const std::string& group, const std::string& name) {
+  std::string state;
+  RETURN_IF_ERROR(data.meta->Read([&](meta::Transaction& txn) {
+    ASSIGN_OR_RETURN(meta::Resource r, GetTemplate(txn, data, group, name));
+    if (r.properties.Find("lastRunStatus") != nullptr) {
+      const Json* s = EffectiveRunStatus(r).Find("runState");
+      if (s != nullptr && s->is_string()) state = s->string_value();
+    }
+    return Status::Ok();
+  }));
+  return state;
+}
+
+}  // namespace itops
+
 void RegisterImageTemplateCommands(CommandRegistry& registry) {
   registry.AddGroup("image-template", "Manage image templates and their runs (az image builder).");
   registry.Add(Simple(
       "image-template create", "Create an image template from a template file.",
       {GroupOpt(),
        NameOpt(),
-       {"image-template", 0, "FILE", "The Image Builder template (JSON).", false, true}},
+       {"image-template", 0, "FILE", "The Image Builder template (JSON).", false, true},
+       ParametersOpt(),
+       ApiVersionOpt()},
       "imagesmith image-template create -g images -n nginx --image-template "
       "examples/debian12-nginx.json",
       RunCreate,
@@ -739,10 +853,36 @@ void RegisterImageTemplateCommands(CommandRegistry& registry) {
       .max_positionals = 1,
       .options = {{"resource-group", 'g', "GROUP", "Resource group (default: imagesmith)."},
                   {"name", 'n', "NAME", "Image template name."},
-                  NoCacheOpt()},
+                  NoCacheOpt(),
+                  ParametersOpt(),
+                  ApiVersionOpt()},
       .examples = {"imagesmith build examples/debian12-nginx.json",
                    "imagesmith build --no-cache -n nginx examples/debian12-nginx.json"},
       .run = RunBuild,
+  });
+  registry.AddGroup("deployment", "Deploy ARM templates (az deployment).");
+  registry.AddGroup("deployment group", "Deploy ARM templates to a resource group.");
+  registry.Add(CommandSpec{
+      .path = "deployment group create",
+      .summary = "Deploy the image templates of an ARM deployment template.",
+      .description =
+          "Evaluates the ARM deployment template FILE as 'az deployment group create' would\n"
+          "(parameters from --parameters and defaultValue, variables, template functions,\n"
+          "resourceGroup() and subscription() of GROUP) and creates or updates each\n"
+          "Microsoft.VirtualMachineImages/imageTemplates resource in it, as 'image-template\n"
+          "create' does. Other resource types are reported and left out. Every template is\n"
+          "validated before any is written. Run them with 'image-template run'.",
+      .args_usage = "",
+      .min_positionals = 0,
+      .max_positionals = 0,
+      .options = {GroupOpt(),
+                  {"template-file", 'f', "FILE", "The ARM deployment template.", false, true},
+                  ParametersOpt(),
+                  {"name", 'n', "NAME", "Deployment name (default: the file's base name)."},
+                  ApiVersionOpt()},
+      .examples = {"imagesmith deployment group create -g images --template-file azuredeploy.json "
+                   "--parameters @azuredeploy.parameters.json --parameters imageName=web"},
+      .run = RunDeploymentCreate,
   });
   registry.AddGroup("internal", "Commands imagesmith runs itself; not for direct use.");
   registry.Add(CommandSpec{

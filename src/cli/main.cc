@@ -38,7 +38,8 @@ int main(int argc, char** argv) {
   RegisterImageCommands(registry);
 #endif
 #if defined(IMAGESMITH_HAVE_BUILD) && defined(IMAGESMITH_HAVE_GALLERY)
-  RegisterExportCommands(registry);  // after the image and sig groups exist
+  RegisterExportCommands(registry);        // after the image and sig groups exist
+  RegisterImageBuilderCommands(registry);  // az image builder, under the image group
 #endif
   CommandContext ctx;
   ctx.env = imagesmith::Env::Default();

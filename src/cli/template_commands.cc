@@ -1,13 +1,65 @@
 // imagesmith template ...: commands that work on template files alone.
 #include <iostream>
 
+#include "base/strings.h"
 #include "cli/command.h"
+#include "cli/template_input.h"
+#include "meta/scopes.h"
+#include "template/azure_compat.h"
 #include "template/parser.h"
 
 namespace imagesmith::cli {
+
+OptionSpec ParametersOpt() {
+  return {"parameters",
+          'p',
+          "PARAMS",
+          "For ARM deployment templates: @FILE (an ARM parameters file), NAME=VALUE, or JSON; "
+          "may be repeated, later values win.",
+          true,
+          false};
+}
+
+OptionSpec ApiVersionOpt() {
+  return {"api-version", 0,
+          "VERSION",     "The apiVersion for a template without one (default: the newest).",
+          false,         false};
+}
+
+StatusOr<tmpl::DeploymentInputs> TemplateInputs(const ParsedArgs& args, CommandContext& ctx,
+                                                Data* data, const std::string& group) {
+  tmpl::DeploymentInputs in;
+  in.parameters = args.GetAll("parameters");
+  in.options.default_api_version = args.Get("api-version");
+  in.now_unix_seconds = ctx.env->NowMicros() / 1000000;
+  if (data != nullptr && !group.empty()) {
+    in.scope.subscription_id = data->subscription;
+    in.scope.resource_group = group;
+    Status s = data->meta->Read([&](meta::Transaction& txn) {
+      auto g = meta::GetGroup(txn, data->Group(group));
+      if (g.ok()) in.scope.location = g->location;
+      return Status::Ok();
+    });
+    RETURN_IF_ERROR(s);
+  }
+  return in;
+}
+
+std::optional<std::vector<tmpl::LoadedTemplate>> LoadTemplatesOrReport(
+    const std::string& file, const tmpl::DeploymentInputs& in, CommandContext& ctx) {
+  tmpl::LoadResult r = tmpl::LoadTemplates(*ctx.env, file, in);
+  for (const tmpl::Diagnostic& d : r.diagnostics) *ctx.err << d.Format(file) << "\n";
+  if (!r.ok()) {
+    *ctx.err << "ERROR: " << file << " is not a valid template (" << r.error_count()
+             << " error(s)); run 'imagesmith template validate " << file << "'\n";
+    return std::nullopt;
+  }
+  return std::move(r.templates);
+}
+
 namespace {
 
-Json ResultJson(const std::string& file, const tmpl::ParseResult& r) {
+Json ResultJson(const std::string& file, const tmpl::LoadResult& r) {
   Json o = Json::MakeObject();
   o.Set("file", Json::String(file));
   o.Set("valid", Json::Bool(r.ok()));
@@ -18,7 +70,19 @@ Json ResultJson(const std::string& file, const tmpl::ParseResult& r) {
   }
   o.Set("errors", std::move(errors));
   o.Set("warnings", std::move(warnings));
-  if (r.ok()) o.Set("template", r.value->ToJson());
+  if (r.ok() && !r.is_deployment && r.templates.size() == 1) {
+    o.Set("template", r.templates[0].value.ToJson());
+  } else if (r.ok() && r.is_deployment) {
+    Json list = Json::MakeArray();
+    for (const tmpl::LoadedTemplate& t : r.templates) {
+      Json item = Json::MakeObject();
+      item.Set("path", Json::String(t.path));
+      item.Set("name", Json::String(t.name));
+      item.Set("template", t.value.ToJson());
+      list.Append(std::move(item));
+    }
+    o.Set("templates", std::move(list));
+  }
   return o;
 }
 
@@ -26,8 +90,24 @@ int RunValidate(const ParsedArgs& args, CommandContext& ctx) {
   bool all_valid = true;
   Json results = Json::MakeArray();
   bool text = ctx.format == OutputFormat::kJson && !args.Has("output");
+  std::optional<Data> data;
+  if (args.Has("resource-group")) {
+    auto d = OpenData(*ctx.env);
+    if (!d.ok()) return ReportError(d.status(), ctx);
+    data = std::move(*d);
+  }
+  auto in = TemplateInputs(args, ctx, data ? &*data : nullptr, args.Get("resource-group"));
+  if (!in.ok()) return ReportError(in.status(), ctx);
   for (const std::string& file : args.positionals()) {
-    tmpl::ParseResult r = tmpl::ParseTemplateFile(*ctx.env, file);
+    tmpl::LoadResult r = tmpl::LoadTemplates(*ctx.env, file, *in);
+    if (args.Has("azure")) {
+      for (const tmpl::LoadedTemplate& t : r.templates) {
+        for (tmpl::Diagnostic& d : tmpl::AzureCompatibility(t.value, *ctx.env, Dirname(file))) {
+          if (!t.path.empty()) d.path = t.path + "." + d.path;
+          r.diagnostics.push_back(std::move(d));
+        }
+      }
+    }
     all_valid = all_valid && r.ok();
     if (text) {
       for (const tmpl::Diagnostic& d : r.diagnostics) *ctx.out << d.Format(file) << "\n";
@@ -70,12 +150,30 @@ void RegisterTemplateCommands(CommandRegistry& registry) {
           "template (canonical names and values, defaults filled in); one file gives one\n"
           "object, several give a list.\n"
           "\n"
+          "A FILE may be the imageTemplates resource (type and apiVersion may be left out,\n"
+          "as in request bodies), the REST specification's example wrapper, or an ARM\n"
+          "deployment template: each Microsoft.VirtualMachineImages/imageTemplates resource\n"
+          "in resources[] is evaluated (parameters, variables, concat, format, resourceId,\n"
+          "resourceGroup() ...) with the values from --parameters and each parameter's\n"
+          "defaultValue, then validated. Problems in a value from a parameters file are\n"
+          "reported at that file's line and column.\n"
+          "\n"
           "Exit status: 0 when every file is valid (warnings allowed), 1 otherwise.",
       .args_usage = "FILE...",
       .min_positionals = 1,
       .max_positionals = 10000,
-      .options = {},
+      .options = {ParametersOpt(),
+                  ApiVersionOpt(),
+                  {"resource-group", 'g', "GROUP",
+                   "Evaluate resourceGroup() and subscription() against this group "
+                   "(default: a stand-in group in eastus)."},
+                  {"azure", 0, "",
+                   "Also warn about what Azure would refuse or handle differently (local "
+                   "script paths, File customizer limits, VHD URIs, properties newer than the "
+                   "apiVersion)."}},
       .examples = {"imagesmith template validate examples/debian12-nginx.json",
+                   "imagesmith template validate azuredeploy.json -p @azuredeploy.parameters.json "
+                   "-p location=westus2",
                    "imagesmith template validate -o json my-template.json | jq .template"},
       .run = RunValidate,
   });

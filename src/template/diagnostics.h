@@ -17,11 +17,15 @@ struct Diagnostic {
   SourcePos pos;     // {0,0} when the problem is not at one place in the file
   std::string path;  // "properties.customize[1].sha256Checksum"; "" for the file itself
   std::string message;
+  // The file the position is in when it is not the one being checked (an ARM
+  // parameters file, or "--parameters name=value" for a command-line value).
+  std::string file;
 
   // "file:line:column: error: path: message" (line/column and path omitted
-  // when unknown), the form compilers use so editors can jump to it.
-  std::string Format(std::string_view file) const;
-  // {"severity","line","column","path","message"}.
+  // when unknown), the form compilers use so editors can jump to it. `file`
+  // is used unless the diagnostic names its own.
+  std::string Format(std::string_view default_file) const;
+  // {"severity","line","column","path","message"}, plus "file" when set.
   Json ToJson() const;
 };
 

@@ -194,6 +194,7 @@ struct ImageTemplate {
   int64_t build_timeout_minutes = 240;  // 0 in the file means 240
   std::vector<Step> customize;
   ErrorHandling error_handling;
+  bool error_handling_given = false;  // written in the file (not only the defaults)
   std::vector<Distribution> distribute;
   std::optional<bool> optimize_vm_boot;  // optimize.vmBoot.state Enabled/Disabled
   Source source;

@@ -55,6 +55,16 @@ bool CheckUrnPart(ObjectView& v, std::string_view name, const std::string& s) {
 std::optional<Source> ParseSource(Context& ctx, const Json& value, const std::string& path) {
   ObjectView v(ctx, value, path, "the source", {"type"});
   if (!v.ok()) return std::nullopt;
+  if (const Json* type = v.Get("type");
+      type != nullptr && type->is_string() && EqualsIgnoreCase(type->string_value(), "ISO")) {
+    // Recognised, so the user is told why rather than "unknown type".
+    ctx.Error(type->pos, v.PathOf("type"),
+              "source type ISO (a RHEL installer ISO, apiVersion 2019-05-01-preview only) is not "
+              "supported: imagesmith builds its base images from Debian's packages and cannot "
+              "install from an ISO, and Azure removed ISO sources in apiVersion 2020-02-14; use a "
+              "PlatformImage, ManagedImage or SharedImageVersion source");
+    return std::nullopt;
+  }
   std::optional<size_t> type =
       ReadEnum(v, "type", true, {"PlatformImage", "ManagedImage", "SharedImageVersion"});
   if (!type) return std::nullopt;
@@ -196,15 +206,27 @@ std::optional<SharedImageTarget> ReadSharedImageTarget(ObjectView& v) {
               "deprecated, so keep targetRegions");
     ok = false;
   } else if (replication != nullptr) {
-    ctx.Warning(replication->pos, v.PathOf("replicationRegions"),
-                "deprecated since API version 2022-07-01; use targetRegions "
-                "([{\"name\": \"eastus\", \"replicaCount\": 1}])");
+    // Only where targetRegions exists: older apiVersions have nothing else.
+    if (ApiAtLeast(ctx, "2022-07-01")) {
+      ctx.Warning(replication->pos, v.PathOf("replicationRegions"),
+                  "deprecated since API version 2022-07-01; use targetRegions "
+                  "([{\"name\": \"eastus\", \"replicaCount\": 1}])");
+    }
+    if (replication->is_string()) {
+      ctx.Warning(replication->pos, v.PathOf("replicationRegions"),
+                  "expected an array of region names; a single string is read as a one-element "
+                  "array");
+    }
     if (auto names = ReadStringList(v, "replicationRegions", false, TextKind::kStructured, false)) {
       for (size_t i = 0; i < names->size(); ++i) {
         auto r = Region::Parse((*names)[i]);
         if (!r.ok()) {
-          ctx.Error(replication->array_items()[i].pos, IndexPath(v.PathOf("replicationRegions"), i),
-                    r.status().message());
+          // A single string stands for the whole list (ReadStringList allows it).
+          bool list = replication->is_array();
+          ctx.Error(
+              list ? replication->array_items()[i].pos : replication->pos,
+              list ? IndexPath(v.PathOf("replicationRegions"), i) : v.PathOf("replicationRegions"),
+              r.status().message());
           ok = false;
           continue;
         }

@@ -289,9 +289,12 @@ std::optional<Step> ParseStep(Context& ctx, const Json& value, const std::string
               !StartsWithIgnoreCase(filter, "exclude:")) {
             const Json* fj = v.Get("filters");
             SourcePos p = fj->is_array() ? fj->array_items()[i].pos : fj->pos;
-            ctx.Error(p, IndexPath(v.PathOf("filters"), i),
-                      "expected a filter starting with include: or exclude:, found " +
-                          QuoteForMessage(filter));
+            // The specification puts no pattern on filters, and Azure passes
+            // them to the Windows Update provisioner as they are.
+            ctx.Warning(p, IndexPath(v.PathOf("filters"), i),
+                        "filters usually start with include: or exclude: (e.g. "
+                        "\"exclude:$_.Title -like '*Preview*'\"); " +
+                            QuoteForMessage(filter) + " is passed on as written");
           }
         }
         u.filters = std::move(*f);

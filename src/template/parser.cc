@@ -15,7 +15,7 @@ using internal::TextKind;
 const std::vector<std::string>& KnownApiVersions() {
   static const std::vector<std::string> kVersions = {
       "2019-05-01-preview", "2020-02-14", "2021-10-01", "2022-02-14",
-      "2022-07-01",         "2023-07-01", "2024-02-01"};
+      "2022-07-01",         "2023-07-01", "2024-02-01", "2025-10-01"};
   return kVersions;
 }
 
@@ -231,6 +231,7 @@ void ReadProperties(Context& ctx, const Json& value, ImageTemplate& t, bool& hav
     ObjectView ev(ctx, *eh, v.PathOf("errorHandling"), "errorHandling",
                   {"onCustomizerError", "onValidationError"});
     if (ev.ok()) {
+      t.error_handling_given = true;
       if (auto a = ReadAction(ev, "onCustomizerError")) t.error_handling.on_customizer_error = *a;
       if (auto a = ReadAction(ev, "onValidationError")) t.error_handling.on_validation_error = *a;
       ev.Finish();
@@ -333,9 +334,33 @@ ParseResult FromContext(Context& ctx, std::optional<ImageTemplate> t) {
   return r;
 }
 
+// The REST specification's examples wrap the request body as
+// {"parameters": {"parameters": BODY, "api-version": ..., ...}}. Returns the
+// body and fills `api_version` / `name` from the wrapper, or nullptr when
+// `root` is not such a wrapper.
+const Json* UnwrapRestExample(const Json& root, std::string& api_version, std::string& name) {
+  if (!root.is_object() || internal::FindMember(root, "properties") != nullptr ||
+      internal::FindMember(root, "resources") != nullptr) {
+    return nullptr;
+  }
+  const Json* outer = internal::FindMember(root, "parameters");
+  if (outer == nullptr || !outer->is_object()) return nullptr;
+  const Json* body = internal::FindMember(*outer, "parameters");
+  if (body == nullptr || !body->is_object()) return nullptr;
+  if (const Json* api = internal::FindMember(*outer, "api-version");
+      api != nullptr && api->is_string()) {
+    api_version = api->string_value();
+  }
+  if (const Json* n = internal::FindMember(*outer, "imageTemplateName");
+      n != nullptr && n->is_string()) {
+    name = n->string_value();
+  }
+  return body;
+}
+
 }  // namespace
 
-ParseResult ParseTemplate(std::string_view text) {
+ParseResult ParseTemplate(std::string_view text, const ParseOptions& options) {
   Context ctx;
   JsonSyntaxError syntax;
   auto doc = ParseJson(text, {}, &syntax);
@@ -343,7 +368,17 @@ ParseResult ParseTemplate(std::string_view text) {
     ctx.Error(syntax.pos, "", "invalid JSON: " + syntax.message);
     return FromContext(ctx, std::nullopt);
   }
-  const Json& root = *doc;
+  return ParseTemplateJson(*doc, options);
+}
+
+ParseResult ParseTemplateJson(const Json& document, const ParseOptions& options) {
+  Context ctx;
+  ParseOptions opts = options;
+  const Json* body = &document;
+  if (const Json* inner = UnwrapRestExample(document, opts.default_api_version, opts.name)) {
+    body = inner;
+  }
+  const Json& root = *body;
   ObjectView v(ctx, root, "", "an image template",
                {"type", "apiVersion", "location", "tags", "identity", "properties", "name"});
   if (!v.ok()) return FromContext(ctx, std::nullopt);
@@ -352,18 +387,44 @@ ParseResult ParseTemplate(std::string_view text) {
                "ARM deployment property; imagesmith has nothing to order or document it against "
                "and ignores it");
 
-  if (auto type = internal::ReadString(v, "type", true)) {
-    if (!EqualsIgnoreCase(*type, ImageTemplate::kType)) {
+  // "type" is read-only in the REST specification, and request bodies for
+  // 'az resource create --is-full-object' leave it out or shorten it.
+  if (auto type = internal::ReadString(v, "type", false)) {
+    if (EqualsIgnoreCase(*type, "Microsoft.VirtualMachineImages")) {
+      ctx.Warning(v.Get("type")->pos, "type",
+                  std::string("read as \"") + ImageTemplate::kType +
+                      "\" (type is read-only in request bodies; the full type names the "
+                      "resource type too)");
+    } else if (!EqualsIgnoreCase(*type, ImageTemplate::kType)) {
       ctx.Error(v.Get("type")->pos, "type",
                 std::string("expected \"") + ImageTemplate::kType + "\", found " +
                     QuoteForMessage(*type));
     }
   }
   std::string api_version;
-  if (auto api = internal::ReadString(v, "apiVersion", true)) {
-    const auto& known = KnownApiVersions();
-    auto it = std::find_if(known.begin(), known.end(),
-                           [&](const std::string& k) { return EqualsIgnoreCase(k, *api); });
+  const auto& known = KnownApiVersions();
+  auto find_known = [&](const std::string& api) {
+    return std::find_if(known.begin(), known.end(),
+                        [&](const std::string& k) { return EqualsIgnoreCase(k, api); });
+  };
+  if (v.Get("apiVersion") == nullptr) {
+    std::string fallback =
+        opts.default_api_version.empty() ? known.back() : opts.default_api_version;
+    if (auto it = find_known(fallback); it != known.end()) {
+      api_version = *it;
+      ctx.api_version = *it;
+      if (opts.default_api_version.empty()) {
+        ctx.Warning(root.pos, "apiVersion",
+                    "not given; read as " + *it +
+                        ", the newest API version (give apiVersion or --api-version to choose)");
+      }
+    } else {
+      ctx.Error(root.pos, "apiVersion",
+                "unknown API version " + QuoteForMessage(fallback) + "; expected one of " +
+                    Join(known, ", "));
+    }
+  } else if (auto api = internal::ReadString(v, "apiVersion", true)) {
+    auto it = find_known(*api);
     if (it == known.end()) {
       ctx.Error(
           v.Get("apiVersion")->pos, "apiVersion",
@@ -378,6 +439,7 @@ ParseResult ParseTemplate(std::string_view text) {
   // errors above already doom the result, so any stand-in will do.
   ImageTemplate t(location ? *location : *Region::Parse("eastus"), PlatformImageSource{});
   t.api_version = api_version;
+  if (!opts.name.empty() && v.Get("name") == nullptr) t.name = opts.name;
   if (auto name = internal::ReadString(v, "name", false)) {
     if (IsValidTemplateName(*name)) {
       t.name = *name;
@@ -389,7 +451,19 @@ ParseResult ParseTemplate(std::string_view text) {
     }
   }
   if (auto tags = internal::ReadTags(v, "tags")) t.tags = std::move(*tags);
-  if (const Json* identity = v.Get("identity")) ReadIdentity(ctx, *identity, t.identity);
+  const Json* identity = v.Get("identity");
+  if (identity != nullptr) ReadIdentity(ctx, *identity, t.identity);
+  bool identity_missing =
+      identity == nullptr || (identity->is_object() && identity->object_items().empty());
+  if (identity_missing && internal::StrictCase(ctx)) {
+    ctx.Error(identity != nullptr ? identity->pos : root.pos, "identity",
+              "required since API version " + std::string(internal::kStrictApiVersion) +
+                  " (this template uses " + api_version +
+                  "); give the user-assigned identity Image Builder runs as: {\"type\": "
+                  "\"UserAssigned\", \"userAssignedIdentities\": {\"/subscriptions/"
+                  "{subscriptionId}/resourceGroups/{group}/providers/"
+                  "Microsoft.ManagedIdentity/userAssignedIdentities/{identity}\": {}}}");
+  }
   bool have_source = false;
   if (const Json* props = v.Get("properties")) {
     ReadProperties(ctx, *props, t, have_source);
@@ -401,7 +475,7 @@ ParseResult ParseTemplate(std::string_view text) {
   return FromContext(ctx, std::move(t));
 }
 
-ParseResult ParseTemplateFile(Env& env, const std::string& path) {
+ParseResult ParseTemplateFile(Env& env, const std::string& path, const ParseOptions& options) {
   auto text = env.ReadFile(path, kMaxTemplateBytes);
   if (!text.ok()) {
     ParseResult r;
@@ -409,10 +483,10 @@ ParseResult ParseTemplateFile(Env& env, const std::string& path) {
     if (text.status().code() == StatusCode::kResourceExhausted) {
       message += " (templates are limited to 4 MiB, as in Azure Resource Manager)";
     }
-    r.diagnostics.push_back({Severity::kError, {}, "", message});
+    r.diagnostics.push_back({Severity::kError, {}, "", message, ""});
     return r;
   }
-  return ParseTemplate(*text);
+  return ParseTemplate(*text, options);
 }
 
 }  // namespace imagesmith::tmpl

@@ -40,12 +40,31 @@ struct ParseResult {
   int warning_count() const;
 };
 
+struct ParseOptions {
+  // The API version for a template without apiVersion (request bodies for
+  // 'az resource create --is-full-object' often have none); empty means the
+  // newest, with a warning saying so.
+  std::string default_api_version;
+  // The template's name when the document has none (from a REST example's
+  // wrapper or an ARM resource); may be empty.
+  std::string name;
+};
+
 // Parses and validates template text. Never fails outright: problems,
 // including JSON syntax errors, are diagnostics.
-ParseResult ParseTemplate(std::string_view text);
+//
+// Accepted shapes: the imageTemplates resource (as in an ARM template's
+// resources[] or a REST request body; "type" and "apiVersion" may be left
+// out) and the REST specification's example wrapper {"parameters":
+// {"parameters": BODY, "api-version": V}}. ARM deployment templates (with
+// "$schema" and "resources") are read by template/deployment.h.
+ParseResult ParseTemplate(std::string_view text, const ParseOptions& options = {});
+
+// The same for a document already parsed (positions are taken from it).
+ParseResult ParseTemplateJson(const Json& document, const ParseOptions& options = {});
 
 // Reads `path` through `env` (refusing files over kMaxTemplateBytes) and
 // parses it. An unreadable file is reported as a diagnostic without position.
-ParseResult ParseTemplateFile(Env& env, const std::string& path);
+ParseResult ParseTemplateFile(Env& env, const std::string& path, const ParseOptions& options = {});
 
 }  // namespace imagesmith::tmpl

@@ -51,7 +51,8 @@ TEST(ParserTest, SharedImageTargetSplitsExplicitVersionAndConvertsReplicationReg
                          gallery + R"(","versioning":{"scheme":"latest","major":1}}])",
                      "2021-10-01"));
   ASSERT_TRUE(r.ok());
-  ASSERT_EQ(r.warning_count(), 1);  // replicationRegions is deprecated
+  // No deprecation warning: targetRegions only exists from 2022-07-01 on.
+  ASSERT_EQ(r.warning_count(), 0);
   const auto& a = std::get<SharedImageTarget>(r.value->distribute[0].target);
   EXPECT_EQ(a.explicit_version, ImageVersion(1, 2, 3));
   EXPECT_TRUE(a.gallery_image_id.IsType("Microsoft.Compute/galleries/images"));
@@ -98,6 +99,52 @@ TEST(ParserTest, IdentityKeepsTheOneUserAssignedIdentity) {
   ASSERT_TRUE(r.ok());
   ASSERT_TRUE(r.value->identity.has_value());
   EXPECT_EQ(r.value->identity->name(), "ib");
+}
+
+// Regression: a single string where replicationRegions has an array made the
+// validator abort with std::bad_variant_access (found by the structure-aware
+// fuzzer; the quickstarts' "[parameters('replicationRegions')]" did it too).
+TEST(ParserTest, ReplicationRegionsAsAStringIsReportedNotACrash) {
+  for (const char* value : {"notaregion", "[parameters('replicationRegions')]", "westus2"}) {
+    std::string gallery = std::string("/subscriptions/") + kSub +
+                          "/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/d";
+    ParseResult r = ParseTemplate(WithProperties(
+        std::string(kSource) + R"(,"distribute":[{"type":"SharedImage","runOutputName":"s",
+        "galleryImageId":")" +
+            gallery + R"(","replicationRegions":")" + value + "\"}]",
+        "2022-02-14"));
+    bool valid_region = std::string(value) == "westus2";
+    EXPECT_EQ(r.ok(), valid_region) << value;
+    ASSERT_FALSE(r.diagnostics.empty());
+    for (const Diagnostic& d : r.diagnostics) {
+      EXPECT_EQ(d.path, "properties.distribute[0].replicationRegions") << d.message;
+    }
+    if (valid_region) {
+      ASSERT_EQ(std::get<SharedImageTarget>(r.value->distribute[0].target).target_regions.size(),
+                1u);
+    }
+  }
+}
+
+TEST(ParserTest, RestExampleWrapperIsUnwrappedWithItsApiVersionAndName) {
+  std::string body = std::string(R"({"location":"eastus","properties":{)") + kSource + "}}";
+  ParseResult r = ParseTemplate(R"({"parameters":{"api-version":"2022-07-01",
+      "imageTemplateName":"fromWrapper","parameters":)" +
+                                body + "}}");
+  ASSERT_TRUE(r.ok()) << r.diagnostics[0].Format("t");
+  EXPECT_EQ(r.value->api_version, "2022-07-01");
+  EXPECT_EQ(r.value->name, "fromWrapper");
+  EXPECT_TRUE(r.diagnostics.empty());
+}
+
+TEST(ParserTest, MissingApiVersionUsesTheGivenDefault) {
+  std::string body = std::string(R"({"location":"eastus","properties":{)") + kSource + "}}";
+  ParseOptions opts;
+  opts.default_api_version = "2023-07-01";
+  ParseResult r = ParseTemplate(body, opts);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value->api_version, "2023-07-01");
+  EXPECT_TRUE(r.diagnostics.empty());
 }
 
 }  // namespace

@@ -8,8 +8,8 @@ namespace imagesmith::tmpl {
 
 // ---- Diagnostics --------------------------------------------------------------
 
-std::string Diagnostic::Format(std::string_view file) const {
-  std::string out(file);
+std::string Diagnostic::Format(std::string_view default_file) const {
+  std::string out(file.empty() ? default_file : std::string_view(file));
   if (pos.known()) out += ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column);
   out += severity == Severity::kError ? ": error: " : ": warning: ";
   if (!path.empty()) out += path + ": ";
@@ -20,6 +20,7 @@ std::string Diagnostic::Format(std::string_view file) const {
 Json Diagnostic::ToJson() const {
   Json j = Json::MakeObject();
   j.Set("severity", Json::String(severity == Severity::kError ? "error" : "warning"));
+  if (!file.empty()) j.Set("file", Json::String(file));
   if (pos.known()) {
     j.Set("line", Json::Int(pos.line));
     j.Set("column", Json::Int(pos.column));
@@ -32,12 +33,12 @@ Json Diagnostic::ToJson() const {
 namespace internal {
 
 void Context::Error(SourcePos pos, const std::string& path, std::string message) {
-  diags_.push_back({Severity::kError, pos, path, std::move(message)});
+  diags_.push_back({Severity::kError, pos, path, std::move(message), ""});
   ++errors_;
 }
 
 void Context::Warning(SourcePos pos, const std::string& path, std::string message) {
-  diags_.push_back({Severity::kWarning, pos, path, std::move(message)});
+  diags_.push_back({Severity::kWarning, pos, path, std::move(message), ""});
 }
 
 // ---- Paths --------------------------------------------------------------------
@@ -100,17 +101,23 @@ std::optional<std::string> FindAngleToken(std::string_view s) {
   return std::nullopt;
 }
 
-// Finds "{identifier}" as the reference writes some path segments.
+// Finds "{identifier}" as the reference writes some path segments; the REST
+// documentation writes them with dashes ("{subscription-id}"). A braced GUID
+// is a value, not a placeholder.
 std::optional<std::string> FindBraceToken(std::string_view s) {
   for (size_t open = s.find('{'); open != std::string_view::npos; open = s.find('{', open + 1)) {
     size_t close = s.find('}', open + 1);
     if (close == std::string_view::npos) return std::nullopt;
     std::string_view inner = s.substr(open + 1, close - open - 1);
     bool ident = !inner.empty() && inner.size() <= 80;
+    bool has_non_hex_letter = false;
     for (char c : inner) {
       ident = ident && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                        (c >= '0' && c <= '9') || c == '_');
+                        (c >= '0' && c <= '9') || c == '_' || c == '-');
+      char lower = static_cast<char>(c | 0x20);
+      has_non_hex_letter = has_non_hex_letter || (lower >= 'g' && lower <= 'z') || c == '_';
     }
+    ident = ident && has_non_hex_letter;
     if (ident) return std::string(s.substr(open, close - open + 1));
   }
   return std::nullopt;
@@ -122,6 +129,15 @@ bool CheckPlaceholder(Context& ctx, const Json& value, const std::string& path, 
   if (!value.is_string()) return false;
   std::string_view s = value.string_value();
   std::optional<std::string> token;
+  if (kind == TextKind::kStructured && s.size() > 2 && s.front() == '[' && s.back() == ']' &&
+      s[1] != '[' && s.find('(') != std::string_view::npos) {
+    ctx.Error(value.pos, path,
+              "ARM template expression " + QuoteForMessage(s) +
+                  " left in the value; expressions are evaluated only in ARM deployment templates "
+                  "(a file with \"$schema\", \"parameters\" and \"resources\": [...]), so "
+                  "deploy this file as one or write the value itself");
+    return true;
+  }
   if (kind == TextKind::kStructured) {
     token = FindAngleToken(s);
     if (!token && StartsWith(s, "/")) token = FindBraceToken(s);
@@ -137,6 +153,18 @@ bool CheckPlaceholder(Context& ctx, const Json& value, const std::string& path, 
             "placeholder " + *token + " left in the value; replace it with a real value" +
                 PlaceholderHint(*token));
   return true;
+}
+
+// ---- Case rules of newer API versions -------------------------------------------
+
+bool StrictCase(const Context& ctx) {
+  return !ctx.api_version.empty() && ApiAtLeast(ctx, kStrictApiVersion);
+}
+
+std::string StrictCaseNote(const Context& ctx) {
+  return std::string("API version ") + kStrictApiVersion +
+         " and later match names and values case-sensitively (this template uses " +
+         ctx.api_version + ")";
 }
 
 // ---- ObjectView ---------------------------------------------------------------
@@ -196,7 +224,13 @@ void ObjectView::Finish() {
   if (!ok_) return;
   for (const JsonMember& m : value_.object_items()) {
     auto matches = [&](const std::string& k) { return EqualsIgnoreCase(k, m.key); };
-    if (std::any_of(known_.begin(), known_.end(), matches)) continue;
+    if (auto k = std::find_if(known_.begin(), known_.end(), matches); k != known_.end()) {
+      if (*k != m.key && StrictCase(ctx_)) {
+        ctx_.Warning(m.key_pos, MemberPath(path_, m.key),
+                     "written \"" + *k + "\" in the specification; " + StrictCaseNote(ctx_));
+      }
+      continue;
+    }
     std::string path = MemberPath(path_, m.key);
     auto ignored = std::find_if(ignored_.begin(), ignored_.end(),
                                 [&](const auto& i) { return matches(i.first); });
@@ -329,7 +363,14 @@ std::optional<size_t> ReadEnum(ObjectView& v, std::string_view name, bool requir
   }
   if (CheckPlaceholder(v.ctx(), *value, v.PathOf(name), TextKind::kStructured)) return std::nullopt;
   for (size_t i = 0; i < allowed.size(); ++i) {
-    if (EqualsIgnoreCase(allowed[i], value->string_value())) return i;
+    if (EqualsIgnoreCase(allowed[i], value->string_value())) {
+      if (allowed[i] != value->string_value() && StrictCase(v.ctx())) {
+        v.ctx().Warning(
+            value->pos, v.PathOf(name),
+            "written \"" + allowed[i] + "\" in the specification; " + StrictCaseNote(v.ctx()));
+      }
+      return i;
+    }
   }
   std::string message =
       "expected " + expected + ", found " + QuoteForMessage(value->string_value());

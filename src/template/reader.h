@@ -133,6 +133,15 @@ std::optional<ResourceId> ReadResourceId(ObjectView& v, std::string_view name, b
 // A human name for an Azure type in messages ("a managed image ID").
 std::string DescribeResourceType(const ResourceId& id);
 
+// From this API version on, Azure matches property names and enum values
+// case-sensitively and requires an identity.
+inline constexpr const char kStrictApiVersion[] = "2024-02-01";
+
+// True when the template's (known) apiVersion is kStrictApiVersion or newer,
+// and the words that explain it in a diagnostic.
+bool StrictCase(const Context& ctx);
+std::string StrictCaseNote(const Context& ctx);
+
 // True if the template's apiVersion is at least `min` (lexical compare of
 // YYYY-MM-DD works); unknown versions count as new enough.
 bool ApiAtLeast(const Context& ctx, std::string_view min);
