@@ -82,11 +82,26 @@ class MetaStore {
 
   // The schema version the database is at (after migrations).
   virtual int SchemaVersion() = 0;
+
+  // Writes a consistent snapshot of the whole database to `dest_path`, a
+  // new single-file database (rollback journal, no -wal file), synced to
+  // disk. Uses SQLite's online backup in one step under a read transaction,
+  // so writers in other processes go on meanwhile and the snapshot is one
+  // point in time. An existing file at `dest_path` is replaced. Errors name
+  // `dest_path`; on error no file is left there.
+  virtual Status BackupTo(const std::string& dest_path) = 0;
 };
 
 // Opens (creating if needed) the SQLite database at `path` in WAL mode and
 // applies pending migrations. A database from a newer imagesmith (higher
 // schema version) is FailedPrecondition; a damaged file is DataLoss.
 StatusOr<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(Env& env, const std::string& path);
+
+// Copies the SQLite database file at `src_path` (opened read-only; it must
+// be a single-file database such as BackupTo writes) to `dest_path` the way
+// BackupTo does, after PRAGMA quick_check has found it whole. NotFound when
+// `src_path` does not exist; DataLoss naming it when it is not a database or
+// is damaged. Nothing is left at `dest_path` on error.
+Status CopySqliteDatabase(const std::string& src_path, const std::string& dest_path);
 
 }  // namespace imagesmith::meta

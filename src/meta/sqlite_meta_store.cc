@@ -1,8 +1,12 @@
 // The SQLite MetaStore. One table holds every resource; the ID's lowercase
 // text is the key, so lookups and prefix scans match Azure's case-insensitive
 // comparison of resource IDs.
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <mutex>
 
 #include "base/strings.h"
@@ -273,6 +277,88 @@ class SqliteTransaction final : public Transaction {
   bool writable_;
 };
 
+// Runs a PRAGMA that answers one text row per problem ("ok" when none).
+Status CheckIntegrity(sqlite3* db, const std::string& path) {
+  Stmt s(db, "PRAGMA quick_check");
+  if (!s.ok()) return SqliteError(db, "checking " + path);
+  std::string problems;
+  while (true) {
+    int rc = s.Step();
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return SqliteError(db, "checking " + path);
+    std::string row = s.Text(0);
+    if (row != "ok" && problems.size() < 500) problems += (problems.empty() ? "" : "; ") + row;
+  }
+  if (!problems.empty()) {
+    return DataLossError("metadata database " + path + " is damaged: " + problems);
+  }
+  return Status::Ok();
+}
+
+Status FsyncPath(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("opening " + path, errno);
+  int r = fsync(fd);
+  int err = errno;
+  close(fd);
+  if (r != 0) return ErrnoError("syncing " + path, err);
+  return Status::Ok();
+}
+
+// Copies every page of `src` into a new database at `dest_path` in one
+// backup step (one read transaction on `src`: one point in time), then
+// turns the copy into a single rollback-journal file, checks and syncs it.
+Status BackupDatabase(sqlite3* src, const std::string& dest_path) {
+  unlink(dest_path.c_str());
+  sqlite3* dst = nullptr;
+  auto fail = [&](const Status& s) {
+    if (dst != nullptr) sqlite3_close_v2(dst);
+    unlink(dest_path.c_str());
+    unlink((dest_path + "-journal").c_str());
+    unlink((dest_path + "-wal").c_str());
+    unlink((dest_path + "-shm").c_str());
+    return s;
+  };
+  if (sqlite3_open_v2(dest_path.c_str(), &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                      nullptr) != SQLITE_OK) {
+    return fail(dst != nullptr ? SqliteError(dst, "creating " + dest_path)
+                               : ResourceExhaustedError("metadata database: out of memory"));
+  }
+  sqlite3_backup* b = sqlite3_backup_init(dst, "main", src, "main");
+  if (b == nullptr) return fail(SqliteError(dst, "starting the backup to " + dest_path));
+  int rc;
+  // BUSY/LOCKED: a writer in this process holds the source; wait a little.
+  for (int tries = 0;; ++tries) {
+    rc = sqlite3_backup_step(b, -1);
+    if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries >= 100) break;
+    sqlite3_sleep(100);
+  }
+  sqlite3_backup_finish(b);
+  if (rc != SQLITE_DONE) {
+    Status s = SqliteError(dst, "copying the database to " + dest_path);
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+      s = UnavailableError("metadata database: copying to " + dest_path +
+                           ": the database stayed locked for 10 s; retry");
+    }
+    return fail(s);
+  }
+  char* err = nullptr;
+  if (sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", nullptr, nullptr, &err) != SQLITE_OK) {
+    sqlite3_free(err);
+    return fail(SqliteError(dst, "setting the journal mode of " + dest_path));
+  }
+  Status check = CheckIntegrity(dst, dest_path);
+  if (!check.ok()) return fail(check);
+  if (sqlite3_close_v2(dst) != SQLITE_OK) {
+    dst = nullptr;
+    return fail(InternalError("metadata database: closing " + dest_path));
+  }
+  dst = nullptr;
+  Status synced = FsyncPath(dest_path);
+  if (!synced.ok()) return fail(synced);
+  return Status::Ok();
+}
+
 class SqliteMetaStore final : public MetaStore {
  public:
   SqliteMetaStore(sqlite3* db, Env& env) : db_(db), env_(env) {}
@@ -291,6 +377,10 @@ class SqliteMetaStore final : public MetaStore {
   int SchemaVersion() override {
     std::lock_guard<std::mutex> lock(mu_);
     return UserVersion();
+  }
+  Status BackupTo(const std::string& dest_path) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return BackupDatabase(db_, dest_path);
   }
 
  private:
@@ -374,6 +464,27 @@ StatusOr<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(Env& env, const std::st
   }
   RETURN_IF_ERROR(store->Migrate().WithContext(path));
   return std::unique_ptr<MetaStore>(std::move(store));
+}
+
+Status CopySqliteDatabase(const std::string& src_path, const std::string& dest_path) {
+  struct stat st;
+  if (stat(src_path.c_str(), &st) != 0) {
+    return ErrnoError("metadata database " + src_path, errno);
+  }
+  sqlite3* src = nullptr;
+  int rc = sqlite3_open_v2(src_path.c_str(), &src, SQLITE_OPEN_READONLY, nullptr);
+  Status s;
+  if (rc != SQLITE_OK) {
+    s = src != nullptr ? SqliteError(src, "opening " + src_path)
+                       : ResourceExhaustedError("metadata database: out of memory");
+  }
+  if (s.ok()) s = CheckIntegrity(src, src_path);
+  if (s.ok()) s = BackupDatabase(src, dest_path);
+  sqlite3_close_v2(src);
+  if (s.code() == StatusCode::kDataLoss && s.message().find(src_path) == std::string::npos) {
+    s = DataLossError(s.message() + " (" + src_path + ")");
+  }
+  return s;
 }
 
 }  // namespace imagesmith::meta

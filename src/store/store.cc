@@ -24,6 +24,7 @@
 #include "store/format.h"
 #include "store/objects.h"
 #include "store/pins.h"
+#include "store/replicate.h"
 #include "store/tree_io.h"
 
 namespace imagesmith::store {
@@ -719,57 +720,20 @@ class StoreImpl final : public Store {
     RETURN_IF_ERROR(NewInternalPin(&pin, {ImageRef{from, image}, ImageRef{to, image}}));
     ASSIGN_OR_RETURN(Closure c, ClosureOf(from, image));
     CrashPoint("store.replicate.started");
-    RegionObjects src = R(from);
-    RegionObjects dst = R(to);
-    RETURN_IF_ERROR(dst.Init());
-    ReplicateStats stats;
-    std::vector<Sha256Digest> copied;
-    ObjectBatch batch(dst);
-    Progress prog(progress, c.objects.size());
-    // Children before parents, the manifest after everything.
-    for (size_t i = 0; i + 1 < c.objects.size(); ++i) {
-      const Sha256Digest& d = c.objects[i];
-      prog.Add(1);
-      if (dst.Touch(d)) {
-        ++stats.present_objects;
-        continue;
-      }
-      ASSIGN_OR_RETURN(std::string framed, src.ReadFramed(d));
-      auto ok = UnframeObject(framed, d);
-      if (!ok.ok()) {
-        return DataLossError("region " + from.name() + ": object " + d.ToHex() +
-                             " is corrupt, not replicating it to " + to.name() + ": " +
-                             ok.status().message() + "; run `imagesmith store fsck`");
-      }
-      RETURN_IF_ERROR(batch.Add(d, framed));
-      copied.push_back(d);
-      ++stats.copied_objects;
-      stats.copied_bytes += framed.size();
-      CrashPoint("store.replicate.object_copied");
-    }
-    RETURN_IF_ERROR(batch.Commit());
-    CrashPoint("store.replicate.committed");
-    // Verify what landed in the target, as the target will serve it.
-    for (const Sha256Digest& d : copied) {
-      auto v = dst.Read(d);
-      if (!v.ok()) return v.status().WithContext("verifying the copy in " + to.name());
-    }
-    CrashPoint("store.replicate.before_manifest");
-    if (dst.Touch(image)) {
-      ++stats.present_objects;
-    } else {
-      ASSIGN_OR_RETURN(std::string framed, src.ReadFramed(image));
-      RETURN_IF_ERROR(dst.WriteDurably(image, framed));
-      ++stats.copied_objects;
-      stats.copied_bytes += framed.size();
-    }
-    RETURN_IF_ERROR(SyncFileSystem(dst.dir()));
-    CrashPoint("store.replicate.before_marker");
-    if (utimensat(AT_FDCWD, dst.MarkerPath(image).c_str(), nullptr, 0) != 0) {
-      RETURN_IF_ERROR(dst.WriteMarker(image));
-    }
-    prog.Finish();
-    return stats;
+    return CopyClosure(R(from), R(to), c.objects, image, "", "region ", progress);
+  }
+
+  StatusOr<ReplicateStats> CopyImageTo(const Region& region, const Sha256Digest& image, Store& dest,
+                                       const ProgressFn& progress) override {
+    auto* other = dynamic_cast<StoreImpl*>(&dest);
+    if (other == nullptr) return UnimplementedError("CopyImageTo: the target is not a store");
+    std::unique_ptr<InternalPin> pin, dest_pin;
+    RETURN_IF_ERROR(NewInternalPin(&pin, {ImageRef{region, image}}));
+    RETURN_IF_ERROR(other->NewInternalPin(&dest_pin, {ImageRef{region, image}}));
+    auto c = ClosureOf(region, image);
+    if (!c.ok()) return c.status().WithContext("store " + root_);
+    return CopyClosure(R(region), other->R(region), c->objects, image, "store " + root_ + ": ",
+                       "store " + other->root_ + ", region ", progress);
   }
 
   StatusOr<Pin> NewPin() override { return make_pin_(root_); }

@@ -154,6 +154,17 @@ class Store {
                                              const Sha256Digest& image,
                                              const ProgressFn& progress) = 0;
 
+  // Copies `image` from `region` of this store into the same region of
+  // `dest`, another Store opened on a different root (a backup, or a data
+  // directory being restored): only the objects `dest` lacks, each verified
+  // against its digest before it is written and read back after; the
+  // manifest and marker last, as Replicate does. Both sides are pinned for
+  // the call. NotFound if the image is not complete here; DataLoss naming
+  // the store, region, object and file if an object is corrupt (nothing is
+  // then marked complete in `dest`). Idempotent and resumable.
+  virtual StatusOr<ReplicateStats> CopyImageTo(const Region& region, const Sha256Digest& image,
+                                               Store& dest, const ProgressFn& progress) = 0;
+
   // A new, empty pin.
   virtual StatusOr<Pin> NewPin() = 0;
 
