@@ -81,7 +81,9 @@ class BackupE2E : public ::testing::Test {
                          "", Home(home));
     EXPECT_EQ(r.exit_code, 0) << r.err;
     std::map<std::string, std::string> out;
-    for (const Json& v : ParseOut(r).array_items()) {
+    const Json list = ParseOut(r);
+    if (!list.is_array()) return out;
+    for (const Json& v : list.array_items()) {
       out[v.Find("name")->string_value()] =
           v.Find("properties")->Find("provisioningState")->string_value();
     }
