@@ -11,6 +11,7 @@
 // take the database lock for the whole transaction (SQLite WAL mode).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -95,7 +96,24 @@ class MetaStore {
 // Opens (creating if needed) the SQLite database at `path` in WAL mode and
 // applies pending migrations. A database from a newer imagesmith (higher
 // schema version) is FailedPrecondition; a damaged file is DataLoss.
+//
+// Every error names the database file and says what to do: a database
+// locked by another process for longer than the busy timeout is
+// Unavailable, a full file system ResourceExhausted, a damaged file
+// DataLoss (restore from a backup or move the file aside), an I/O error
+// Internal. A transaction that fails is rolled back: nothing of it is kept.
 StatusOr<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(Env& env, const std::string& path);
+
+// Knobs for tests and tools; the defaults are what OpenSqliteMetaStore uses.
+struct SqliteOptions {
+  // How long a writer waits for another process's write lock.
+  std::chrono::milliseconds busy_timeout{10000};
+  // When positive, SQLite's max_page_count for this connection: the
+  // database cannot grow past it (SQLITE_FULL, as on a full disk).
+  int64_t max_page_count = 0;
+};
+StatusOr<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(Env& env, const std::string& path,
+                                                         const SqliteOptions& options);
 
 // Copies the SQLite database file at `src_path` (opened read-only; it must
 // be a single-file database such as BackupTo writes) to `dest_path` the way

@@ -4,9 +4,6 @@
 // anywhere leaves `dst` without the image and a rerun copies what is missing.
 #include "store/replicate.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-
 #include "base/crash_point.h"
 
 namespace imagesmith::store {
@@ -65,11 +62,9 @@ StatusOr<ReplicateStats> CopyClosure(const RegionObjects& src, const RegionObjec
     ++stats.copied_objects;
     stats.copied_bytes += framed.size();
   }
-  RETURN_IF_ERROR(SyncFileSystem(dst.dir()));
+  RETURN_IF_ERROR(dst.SyncFs());
   CrashPoint("store.replicate.before_marker");
-  if (utimensat(AT_FDCWD, dst.MarkerPath(image).c_str(), nullptr, 0) != 0) {
-    RETURN_IF_ERROR(dst.WriteMarker(image));
-  }
+  RETURN_IF_ERROR(dst.TouchOrWriteMarker(image));
   if (progress) progress(total, total);
   return stats;
 }

@@ -45,6 +45,8 @@
 
 namespace imagesmith::store {
 
+class StoreFs;  // store_fs.h
+
 // Called with (bytes done, bytes total) as work proceeds; total may be 0
 // when unknown. May be empty.
 using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
@@ -121,6 +123,11 @@ class Store {
 
   // Opens (creating if needed) the store at `root`.
   static StatusOr<std::unique_ptr<Store>> Open(Env& env, const std::string& root);
+  // The same, with every write, sync, rename, link, unlink and touch of
+  // object, marker and trash files going through `fs` (borrowed; must
+  // outlive the store): how tests inject disk-full and I/O errors
+  // (store_fs.h). Pin files and materialized trees use the real file system.
+  static StatusOr<std::unique_ptr<Store>> Open(Env& env, const std::string& root, StoreFs& fs);
 
   // Stores the tree at `dir` (a directory or an overlay's merged view) in
   // `region`. Regular file contents, symlink targets, directory listings and
