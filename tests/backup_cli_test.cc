@@ -241,5 +241,97 @@ TEST(BackupCliTest, RefusalsSayWhatIsWrongAndWhatToDo) {
   EXPECT_NE(foreign.err.find("notes.txt"), std::string::npos) << foreign.err;
 }
 
+// A version killed half-way through its publish is in flight at backup
+// time: it comes back Failed (not latest, nothing pointing at missing
+// objects), and `sig image-version update` in the restored directory
+// finishes it from the images the backup kept.
+TEST(BackupCliTest, VersionCreatingAtBackupTimeComesBackFailedAndUpdateFinishesIt) {
+  const std::string dir = MakeTempDir();
+  const auto live = Home(dir + "/live");
+  auto cli = [&](const std::vector<std::string>& args,
+                 const std::map<std::string, std::string>& env) { return RunCli(args, "", env); };
+  ASSERT_EQ(cli({"group", "create", "-n", "images", "-l", "eastus"}, live).exit_code, 0);
+  ASSERT_EQ(cli({"sig", "create", "-g", "images", "-r", "gal"}, live).exit_code, 0);
+  ASSERT_EQ(cli({"sig", "image-definition", "create", "-g", "images", "-r", "gal", "-i", "deb",
+                 "--publisher", "me", "--offer", "debian", "--sku", "12", "--os-type", "Linux",
+                 "--hyper-v-generation", "V2"},
+                live)
+                .exit_code,
+            0);
+  ProcessOptions mk;
+  mk.argv = {"truncate", "-s", "64M", dir + "/disk.raw"};
+  ASSERT_TRUE(Env::Default()->RunProcess(mk)->success());
+  mk.argv = {"mkfs.ext4", "-q", "-F", dir + "/disk.raw"};
+  ASSERT_TRUE(Env::Default()->RunProcess(mk)->success());
+  CliResult img = cli({"image", "create", "-g", "images", "-n", "img", "--source",
+                       dir + "/disk.raw", "--os-type", "Linux", "--hyper-v-generation", "V2"},
+                      live);
+  ASSERT_EQ(img.exit_code, 0) << img.err;
+  auto version = [](const std::string& v) {
+    return std::vector<std::string>{"-g", "images", "-r", "gal", "-i", "deb", "-e", v};
+  };
+  auto with = [](std::vector<std::string> head, const std::vector<std::string>& tail) {
+    head.insert(head.end(), tail.begin(), tail.end());
+    return head;
+  };
+  CliResult v09 = cli(with(with({"sig", "image-version", "create"}, version("0.9.0")),
+                           {"--managed-image", "img", "--target-regions", "eastus", "westus2"}),
+                      live);
+  ASSERT_EQ(v09.exit_code, 0) << v09.err;
+  // 1.0.0: killed after the home region's copy, before it is marked.
+  auto crash = live;
+  crash["IMAGESMITH_CRASH_AT"] = "gallery.replicate.after_copy";
+  CliResult killed = cli(with(with({"sig", "image-version", "create"}, version("1.0.0")),
+                              {"--managed-image", "img", "--target-regions", "eastus", "westus2"}),
+                         crash);
+  ASSERT_EQ(killed.exit_code, 128 + 9) << killed.err;
+
+  CliResult b = cli({"backup", "create", dir + "/bk"}, live);
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  Json made = ParseOut(b);
+  ASSERT_EQ(made.Find("interrupted")->array_items().size(), 1u) << b.out;
+  EXPECT_TRUE(
+      EndsWith(made.Find("interrupted")->array_items()[0].string_value(), "/versions/1.0.0"));
+
+  const auto restored = Home(dir + "/restored");
+  CliResult r = cli({"backup", "restore", dir + "/bk"}, restored);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  CliResult fsck = cli({"store", "fsck"}, restored);
+  EXPECT_EQ(fsck.exit_code, 0) << fsck.out;
+  CliResult shown = cli(with(with({"sig", "image-version", "show"}, version("1.0.0")),
+                             {"--expand", "ReplicationStatus"}),
+                        restored);
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  Json v = ParseOut(shown);
+  EXPECT_EQ(v.Find("properties")->Find("provisioningState")->string_value(), "Failed");
+  EXPECT_NE(shown.out.find("sig image-version update"), std::string::npos) << shown.out;
+  CliResult latest =
+      cli(with({"sig", "image-version", "show", "-l", "eastus"}, version("latest")), restored);
+  ASSERT_EQ(latest.exit_code, 0) << latest.err;
+  EXPECT_EQ(ParseOut(latest).Find("name")->string_value(), "0.9.0");
+
+  // Finishing it in the restored directory needs nothing from the old one.
+  CliResult update = cli(with({"sig", "image-version", "update"}, version("1.0.0")), restored);
+  ASSERT_EQ(update.exit_code, 0) << update.err;
+  shown = cli(with({"sig", "image-version", "show"}, version("1.0.0")), restored);
+  EXPECT_EQ(ParseOut(shown).Find("properties")->Find("provisioningState")->string_value(),
+            "Succeeded");
+  // Both versions hold the same managed image: the same bytes come out.
+  auto export_digest = [&](const std::string& name, const std::map<std::string, std::string>& env) {
+    // qcow2: a VHD's footer carries a timestamp and a random unique ID.
+    const std::string out = MakeTempDir() + "/v.qcow2";
+    CliResult e = cli(with(with({"sig", "image-version", "export"}, version(name)),
+                           {"-f", out, "--format", "qcow2"}),
+                      env);
+    EXPECT_EQ(e.exit_code, 0) << e.err;
+    return e.exit_code == 0 ? FileDigest(out) : "";
+  };
+  const std::string live09 = export_digest("0.9.0", live);
+  EXPECT_EQ(export_digest("0.9.0", restored), live09);
+  EXPECT_EQ(export_digest("1.0.0", restored), live09);
+  fsck = cli({"store", "fsck"}, restored);
+  EXPECT_EQ(fsck.exit_code, 0) << fsck.out;
+}
+
 }  // namespace
 }  // namespace imagesmith::e2e
