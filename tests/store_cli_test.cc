@@ -145,5 +145,97 @@ TEST(StoreCliTest, MalformedStoreRefsStopGcBeforeItRemovesAnything) {
   EXPECT_TRUE(Env::Default()->FileExists(home + "/store/eastus/images/" + image.ToHex()));
 }
 
+// ---- the metadata database failing: full, damaged, locked -----------------
+
+// A file system that really fills up: a 512 KiB tmpfs mounted for the test.
+class TinyFs {
+ public:
+  explicit TinyFs(const std::string& dir) : dir_(dir) {
+    EXPECT_TRUE(Env::Default()->CreateDirs(dir).ok());
+    ProcessOptions o;
+    o.argv = {"mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", dir};
+    auto r = Env::Default()->RunProcess(o);
+    mounted_ = r.ok() && r->success();
+    EXPECT_TRUE(mounted_) << "mounting a tmpfs at " << dir << ": "
+                          << (r.ok() ? r->stderr_data : r.status().ToString());
+  }
+  ~TinyFs() {
+    if (!mounted_) return;
+    ProcessOptions o;
+    o.argv = {"umount", dir_};
+    (void)Env::Default()->RunProcess(o);
+  }
+  bool mounted() const { return mounted_; }
+
+ private:
+  std::string dir_;
+  bool mounted_ = false;
+};
+
+TEST(MetaFaultCliTest, FullDiskFailsTheCommandNamingTheDatabaseAndKeepsEveryEarlierChange) {
+  const std::string home = MakeTempDir() + "/tiny";
+  TinyFs fs(home);
+  ASSERT_TRUE(fs.mounted());
+  const std::map<std::string, std::string> env = {{"IMAGESMITH_HOME", home}};
+  std::vector<std::string> tags = {"--tags"};
+  for (int t = 0; t < 50; ++t)
+    tags.push_back("k" + std::to_string(t) + "=" + std::string(250, 'v'));
+  int created = 0;
+  CliResult last;
+  for (int i = 0; i < 200; ++i) {
+    std::vector<std::string> args = {"group", "create", "-n", "g" + std::to_string(i),
+                                     "-l",    "eastus"};
+    args.insert(args.end(), tags.begin(), tags.end());
+    last = RunCli(args, "", env);
+    if (last.exit_code != 0) break;
+    ++created;
+  }
+  ASSERT_NE(last.exit_code, 0) << "512 KiB never filled up";
+  EXPECT_GT(created, 0);
+  EXPECT_EQ(last.exit_code, 1) << last.err;
+  EXPECT_NE(last.err.find("metadata database " + home + "/meta.db"), std::string::npos) << last.err;
+  EXPECT_NE(last.err.find("is full: free space and retry"), std::string::npos) << last.err;
+  // Every group that was reported created is there; the failed one is not.
+  CliResult list = RunCli({"group", "list"}, "", env);
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  auto groups = ParseJson(list.out);
+  ASSERT_TRUE(groups.ok());
+  EXPECT_EQ(static_cast<int>(groups->array_items().size()), created);
+}
+
+TEST(MetaFaultCliTest, DamagedDatabaseFailsEveryCommandNamingTheFileAndWhatToDo) {
+  const std::string home = MakeTempDir();
+  const std::map<std::string, std::string> env = {{"IMAGESMITH_HOME", home}};
+  ASSERT_EQ(RunCli({"group", "create", "-n", "g", "-l", "eastus"}, "", env).exit_code, 0);
+  Write(home + "/meta.db", std::string(8192, 'z'));
+  ::unlink((home + "/meta.db-wal").c_str());
+  ::unlink((home + "/meta.db-shm").c_str());
+  CliResult r = RunCli({"group", "list"}, "", env);
+  EXPECT_EQ(r.exit_code, 70) << r.err;
+  EXPECT_NE(r.err.find("metadata database " + home + "/meta.db"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("imagesmith backup restore"), std::string::npos) << r.err;
+}
+
+TEST(MetaFaultCliTest, DatabaseLockedLongerThanTheBusyTimeoutFailsNamingTheFile) {
+  const std::string home = MakeTempDir();
+  const std::map<std::string, std::string> env = {{"IMAGESMITH_HOME", home}};
+  ASSERT_EQ(RunCli({"group", "create", "-n", "g", "-l", "eastus"}, "", env).exit_code, 0);
+  // This process holds the write lock for longer than the CLI waits (10 s).
+  auto holder = meta::OpenSqliteMetaStore(*Env::Default(), home + "/meta.db");
+  ASSERT_TRUE(holder.ok());
+  CliResult r;
+  Status held = (*holder)->Update([&](meta::Transaction&) {
+    r = RunCli({"group", "create", "-n", "blocked", "-l", "eastus"}, "", env);
+    return Status::Ok();
+  });
+  ASSERT_TRUE(held.ok()) << held.ToString();
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("metadata database " + home + "/meta.db"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("retry when it has finished"), std::string::npos) << r.err;
+  CliResult list = RunCli({"group", "list"}, "", env);
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_EQ(list.out.find("blocked"), std::string::npos) << "the refused change was kept";
+}
+
 }  // namespace
 }  // namespace imagesmith::e2e

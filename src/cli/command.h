@@ -115,5 +115,6 @@ void RegisterStoreCommands(CommandRegistry& registry);          // cli/store_com
 void RegisterSigCommands(CommandRegistry& registry);            // cli/sig_commands.cc
 void RegisterImageCommands(CommandRegistry& registry);          // cli/image_commands.cc
 void RegisterExportCommands(CommandRegistry& registry);         // cli/export_commands.cc
+void RegisterBackupCommands(CommandRegistry& registry);         // cli/backup_commands.cc
 
 }  // namespace imagesmith::cli

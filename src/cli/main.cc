@@ -23,6 +23,9 @@ int main(int argc, char** argv) {
 #ifdef IMAGESMITH_HAVE_STORE
   RegisterStoreCommands(registry);
 #endif
+#ifdef IMAGESMITH_HAVE_BACKUP
+  RegisterBackupCommands(registry);
+#endif
 #ifdef IMAGESMITH_HAVE_DISK
   RegisterDiskCommands(registry);
 #endif

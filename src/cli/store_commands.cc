@@ -1,11 +1,11 @@
 // imagesmith store ...: checking and collecting the content-addressed store
 // (<data dir>/store, doc/store.md).
 #include <cstdio>
-#include <limits>
 
 #include "base/data_dir.h"
 #include "cli/command.h"
 #include "cli/data.h"
+#include "gallery/store_refs.h"
 #include "store/store.h"
 
 namespace imagesmith::cli {
@@ -56,39 +56,14 @@ StatusOr<std::unique_ptr<store::Store>> OpenStore(Env& env) {
 // The gc roots: every resource's properties.imagesmith.storeRefs. A
 // malformed reference stops gc (it could be the only thing keeping an image).
 Status CollectRoots(meta::MetaStore& meta, std::vector<store::ImageRef>* roots) {
-  return meta.Read([&](meta::Transaction& txn) -> Status {
-    ASSIGN_OR_RETURN(std::vector<meta::Resource> subs, txn.ListSubscriptions());
-    std::vector<meta::Resource> all = subs;
-    for (const meta::Resource& sub : subs) {
-      ASSIGN_OR_RETURN(auto below,
-                       txn.ListDescendants(sub.id, std::numeric_limits<int64_t>::max()));
-      all.insert(all.end(), below.begin(), below.end());
-    }
-    for (const meta::Resource& r : all) {
-      const Json* im = r.properties.is_object() ? r.properties.Find("imagesmith") : nullptr;
-      const Json* refs = im != nullptr && im->is_object() ? im->Find("storeRefs") : nullptr;
-      if (refs == nullptr) continue;
-      auto bad = [&](const std::string& why) {
-        return FailedPreconditionError("resource " + r.id.ToString() +
-                                       ": properties.imagesmith.storeRefs " + why +
-                                       "; gc removed nothing (fix or delete the resource first)");
-      };
-      if (!refs->is_array()) return bad("is not an array");
-      for (const Json& ref : refs->array_items()) {
-        const Json* region = ref.is_object() ? ref.Find("region") : nullptr;
-        const Json* image = ref.is_object() ? ref.Find("image") : nullptr;
-        if (region == nullptr || image == nullptr || !region->is_string() || !image->is_string()) {
-          return bad("has an entry without string \"region\" and \"image\"");
-        }
-        auto reg = Region::Parse(region->string_value());
-        if (!reg.ok()) return bad("names an unknown region: " + reg.status().message());
-        auto dig = Sha256Digest::FromHex(image->string_value());
-        if (!dig.ok()) return bad("has an image that is not a SHA-256 digest");
-        roots->push_back(store::ImageRef{*reg, *dig});
-      }
-    }
-    return Status::Ok();
-  });
+  auto refs = gallery::CollectStoreRefs(meta);
+  if (!refs.ok()) {
+    return Status(
+        refs.status().code(),
+        refs.status().message() + "; gc removed nothing (fix or delete the resource first)");
+  }
+  for (const gallery::StoreRef& r : *refs) roots->push_back(store::ImageRef{r.region, r.image});
+  return Status::Ok();
 }
 
 int RunFsck(const ParsedArgs&, CommandContext& ctx) {

@@ -11,6 +11,7 @@
 // take the database lock for the whole transaction (SQLite WAL mode).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -82,11 +83,43 @@ class MetaStore {
 
   // The schema version the database is at (after migrations).
   virtual int SchemaVersion() = 0;
+
+  // Writes a consistent snapshot of the whole database to `dest_path`, a
+  // new single-file database (rollback journal, no -wal file), synced to
+  // disk. Uses SQLite's online backup in one step under a read transaction,
+  // so writers in other processes go on meanwhile and the snapshot is one
+  // point in time. An existing file at `dest_path` is replaced. Errors name
+  // `dest_path`; on error no file is left there.
+  virtual Status BackupTo(const std::string& dest_path) = 0;
 };
 
 // Opens (creating if needed) the SQLite database at `path` in WAL mode and
 // applies pending migrations. A database from a newer imagesmith (higher
 // schema version) is FailedPrecondition; a damaged file is DataLoss.
+//
+// Every error names the database file and says what to do: a database
+// locked by another process for longer than the busy timeout is
+// Unavailable, a full file system ResourceExhausted, a damaged file
+// DataLoss (restore from a backup or move the file aside), an I/O error
+// Internal. A transaction that fails is rolled back: nothing of it is kept.
 StatusOr<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(Env& env, const std::string& path);
+
+// Knobs for tests and tools; the defaults are what OpenSqliteMetaStore uses.
+struct SqliteOptions {
+  // How long a writer waits for another process's write lock.
+  std::chrono::milliseconds busy_timeout{10000};
+  // When positive, SQLite's max_page_count for this connection: the
+  // database cannot grow past it (SQLITE_FULL, as on a full disk).
+  int64_t max_page_count = 0;
+};
+StatusOr<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(Env& env, const std::string& path,
+                                                         const SqliteOptions& options);
+
+// Copies the SQLite database file at `src_path` (opened read-only; it must
+// be a single-file database such as BackupTo writes) to `dest_path` the way
+// BackupTo does, after PRAGMA quick_check has found it whole. NotFound when
+// `src_path` does not exist; DataLoss naming it when it is not a database or
+// is damaged. Nothing is left at `dest_path` on error.
+Status CopySqliteDatabase(const std::string& src_path, const std::string& dest_path);
 
 }  // namespace imagesmith::meta

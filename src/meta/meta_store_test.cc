@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <thread>
 
 namespace imagesmith::meta {
@@ -154,6 +155,127 @@ TEST_F(MetaStoreTest, SecondProcessWaitsForTheWriteLock) {
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_TRUE(Create(std::string(kSub) + "/resourceGroups/second").ok());
   holder.join();
+}
+
+// ---- faults: a full disk, a lock held too long, a damaged file ----------
+
+int64_t CountAll(MetaStore& m) {
+  int64_t n = -1;
+  EXPECT_TRUE(m.Read([&](Transaction& t) -> Status {
+                 ASSIGN_OR_RETURN(n, t.CountDescendants(Id(kSub)));
+                 return Status::Ok();
+               }).ok());
+  return n;
+}
+
+TEST_F(MetaStoreTest, FullDatabaseIsResourceExhaustedNamingTheFileAndKeepsNothingOfTheChange) {
+  // max_page_count makes SQLite answer SQLITE_FULL as it does on a full disk.
+  const std::string path = dir_ + "/full.db";
+  SqliteOptions small;
+  small.max_page_count = 16;
+  auto m = OpenSqliteMetaStore(*Env::Default(), path, small);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  Status full;
+  int committed = 0;
+  for (int i = 0; i < 200 && full.ok(); ++i) {
+    full = (*m)->Update([&](Transaction& t) -> Status {
+      // Two resources per transaction: either both are kept or neither.
+      for (const char* half : {"a", "b"}) {
+        Json props = Json::MakeObject();
+        props.Set("blob", Json::String(std::string(1500, 'x')));
+        Resource r{Id(std::string(kSub) + "/resourceGroups/g" + std::to_string(i) + half),
+                   "",
+                   Json::MakeObject(),
+                   props,
+                   0,
+                   0,
+                   0};
+        RETURN_IF_ERROR(t.Create(r));
+      }
+      return Status::Ok();
+    });
+    if (full.ok()) ++committed;
+  }
+  ASSERT_FALSE(full.ok()) << "16 pages never filled up";
+  EXPECT_EQ(full.code(), StatusCode::kResourceExhausted) << full.ToString();
+  EXPECT_NE(full.message().find("metadata database " + path), std::string::npos) << full.message();
+  EXPECT_NE(full.message().find("is full: free space and retry"), std::string::npos)
+      << full.message();
+  // Nothing of the failed transaction, everything of the committed ones.
+  EXPECT_EQ(CountAll(**m), 2 * committed);
+  m->reset();
+  auto reopened = OpenSqliteMetaStore(*Env::Default(), path);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ(CountAll(**reopened), 2 * committed);
+}
+
+TEST_F(MetaStoreTest, LockHeldLongerThanTheBusyTimeoutIsUnavailableNamingTheFile) {
+  ASSERT_TRUE(Create(std::string(kSub) + "/resourceGroups/before").ok());
+  SqliteOptions impatient;
+  impatient.busy_timeout = std::chrono::milliseconds(200);
+  auto waiting = OpenSqliteMetaStore(*Env::Default(), dir_ + "/meta.db", impatient);
+  ASSERT_TRUE(waiting.ok());
+  std::atomic<bool> release{false};
+  std::atomic<bool> holding{false};
+  std::thread holder([&] {
+    Status s = store_->Update([&](Transaction&) {
+      holding = true;
+      while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      return Status::Ok();
+    });
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  });
+  while (!holding) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  Status s = (*waiting)->Update([&](Transaction& t) {
+    Resource r{Id(std::string(kSub) + "/resourceGroups/blocked"),
+               "",
+               Json::MakeObject(),
+               Json::MakeObject(),
+               0,
+               0,
+               0};
+    return t.Create(r);
+  });
+  release = true;
+  holder.join();
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+  EXPECT_NE(s.message().find("metadata database " + dir_ + "/meta.db"), std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("retry when it has finished"), std::string::npos) << s.message();
+  // Readers are not blocked by a writer (WAL), and the blocked change is absent.
+  EXPECT_EQ(CountAll(**waiting), 1);
+}
+
+TEST_F(MetaStoreTest, DamagedDatabaseFileIsDataLossNamingItAndSayingWhatToDo) {
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(Create(std::string(kSub) + "/resourceGroups/g" + std::to_string(i)).ok());
+  }
+  store_.reset();  // checkpoints the WAL into meta.db
+  const std::string path = dir_ + "/meta.db";
+  ASSERT_FALSE(Env::Default()->FileExists(path + "-wal"));
+  auto bytes = Env::Default()->ReadFile(path, 1 << 30);
+  ASSERT_TRUE(bytes.ok());
+  ASSERT_GE(bytes->size(), 3 * 4096u);
+  // Page 2 onwards overwritten: the table's pages are garbage.
+  std::string damaged = *bytes;
+  for (size_t i = 4096; i < damaged.size(); ++i) damaged[i] = static_cast<char>(0xA5 ^ (i * 7));
+  ASSERT_TRUE(Env::Default()->WriteFileAtomic(path, damaged).ok());
+  auto m = OpenSqliteMetaStore(*Env::Default(), path);
+  Status s =
+      m.ok()
+          ? (*m)->Read([&](Transaction& t) { return t.ListDescendants(Id(kSub), 1000).status(); })
+          : m.status();
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s.ToString();
+  EXPECT_NE(s.message().find("metadata database " + path), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("backup restore"), std::string::npos) << s.message();
+  // A damaged header is refused when the database is opened.
+  std::string header = *bytes;
+  for (size_t i = 0; i < 100; ++i) header[i] = 'z';
+  ASSERT_TRUE(Env::Default()->WriteFileAtomic(path, header).ok());
+  auto h = OpenSqliteMetaStore(*Env::Default(), path);
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.status().code(), StatusCode::kDataLoss) << h.status().ToString();
+  EXPECT_NE(h.status().message().find(path), std::string::npos) << h.status().message();
 }
 
 }  // namespace

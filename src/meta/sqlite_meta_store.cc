@@ -1,9 +1,15 @@
 // The SQLite MetaStore. One table holds every resource; the ID's lowercase
 // text is the key, so lookups and prefix scans match Azure's case-insensitive
 // comparison of resource IDs.
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "base/strings.h"
 #include "meta/meta_store.h"
@@ -78,18 +84,29 @@ class Stmt {
   int rc_ = SQLITE_ERROR;
 };
 
-Status SqliteError(sqlite3* db, const std::string& what) {
+// The error for SQLite's last failure on `db`, naming the database file and
+// saying what to do about it. Every message starts "metadata database PATH".
+Status SqliteError(sqlite3* db, const std::string& path, const std::string& what) {
   int code = sqlite3_errcode(db);
-  std::string message = "metadata database: " + what + ": " + sqlite3_errmsg(db);
+  std::string message = "metadata database " + path + ": " + what + ": " + sqlite3_errmsg(db);
   switch (code & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      return UnavailableError(message + " (another imagesmith is writing; retry)");
+      return UnavailableError(message +
+                              " (another imagesmith process held the database locked for longer "
+                              "than imagesmith waits; retry when it has finished)");
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
-      return DataLossError(message);
+      return DataLossError(message +
+                           "; the file is damaged: restore the data directory from a backup "
+                           "(`imagesmith backup restore DIR` into an empty directory) or move " +
+                           path + " aside to start with an empty database");
     case SQLITE_FULL:
-      return ResourceExhaustedError(message);
+      return ResourceExhaustedError(message + "; the file system holding " + path +
+                                    " is full: free space and retry (the change was not made)");
+    case SQLITE_IOERR:
+      return InternalError(message + " (an I/O error: check the disk holding " + path +
+                           "; the change was not made)");
     case SQLITE_READONLY:
     case SQLITE_PERM:
     case SQLITE_CANTOPEN:
@@ -108,38 +125,41 @@ std::string ParentKey(const ResourceId& id) {
 constexpr const char* kColumns =
     "id, location, tags, properties, created_us, updated_us, generation";
 
-StatusOr<Resource> RowToResource(Stmt& s) {
+StatusOr<Resource> RowToResource(Stmt& s, const std::string& path) {
   auto id = ResourceId::Parse(s.Text(0));
   auto tags = ParseJson(s.Text(2));
   auto props = ParseJson(s.Text(3));
   if (!id.ok() || !tags.ok() || !props.ok()) {
-    return DataLossError("metadata database: damaged row for " + s.Text(0));
+    return DataLossError("metadata database " + path + ": damaged row for " + s.Text(0) +
+                         "; restore the data directory from a backup (`imagesmith backup "
+                         "restore DIR` into an empty directory)");
   }
   return Resource{*id, s.Text(1), *tags, *props, s.Int(4), s.Int(5), s.Int(6)};
 }
 
 class SqliteTransaction final : public Transaction {
  public:
-  SqliteTransaction(sqlite3* db, Env& env, bool writable)
-      : db_(db), env_(env), writable_(writable) {}
+  SqliteTransaction(sqlite3* db, const std::string& path, Env& env, bool writable)
+      : db_(db), path_(path), env_(env), writable_(writable) {}
 
   StatusOr<Resource> Get(const ResourceId& id) override {
     std::string sql = std::string("SELECT ") + kColumns + " FROM resources WHERE id_key = ?";
     Stmt s(db_, sql.c_str());
-    if (!s.ok()) return SqliteError(db_, "prepare");
+    if (!s.ok()) return SqliteError(db_, path_, "prepare");
     s.Bind(1, Key(id));
     int rc = s.Step();
     if (rc == SQLITE_DONE) return NotFoundError(id.ToString() + " was not found");
-    if (rc != SQLITE_ROW) return SqliteError(db_, "read " + id.ToString());
-    return RowToResource(s);
+    if (rc != SQLITE_ROW) return SqliteError(db_, path_, "read " + id.ToString());
+    return RowToResource(s, path_);
   }
 
   StatusOr<bool> Exists(const ResourceId& id) override {
     Stmt s(db_, "SELECT 1 FROM resources WHERE id_key = ?");
-    if (!s.ok()) return SqliteError(db_, "prepare");
+    if (!s.ok()) return SqliteError(db_, path_, "prepare");
     s.Bind(1, Key(id));
     int rc = s.Step();
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqliteError(db_, "read " + id.ToString());
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+      return SqliteError(db_, path_, "read " + id.ToString());
     return rc == SQLITE_ROW;
   }
 
@@ -148,7 +168,7 @@ class SqliteTransaction final : public Transaction {
     std::string sql = std::string("SELECT ") + kColumns +
                       " FROM resources WHERE parent_key = ? AND type_key = ? ORDER BY name";
     Stmt s(db_, sql.c_str());
-    if (!s.ok()) return SqliteError(db_, "prepare");
+    if (!s.ok()) return SqliteError(db_, path_, "prepare");
     s.Bind(1, Key(parent)).Bind(2, AsciiToLower(type));
     return Collect(s);
   }
@@ -159,7 +179,7 @@ class SqliteTransaction final : public Transaction {
                       " FROM resources WHERE type_key = ? AND substr(id_key, 1, ?) = ? "
                       "ORDER BY id_key";
     Stmt s(db_, sql.c_str());
-    if (!s.ok()) return SqliteError(db_, "prepare");
+    if (!s.ok()) return SqliteError(db_, path_, "prepare");
     std::string prefix = Key(scope) + "/";
     s.Bind(1, AsciiToLower(type)).Bind(2, static_cast<int64_t>(prefix.size())).Bind(3, prefix);
     return Collect(s);
@@ -174,7 +194,7 @@ class SqliteTransaction final : public Transaction {
     Stmt s(db_,
            "INSERT INTO resources (id_key, id, type_key, parent_key, name, location, tags, "
            "properties, created_us, updated_us, generation) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
-    if (!s.ok()) return SqliteError(db_, "prepare");
+    if (!s.ok()) return SqliteError(db_, path_, "prepare");
     s.Bind(1, Key(r.id))
         .Bind(2, r.id.ToString())
         .Bind(3, AsciiToLower(r.id.FullType()))
@@ -186,7 +206,7 @@ class SqliteTransaction final : public Transaction {
         .Bind(9, r.created_us)
         .Bind(10, r.updated_us)
         .Bind(11, r.generation);
-    if (s.Step() != SQLITE_DONE) return SqliteError(db_, "create " + r.id.ToString());
+    if (s.Step() != SQLITE_DONE) return SqliteError(db_, path_, "create " + r.id.ToString());
     return Status::Ok();
   }
 
@@ -203,33 +223,33 @@ class SqliteTransaction final : public Transaction {
     Stmt s(db_,
            "UPDATE resources SET location = ?, tags = ?, properties = ?, updated_us = ?, "
            "generation = ? WHERE id_key = ?");
-    if (!s.ok()) return SqliteError(db_, "prepare");
+    if (!s.ok()) return SqliteError(db_, path_, "prepare");
     s.Bind(1, r.location)
         .Bind(2, r.tags.Dump(-1))
         .Bind(3, r.properties.Dump(-1))
         .Bind(4, r.updated_us)
         .Bind(5, r.generation)
         .Bind(6, Key(r.id));
-    if (s.Step() != SQLITE_DONE) return SqliteError(db_, "update " + r.id.ToString());
+    if (s.Step() != SQLITE_DONE) return SqliteError(db_, path_, "update " + r.id.ToString());
     return Status::Ok();
   }
 
   Status Delete(const ResourceId& id) override {
     RETURN_IF_ERROR(CheckWritable());
     Stmt s(db_, "DELETE FROM resources WHERE id_key = ?");
-    if (!s.ok()) return SqliteError(db_, "prepare");
+    if (!s.ok()) return SqliteError(db_, path_, "prepare");
     s.Bind(1, Key(id));
-    if (s.Step() != SQLITE_DONE) return SqliteError(db_, "delete " + id.ToString());
+    if (s.Step() != SQLITE_DONE) return SqliteError(db_, path_, "delete " + id.ToString());
     if (sqlite3_changes(db_) == 0) return NotFoundError(id.ToString() + " was not found");
     return Status::Ok();
   }
 
   StatusOr<int64_t> CountDescendants(const ResourceId& id) override {
     Stmt s(db_, "SELECT count(*) FROM resources WHERE substr(id_key, 1, ?) = ?");
-    if (!s.ok()) return SqliteError(db_, "prepare");
+    if (!s.ok()) return SqliteError(db_, path_, "prepare");
     std::string prefix = Key(id) + "/";
     s.Bind(1, static_cast<int64_t>(prefix.size())).Bind(2, prefix);
-    if (s.Step() != SQLITE_ROW) return SqliteError(db_, "count under " + id.ToString());
+    if (s.Step() != SQLITE_ROW) return SqliteError(db_, path_, "count under " + id.ToString());
     return s.Int(0);
   }
 
@@ -237,7 +257,7 @@ class SqliteTransaction final : public Transaction {
     std::string sql = std::string("SELECT ") + kColumns +
                       " FROM resources WHERE substr(id_key, 1, ?) = ? ORDER BY id_key LIMIT ?";
     Stmt s(db_, sql.c_str());
-    if (!s.ok()) return SqliteError(db_, "prepare");
+    if (!s.ok()) return SqliteError(db_, path_, "prepare");
     std::string prefix = Key(id) + "/";
     s.Bind(1, static_cast<int64_t>(prefix.size())).Bind(2, prefix).Bind(3, limit);
     return Collect(s);
@@ -247,7 +267,7 @@ class SqliteTransaction final : public Transaction {
     std::string sql =
         std::string("SELECT ") + kColumns + " FROM resources WHERE parent_key = '' ORDER BY id_key";
     Stmt s(db_, sql.c_str());
-    if (!s.ok()) return SqliteError(db_, "prepare");
+    if (!s.ok()) return SqliteError(db_, path_, "prepare");
     return Collect(s);
   }
 
@@ -262,20 +282,104 @@ class SqliteTransaction final : public Transaction {
     while (true) {
       int rc = s.Step();
       if (rc == SQLITE_DONE) return out;
-      if (rc != SQLITE_ROW) return SqliteError(db_, "list");
-      ASSIGN_OR_RETURN(Resource r, RowToResource(s));
+      if (rc != SQLITE_ROW) return SqliteError(db_, path_, "list");
+      ASSIGN_OR_RETURN(Resource r, RowToResource(s, path_));
       out.push_back(std::move(r));
     }
   }
 
   sqlite3* db_;
+  const std::string& path_;
   Env& env_;
   bool writable_;
 };
 
+// Runs a PRAGMA that answers one text row per problem ("ok" when none).
+Status CheckIntegrity(sqlite3* db, const std::string& path) {
+  Stmt s(db, "PRAGMA quick_check");
+  if (!s.ok()) return SqliteError(db, path, "checking");
+  std::string problems;
+  while (true) {
+    int rc = s.Step();
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return SqliteError(db, path, "checking");
+    std::string row = s.Text(0);
+    if (row != "ok" && problems.size() < 500) problems += (problems.empty() ? "" : "; ") + row;
+  }
+  if (!problems.empty()) {
+    return DataLossError("metadata database " + path + " is damaged: " + problems);
+  }
+  return Status::Ok();
+}
+
+Status FsyncPath(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("opening " + path, errno);
+  int r = fsync(fd);
+  int err = errno;
+  close(fd);
+  if (r != 0) return ErrnoError("syncing " + path, err);
+  return Status::Ok();
+}
+
+// Copies every page of `src` into a new database at `dest_path` in one
+// backup step (one read transaction on `src`: one point in time), then
+// turns the copy into a single rollback-journal file, checks and syncs it.
+Status BackupDatabase(sqlite3* src, const std::string& dest_path) {
+  unlink(dest_path.c_str());
+  sqlite3* dst = nullptr;
+  auto fail = [&](const Status& s) {
+    if (dst != nullptr) sqlite3_close_v2(dst);
+    unlink(dest_path.c_str());
+    unlink((dest_path + "-journal").c_str());
+    unlink((dest_path + "-wal").c_str());
+    unlink((dest_path + "-shm").c_str());
+    return s;
+  };
+  if (sqlite3_open_v2(dest_path.c_str(), &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                      nullptr) != SQLITE_OK) {
+    return fail(dst != nullptr ? SqliteError(dst, dest_path, "creating")
+                               : ResourceExhaustedError("metadata database: out of memory"));
+  }
+  sqlite3_backup* b = sqlite3_backup_init(dst, "main", src, "main");
+  if (b == nullptr) return fail(SqliteError(dst, dest_path, "starting the backup"));
+  int rc;
+  // BUSY/LOCKED: a writer in this process holds the source; wait a little.
+  for (int tries = 0;; ++tries) {
+    rc = sqlite3_backup_step(b, -1);
+    if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries >= 100) break;
+    sqlite3_sleep(100);
+  }
+  sqlite3_backup_finish(b);
+  if (rc != SQLITE_DONE) {
+    Status s = SqliteError(dst, dest_path, "copying the database");
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+      s = UnavailableError("metadata database: copying to " + dest_path +
+                           ": the database stayed locked for 10 s; retry");
+    }
+    return fail(s);
+  }
+  char* err = nullptr;
+  if (sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", nullptr, nullptr, &err) != SQLITE_OK) {
+    sqlite3_free(err);
+    return fail(SqliteError(dst, dest_path, "setting the journal mode"));
+  }
+  Status check = CheckIntegrity(dst, dest_path);
+  if (!check.ok()) return fail(check);
+  if (sqlite3_close_v2(dst) != SQLITE_OK) {
+    dst = nullptr;
+    return fail(InternalError("metadata database: closing " + dest_path));
+  }
+  dst = nullptr;
+  Status synced = FsyncPath(dest_path);
+  if (!synced.ok()) return fail(synced);
+  return Status::Ok();
+}
+
 class SqliteMetaStore final : public MetaStore {
  public:
-  SqliteMetaStore(sqlite3* db, Env& env) : db_(db), env_(env) {}
+  SqliteMetaStore(sqlite3* db, std::string path, Env& env)
+      : db_(db), path_(std::move(path)), env_(env) {}
   ~SqliteMetaStore() override { sqlite3_close_v2(db_); }
 
   Status Migrate() {
@@ -292,13 +396,17 @@ class SqliteMetaStore final : public MetaStore {
     std::lock_guard<std::mutex> lock(mu_);
     return UserVersion();
   }
+  Status BackupTo(const std::string& dest_path) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return BackupDatabase(db_, dest_path);
+  }
 
  private:
   Status Exec(const char* sql) {
     char* err = nullptr;
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
       sqlite3_free(err);
-      return SqliteError(db_, sql);
+      return SqliteError(db_, path_, sql);
     }
     return Status::Ok();
   }
@@ -310,7 +418,7 @@ class SqliteMetaStore final : public MetaStore {
 
   Status MigrateLocked() {
     int version = UserVersion();
-    if (version < 0) return SqliteError(db_, "read schema version");
+    if (version < 0) return SqliteError(db_, path_, "read schema version");
     if (version > kSchemaVersion) {
       return FailedPreconditionError("the metadata database has schema version " +
                                      std::to_string(version) +
@@ -329,7 +437,7 @@ class SqliteMetaStore final : public MetaStore {
     std::lock_guard<std::mutex> lock(mu_);
     // busy_timeout makes BEGIN IMMEDIATE wait for another process's writer.
     RETURN_IF_ERROR(Exec(write ? "BEGIN IMMEDIATE" : "BEGIN"));
-    SqliteTransaction txn(db_, env_, write);
+    SqliteTransaction txn(db_, path_, env_, write);
     Status s = fn(txn);
     if (!s.ok()) {
       (void)Exec("ROLLBACK");
@@ -342,38 +450,65 @@ class SqliteMetaStore final : public MetaStore {
 
   std::mutex mu_;
   sqlite3* db_;  // guarded by mu_
+  const std::string path_;
   Env& env_;
 };
 
 }  // namespace
 
 StatusOr<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(Env& env, const std::string& path) {
+  return OpenSqliteMetaStore(env, path, SqliteOptions{});
+}
+
+StatusOr<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(Env& env, const std::string& path,
+                                                         const SqliteOptions& options) {
   sqlite3* db = nullptr;
   int rc =
       sqlite3_open_v2(path.c_str(), &db,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
-    Status s = db != nullptr ? SqliteError(db, "open " + path)
+    Status s = db != nullptr ? SqliteError(db, path, "opening")
                              : ResourceExhaustedError("metadata database: out of memory");
     sqlite3_close_v2(db);
     return s;
   }
-  auto store = std::make_unique<SqliteMetaStore>(db, env);
-  sqlite3_busy_timeout(db, 10000);
-  char* err = nullptr;
-  for (const char* pragma :
-       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"}) {
-    if (sqlite3_exec(db, pragma, nullptr, nullptr, &err) != SQLITE_OK) {
+  auto store = std::make_unique<SqliteMetaStore>(db, path, env);
+  sqlite3_busy_timeout(db, static_cast<int>(options.busy_timeout.count()));
+  std::vector<std::string> pragmas = {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
+                                      "PRAGMA foreign_keys=ON"};
+  if (options.max_page_count > 0) {
+    pragmas.push_back("PRAGMA max_page_count=" + std::to_string(options.max_page_count));
+  }
+  for (const std::string& pragma : pragmas) {
+    char* err = nullptr;
+    if (sqlite3_exec(db, pragma.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
       sqlite3_free(err);
-      Status s = SqliteError(db, std::string(pragma)).WithContext(path);
-      if (s.code() == StatusCode::kDataLoss) {
-        return DataLossError(s.message() + "; restore it from a backup or move it aside");
-      }
-      return s;
+      return SqliteError(db, path, pragma);
     }
   }
-  RETURN_IF_ERROR(store->Migrate().WithContext(path));
+  RETURN_IF_ERROR(store->Migrate());
   return std::unique_ptr<MetaStore>(std::move(store));
+}
+
+Status CopySqliteDatabase(const std::string& src_path, const std::string& dest_path) {
+  struct stat st;
+  if (stat(src_path.c_str(), &st) != 0) {
+    return ErrnoError("metadata database " + src_path, errno);
+  }
+  sqlite3* src = nullptr;
+  int rc = sqlite3_open_v2(src_path.c_str(), &src, SQLITE_OPEN_READONLY, nullptr);
+  Status s;
+  if (rc != SQLITE_OK) {
+    s = src != nullptr ? SqliteError(src, src_path, "opening")
+                       : ResourceExhaustedError("metadata database: out of memory");
+  }
+  if (s.ok()) s = CheckIntegrity(src, src_path);
+  if (s.ok()) s = BackupDatabase(src, dest_path);
+  sqlite3_close_v2(src);
+  if (s.code() == StatusCode::kDataLoss && s.message().find(src_path) == std::string::npos) {
+    s = DataLossError(s.message() + " (" + src_path + ")");
+  }
+  return s;
 }
 
 }  // namespace imagesmith::meta

@@ -34,25 +34,13 @@ uint64_t GetLE64(const char* p) {
   return v;
 }
 
-Status WriteAll(int fd, std::string_view data, const std::string& path) {
-  while (!data.empty()) {
-    ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError("writing " + path, errno);
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return Status::Ok();
-}
-
-Status WriteFile(const std::string& path, std::string_view data, bool sync) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-  if (fd < 0) return ErrnoError("creating " + path, errno);
-  Status s = WriteAll(fd, data, path);
-  if (s.ok() && sync && fdatasync(fd) != 0) s = ErrnoError("syncing " + path, errno);
-  close(fd);
-  if (!s.ok()) unlink(path.c_str());
+// A new file with `data`; removed again when anything fails.
+Status WriteFile(StoreFs& fs, const std::string& path, std::string_view data, bool sync) {
+  ASSIGN_OR_RETURN(int fd, fs.Create(path, 0444));
+  Status s = WriteAll(fs, fd, data, path);
+  if (s.ok() && sync) s = fs.Sync(fd, path);
+  fs.Close(fd);
+  if (!s.ok()) (void)fs.Unlink(path);
   return s;
 }
 
@@ -116,7 +104,6 @@ StatusOr<std::string> UnframeObject(std::string_view framed, const Sha256Digest&
   return content;
 }
 
-
 std::string RegionObjects::ObjectPath(const Sha256Digest& d) const {
   std::string hex = d.ToHex();
   return dir_ + "/objects/" + hex.substr(0, 2) + "/" + hex;
@@ -170,9 +157,7 @@ StatusOr<std::string> RegionObjects::Read(const Sha256Digest& d) const {
   return content;
 }
 
-bool RegionObjects::Touch(const Sha256Digest& d) const {
-  return utimensat(AT_FDCWD, ObjectPath(d).c_str(), nullptr, 0) == 0;
-}
+bool RegionObjects::Touch(const Sha256Digest& d) const { return fs_->Touch(ObjectPath(d)).ok(); }
 
 bool RegionObjects::Has(const Sha256Digest& d) const {
   struct stat st;
@@ -190,40 +175,50 @@ std::string RegionObjects::NewTempPath() const {
 }
 
 Status RegionObjects::WriteDurably(const Sha256Digest& d, std::string_view framed) const {
+  const std::string what = "region " + name_ + ": object " + d.ToHex();
   std::string tmp = NewTempPath();
-  RETURN_IF_ERROR(WriteFile(tmp, framed, /*sync=*/true));
+  RETURN_IF_ERROR(WriteFile(*fs_, tmp, framed, /*sync=*/true).WithContext(what));
   CrashPoint("store.object.before_rename");
   std::string path = ObjectPath(d);
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    unlink(tmp.c_str());
-    return ErrnoError("renaming " + tmp + " to " + path, err);
+  Status s = fs_->Rename(tmp, path);
+  if (!s.ok()) {
+    (void)fs_->Unlink(tmp);
+    return s.WithContext(what);
   }
   CrashPoint("store.object.renamed");
-  return SyncDir(Dirname(path));
+  return fs_->SyncDir(Dirname(path)).WithContext(what);
 }
 
 Status RegionObjects::WriteMarker(const Sha256Digest& image) const {
+  const std::string what = "region " + name_ + ": marker of image " + image.ToHex();
   std::string tmp = NewTempPath();
-  RETURN_IF_ERROR(WriteFile(tmp, "", /*sync=*/true));
+  RETURN_IF_ERROR(WriteFile(*fs_, tmp, "", /*sync=*/true).WithContext(what));
   CrashPoint("store.marker.before_rename");
   std::string path = MarkerPath(image);
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    unlink(tmp.c_str());
-    return ErrnoError("renaming " + tmp + " to " + path, err);
+  Status s = fs_->Rename(tmp, path);
+  if (!s.ok()) {
+    (void)fs_->Unlink(tmp);
+    return s.WithContext(what);
   }
-  return SyncDir(dir_ + "/images");
+  return fs_->SyncDir(dir_ + "/images").WithContext(what);
 }
+
+Status RegionObjects::TouchOrWriteMarker(const Sha256Digest& image) const {
+  if (fs_->Touch(MarkerPath(image)).ok()) return Status::Ok();
+  return WriteMarker(image);
+}
+
+Status RegionObjects::SyncFs() const { return fs_->SyncFs(dir_).WithContext("region " + name_); }
 
 ObjectBatch::~ObjectBatch() {
   // Uncommitted temp files are useless to anyone; remove them.
-  for (const auto& [tmp, d] : pending_) unlink(tmp.c_str());
+  for (const auto& [tmp, d] : pending_) (void)region_.fs().Unlink(tmp);
 }
 
 Status ObjectBatch::Add(const Sha256Digest& d, std::string_view framed) {
   std::string tmp = region_.NewTempPath();
-  RETURN_IF_ERROR(WriteFile(tmp, framed, /*sync=*/false));
+  RETURN_IF_ERROR(WriteFile(region_.fs(), tmp, framed, /*sync=*/false)
+                      .WithContext("region " + region_.name() + ": object " + d.ToHex()));
   CrashPoint("store.object.temp_written");
   bool commit = false;
   {
@@ -247,39 +242,24 @@ Status ObjectBatch::Commit() {
   if (batch.empty()) return Status::Ok();
   // Bytes first, names second: an object never becomes visible before its
   // content is on disk.
-  Status s = SyncFileSystem(region_.dir());
+  Status s = region_.SyncFs();
   CrashPoint("store.batch.synced");
   size_t i = 0;
   for (; s.ok() && i < batch.size(); ++i) {
     std::string path = region_.ObjectPath(batch[i].second);
-    if (rename(batch[i].first.c_str(), path.c_str()) != 0) {
-      s = ErrnoError("renaming " + batch[i].first + " to " + path, errno);
+    s = region_.fs().Rename(batch[i].first, path);
+    if (!s.ok()) {
+      s = s.WithContext("region " + region_.name() + ": object " + batch[i].second.ToHex());
       break;
     }
     if (i == batch.size() / 2) CrashPoint("store.batch.mid_rename");
   }
-  for (; i < batch.size(); ++i) unlink(batch[i].first.c_str());
+  for (; i < batch.size(); ++i) (void)region_.fs().Unlink(batch[i].first);
   return s;
 }
 
-Status SyncFileSystem(const std::string& dir) {
-  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("opening " + dir, errno);
-  int r = syncfs(fd);
-  int err = errno;
-  close(fd);
-  if (r != 0) return ErrnoError("syncing the file system of " + dir, err);
-  return Status::Ok();
-}
+Status SyncFileSystem(const std::string& dir, StoreFs& fs) { return fs.SyncFs(dir); }
 
-Status SyncDir(const std::string& dir) {
-  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("opening " + dir, errno);
-  int r = fsync(fd);
-  int err = errno;
-  close(fd);
-  if (r != 0) return ErrnoError("syncing " + dir, err);
-  return Status::Ok();
-}
+Status SyncDir(const std::string& dir, StoreFs& fs) { return fs.SyncDir(dir); }
 
 }  // namespace imagesmith::store

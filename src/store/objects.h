@@ -15,6 +15,7 @@
 #include "base/process.h"
 #include "base/sha256.h"
 #include "base/statusor.h"
+#include "store/store_fs.h"
 
 namespace imagesmith::store {
 
@@ -25,14 +26,16 @@ std::string FrameObject(std::string_view content);
 // Any mismatch or malformation is DataLoss with a message that says what.
 StatusOr<std::string> UnframeObject(std::string_view framed, const Sha256Digest& expected);
 
-
 class RegionObjects {
  public:
-  RegionObjects(std::string dir, std::string region_name)
-      : dir_(std::move(dir)), name_(std::move(region_name)) {}
+  // Writes, syncs, renames and touches go through `fs` (borrowed; must
+  // outlive this object).
+  RegionObjects(std::string dir, std::string region_name, StoreFs& fs = StoreFs::Default())
+      : dir_(std::move(dir)), name_(std::move(region_name)), fs_(&fs) {}
 
   const std::string& dir() const { return dir_; }
   const std::string& name() const { return name_; }
+  StoreFs& fs() const { return *fs_; }
   std::string ObjectPath(const Sha256Digest& d) const;
   std::string MarkerPath(const Sha256Digest& image) const;
   std::string TmpDir() const { return dir_ + "/tmp"; }
@@ -57,6 +60,11 @@ class RegionObjects {
   Status WriteDurably(const Sha256Digest& d, std::string_view framed) const;
   // Same for an image marker (the image is complete in this region).
   Status WriteMarker(const Sha256Digest& image) const;
+  // Makes the image visible: touches its marker if it exists (a gc keeps
+  // recent markers), writes it otherwise.
+  Status TouchOrWriteMarker(const Sha256Digest& image) const;
+  // syncfs() of the region's file system. Errors name the region.
+  Status SyncFs() const;
 
   // A unique temp file path in tmp/ owned by this process.
   std::string NewTempPath() const;
@@ -64,6 +72,7 @@ class RegionObjects {
  private:
   std::string dir_;
   std::string name_;
+  StoreFs* fs_;  // not owned
 };
 
 // Writes many objects cheaply and still crash-safely: each goes to its own
@@ -92,8 +101,8 @@ class ObjectBatch {
 };
 
 // syncfs() on the file system holding `dir`.
-Status SyncFileSystem(const std::string& dir);
+Status SyncFileSystem(const std::string& dir, StoreFs& fs = StoreFs::Default());
 // fsync() of a directory (after a rename into it).
-Status SyncDir(const std::string& dir);
+Status SyncDir(const std::string& dir, StoreFs& fs = StoreFs::Default());
 
 }  // namespace imagesmith::store

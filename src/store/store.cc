@@ -24,6 +24,8 @@
 #include "store/format.h"
 #include "store/objects.h"
 #include "store/pins.h"
+#include "store/replicate.h"
+#include "store/store_fs.h"
 #include "store/tree_io.h"
 
 namespace imagesmith::store {
@@ -183,11 +185,9 @@ class Putter {
       reused_.fetch_add(1);
     }
     // Renames of the batches are durable before the marker names them.
-    RETURN_IF_ERROR(SyncFileSystem(region_.dir()));
+    RETURN_IF_ERROR(region_.SyncFs());
     CrashPoint("store.put.before_marker");
-    if (utimensat(AT_FDCWD, region_.MarkerPath(image).c_str(), nullptr, 0) != 0) {
-      RETURN_IF_ERROR(region_.WriteMarker(image));
-    }
+    RETURN_IF_ERROR(region_.TouchOrWriteMarker(image));
     if (stats != nullptr) {
       stats->new_objects = new_objects_.load();
       stats->new_bytes = new_bytes_.load();
@@ -332,8 +332,8 @@ class StoreImpl final : public Store {
  public:
   // Pin's constructor is Store's alone; Store::Open hands us a maker.
   using PinMaker = std::function<StatusOr<Pin>(const std::string& root)>;
-  StoreImpl(Env& env, std::string root, PinMaker make_pin)
-      : env_(env), root_(std::move(root)), make_pin_(std::move(make_pin)) {}
+  StoreImpl(Env& env, std::string root, PinMaker make_pin, StoreFs& fs)
+      : env_(env), root_(std::move(root)), make_pin_(std::move(make_pin)), fs_(fs) {}
 
   Status Init() {
     RETURN_IF_ERROR(env_.CreateDirs(root_ + "/pins"));
@@ -348,7 +348,7 @@ class StoreImpl final : public Store {
   }
 
   RegionObjects R(const Region& region) const {
-    return RegionObjects(root_ + "/" + region.name(), region.name());
+    return RegionObjects(root_ + "/" + region.name(), region.name(), fs_);
   }
 
   // The pin every put and replication holds for its own duration.
@@ -719,57 +719,20 @@ class StoreImpl final : public Store {
     RETURN_IF_ERROR(NewInternalPin(&pin, {ImageRef{from, image}, ImageRef{to, image}}));
     ASSIGN_OR_RETURN(Closure c, ClosureOf(from, image));
     CrashPoint("store.replicate.started");
-    RegionObjects src = R(from);
-    RegionObjects dst = R(to);
-    RETURN_IF_ERROR(dst.Init());
-    ReplicateStats stats;
-    std::vector<Sha256Digest> copied;
-    ObjectBatch batch(dst);
-    Progress prog(progress, c.objects.size());
-    // Children before parents, the manifest after everything.
-    for (size_t i = 0; i + 1 < c.objects.size(); ++i) {
-      const Sha256Digest& d = c.objects[i];
-      prog.Add(1);
-      if (dst.Touch(d)) {
-        ++stats.present_objects;
-        continue;
-      }
-      ASSIGN_OR_RETURN(std::string framed, src.ReadFramed(d));
-      auto ok = UnframeObject(framed, d);
-      if (!ok.ok()) {
-        return DataLossError("region " + from.name() + ": object " + d.ToHex() +
-                             " is corrupt, not replicating it to " + to.name() + ": " +
-                             ok.status().message() + "; run `imagesmith store fsck`");
-      }
-      RETURN_IF_ERROR(batch.Add(d, framed));
-      copied.push_back(d);
-      ++stats.copied_objects;
-      stats.copied_bytes += framed.size();
-      CrashPoint("store.replicate.object_copied");
-    }
-    RETURN_IF_ERROR(batch.Commit());
-    CrashPoint("store.replicate.committed");
-    // Verify what landed in the target, as the target will serve it.
-    for (const Sha256Digest& d : copied) {
-      auto v = dst.Read(d);
-      if (!v.ok()) return v.status().WithContext("verifying the copy in " + to.name());
-    }
-    CrashPoint("store.replicate.before_manifest");
-    if (dst.Touch(image)) {
-      ++stats.present_objects;
-    } else {
-      ASSIGN_OR_RETURN(std::string framed, src.ReadFramed(image));
-      RETURN_IF_ERROR(dst.WriteDurably(image, framed));
-      ++stats.copied_objects;
-      stats.copied_bytes += framed.size();
-    }
-    RETURN_IF_ERROR(SyncFileSystem(dst.dir()));
-    CrashPoint("store.replicate.before_marker");
-    if (utimensat(AT_FDCWD, dst.MarkerPath(image).c_str(), nullptr, 0) != 0) {
-      RETURN_IF_ERROR(dst.WriteMarker(image));
-    }
-    prog.Finish();
-    return stats;
+    return CopyClosure(R(from), R(to), c.objects, image, "", "region ", progress);
+  }
+
+  StatusOr<ReplicateStats> CopyImageTo(const Region& region, const Sha256Digest& image, Store& dest,
+                                       const ProgressFn& progress) override {
+    auto* other = dynamic_cast<StoreImpl*>(&dest);
+    if (other == nullptr) return UnimplementedError("CopyImageTo: the target is not a store");
+    std::unique_ptr<InternalPin> pin, dest_pin;
+    RETURN_IF_ERROR(NewInternalPin(&pin, {ImageRef{region, image}}));
+    RETURN_IF_ERROR(other->NewInternalPin(&dest_pin, {ImageRef{region, image}}));
+    auto c = ClosureOf(region, image);
+    if (!c.ok()) return c.status().WithContext("store " + root_);
+    return CopyClosure(R(region), other->R(region), c->objects, image, "store " + root_ + ": ",
+                       "store " + other->root_ + ", region ", progress);
   }
 
   StatusOr<Pin> NewPin() override { return make_pin_(root_); }
@@ -871,6 +834,7 @@ class StoreImpl final : public Store {
   Env& env_;
   std::string root_;
   PinMaker make_pin_;
+  StoreFs& fs_;
 };
 
 // ---- gc -------------------------------------------------------------------
@@ -879,24 +843,26 @@ class StoreImpl final : public Store {
 // at or after `keep_from` (a put reusing it, before the rename), it goes
 // back; otherwise it is deleted. A put that touches it after the rename
 // finds it missing and writes it again. Returns the bytes freed.
-StatusOr<uint64_t> SweepOne(const std::string& path, const std::string& trash, FsTime keep_from,
-                            bool* removed) {
+StatusOr<uint64_t> SweepOne(StoreFs& fs, const std::string& path, const std::string& trash,
+                            FsTime keep_from, bool* removed) {
   *removed = false;
-  if (rename(path.c_str(), trash.c_str()) != 0) {
-    if (errno == ENOENT) return 0;
-    return ErrnoError("moving " + path + " to " + trash, errno);
+  Status moved = fs.Rename(path, trash);
+  if (!moved.ok()) {
+    if (moved.code() == StatusCode::kNotFound) return 0;
+    return moved;
   }
   CrashPoint("store.gc.trashed");
   struct stat st;
   if (lstat(trash.c_str(), &st) != 0) return ErrnoError("stat " + trash, errno);
   if (MtimeOf(st) >= keep_from) {
-    if (link(trash.c_str(), path.c_str()) != 0 && errno != EEXIST) {
-      return ErrnoError("restoring " + path + " from " + trash, errno);
+    Status back = fs.Link(trash, path);
+    if (!back.ok() && back.code() != StatusCode::kAlreadyExists) {
+      return back.WithContext("restoring " + path + " from the trash");
     }
-    unlink(trash.c_str());
+    (void)fs.Unlink(trash);
     return 0;
   }
-  if (unlink(trash.c_str()) != 0) return ErrnoError("removing " + trash, errno);
+  RETURN_IF_ERROR(fs.Unlink(trash));
   *removed = true;
   return static_cast<uint64_t>(st.st_size);
 }
@@ -926,11 +892,13 @@ StatusOr<GcReport> StoreImpl::Gc(const std::vector<ImageRef>& roots) {
       auto d = Sha256Digest::FromHex(hex);
       if (d.ok()) {
         std::string back = StartsWith(n, hex + ".image.") ? r.MarkerPath(*d) : r.ObjectPath(*d);
-        if (link(t.c_str(), back.c_str()) != 0 && errno != EEXIST) {
-          return ErrnoError("restoring " + back + " from " + t, errno);
+        Status linked = fs_.Link(t, back);
+        if (!linked.ok() && linked.code() != StatusCode::kAlreadyExists) {
+          return linked.WithContext("region " + region.name() + ": restoring " + back +
+                                    " from the trash");
         }
       }
-      unlink(t.c_str());
+      RETURN_IF_ERROR(fs_.Unlink(t).WithContext("region " + region.name()));
     }
   }
   // 2. The start: a file-system timestamp, comparable with objects' mtimes.
@@ -989,12 +957,14 @@ StatusOr<GcReport> StoreImpl::Gc(const std::vector<ImageRef>& roots) {
     std::string tag = SelfTag();
     for (const Sha256Digest& m : dead_markers) {
       bool removed = false;
-      ASSIGN_OR_RETURN(uint64_t freed,
-                       SweepOne(r.MarkerPath(m), r.TrashDir() + "/" + m.ToHex() + ".image." + tag,
-                                keep_from, &removed));
-      (void)freed;
+      auto freed = SweepOne(fs_, r.MarkerPath(m), r.TrashDir() + "/" + m.ToHex() + ".image." + tag,
+                            keep_from, &removed);
+      if (!freed.ok()) {
+        return freed.status().WithContext("region " + region.name() + ": removing image " +
+                                          m.ToHex());
+      }
     }
-    RETURN_IF_ERROR(SyncDir(r.dir() + "/images"));
+    RETURN_IF_ERROR(fs_.SyncDir(r.dir() + "/images").WithContext("region " + region.name()));
     ASSIGN_OR_RETURN(auto objs, ListObjects(r, nullptr));
     size_t swept = 0;
     for (const auto& [d, path] : objs) {
@@ -1008,9 +978,13 @@ StatusOr<GcReport> StoreImpl::Gc(const std::vector<ImageRef>& roots) {
         continue;
       }
       bool removed = false;
-      ASSIGN_OR_RETURN(
-          uint64_t freed,
-          SweepOne(path, r.TrashDir() + "/" + d.ToHex() + ".object." + tag, keep_from, &removed));
+      auto swept_one = SweepOne(fs_, path, r.TrashDir() + "/" + d.ToHex() + ".object." + tag,
+                                keep_from, &removed);
+      if (!swept_one.ok()) {
+        return swept_one.status().WithContext("region " + region.name() + ": removing object " +
+                                              d.ToHex());
+      }
+      uint64_t freed = *swept_one;
       if (removed) {
         ++rep.objects_removed;
         rep.bytes_removed += freed;
@@ -1040,13 +1014,17 @@ StatusOr<GcReport> StoreImpl::Gc(const std::vector<ImageRef>& roots) {
 }  // namespace
 
 StatusOr<std::unique_ptr<Store>> Store::Open(Env& env, const std::string& root) {
+  return Open(env, root, StoreFs::Default());
+}
+
+StatusOr<std::unique_ptr<Store>> Store::Open(Env& env, const std::string& root, StoreFs& fs) {
   auto make_pin = [](const std::string& store_root) -> StatusOr<Pin> {
     auto impl = std::make_unique<Pin::Impl>();
     impl->lock_path = store_root + "/gc.lock";
     RETURN_IF_ERROR(CreatePinFile(store_root + "/pins", &impl->file));
     return Pin(std::move(impl));
   };
-  auto s = std::make_unique<StoreImpl>(env, root, make_pin);
+  auto s = std::make_unique<StoreImpl>(env, root, make_pin, fs);
   RETURN_IF_ERROR(s->Init().WithContext("opening the store at " + root));
   return std::unique_ptr<Store>(std::move(s));
 }

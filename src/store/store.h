@@ -45,6 +45,8 @@
 
 namespace imagesmith::store {
 
+class StoreFs;  // store_fs.h
+
 // Called with (bytes done, bytes total) as work proceeds; total may be 0
 // when unknown. May be empty.
 using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
@@ -121,6 +123,11 @@ class Store {
 
   // Opens (creating if needed) the store at `root`.
   static StatusOr<std::unique_ptr<Store>> Open(Env& env, const std::string& root);
+  // The same, with every write, sync, rename, link, unlink and touch of
+  // object, marker and trash files going through `fs` (borrowed; must
+  // outlive the store): how tests inject disk-full and I/O errors
+  // (store_fs.h). Pin files and materialized trees use the real file system.
+  static StatusOr<std::unique_ptr<Store>> Open(Env& env, const std::string& root, StoreFs& fs);
 
   // Stores the tree at `dir` (a directory or an overlay's merged view) in
   // `region`. Regular file contents, symlink targets, directory listings and
@@ -153,6 +160,17 @@ class Store {
   virtual StatusOr<ReplicateStats> Replicate(const Region& from, const Region& to,
                                              const Sha256Digest& image,
                                              const ProgressFn& progress) = 0;
+
+  // Copies `image` from `region` of this store into the same region of
+  // `dest`, another Store opened on a different root (a backup, or a data
+  // directory being restored): only the objects `dest` lacks, each verified
+  // against its digest before it is written and read back after; the
+  // manifest and marker last, as Replicate does. Both sides are pinned for
+  // the call. NotFound if the image is not complete here; DataLoss naming
+  // the store, region, object and file if an object is corrupt (nothing is
+  // then marked complete in `dest`). Idempotent and resumable.
+  virtual StatusOr<ReplicateStats> CopyImageTo(const Region& region, const Sha256Digest& image,
+                                               Store& dest, const ProgressFn& progress) = 0;
 
   // A new, empty pin.
   virtual StatusOr<Pin> NewPin() = 0;
