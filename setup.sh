@@ -22,6 +22,8 @@ PACKAGES=(
   openssh-client  # ssh-keygen: SSH host keys for validation VMs under TCG (doc/vm.md)
   # building Debian trees
   mmdebstrap uidmap
+  # the customizer sandbox's boundary (doc/sandbox.md): its seccomp filter and user-mode network
+  libseccomp-dev passt
   # peers the benchmarks compare against
   casync mkosi
   # used by the tests
