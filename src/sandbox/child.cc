@@ -16,6 +16,7 @@
 #include <sys/fsuid.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -327,6 +328,10 @@ void ResetSignals() {
   // The init made itself undumpable, which left our /proc/self to the host's
   // root; execve resets this anyway.
   ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+  if (plan.fsize_limit != 0) {
+    rlimit lim{plan.fsize_limit, plan.fsize_limit};
+    if (::setrlimit(RLIMIT_FSIZE, &lim) != 0) Fatal("set RLIMIT_FSIZE", nullptr, errno);
+  }
   if (plan.oom_score_adj != nullptr) {
     int f = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
     if (f >= 0) {

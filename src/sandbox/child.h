@@ -62,6 +62,7 @@ struct ChildPlan {
   const char* devpts_options = "newinstance,ptmxmode=0666,mode=0620,gid=5";
   uint64_t keep_caps = ~uint64_t{0};
   const sock_fprog* seccomp = nullptr;
+  uint64_t fsize_limit = 0;             // RLIMIT_FSIZE of the main process; 0 = unchanged
   const char* resolv_source = nullptr;  // host resolv.conf to bind, or null
   std::vector<ChildBind> binds;
   bool sudo_shim = false;

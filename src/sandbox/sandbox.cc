@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -337,8 +338,60 @@ struct Stream {
 };
 
 // Clones the child into new namespaces and supervises it to the end.
+// Bytes of blocks under `dir`, not following symlinks or crossing mounts.
+int64_t BlocksUnder(int dirfd, dev_t dev, int depth) {
+  int64_t total = 0;
+  DIR* d = ::fdopendir(dirfd);
+  if (d == nullptr) {
+    ::close(dirfd);
+    return 0;
+  }
+  while (dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    struct stat st {};
+    if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_dev != dev) {
+      continue;
+    }
+    total += static_cast<int64_t>(st.st_blocks) * 512;
+    if (S_ISDIR(st.st_mode) && depth < 256) {
+      int sub = ::openat(::dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub >= 0) total += BlocksUnder(sub, dev, depth + 1);
+    }
+  }
+  ::closedir(d);
+  return total;
+}
+
+// Watches a run's writes (RunSpec::disk_limit_bytes).
+struct DiskWatch {
+  std::string upper;
+  int64_t limit = 0;
+  static constexpr int64_t kHostReserve = int64_t{512} << 20;
+
+  // "" while within bounds; otherwise why the run must stop.
+  std::string Check(bool walk) const {
+    if (upper.empty() || limit <= 0) return "";
+    struct statvfs vfs {};
+    if (::statvfs(upper.c_str(), &vfs) == 0 &&
+        static_cast<int64_t>(vfs.f_bavail) * static_cast<int64_t>(vfs.f_frsize) < kHostReserve) {
+      return "the host filesystem holding the tree has less than 512 MiB free";
+    }
+    if (!walk) return "";
+    int fd = ::open(upper.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct stat st {};
+    if (fd < 0 || ::fstat(fd, &st) != 0) {
+      if (fd >= 0) ::close(fd);
+      return "";
+    }
+    int64_t used = BlocksUnder(fd, st.st_dev, 0);
+    if (used <= limit) return "";
+    return "the tree grew past its disk quota: " + std::to_string(used >> 20) + " MiB written, " +
+           std::to_string(limit >> 20) + " MiB allowed";
+  }
+};
+
 StatusOr<Outcome> Supervise(ChildPlan& plan, const ProcessControl& control, Cgroup* cgroup,
-                            int clone_flags, bool user_net) {
+                            int clone_flags, bool user_net, const DiskWatch& disk) {
   Outcome out;
   RunResult& result = out.result;
   result.timeout = control.timeout;
@@ -523,6 +576,7 @@ StatusOr<Outcome> Supervise(ChildPlan& plan, const ProcessControl& control, Cgro
   bool init_done = false;
   int init_status = 0;
   bool killed = false;
+  auto next_walk = start + std::chrono::seconds(1);
   while (!init_done) {
     pollfd fds[5];
     int n = 0;
@@ -564,6 +618,18 @@ StatusOr<Outcome> Supervise(ChildPlan& plan, const ProcessControl& control, Cgro
         ssize_t w = ::write(in_w.get(), pending_in.data(), pending_in.size());
         if (w > 0) pending_in.remove_prefix(static_cast<size_t>(w));
         if ((w < 0 && errno != EAGAIN && errno != EINTR) || pending_in.empty()) in_w.Reset();
+      }
+    }
+    if (!killed) {
+      bool walk = Clock::now() >= next_walk;
+      if (walk) next_walk = Clock::now() + std::chrono::seconds(1);
+      std::string full = disk.Check(walk);
+      if (!full.empty()) {
+        result.disk_full = true;
+        result.disk_note = full;
+        ::kill(child, SIGKILL);
+        if (cgroup != nullptr) (void)cgroup->KillAll();
+        killed = true;
       }
     }
     if (!killed) {
@@ -625,7 +691,7 @@ StatusOr<Outcome> Supervise(ChildPlan& plan, const ProcessControl& control, Cgro
 // Everything a run sets up around Supervise, torn down in reverse order.
 StatusOr<RunResult> Execute(ChildPlan& plan, const ProcessControl& control, int clone_flags,
                             bool user_net, const std::string& upper,
-                            const std::vector<std::string>& candidates) {
+                            const std::vector<std::string>& candidates, int64_t disk_limit = 0) {
   std::unique_ptr<Cgroup> cgroup;
   const Limits& limits = control.limits;
   if (limits.memory_bytes > 0 || limits.cpus > 0 || limits.max_pids > 0) {
@@ -641,7 +707,8 @@ StatusOr<RunResult> Execute(ChildPlan& plan, const ProcessControl& control, int 
   if (!upper.empty()) {
     for (const std::string& rel : candidates) whiteouts[rel] = IsWhiteout(upper, rel);
   }
-  StatusOr<Outcome> outcome = Supervise(plan, control, cgroup.get(), clone_flags, user_net);
+  DiskWatch disk{upper, disk_limit};
+  StatusOr<Outcome> outcome = Supervise(plan, control, cgroup.get(), clone_flags, user_net, disk);
   Status cleanup;
   if (cgroup != nullptr) cleanup = cgroup->Remove();
   if (::rmdir(plan.mount_point) != 0 && cleanup.ok()) {
@@ -691,6 +758,7 @@ std::string RunResult::Describe() const {
   std::string memory = "the memory limit";
   if (memory_limit_bytes > 0) memory += " (" + FormatMiB(memory_limit_bytes) + ")";
   if (cancelled) return "cancelled";
+  if (disk_full) return "stopped: " + disk_note;
   if (timed_out) return "timed out after " + FormatDuration(timeout);
   if (oom_killed && term_signal == SIGKILL) return "killed by " + memory;
   std::string out;
@@ -792,12 +860,13 @@ StatusOr<RunResult> Run(const RunSpec& spec) {
       plan.sudo_probe.push_back(cs.Add(TreeRelative(dir + "/sudo")));
   }
   plan.working_dir = cs.Add(spec.working_dir);
+  if (spec.disk_limit_bytes > 0) plan.fsize_limit = static_cast<uint64_t>(spec.disk_limit_bytes);
 
   if (spec.isolation == Isolation::kLegacy) {
     ASSIGN_OR_RETURN(std::string mount_point, MakeMountPoint());
     plan.mount_point = cs.Add(mount_point);
     return Execute(plan, spec.control, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC,
-                   false, spec.tree.upper, candidates);
+                   false, spec.tree.upper, candidates, spec.disk_limit_bytes);
   }
   ASSIGN_OR_RETURN(internal::IdRange range, internal::SubordinateIds());
   ASSIGN_OR_RETURN(const std::vector<sock_filter>* program, internal::SeccompProgram());
@@ -819,7 +888,7 @@ StatusOr<RunResult> Run(const RunSpec& spec) {
   ASSIGN_OR_RETURN(std::string mount_point, MakeMountPoint());
   plan.mount_point = cs.Add(mount_point);
   return Execute(plan, spec.control, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET, spec.network,
-                 spec.tree.upper, candidates);
+                 spec.tree.upper, candidates, spec.disk_limit_bytes);
 }
 
 StatusOr<RunResult> RunHostWithTree(const Tree& tree, std::vector<std::string> argv,

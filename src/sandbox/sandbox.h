@@ -131,6 +131,13 @@ struct RunSpec {
   // Debian's default if absent, and gets ":/run/imagesmith/bin" appended when
   // the tree has no sudo (see `sudo` below).
   std::map<std::string, std::string> env;
+  // A quota on what the run may write into the tree (its upper dir), e.g.
+  // the image's disk size; 0 = none. A single file can never grow past it
+  // (RLIMIT_FSIZE: the write fails with EFBIG), and the run is stopped when
+  // the upper dir's blocks exceed it (checked every second) or when the
+  // host filesystem under the upper dir falls below 512 MiB free (checked
+  // every 100 ms), so the host keeps working. RunResult::disk_full says so.
+  int64_t disk_limit_bytes = 0;
   std::string working_dir = "/";  // inside the tree; must exist
   std::string hostname = "imagesmith";
   std::vector<BindMount> binds;
@@ -147,7 +154,11 @@ struct RunResult {
   int term_signal = 0;  // the signal that ended the main process, or 0
   bool timed_out = false;
   bool cancelled = false;
-  bool oom_killed = false;               // the memory cgroup killed a process during the run
+  bool oom_killed = false;  // the memory cgroup killed a process during the run
+  // Stopped because the tree outgrew RunSpec::disk_limit_bytes or the host's
+  // filesystem ran low; disk_note says which, with the numbers.
+  bool disk_full = false;
+  std::string disk_note;
   std::chrono::milliseconds timeout{0};  // copied from the request, for Describe()
   int64_t memory_limit_bytes = 0;        // copied from the request, for Describe()
   std::string stdout_data;               // up to max_capture_bytes each

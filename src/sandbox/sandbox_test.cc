@@ -619,6 +619,29 @@ TEST_F(SandboxTest, LegacyIsolationIsRealRootOnTheHostNetwork) {
   EXPECT_NE(r->stdout_data.find("4294967295"), std::string::npos) << r->stdout_data;
 }
 
+TEST_F(SandboxTest, DiskQuotaStopsOneBigFileAndManySmallOnes) {
+  RunSpec big = Shell("dd if=/dev/zero of=/big bs=1M count=20 2>&1; echo dd=$?");
+  big.disk_limit_bytes = int64_t{8} << 20;
+  auto r = sandbox::Run(big);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->stdout_data.find("dd="), std::string::npos) << r->stdout_data;
+  EXPECT_EQ(r->stdout_data.find("dd=0"), std::string::npos) << r->stdout_data;  // SIGXFSZ
+  struct stat st {};
+  ASSERT_EQ(::lstat((upper_ + "/big").c_str(), &st), 0);
+  EXPECT_LE(st.st_size, int64_t{8} << 20);
+
+  RunSpec many = Shell(
+      "i=0; while [ $i -lt 12 ]; do dd if=/dev/zero of=/f$i bs=1M count=2 2>/dev/null; "
+      "i=$((i+1)); sleep 0.3; done; echo finished");
+  many.disk_limit_bytes = int64_t{8} << 20;
+  r = sandbox::Run(many);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->disk_full) << r->Describe() << r->stdout_data;
+  EXPECT_EQ(r->stdout_data.find("finished"), std::string::npos);
+  EXPECT_NE(r->Describe().find("stopped: the tree grew past its disk quota"), std::string::npos)
+      << r->Describe();
+}
+
 TEST(SandboxIdRangeTest, ParsesTheImagesmithLineOrFallsBackToTheDefault) {
   auto own = internal::ParseSubordinateIds("alice:100000:65536\nimagesmith:500000:65536\n", "f");
   ASSERT_TRUE(own.ok()) << own.status().ToString();
