@@ -74,7 +74,21 @@ run_main() {
   ./build/imagesmith build examples/debian12-nginx.json
 }
 
+# The customizer sandbox maps root inside onto this subordinate id range
+# (doc/sandbox.md); nothing else on the host may use it.
+subordinate_ids() {
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+  for f in /etc/subuid /etc/subgid; do
+    if ! grep -q '^imagesmith:' "$f" 2>/dev/null; then
+      log "adding imagesmith:1879048192:65536 to $f"
+      echo "imagesmith:1879048192:65536" | "${sudo[@]}" tee -a "$f" >/dev/null
+    fi
+  done
+}
+
 install_packages
+subordinate_ids
 build
 case "${1:-}" in
   "") ;;
