@@ -32,8 +32,11 @@ void Write(const std::string& path, const std::string& text) {
 }
 
 std::string Replace(std::string s, const std::string& from, const std::string& to) {
-  size_t pos;
-  while ((pos = s.find(from)) != std::string::npos) s.replace(pos, from.size(), to);
+  size_t pos = 0;
+  while ((pos = s.find(from, pos)) != std::string::npos) {
+    s.replace(pos, from.size(), to);
+    pos += to.size();
+  }
   return s;
 }
 
@@ -139,6 +142,7 @@ TEST(SandboxEscapeTest, HostileTemplatesFailNamedOrHaveNoEffectOnTheHost) {
 
   Site hostile, full, refused;
   const std::string secret = hostile.home + "/cache/other-template-secret";
+  ASSERT_TRUE(Env::Default()->CreateDirs(hostile.home + "/cache").ok());
   Write(secret, "SECRET-OF-ANOTHER-TEMPLATE\n");
   auto perl = [](const std::string& what, const std::string& nr, const std::string& args) {
     return "perl -e 'my $r = syscall(" + nr + args + "); print $r == -1 ? \"" + what +

@@ -1,6 +1,7 @@
 #include "build/pipeline.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -425,6 +426,13 @@ bool Builder::RunStep(size_t index, const tmpl::Step& step) {
                         : std::vector<std::string>{"/bin/sh", "/run/imagesmith-step.sh"};
   } else {
     const auto& f = std::get<tmpl::FileStep>(step.spec);
+    // The fetched file is 0600: give it to root inside the sandbox (an
+    // unprivileged host uid), so cp can read it and the copy keeps its mode.
+    if (auto root = sandbox::HostUidOfRootInside(); root.ok()) {
+      if (::chown(fetched_path.c_str(), *root, *root) != 0) {
+        return Fail(ErrnoError("chown " + fetched_path, errno));
+      }
+    }
     spec.binds.push_back({fetched_path, "/run/imagesmith-input", true});
     spec.env["IMAGESMITH_DESTINATION"] = f.destination;
     spec.argv = {"/bin/sh", "-c",

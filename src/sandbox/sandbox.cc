@@ -891,6 +891,11 @@ StatusOr<RunResult> Run(const RunSpec& spec) {
                  spec.tree.upper, candidates, spec.disk_limit_bytes);
 }
 
+StatusOr<uint32_t> HostUidOfRootInside() {
+  ASSIGN_OR_RETURN(internal::IdRange range, internal::SubordinateIds());
+  return range.start;
+}
+
 StatusOr<RunResult> RunHostWithTree(const Tree& tree, std::vector<std::string> argv,
                                     const HostRunOptions& options) {
   RETURN_IF_ERROR(RequireRoot());

@@ -191,6 +191,13 @@ struct RunResult {
 // gone. Requires root.
 StatusOr<RunResult> Run(const RunSpec& spec);
 
+// The host uid (and gid) that root inside a kBoundary run is: the start of
+// imagesmith's subordinate id range (doc/sandbox.md). A host file given to a
+// run through a bind mount is readable inside only by its mode's "other"
+// bits, unless it is owned by this id (then root inside owns it). Fails like
+// Run does for a bad /etc/subuid or /etc/subgid.
+StatusOr<uint32_t> HostUidOfRootInside();
+
 struct HostRunOptions {
   // Added to (or overriding) the inherited environment of the host program.
   std::map<std::string, std::string> extra_env;
