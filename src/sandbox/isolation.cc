@@ -146,7 +146,11 @@ StatusOr<int> MakeUserNamespace(const IdRange& range) {
     ns = ::open((proc + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC);
     if (ns < 0) s = ErrnoError("open " + proc + "/ns/user", errno);
   }
-  ::close(p[1]);  // the helper exits
+  // Not by closing the pipe: a helper cloned at the same time by another
+  // thread may hold a copy of its write end (and we one of its), and two
+  // helpers waiting for each other's EOF would never exit.
+  ::kill(static_cast<pid_t>(pid), SIGKILL);
+  ::close(p[1]);
   int st;
   while (::waitpid(static_cast<pid_t>(pid), &st, 0) < 0 && errno == EINTR) {
   }
