@@ -37,7 +37,11 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# A private copy (others may rebuild build/), with the guest agent beside it.
 cp "$bin" "$work/imagesmith"
+agent=$(dirname "$bin")/imagesmith-agent
+[ -x "$agent" ] || die "no $agent (ninja -C build imagesmith-agent)"
+cp "$agent" "$work/imagesmith-agent"
 bin=$work/imagesmith
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
