@@ -457,6 +457,8 @@ void EnterBoundary(const ChildPlan& plan) {
   if (::setgroups(0, nullptr) != 0) Fatal("clear supplementary groups", nullptr, errno);
   if (::setresgid(0, 0, 0) != 0) Fatal("become gid 0 of the user namespace", nullptr, errno);
   if (::setresuid(0, 0, 0) != 0) Fatal("become uid 0 of the user namespace", nullptr, errno);
+  // A change of credentials clears the parent-death signal: arm it again.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::unshare(CLONE_NEWUTS | CLONE_NEWIPC) != 0) {
     Fatal("create the UTS and IPC namespaces", nullptr, errno);
   }
@@ -509,6 +511,7 @@ void ChildMain(const ChildPlan& plan) {
     ::setfsgid(plan.tree_root);
     ::setfsuid(plan.tree_root);
     RaiseEffective();
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // cleared by the change of fsuid
   }
   if (plan.overlay_options != nullptr) {
     unsigned long flags = plan.writable ? 0 : MS_RDONLY;
