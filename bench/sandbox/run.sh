@@ -12,6 +12,7 @@
 #
 #   bench/sandbox/run.sh            # uses $IMAGESMITH, or ./build/imagesmith
 #   ROUNDS=3 DOWNLOADS=7 bench/sandbox/run.sh
+#   BENCH_HOME=/var/tmp/isb-home bench/sandbox/run.sh   # keep the data directory
 #
 # Prints a table and writes bench/sandbox/results.md. Run as root.
 set -euo pipefail
@@ -30,7 +31,8 @@ SKIP_BUILDS=${SKIP_BUILDS:-0}
 bin=${IMAGESMITH:-$repo/build/imagesmith}
 [ -x "$bin" ] || die "no imagesmith binary at $bin (build it first)"
 
-work=$(mktemp -d /var/tmp/imagesmith-bench-sandbox.XXXXXX)
+# Short paths: the validation VM's agent socket path must fit in 107 bytes.
+work=$(mktemp -d /var/tmp/isb.XXXXXX)
 holder=""
 cleanup() {
   [ -n "$holder" ] && kill "$holder" 2>/dev/null || true
@@ -52,7 +54,8 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 # --- 1. the example build ------------------------------------------------------
 new_times=() old_times=()
 if [ "$SKIP_BUILDS" != 1 ]; then
-  export IMAGESMITH_HOME=$work/home
+  # BENCH_HOME keeps the data directory (and its Debian base) between runs.
+  export IMAGESMITH_HOME=${BENCH_HOME:-$work/h}
   mkdir -p "$IMAGESMITH_HOME"
   log "warm-up build (makes the Debian base once)"
   "$bin" build examples/debian12-nginx.json >"$work/warm.out" 2>&1 || { tail -20 "$work/warm.out"; die "warm-up build failed"; }
