@@ -22,6 +22,8 @@ PACKAGES=(
   openssh-client  # ssh-keygen: SSH host keys for validation VMs under TCG (doc/vm.md)
   # building Debian trees
   mmdebstrap uidmap
+  # the customizer sandbox's boundary (doc/sandbox.md): its seccomp filter and user-mode network
+  libseccomp-dev passt
   # peers the benchmarks compare against
   casync mkosi
   # used by the tests
@@ -72,7 +74,21 @@ run_main() {
   ./build/imagesmith build examples/debian12-nginx.json
 }
 
+# The customizer sandbox maps root inside onto this subordinate id range
+# (doc/sandbox.md); nothing else on the host may use it.
+subordinate_ids() {
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+  for f in /etc/subuid /etc/subgid; do
+    if ! grep -q '^imagesmith:' "$f" 2>/dev/null; then
+      log "adding imagesmith:1879048192:65536 to $f"
+      echo "imagesmith:1879048192:65536" | "${sudo[@]}" tee -a "$f" >/dev/null
+    fi
+  done
+}
+
 install_packages
+subordinate_ids
 build
 case "${1:-}" in
   "") ;;

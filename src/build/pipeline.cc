@@ -1,9 +1,11 @@
 #include "build/pipeline.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 
 #include "base/strings.h"
@@ -233,6 +235,17 @@ sandbox::RunSpec Builder::StepSpec(const std::string& label, const std::string& 
   spec.hostname = "localhost";
   spec.binds.push_back({policy_rc_d_, "/usr/sbin/policy-rc.d", true});
   spec.control.limits = limits_.limits;
+  // Nothing a step writes can be larger than the image's disk.
+  spec.disk_limit_bytes = static_cast<int64_t>(std::max<uint64_t>(
+      source_disk_bytes_, static_cast<uint64_t>(t_.vm_profile.os_disk_size_gb) << 30));
+  // The old sandbox (real root, host network), only to measure the
+  // boundary's cost: bench/sandbox. Never for templates one does not trust.
+  if (const char* iso = std::getenv("IMAGESMITH_SANDBOX_ISOLATION");
+      iso != nullptr && std::string_view(iso) == "legacy") {
+    spec.isolation = sandbox::Isolation::kLegacy;
+    log_.Info("sandbox: IMAGESMITH_SANDBOX_ISOLATION=legacy -- " + label +
+              " runs as real root on the host network (benchmarks only)");
+  }
   spec.control.cancel = o_.cancel;
   spec.control.on_line = [this, label](std::string_view line, bool is_stderr) {
     log_.Output(label, line, is_stderr);
@@ -413,6 +426,13 @@ bool Builder::RunStep(size_t index, const tmpl::Step& step) {
                         : std::vector<std::string>{"/bin/sh", "/run/imagesmith-step.sh"};
   } else {
     const auto& f = std::get<tmpl::FileStep>(step.spec);
+    // The fetched file is 0600: give it to root inside the sandbox (an
+    // unprivileged host uid), so cp can read it and the copy keeps its mode.
+    if (auto root = sandbox::HostUidOfRootInside(); root.ok()) {
+      if (::chown(fetched_path.c_str(), *root, *root) != 0) {
+        return Fail(ErrnoError("chown " + fetched_path, errno));
+      }
+    }
     spec.binds.push_back({fetched_path, "/run/imagesmith-input", true});
     spec.env["IMAGESMITH_DESTINATION"] = f.destination;
     spec.argv = {"/bin/sh", "-c",
@@ -428,6 +448,10 @@ bool Builder::RunStep(size_t index, const tmpl::Step& step) {
   auto result = sandbox::Run(spec);
   if (!result.ok()) return Fail(result.status().WithContext(label));
   for (const std::string& note : result->notes) log_.Info("sandbox: " + note);
+  if (!result->refused.empty()) {
+    log_.Info("sandbox: refused " + result->RefusedList() + " with EPERM in " + label +
+              " (doc/sandbox.md)");
+  }
   log_.Info(label + " ended: " + result->Describe());
   Status judged = Judge(*result, label);
   if (!judged.ok()) return Fail(judged);
@@ -468,11 +492,15 @@ bool Builder::Generalize() {
   sandbox::RunSpec spec = StepSpec("generalize", upper, work);
   spec.binds.push_back({script, "/run/imagesmith-deprovision.sh", true});
   spec.argv = {"/bin/sh", "-c", kGeneralizeWrapper};
+  spec.network = false;  // the deprovisioning needs none
   auto remaining = Remaining("generalization");
   if (!remaining.ok()) return Fail(remaining.status());
   spec.control.timeout = *remaining;
   auto result = sandbox::Run(spec);
   if (!result.ok()) return Fail(result.status().WithContext("generalize"));
+  if (!result->refused.empty()) {
+    log_.Info("sandbox: refused " + result->RefusedList() + " with EPERM in generalization");
+  }
   Status judged = Judge(*result, "generalization");
   if (!judged.ok()) return Fail(judged);
   layers_.push_back(upper);
@@ -642,7 +670,7 @@ bool Builder::Validate(bool* distribute) {
                 r.status.code() != StatusCode::kCancelled &&
                 r.status.code() != StatusCode::kDeadlineExceeded;
   return Fail(r.status.code() == StatusCode::kAborted ? r.status.WithContext("validation failed")
-                                                        : r.status);
+                                                      : r.status);
 }
 
 bool Builder::Distribute() {
@@ -700,8 +728,9 @@ BuildOutcome Builder::Run() {
     bool valid = Validate(&distribute);
     if (source_only) {
       if (valid) {
-        log_.Info("sourceValidationOnly: the source image passed validation; nothing was built, "
-                  "so nothing is distributed");
+        log_.Info(
+            "sourceValidationOnly: the source image passed validation; nothing was built, "
+            "so nothing is distributed");
         out_.state = RunState::kSucceeded;
         out_.message.clear();
       }
@@ -750,7 +779,8 @@ Status Precheck(const tmpl::ImageTemplate& t) {
     if (!t.customize.empty()) {
       return FailedPreconditionError(
           "validate.sourceValidationOnly is true, so the source image is validated as it is, but "
-          "customize has " + std::to_string(t.customize.size()) +
+          "customize has " +
+          std::to_string(t.customize.size()) +
           " step(s); remove them or set sourceValidationOnly to false");
     }
     if (t.validate.in_vm_validations.empty()) {

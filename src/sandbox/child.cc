@@ -7,11 +7,16 @@
 #include "sandbox/child.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
 #include <linux/openat2.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/fsuid.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -155,7 +160,7 @@ void CloseAllBut(const std::vector<int>& keep) {
 void SetUpDev(int root_fd, dev_t root_dev) {
   int dev = MountPoint(root_fd, root_dev, "dev", ".", "dev", true);
   if (dev < 0) Fatal("find or create /dev in the tree", nullptr, errno);
-  if (MountOn("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=1m") != 0) {
+  if (MountOn("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, g_plan->dev_options) != 0) {
     Fatal("mount tmpfs on /dev", nullptr, errno);
   }
   ::close(dev);
@@ -172,8 +177,8 @@ void SetUpDev(int root_fd, dev_t root_dev) {
   }
   if (::mkdirat(devdir, "pts", 0755) == 0) {
     int pts = ::openat(devdir, "pts", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (pts < 0 || MountOn("devpts", pts, "devpts", MS_NOSUID | MS_NOEXEC,
-                           "newinstance,ptmxmode=0666,mode=0620,gid=5") != 0) {
+    if (pts < 0 ||
+        MountOn("devpts", pts, "devpts", MS_NOSUID | MS_NOEXEC, g_plan->devpts_options) != 0) {
       Send(ReportKind::kNote, errno, 0, "no /dev/pts: mounting devpts failed");
     } else {
       ::symlinkat("pts/ptmx", devdir, "ptmx");
@@ -202,7 +207,7 @@ bool SetUpRun(int root_fd, const ChildPlan& plan) {
     if (plan.sudo_shim) Send(ReportKind::kNote, 0, 0, "no sudo shim: the tree has no /run");
     return false;
   }
-  if (MountOn("tmpfs", run, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0) {
+  if (MountOn("tmpfs", run, "tmpfs", MS_NOSUID | MS_NODEV, plan.run_options) != 0) {
     Fatal("mount tmpfs on /run", nullptr, errno);
   }
   ::close(run);
@@ -323,6 +328,13 @@ void ResetSignals() {
 [[noreturn]] void ExecMain(const ChildPlan& plan, bool shim) {
   ::setsid();
   ResetSignals();
+  // The init made itself undumpable, which left our /proc/self to the host's
+  // root; execve resets this anyway.
+  ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+  if (plan.fsize_limit != 0) {
+    rlimit lim{plan.fsize_limit, plan.fsize_limit};
+    if (::setrlimit(RLIMIT_FSIZE, &lim) != 0) Fatal("set RLIMIT_FSIZE", nullptr, errno);
+  }
   if (plan.oom_score_adj != nullptr) {
     int f = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
     if (f >= 0) {
@@ -407,6 +419,71 @@ void NameInit() {
   std::memcpy(args, kName, len < sizeof kName ? len - 1 : sizeof kName - 1);
 }
 
+// Makes every capability in the permitted set effective again (a change of
+// fsuid away from 0 clears the file-system ones).
+void RaiseEffective() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (::syscall(SYS_capget, &header, data) != 0) Fatal("capget", nullptr, errno);
+  for (auto& d : data) d.effective = d.permitted;
+  if (::syscall(SYS_capset, &header, data) != 0) Fatal("capset", nullptr, errno);
+}
+
+// Covers `path` with an idmapped bind mount of itself: a file the disk says
+// uid k owns shows as tree_root + k through it, and one created by tree_root
+// + k is stored as k. So the image keeps its real owners on disk while root
+// inside the user namespace (tree_root) owns what root owns in the image.
+void IdmapInPlace(const char* path, int userns_fd) {
+  int tree = static_cast<int>(
+      ::syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+  if (tree < 0) Fatal("clone the mount of", path, errno);
+  mount_attr attr;
+  std::memset(&attr, 0, sizeof attr);
+  attr.attr_set = MOUNT_ATTR_IDMAP;
+  attr.userns_fd = static_cast<uint64_t>(userns_fd);
+  if (::syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) {
+    Fatal("idmap the mount of", path, errno);
+  }
+  if (::syscall(SYS_move_mount, tree, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+    Fatal("attach the idmapped mount on", path, errno);
+  }
+  ::close(tree);
+}
+
+// After pivot_root: become root of the user namespace (host uid tree_root),
+// with UTS and IPC namespaces of its own, a reduced bounding set,
+// no_new_privs and the seccomp filter. Everything the command runs inherits it.
+void EnterBoundary(const ChildPlan& plan) {
+  if (::setns(plan.userns_fd, CLONE_NEWUSER) != 0)
+    Fatal("enter the user namespace", nullptr, errno);
+  ::close(plan.userns_fd);
+  if (::setgroups(0, nullptr) != 0) Fatal("clear supplementary groups", nullptr, errno);
+  if (::setresgid(0, 0, 0) != 0) Fatal("become gid 0 of the user namespace", nullptr, errno);
+  if (::setresuid(0, 0, 0) != 0) Fatal("become uid 0 of the user namespace", nullptr, errno);
+  // A change of credentials clears the parent-death signal: arm it again.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::unshare(CLONE_NEWUTS | CLONE_NEWIPC) != 0) {
+    Fatal("create the UTS and IPC namespaces", nullptr, errno);
+  }
+  for (int cap = 0; cap < 64; ++cap) {
+    if ((plan.keep_caps >> cap) & 1) continue;
+    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) {
+      Fatal("drop a capability from the bounding set", nullptr, errno);
+    }
+  }
+  ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Fatal("set no_new_privs", nullptr, errno);
+}
+
+void LoadSeccomp(const ChildPlan& plan) {
+  long listener = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                            plan.seccomp);
+  if (listener < 0) Fatal("load the seccomp filter", nullptr, errno);
+  Send(ReportKind::kListener, 0, static_cast<int32_t>(listener), "");
+  // Nothing inside may read the init's memory or fds (/proc/1/...).
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 }  // namespace
 
 void ChildMain(const ChildPlan& plan) {
@@ -428,6 +505,16 @@ void ChildMain(const ChildPlan& plan) {
 
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     Fatal("make mounts private", nullptr, errno);
+  }
+  if (plan.userns_fd >= 0) {
+    for (const char* path : plan.idmap_paths) IdmapInPlace(path, plan.userns_fd);
+    // Set up as the tree's root: what the setup creates in the tree (mount
+    // points) and on its tmpfs mounts is root's inside, and overlayfs, which
+    // acts with its mounter's credentials, can map them through the idmap.
+    ::setfsgid(plan.tree_root);
+    ::setfsuid(plan.tree_root);
+    RaiseEffective();
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // cleared by the change of fsuid
   }
   if (plan.overlay_options != nullptr) {
     unsigned long flags = plan.writable ? 0 : MS_RDONLY;
@@ -479,9 +566,6 @@ void ChildMain(const ChildPlan& plan) {
     shim = SetUpRun(root_fd, plan);
     SetUpResolvConf(root_fd, root_st.st_dev, plan);
     SetUpBinds(root_fd, root_st.st_dev, plan);
-    if (plan.hostname != nullptr && ::sethostname(plan.hostname, std::strlen(plan.hostname)) != 0) {
-      Fatal("set the hostname", plan.hostname, errno);
-    }
     // Swap the root: afterwards the host's filesystems are not reachable from
     // this mount namespace at all, and it holds no reference to them.
     if (::fchdir(root_fd) != 0) Fatal("enter", plan.mount_point, errno);
@@ -489,6 +573,11 @@ void ChildMain(const ChildPlan& plan) {
     if (::umount2(".", MNT_DETACH) != 0) Fatal("detach the host root", nullptr, errno);
     if (::chdir("/") != 0) Fatal("chdir /", nullptr, errno);
     ::close(root_fd);
+    if (plan.userns_fd >= 0) EnterBoundary(plan);
+    if (plan.hostname != nullptr && ::sethostname(plan.hostname, std::strlen(plan.hostname)) != 0) {
+      Fatal("set the hostname", plan.hostname, errno);
+    }
+    if (plan.seccomp != nullptr) LoadSeccomp(plan);
   }
 
   // A raw clone, not fork(): glibc's fork takes malloc and stdio locks that

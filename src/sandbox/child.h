@@ -8,6 +8,8 @@
 // system calls. It reports back through a pipe of fixed-size Report records.
 #pragma once
 
+#include <linux/filter.h>
+
 #include <cstdint>
 #include <vector>
 
@@ -18,6 +20,7 @@ enum class ReportKind : int32_t {
   kNote = 2,     // something the sandbox adjusted for; text explains
   kPlaceholder,  // text is a tree-relative path created as an empty mount point
   kExited,       // the main process ended; value is its wait status
+  kListener,     // value is the init's fd number of the seccomp listener
 };
 
 // Written in one write(2) (smaller than PIPE_BUF, so never interleaved).
@@ -46,6 +49,21 @@ struct ChildPlan {
   const char* bind_layer = nullptr;
   bool writable = false;  // the tree has an upper dir
   const char* hostname = nullptr;
+  // The boundary (doc/sandbox.md). userns_fd < 0: none of it (legacy mode).
+  // Otherwise every path in idmap_paths is covered by an idmapped bind of
+  // itself (disk id k shows as tree_root + k) before the overlay is mounted,
+  // setup runs with fsuid/fsgid tree_root, and after pivot_root the init
+  // enters the user namespace, unshares UTS and IPC, drops the bounding set
+  // to keep_caps, sets no_new_privs and loads `seccomp` with a listener.
+  int userns_fd = -1;
+  uint32_t tree_root = 0;  // host uid/gid of root inside
+  std::vector<const char*> idmap_paths;
+  const char* dev_options = "mode=0755,size=1m";
+  const char* run_options = "mode=0755";
+  const char* devpts_options = "newinstance,ptmxmode=0666,mode=0620,gid=5";
+  uint64_t keep_caps = ~uint64_t{0};
+  const sock_fprog* seccomp = nullptr;
+  uint64_t fsize_limit = 0;             // RLIMIT_FSIZE of the main process; 0 = unchanged
   const char* resolv_source = nullptr;  // host resolv.conf to bind, or null
   std::vector<ChildBind> binds;
   bool sudo_shim = false;

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -25,6 +26,7 @@
 #include "base/strings.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/child.h"
+#include "sandbox/isolation.h"
 
 namespace imagesmith::sandbox {
 namespace {
@@ -312,6 +314,42 @@ std::string FormatMiB(int64_t bytes) {
   return std::to_string(bytes >> 20) + " MiB";
 }
 
+// ---- the boundary ----------------------------------------------------------
+
+// What package installs need (Docker's default set without CAP_MKNOD):
+// chown, dac_override, fowner, fsetid, kill, setgid, setuid, setpcap,
+// net_bind_service, net_raw, sys_chroot, audit_write, setfcap.
+constexpr uint64_t Cap(int c) { return uint64_t{1} << c; }
+constexpr uint64_t kKeptCapabilities = Cap(0) | Cap(1) | Cap(3) | Cap(4) | Cap(5) | Cap(6) |
+                                       Cap(7) | Cap(8) | Cap(10) | Cap(13) | Cap(18) | Cap(29) |
+                                       Cap(31);
+
+// The host directories to idmap: every layer, and the deepest directory that
+// holds both the upper and the work dir (overlayfs wants them on one mount).
+// A directory inside another on the list is covered by that one already.
+std::vector<std::string> IdmapRoots(const Tree& tree) {
+  std::vector<std::string> roots;
+  if (!tree.upper.empty()) {
+    std::vector<std::string> a = Split(tree.upper, '/'), b = Split(tree.work, '/');
+    std::vector<std::string> common;
+    for (size_t i = 0; i < a.size() && i < b.size() && a[i] == b[i]; ++i) common.push_back(a[i]);
+    std::string dir = Join(common, "/");
+    roots.push_back(dir.empty() ? "/" : dir);
+  }
+  for (const std::string& l : tree.layers) roots.push_back(l);
+  std::vector<std::string> out;
+  for (const std::string& r : roots) {
+    bool covered = false;
+    for (const std::string& o : roots) {
+      if (&o == &r) continue;
+      std::string prefix = o == "/" ? "/" : o + "/";
+      if (StartsWith(r, prefix) || (o == r && &o < &r)) covered = true;
+    }
+    if (!covered) out.push_back(r);
+  }
+  return out;
+}
+
 // ---- running and supervising the child ------------------------------------
 
 class Fd {
@@ -363,8 +401,60 @@ struct Stream {
 };
 
 // Clones the child into new namespaces and supervises it to the end.
+// Bytes of blocks under `dir`, not following symlinks or crossing mounts.
+int64_t BlocksUnder(int dirfd, dev_t dev, int depth) {
+  int64_t total = 0;
+  DIR* d = ::fdopendir(dirfd);
+  if (d == nullptr) {
+    ::close(dirfd);
+    return 0;
+  }
+  while (dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    struct stat st {};
+    if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_dev != dev) {
+      continue;
+    }
+    total += static_cast<int64_t>(st.st_blocks) * 512;
+    if (S_ISDIR(st.st_mode) && depth < 256) {
+      int sub = ::openat(::dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub >= 0) total += BlocksUnder(sub, dev, depth + 1);
+    }
+  }
+  ::closedir(d);
+  return total;
+}
+
+// Watches a run's writes (RunSpec::disk_limit_bytes).
+struct DiskWatch {
+  std::string upper;
+  int64_t limit = 0;
+  static constexpr int64_t kHostReserve = int64_t{512} << 20;
+
+  // "" while within bounds; otherwise why the run must stop.
+  std::string Check(bool walk) const {
+    if (upper.empty() || limit <= 0) return "";
+    struct statvfs vfs {};
+    if (::statvfs(upper.c_str(), &vfs) == 0 &&
+        static_cast<int64_t>(vfs.f_bavail) * static_cast<int64_t>(vfs.f_frsize) < kHostReserve) {
+      return "the host filesystem holding the tree has less than 512 MiB free";
+    }
+    if (!walk) return "";
+    int fd = ::open(upper.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct stat st {};
+    if (fd < 0 || ::fstat(fd, &st) != 0) {
+      if (fd >= 0) ::close(fd);
+      return "";
+    }
+    int64_t used = BlocksUnder(fd, st.st_dev, 0);
+    if (used <= limit) return "";
+    return "the tree grew past its disk quota: " + std::to_string(used >> 20) + " MiB written, " +
+           std::to_string(limit >> 20) + " MiB allowed";
+  }
+};
+
 StatusOr<Outcome> Supervise(ChildPlan& plan, const ProcessControl& control, Cgroup* cgroup,
-                            int clone_flags) {
+                            int clone_flags, bool user_net, const DiskWatch& disk) {
   Outcome out;
   RunResult& result = out.result;
   result.timeout = control.timeout;
@@ -381,7 +471,8 @@ StatusOr<Outcome> Supervise(ChildPlan& plan, const ProcessControl& control, Cgro
   plan.stderr_fd = err_w.get();
   plan.report_fd = rep_w.get();
   plan.go_fd = go_r.get();
-  plan.keep_fds = {plan.stdin_fd, plan.stdout_fd, plan.stderr_fd, plan.report_fd};
+  plan.keep_fds.insert(plan.keep_fds.end(),
+                       {plan.stdin_fd, plan.stdout_fd, plan.stderr_fd, plan.report_fd});
   std::sort(plan.keep_fds.begin(), plan.keep_fds.end());
   std::string oom_adj = ReadOomScoreAdj();
   plan.oom_score_adj = oom_adj.c_str();
@@ -426,6 +517,18 @@ StatusOr<Outcome> Supervise(ChildPlan& plan, const ProcessControl& control, Cgro
     Status s = cgroup->AddProcess(child);
     if (!s.ok()) return abandon(s);
   }
+  // The child has its network namespace from the clone; pasta configures it
+  // before the child may go on.
+  std::unique_ptr<internal::UserNet> net;
+  if (user_net) {
+    Fd netns(::open(("/proc/" + std::to_string(child) + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC));
+    if (netns.get() < 0) return abandon(ErrnoError("open the sandbox's network namespace", errno));
+    auto started = internal::UserNet::Start(netns.get(), child);
+    if (!started.ok()) return abandon(started.status());
+    net = std::move(started).value();
+  }
+  std::unique_ptr<internal::Refusals> refusals;
+  bool refusals_done = false;
   if (::write(go_w.get(), "g", 1) != 1) return abandon(ErrnoError("start the sandbox", errno));
   go_w.Reset();
 
@@ -466,6 +569,22 @@ StatusOr<Outcome> Supervise(ChildPlan& plan, const ProcessControl& control, Cgro
           exited_reported = true;
           main_status = r.value;
           break;
+        case ReportKind::kListener: {
+          // The init's seccomp listener: answer its refusals from here.
+          Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, child, 0)));
+          int fd = pidfd.get() < 0
+                       ? -1
+                       : static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.get(), r.value, 0));
+          // ESRCH: the init has already exited, so nothing it filtered is left.
+          if (fd >= 0) {
+            refusals = std::make_unique<internal::Refusals>(fd);
+          } else if (errno != ESRCH && out.setup_error.ok()) {
+            out.setup_error = InternalError("take over the sandbox's seccomp listener: " +
+                                            std::string(strerror(errno)));
+            ::kill(child, SIGKILL);
+          }
+          break;
+        }
       }
     }
   };
@@ -520,10 +639,11 @@ StatusOr<Outcome> Supervise(ChildPlan& plan, const ProcessControl& control, Cgro
   bool init_done = false;
   int init_status = 0;
   bool killed = false;
+  auto next_walk = start + std::chrono::seconds(1);
   while (!init_done) {
-    pollfd fds[4];
+    pollfd fds[5];
     int n = 0;
-    int which[4];
+    int which[5];
     for (int i = 0; i < 2; ++i) {
       if (streams[i].fd >= 0) {
         fds[n] = {streams[i].fd, POLLIN, 0};
@@ -535,6 +655,10 @@ StatusOr<Outcome> Supervise(ChildPlan& plan, const ProcessControl& control, Cgro
     if (in_w.get() >= 0) {
       fds[n] = {in_w.get(), POLLOUT, 0};
       which[n++] = 3;
+    }
+    if (refusals != nullptr && !refusals_done) {
+      fds[n] = {refusals->fd(), POLLIN, 0};
+      which[n++] = 4;
     }
     int wait_ms = 100;
     if (control.timeout.count() > 0 && !killed) {
@@ -550,10 +674,25 @@ StatusOr<Outcome> Supervise(ChildPlan& plan, const ProcessControl& control, Cgro
         if (!read_stream(streams[which[k]])) streams[which[k]].fd = -1;
       } else if (which[k] == 2) {
         read_reports();
+      } else if (which[k] == 4) {
+        // POLLHUP: nothing is filtered any more.
+        if ((fds[k].revents & POLLIN) == 0 || !refusals->HandleOne()) refusals_done = true;
       } else {
         ssize_t w = ::write(in_w.get(), pending_in.data(), pending_in.size());
         if (w > 0) pending_in.remove_prefix(static_cast<size_t>(w));
         if ((w < 0 && errno != EAGAIN && errno != EINTR) || pending_in.empty()) in_w.Reset();
+      }
+    }
+    if (!killed) {
+      bool walk = Clock::now() >= next_walk;
+      if (walk) next_walk = Clock::now() + std::chrono::seconds(1);
+      std::string full = disk.Check(walk);
+      if (!full.empty()) {
+        result.disk_full = true;
+        result.disk_note = full;
+        ::kill(child, SIGKILL);
+        if (cgroup != nullptr) (void)cgroup->KillAll();
+        killed = true;
       }
     }
     if (!killed) {
@@ -591,6 +730,7 @@ StatusOr<Outcome> Supervise(ChildPlan& plan, const ProcessControl& control, Cgro
   }
   read_reports();
 
+  if (refusals != nullptr) result.refused = refusals->counts();
   if (cgroup != nullptr) result.oom_killed = cgroup->OomKills() > 0;
   if (killed) {
     result.term_signal = SIGKILL;
@@ -613,7 +753,8 @@ StatusOr<Outcome> Supervise(ChildPlan& plan, const ProcessControl& control, Cgro
 
 // Everything a run sets up around Supervise, torn down in reverse order.
 StatusOr<RunResult> Execute(ChildPlan& plan, const ProcessControl& control, int clone_flags,
-                            const std::string& upper, const std::vector<std::string>& candidates) {
+                            bool user_net, const std::string& upper,
+                            const std::vector<std::string>& candidates, int64_t disk_limit = 0) {
   std::unique_ptr<Cgroup> cgroup;
   const Limits& limits = control.limits;
   if (limits.memory_bytes > 0 || limits.cpus > 0 || limits.max_pids > 0) {
@@ -629,7 +770,8 @@ StatusOr<RunResult> Execute(ChildPlan& plan, const ProcessControl& control, int 
   if (!upper.empty()) {
     for (const std::string& rel : candidates) whiteouts[rel] = IsWhiteout(upper, rel);
   }
-  StatusOr<Outcome> outcome = Supervise(plan, control, cgroup.get(), clone_flags);
+  DiskWatch disk{upper, disk_limit};
+  StatusOr<Outcome> outcome = Supervise(plan, control, cgroup.get(), clone_flags, user_net, disk);
   Status cleanup;
   if (cgroup != nullptr) cleanup = cgroup->Remove();
   if (::rmdir(plan.mount_point) != 0 && cleanup.ok()) {
@@ -679,6 +821,7 @@ std::string RunResult::Describe() const {
   std::string memory = "the memory limit";
   if (memory_limit_bytes > 0) memory += " (" + FormatMiB(memory_limit_bytes) + ")";
   if (cancelled) return "cancelled";
+  if (disk_full) return "stopped: " + disk_note;
   if (timed_out) return "timed out after " + FormatDuration(timeout);
   if (oom_killed && term_signal == SIGKILL) return "killed by " + memory;
   std::string out;
@@ -688,6 +831,17 @@ std::string RunResult::Describe() const {
     out = "exit status " + std::to_string(exit_code);
   }
   if (oom_killed) out += " (a process was killed by " + memory + ")";
+  if (!refused.empty()) out += "; the sandbox refused " + RefusedList() + " (EPERM)";
+  return out;
+}
+
+std::string RunResult::RefusedList() const {
+  std::string out;
+  for (const auto& [name, count] : refused) {
+    if (!out.empty()) out += ", ";
+    out += name;
+    if (count > 1) out += " (" + std::to_string(count) + " times)";
+  }
   return out;
 }
 
@@ -770,11 +924,40 @@ StatusOr<RunResult> Run(const RunSpec& spec) {
       plan.sudo_probe.push_back(cs.Add(TreeRelative(dir + "/sudo")));
   }
   plan.working_dir = cs.Add(spec.working_dir);
+  if (spec.disk_limit_bytes > 0) plan.fsize_limit = static_cast<uint64_t>(spec.disk_limit_bytes);
 
+  if (spec.isolation == Isolation::kLegacy) {
+    ASSIGN_OR_RETURN(std::string mount_point, MakeMountPoint());
+    plan.mount_point = cs.Add(mount_point);
+    return Execute(plan, spec.control, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC,
+                   false, spec.tree.upper, candidates, spec.disk_limit_bytes);
+  }
+  ASSIGN_OR_RETURN(internal::IdRange range, internal::SubordinateIds());
+  ASSIGN_OR_RETURN(const std::vector<sock_filter>* program, internal::SeccompProgram());
+  sock_fprog fprog{static_cast<unsigned short>(program->size()),
+                   const_cast<sock_filter*>(program->data())};
+  plan.seccomp = &fprog;
+  plan.tree_root = range.start;
+  plan.keep_caps = kKeptCapabilities;
+  const std::string root = std::to_string(range.start);
+  plan.dev_options = cs.Add("mode=0755,size=1m,uid=" + root + ",gid=" + root);
+  plan.run_options = cs.Add("mode=0755,uid=" + root + ",gid=" + root);
+  plan.devpts_options =
+      cs.Add("newinstance,ptmxmode=0666,mode=0620,gid=" + std::to_string(range.start + 5));
+  for (const std::string& p : IdmapRoots(spec.tree)) plan.idmap_paths.push_back(cs.Add(p));
+  ASSIGN_OR_RETURN(int userns, internal::MakeUserNamespace(range));
+  Fd userns_fd(userns);
+  plan.userns_fd = userns_fd.get();
+  plan.keep_fds.push_back(userns_fd.get());
   ASSIGN_OR_RETURN(std::string mount_point, MakeMountPoint());
   plan.mount_point = cs.Add(mount_point);
-  return Execute(plan, spec.control, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC,
-                 spec.tree.upper, candidates);
+  return Execute(plan, spec.control, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET, spec.network,
+                 spec.tree.upper, candidates, spec.disk_limit_bytes);
+}
+
+StatusOr<uint32_t> HostUidOfRootInside() {
+  ASSIGN_OR_RETURN(internal::IdRange range, internal::SubordinateIds());
+  return range.start;
 }
 
 StatusOr<RunResult> RunHostWithTree(const Tree& tree, std::vector<std::string> argv,
@@ -817,7 +1000,7 @@ StatusOr<RunResult> RunHostWithTree(const Tree& tree, std::vector<std::string> a
   for (const std::string& c : ExecCandidates(argv[0], path)) plan.exec_paths.push_back(cs.Add(c));
   plan.exec_paths_with_shim = plan.exec_paths;
   plan.working_dir = options.working_dir.empty() ? nullptr : cs.Add(options.working_dir);
-  return Execute(plan, options.control, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC, "", {});
+  return Execute(plan, options.control, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC, false, "", {});
 }
 
 }  // namespace imagesmith::sandbox

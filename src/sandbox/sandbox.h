@@ -5,8 +5,10 @@
 // on cancel -- every process it started is gone, and no mount, loop device or
 // cgroup directory is left behind.
 //
-// It is a sandbox against accidents and for cleanup, not a security boundary:
-// the command runs as real root with the host network (see doc/sandbox.md).
+// With Isolation::kBoundary (the default) it is also a security boundary for
+// template content: root inside is an unprivileged host uid, capabilities
+// are reduced, dangerous system calls are refused, and the network is the
+// outside world's but not the host's (doc/sandbox.md says against what).
 //
 // Thread safety: every function here is thread-safe; several Run and
 // RunHostWithTree calls may run concurrently from different threads (each uses
@@ -101,8 +103,27 @@ struct ProcessControl {
   size_t max_capture_bytes = 1 << 20;
 };
 
+// How far a Run is isolated from the host (doc/sandbox.md).
+enum class Isolation {
+  // The security boundary: a user namespace whose root is an unprivileged
+  // host uid (the image's owners kept through idmapped mounts), a reduced
+  // capability bounding set, no_new_privs, a seccomp filter whose refusals
+  // are EPERM and named in RunResult::refused, and a network namespace of
+  // its own (user-mode networking through pasta when `network` is set).
+  kBoundary,
+  // The sandbox before the boundary: real root with the caller's
+  // capabilities and the host's network. Kept only to measure the
+  // boundary's cost (bench/); never for templates one does not trust.
+  kLegacy,
+};
+
 struct RunSpec {
   Tree tree;
+  Isolation isolation = Isolation::kBoundary;
+  // kBoundary: true gives the command the outside world through pasta
+  // (Debian package passt) but not the host's loopback or abstract Unix
+  // sockets; false gives it only a loopback of its own.
+  bool network = true;
   // Run inside the tree (after pivot_root). argv[0] without '/' is looked up
   // on the PATH given in `env` (Debian's default PATH when `env` has none).
   std::vector<std::string> argv;
@@ -110,6 +131,13 @@ struct RunSpec {
   // Debian's default if absent, and gets ":/run/imagesmith/bin" appended when
   // the tree has no sudo (see `sudo` below).
   std::map<std::string, std::string> env;
+  // A quota on what the run may write into the tree (its upper dir), e.g.
+  // the image's disk size; 0 = none. A single file can never grow past it
+  // (RLIMIT_FSIZE: the write fails with EFBIG), and the run is stopped when
+  // the upper dir's blocks exceed it (checked every second) or when the
+  // host filesystem under the upper dir falls below 512 MiB free (checked
+  // every 100 ms), so the host keeps working. RunResult::disk_full says so.
+  int64_t disk_limit_bytes = 0;
   std::string working_dir = "/";  // inside the tree; must exist
   std::string hostname = "imagesmith";
   std::vector<BindMount> binds;
@@ -126,7 +154,11 @@ struct RunResult {
   int term_signal = 0;  // the signal that ended the main process, or 0
   bool timed_out = false;
   bool cancelled = false;
-  bool oom_killed = false;               // the memory cgroup killed a process during the run
+  bool oom_killed = false;  // the memory cgroup killed a process during the run
+  // Stopped because the tree outgrew RunSpec::disk_limit_bytes or the host's
+  // filesystem ran low; disk_note says which, with the numbers.
+  bool disk_full = false;
+  std::string disk_note;
   std::chrono::milliseconds timeout{0};  // copied from the request, for Describe()
   int64_t memory_limit_bytes = 0;        // copied from the request, for Describe()
   std::string stdout_data;               // up to max_capture_bytes each
@@ -135,14 +167,21 @@ struct RunResult {
   // Things the sandbox could not provide and adjusted for, e.g. "no
   // /etc/resolv.conf bound: it is a dangling symlink". Empty normally.
   std::vector<std::string> notes;
+  // System calls the seccomp filter refused with EPERM, by name
+  // ("mount", "init_module", "unshare(CLONE_NEWUSER)"), and how often.
+  std::map<std::string, int> refused;
 
   bool success() const { return exit_code == 0 && term_signal == 0 && !timed_out && !cancelled; }
   // "exit status 3", "killed by signal 15 (Terminated)", "timed out after 5s",
-  // "cancelled", "killed by the memory limit (512 MiB)".
+  // "cancelled", "killed by the memory limit (512 MiB)"; a failure after a
+  // refused system call adds "; the sandbox refused mount, reboot (EPERM)".
   std::string Describe() const;
+  // "mount (2 times), reboot", or "" when nothing was refused.
+  std::string RefusedList() const;
 };
 
-// Runs spec.argv as root inside the tree. Fails (Status) only when the
+// Runs spec.argv as root inside the tree (root of a user namespace, see
+// Isolation). Fails (Status) only when the
 // sandbox could not be set up: InvalidArgument for a malformed spec,
 // NotFound for a missing layer or bind source, PermissionDenied when not
 // root, FailedPrecondition when a mount, the working directory or the cgroup
@@ -151,6 +190,13 @@ struct RunResult {
 // message on stderr, like a shell. Blocks until every process of the run is
 // gone. Requires root.
 StatusOr<RunResult> Run(const RunSpec& spec);
+
+// The host uid (and gid) that root inside a kBoundary run is: the start of
+// imagesmith's subordinate id range (doc/sandbox.md). A host file given to a
+// run through a bind mount is readable inside only by its mode's "other"
+// bits, unless it is owned by this id (then root inside owns it). Fails like
+// Run does for a bad /etc/subuid or /etc/subgid.
+StatusOr<uint32_t> HostUidOfRootInside();
 
 struct HostRunOptions {
   // Added to (or overriding) the inherited environment of the host program.

@@ -2,9 +2,13 @@
 // /bin/busybox (Debian package busybox-static); CI runs them as root.
 #include "sandbox/sandbox.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -16,7 +20,9 @@
 #include <thread>
 
 #include "base/env.h"
+#include "base/strings.h"
 #include "sandbox/cgroup.h"
+#include "sandbox/isolation.h"
 
 namespace imagesmith::sandbox {
 namespace {
@@ -119,9 +125,10 @@ class SandboxTest : public ::testing::Test {
     auto copy = env_->RunProcess(cp);
     ASSERT_TRUE(copy.ok() && copy->success());
     for (const char* applet :
-         {"sh",    "ls",    "ps",     "cat",    "echo",  "sleep", "hostname", "dd",  "head",
-          "mkdir", "touch", "rm",     "setsid", "env",   "grep",  "id",       "wc",  "kill",
-          "test",  "ln",    "printf", "true",   "false", "pwd",   "readlink", "stat"}) {
+         {"sh",       "ls",    "ps",    "cat",   "echo",   "sleep",   "hostname", "dd",
+          "head",     "mkdir", "touch", "rm",    "setsid", "env",     "grep",     "id",
+          "wc",       "kill",  "test",  "ln",    "printf", "true",    "false",    "pwd",
+          "readlink", "stat",  "chown", "mount", "swapon", "unshare", "nc",       "mknod"}) {
       ASSERT_EQ(::symlink("busybox", (root + "/bin/" + applet).c_str()), 0) << applet;
     }
   }
@@ -541,6 +548,149 @@ TEST_F(SandboxTest, ProcessLimitStopsAForkBomb) {
   auto r = sandbox::Run(spec);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_NE(r->stderr_data.find("can't fork"), std::string::npos) << r->stderr_data;
+}
+
+// ---- the boundary (doc/sandbox.md) ------------------------------------------
+
+TEST_F(SandboxTest, RootInsideIsTheSubordinateRangeAndTheImageKeepsItsOwners) {
+  auto range = internal::SubordinateIds();
+  ASSERT_TRUE(range.ok()) << range.status().ToString();
+  ASSERT_TRUE(env_->CreateDirs(lower_ + "/var/www").ok());
+  WriteFile(lower_ + "/var/www/page", "x");
+  ASSERT_EQ(::chown((lower_ + "/var/www").c_str(), 33, 33), 0);
+  ASSERT_EQ(::chown((lower_ + "/var/www/page").c_str(), 33, 33), 0);
+  auto r = sandbox::Run(
+      Shell("cat /proc/self/uid_map; id -u; stat -c %u:%g /var/www/page /etc; "
+            "echo y > /var/www/page; touch /root-made; touch /made33; chown 33:34 /made33; "
+            "chown 70000 /made33 || echo unmapped-refused"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->success()) << r->Describe() << r->stderr_data;
+  std::vector<std::string> f;
+  for (const std::string& w : Split(r->stdout_data, '\n')) {
+    for (const std::string& x : Split(w, ' ')) {
+      if (!x.empty()) f.push_back(x);
+    }
+  }
+  ASSERT_GE(f.size(), 7u) << r->stdout_data;
+  EXPECT_EQ(f[0], "0");
+  EXPECT_EQ(f[1], std::to_string(range->start));
+  EXPECT_EQ(f[2], "65536");
+  EXPECT_EQ(f[3], "0");      // id -u
+  EXPECT_EQ(f[4], "33:33");  // www-data's file is www-data's inside
+  EXPECT_EQ(f[5], "0:0");    // root's is root's
+  EXPECT_EQ(f[6], "unmapped-refused");
+  // On disk the upper dir has the image's real owners, not the host range.
+  struct stat st {};
+  ASSERT_EQ(::lstat((upper_ + "/var/www/page").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 33u);
+  ASSERT_EQ(::lstat((upper_ + "/root-made").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u);
+  EXPECT_EQ(st.st_gid, 0u);
+  ASSERT_EQ(::lstat((upper_ + "/made33").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 33u);
+  EXPECT_EQ(st.st_gid, 34u);
+}
+
+TEST_F(SandboxTest, BoundingSetIsReducedAndNoNewPrivsIsSet) {
+  auto r = sandbox::Run(Shell("grep -E '^(CapBnd|CapEff|NoNewPrivs|Seccomp):' /proc/self/status"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->stdout_data.find("CapBnd:\t00000000a00425fb"), std::string::npos) << r->stdout_data;
+  EXPECT_NE(r->stdout_data.find("CapEff:\t00000000a00425fb"), std::string::npos) << r->stdout_data;
+  EXPECT_NE(r->stdout_data.find("NoNewPrivs:\t1"), std::string::npos) << r->stdout_data;
+  EXPECT_NE(r->stdout_data.find("Seccomp:\t2"), std::string::npos) << r->stdout_data;
+}
+
+TEST_F(SandboxTest, RefusedSystemCallsAreEpermAndNamed) {
+  ASSERT_TRUE(env_->CreateDirs(lower_ + "/mnt").ok());
+  auto r = sandbox::Run(
+      Shell("mount -t tmpfs none /mnt 2>&1; echo mount=$?; dd if=/dev/zero of=/tmp/x bs=1k "
+            "count=64 2>/dev/null; swapon /tmp/x 2>&1; "
+            "unshare -U true 2>&1; echo unshare=$?; mknod /tmp/sda b 8 0 2>&1; echo mknod=$?; "
+            "exit 3"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->exit_code, 3);
+  EXPECT_NE(r->stdout_data.find("Operation not permitted"), std::string::npos) << r->stdout_data;
+  EXPECT_NE(r->stdout_data.find("mount=1"), std::string::npos) << r->stdout_data;
+  EXPECT_NE(r->stdout_data.find("unshare=1"), std::string::npos) << r->stdout_data;
+  EXPECT_EQ(r->stdout_data.find("mknod=0"), std::string::npos) << r->stdout_data;
+  EXPECT_EQ(r->refused.count("mount"), 1u) << r->RefusedList();
+  EXPECT_EQ(r->refused.count("swapon"), 1u) << r->RefusedList();
+  EXPECT_EQ(r->refused.count("unshare(CLONE_NEWUSER)"), 1u) << r->RefusedList();
+  EXPECT_NE(r->Describe().find("exit status 3; the sandbox refused mount"), std::string::npos)
+      << r->Describe();
+  EXPECT_FALSE(Exists("/tmp/sda"));
+}
+
+TEST_F(SandboxTest, HostLoopbackIsUnreachableFromTheSandboxNetwork) {
+  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  std::string port = std::to_string(ntohs(addr.sin_port));
+  for (bool network : {true, false}) {
+    RunSpec spec = Shell("cat /proc/net/dev | grep -c : ; echo hi | nc -w 2 127.0.0.1 " + port +
+                         " && echo connected || echo refused");
+    spec.network = network;
+    auto r = sandbox::Run(spec);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_NE(r->stdout_data.find("refused"), std::string::npos) << r->stdout_data;
+    // lo alone, or lo and pasta's interface; never the host's.
+    EXPECT_EQ(r->stdout_data.substr(0, 2), network ? "2\n" : "1\n") << r->stdout_data;
+  }
+  ::fcntl(listener, F_SETFL, O_NONBLOCK);
+  EXPECT_LT(::accept(listener, nullptr, nullptr), 0);  // nobody came through
+  ::close(listener);
+}
+
+TEST_F(SandboxTest, LegacyIsolationIsRealRootOnTheHostNetwork) {
+  RunSpec spec = Shell("cat /proc/self/uid_map; grep -c : /proc/net/dev");
+  spec.isolation = Isolation::kLegacy;
+  auto r = sandbox::Run(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->stdout_data.find("4294967295"), std::string::npos) << r->stdout_data;
+}
+
+TEST_F(SandboxTest, DiskQuotaStopsOneBigFileAndManySmallOnes) {
+  RunSpec big = Shell("dd if=/dev/zero of=/big bs=1M count=20 2>&1; echo dd=$?");
+  big.disk_limit_bytes = int64_t{8} << 20;
+  auto r = sandbox::Run(big);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->stdout_data.find("dd="), std::string::npos) << r->stdout_data;
+  EXPECT_EQ(r->stdout_data.find("dd=0"), std::string::npos) << r->stdout_data;  // SIGXFSZ
+  struct stat st {};
+  ASSERT_EQ(::lstat((upper_ + "/big").c_str(), &st), 0);
+  EXPECT_LE(st.st_size, int64_t{8} << 20);
+
+  RunSpec many = Shell(
+      "i=0; while [ $i -lt 12 ]; do dd if=/dev/zero of=/f$i bs=1M count=2 2>/dev/null; "
+      "i=$((i+1)); sleep 0.3; done; echo finished");
+  many.disk_limit_bytes = int64_t{8} << 20;
+  r = sandbox::Run(many);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->disk_full) << r->Describe() << r->stdout_data;
+  EXPECT_EQ(r->stdout_data.find("finished"), std::string::npos);
+  EXPECT_NE(r->Describe().find("stopped: the tree grew past its disk quota"), std::string::npos)
+      << r->Describe();
+}
+
+TEST(SandboxIdRangeTest, ParsesTheImagesmithLineOrFallsBackToTheDefault) {
+  auto own = internal::ParseSubordinateIds("alice:100000:65536\nimagesmith:500000:65536\n", "f");
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+  EXPECT_EQ(own->start, 500000u);
+  auto def = internal::ParseSubordinateIds("alice:100000:65536\n", "f");
+  ASSERT_TRUE(def.ok());
+  EXPECT_EQ(def->start, internal::kDefaultIdRange.start);
+  auto overlap = internal::ParseSubordinateIds("bob:1879000000:100000\n", "/etc/subuid");
+  EXPECT_FALSE(overlap.ok());
+  EXPECT_NE(overlap.status().message().find("/etc/subuid gives ids"), std::string::npos);
+  auto small = internal::ParseSubordinateIds("imagesmith:500000:1000\n", "/etc/subuid");
+  EXPECT_FALSE(small.ok());
+  EXPECT_NE(small.status().message().find("/etc/subuid:1:"), std::string::npos);
 }
 
 }  // namespace
