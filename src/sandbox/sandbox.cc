@@ -114,6 +114,8 @@ class LayerLinks {
       return ErrnoError("create a directory for the image tree's layer links", errno);
     }
     std::unique_ptr<LayerLinks> links(new LayerLinks(dir));
+    // The overlay may be mounted with the id range's fsuid (isolation.h).
+    if (::chmod(dir.c_str(), 0755) != 0) return ErrnoError("chmod " + dir, errno);
     for (size_t i = 0; i < layers.size(); ++i) {
       std::string link = dir + "/" + std::to_string(i);
       if (::symlink(layers[i].c_str(), link.c_str()) != 0) {
