@@ -136,6 +136,18 @@ TEST(CliTest, VersionAndHelpWork) {
   CliResult v = RunCli({"--version"});
   EXPECT_EQ(v.exit_code, 0);
   EXPECT_TRUE(StartsWith(v.out, "imagesmith ")) << v.out;
+  // The version and the commit it was built from (this checkout's HEAD).
+  ProcessOptions git;
+  git.argv = {"git", "-C", SourceDir(), "rev-parse", "--short=12", "HEAD"};
+  auto head = Env::Default()->RunProcess(git);
+  ASSERT_TRUE(head.ok());
+  if (head->success()) {
+    EXPECT_NE(v.out.find("(git commit " + std::string(TrimWhitespace(head->stdout_data))),
+              std::string::npos)
+        << v.out;
+  } else {
+    EXPECT_NE(v.out.find("(git commit unknown)"), std::string::npos) << v.out;
+  }
   CliResult h = RunCli({"--help"});
   EXPECT_EQ(h.exit_code, 0);
   EXPECT_NE(h.out.find("template"), std::string::npos);

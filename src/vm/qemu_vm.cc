@@ -11,6 +11,7 @@
 #include "base/json.h"
 #include "base/strings.h"
 #include "vm/overlay.h"
+#include "vm/socket_dir.h"
 
 namespace imagesmith::vm {
 
@@ -154,13 +155,13 @@ Accel ProbeAccel(Env& env, std::string* why, const std::string& cache_file) {
 
 ValidationPrefetch::ValidationPrefetch(Env& env, std::string accel_cache,
                                        std::string ssh_keys_cache)
-    : thread_([&env, accel_cache = std::move(accel_cache),
-               ssh_keys_cache = std::move(ssh_keys_cache)] {
-        if (ProbeAccel(env, nullptr, accel_cache) == Accel::kTcg && !ssh_keys_cache.empty()) {
-          // A failure here is met again, and reported, when the VM starts.
-          (void)SshHostKeysForValidation(env, ssh_keys_cache);
-        }
-      }) {}
+    : thread_(
+          [&env, accel_cache = std::move(accel_cache), ssh_keys_cache = std::move(ssh_keys_cache)] {
+            if (ProbeAccel(env, nullptr, accel_cache) == Accel::kTcg && !ssh_keys_cache.empty()) {
+              // A failure here is met again, and reported, when the VM starts.
+              (void)SshHostKeysForValidation(env, ssh_keys_cache);
+            }
+          }) {}
 
 ValidationPrefetch::~ValidationPrefetch() {
   if (thread_.joinable()) thread_.join();
@@ -175,7 +176,9 @@ StatusOr<std::unique_ptr<Vm>> Vm::Start(Env& env, const VmConfig& c) {
   vm->console_ = c.work_dir + "/console.log";
   vm->pidfile_ = c.work_dir + "/qemu.pid";
   std::string overlay = c.work_dir + "/overlay.qcow2";
-  std::string socket = c.work_dir + "/agent.sock";
+  // Not in work_dir: its path may be of any length, a socket's may not.
+  ASSIGN_OR_RETURN(vm->socket_dir_, SocketDir::Make(env));
+  std::string socket = vm->socket_dir_->Path("agent.sock");
 
   ASSIGN_OR_RETURN(std::string agent_bin, FindAgentBinary(env));
   std::string why;
@@ -211,18 +214,11 @@ StatusOr<std::unique_ptr<Vm>> Vm::Start(Env& env, const VmConfig& c) {
   }
   if (cancelled()) return CancelledError("canceled before the VM started");
 
-  std::vector<std::string> argv = {"setpriv",
-                                   "--pdeathsig",
-                                   "KILL",
-                                   "--",
-                                   "qemu-system-x86_64",
-                                   "-name",
-                                   "imagesmith-validate",
+  std::vector<std::string> argv = {"setpriv", "--pdeathsig", "KILL", "--", "qemu-system-x86_64",
+                                   "-name", "imagesmith-validate",
                                    // Only the devices below: no default NIC,
                                    // CD-ROM or floppy for the firmware to try.
-                                   "-nodefaults",
-                                   "-accel",
-                                   AccelName(vm->accel_)};
+                                   "-nodefaults", "-accel", AccelName(vm->accel_)};
   if (c.firmware == Firmware::kUefi) {
     std::string vars = c.work_dir + "/OVMF_VARS.fd";
     ASSIGN_OR_RETURN(std::string v, env.ReadFile(kOvmfVars, 64 << 20));
@@ -264,8 +260,8 @@ StatusOr<std::unique_ptr<Vm>> Vm::Start(Env& env, const VmConfig& c) {
   if (c.network) {
     // romfile= leaves out the NIC's iPXE option ROM: the firmware boots the
     // disk, never the network, and loading iPXE costs ~1 s under TCG.
-    argv.insert(argv.end(), {"-netdev", "user,id=net0", "-device",
-                             "virtio-net-pci,netdev=net0,romfile="});
+    argv.insert(argv.end(),
+                {"-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0,romfile="});
   }
   say("qemu: " + imagesmith::Join(argv, " "));
 
