@@ -155,13 +155,13 @@ Accel ProbeAccel(Env& env, std::string* why, const std::string& cache_file) {
 
 ValidationPrefetch::ValidationPrefetch(Env& env, std::string accel_cache,
                                        std::string ssh_keys_cache)
-    : thread_(
-          [&env, accel_cache = std::move(accel_cache), ssh_keys_cache = std::move(ssh_keys_cache)] {
-            if (ProbeAccel(env, nullptr, accel_cache) == Accel::kTcg && !ssh_keys_cache.empty()) {
-              // A failure here is met again, and reported, when the VM starts.
-              (void)SshHostKeysForValidation(env, ssh_keys_cache);
-            }
-          }) {}
+    : thread_([&env, accel_cache = std::move(accel_cache),
+               ssh_keys_cache = std::move(ssh_keys_cache)] {
+        if (ProbeAccel(env, nullptr, accel_cache) == Accel::kTcg && !ssh_keys_cache.empty()) {
+          // A failure here is met again, and reported, when the VM starts.
+          (void)SshHostKeysForValidation(env, ssh_keys_cache);
+        }
+      }) {}
 
 ValidationPrefetch::~ValidationPrefetch() {
   if (thread_.joinable()) thread_.join();
@@ -214,11 +214,18 @@ StatusOr<std::unique_ptr<Vm>> Vm::Start(Env& env, const VmConfig& c) {
   }
   if (cancelled()) return CancelledError("canceled before the VM started");
 
-  std::vector<std::string> argv = {"setpriv", "--pdeathsig", "KILL", "--", "qemu-system-x86_64",
-                                   "-name", "imagesmith-validate",
+  std::vector<std::string> argv = {"setpriv",
+                                   "--pdeathsig",
+                                   "KILL",
+                                   "--",
+                                   "qemu-system-x86_64",
+                                   "-name",
+                                   "imagesmith-validate",
                                    // Only the devices below: no default NIC,
                                    // CD-ROM or floppy for the firmware to try.
-                                   "-nodefaults", "-accel", AccelName(vm->accel_)};
+                                   "-nodefaults",
+                                   "-accel",
+                                   AccelName(vm->accel_)};
   if (c.firmware == Firmware::kUefi) {
     std::string vars = c.work_dir + "/OVMF_VARS.fd";
     ASSIGN_OR_RETURN(std::string v, env.ReadFile(kOvmfVars, 64 << 20));
@@ -260,8 +267,8 @@ StatusOr<std::unique_ptr<Vm>> Vm::Start(Env& env, const VmConfig& c) {
   if (c.network) {
     // romfile= leaves out the NIC's iPXE option ROM: the firmware boots the
     // disk, never the network, and loading iPXE costs ~1 s under TCG.
-    argv.insert(argv.end(),
-                {"-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0,romfile="});
+    argv.insert(argv.end(), {"-netdev", "user,id=net0", "-device",
+                             "virtio-net-pci,netdev=net0,romfile="});
   }
   say("qemu: " + imagesmith::Join(argv, " "));
 

@@ -67,7 +67,7 @@ class ValidationPrefetch {
 };
 
 struct VmConfig {
-  std::string disk;         // a raw disk in imagesmith's layout; only read
+  std::string disk;  // a raw disk in imagesmith's layout; only read
   std::string accel_cache;  // ProbeAccel's cache_file; may be empty
   // Under TCG: SshHostKeysForValidation's cache directory (see
   // OverlaySpec::ssh_host_keys_dir); empty: the image makes its own.
