@@ -1,6 +1,7 @@
 #include "cli/docgen.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
 #include <sstream>
@@ -408,6 +409,8 @@ void RegisterCompletionCommands(CommandRegistry& registry) {
       .summary = "Print the bash completion script.",
       .description = "Installed packages put it in /usr/share/bash-completion/completions/. "
                      "To try it in\nthe current shell: source <(imagesmith completion bash)",
+      .args_usage = "",
+      .options = {},
       .examples = {"source <(imagesmith completion bash)"},
       .run =
           [](const ParsedArgs&, CommandContext& ctx) {
@@ -421,6 +424,8 @@ void RegisterCompletionCommands(CommandRegistry& registry) {
       .description = "Installed packages put it in /usr/share/zsh/vendor-completions/_imagesmith. "
                      "To try it\nin the current shell (after compinit): "
                      "source <(imagesmith completion zsh)",
+      .args_usage = "",
+      .options = {},
       .examples = {"source <(imagesmith completion zsh)"},
       .run =
           [](const ParsedArgs&, CommandContext& ctx) {

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <sstream>
+
 #include "base/strings.h"
 
 namespace imagesmith::cli {
@@ -20,17 +23,29 @@ class DocgenTest : public ::testing::Test {
     registry_.AddGroup("sig image-version", "Versions.");
     registry_.AddGroup("internal", "Not for people.");
     auto noop = [](const ParsedArgs&, CommandContext&) { return 0; };
+    auto simple = [&](const std::string& path, const std::string& summary) {
+      return CommandSpec{.path = path,
+                         .summary = summary,
+                         .description = "",
+                         .args_usage = "",
+                         .options = {},
+                         .examples = {},
+                         .run = noop};
+    };
     registry_.Add(CommandSpec{
         .path = "sig image-version create",
         .summary = "Create a version.",
+        .description = "",
+        .args_usage = "",
         .options = {{"resource-group", 'g', "NAME", "Group.", false, true},
                     {"target-regions", 0, "REGION", "Regions.", true, false},
                     {"os-type", 0, "TYPE", "OS.", false, false, {"Linux", "Windows"}},
                     {"exclude-from-latest", 0, "", "Flag.", false, false}},
+        .examples = {},
         .run = noop,
     });
-    registry_.Add(CommandSpec{.path = "sig image-version list", .summary = "List.", .run = noop});
-    registry_.Add(CommandSpec{.path = "sig create", .summary = "Create a gallery.", .run = noop});
+    registry_.Add(simple("sig image-version list", "List."));
+    registry_.Add(simple("sig create", "Create a gallery."));
     registry_.Add(CommandSpec{.path = "build",
                               .summary = "Build.",
                               .description = "Builds FILE.\n\n  indented example\n.dot line",
@@ -38,8 +53,9 @@ class DocgenTest : public ::testing::Test {
                               .min_positionals = 1,
                               .max_positionals = 1,
                               .options = {{"name", 'n', "NAME", "Name."}},
+                              .examples = {},
                               .run = noop});
-    registry_.Add(CommandSpec{.path = "internal step", .summary = "Hidden.", .run = noop});
+    registry_.Add(simple("internal step", "Hidden."));
   }
   std::vector<std::string> C(std::vector<std::string> words) {
     return Words(Complete(registry_, words));
@@ -79,6 +95,24 @@ TEST_F(DocgenTest, CompletesChoicesOfAnOptionValueAndLeavesFreeValuesToTheShell)
   // A command that takes a file: files first, options once it has one.
   EXPECT_TRUE(C({"build", ""}).empty());
   EXPECT_EQ(C({"build", "t.json", "--n"}), (std::vector<std::string>{"--name"}));
+}
+
+TEST_F(DocgenTest, HiddenCompleteCommandPrintsWordsForBashAndWordsWithHelpForZsh) {
+  std::ostringstream out, err;
+  CommandContext ctx;
+  ctx.out = &out;
+  ctx.err = &err;
+  EXPECT_EQ(
+      RunHiddenCommand(registry_, {"__complete", "bash", "sig", "image-version", "cr"}, ctx, "1"),
+      0);
+  EXPECT_EQ(out.str(), "create\n");
+  out.str("");
+  EXPECT_EQ(
+      RunHiddenCommand(registry_, {"__complete", "zsh", "sig", "image-version", "create", "--res"},
+                       ctx, "1"),
+      0);
+  EXPECT_EQ(out.str(), "--resource-group:Group.\n");
+  EXPECT_EQ(RunHiddenCommand(registry_, {"sig", "create"}, ctx, "1"), -1);
 }
 
 TEST_F(DocgenTest, ManPagesCoverEveryVisibleTopLevelEntryAndEveryOption) {
