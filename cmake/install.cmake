@@ -90,12 +90,13 @@ set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "self-hosted factory for custom VM images")
-set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "self-hosted factory for custom VM images
- imagesmith builds, validates, versions and replicates virtual-machine images
- on your own machines. It reads Azure VM Image Builder templates, builds real
- Debian images from Debian's packages with mmdebstrap, runs the customizers
- in a sandbox, boots the result under qemu to run its validations, and
- publishes it to a gallery, a managed image or a fixed VHD.")
+# The long description; CPack puts the summary above it and indents each line.
+set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
+    "imagesmith builds, validates, versions and replicates virtual-machine images
+on your own machines. It reads Azure VM Image Builder templates, builds real
+Debian images from Debian's packages with mmdebstrap, runs the customizers
+in a sandbox, boots the result under qemu to run its validations, and
+publishes it to a gallery, a managed image or a fixed VHD.")
 # Shared libraries come from dpkg-shlibdeps; the programs imagesmith runs are
 # named here (doc/install.md lists which does what). util-linux (setpriv,
 # unshare) and coreutils are essential.
