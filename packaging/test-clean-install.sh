@@ -82,7 +82,7 @@ log "build finished in $((t3 - t2)) s: $state"
 logf=$(grep -o '"customizationLog": *"[^"]*"' "$root/root/build.json" | sed 's/.*: *"//; s/"$//')
 grep -E "agent ready|validate\[[0-9]\] .* ended|validation passed" "$root$logf" | sed 's/^/  /' >&2
 grep -q "validation passed" "$root$logf" || die "no 'validation passed' in $logf"
-vhd=$(find "$root/root/.local/share/imagesmith/runs" -name '*.vhd' | head -1)
+vhd=$(find "$root/root/.local/share/imagesmith" -name '*.vhd' | head -1)
 [ -n "$vhd" ] || die "no VHD"
 log "VHD $(basename "$vhd"): $(( $(stat -c %s "$vhd") >> 20 )) MiB"
 log "PASS: installed from the .deb alone and built + validated the example ($((t3 - t0)) s in all)"

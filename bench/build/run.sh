@@ -120,7 +120,7 @@ phases() {
       if (prev != "") printf "| %s | %.1f |\n", prev, t($1) - start
       prev = name; start = t($1)
     }
-    /^[0-9]{4}-/ { last = $1 }
+    /^[0-9][0-9][0-9][0-9]-/ { last = $1 }
     END { if (prev != "") printf "| %s | %.1f |\n", prev, t(last) - start }' "$1"
 }
 # Seconds of the validate phase: its header's and every validator's.
