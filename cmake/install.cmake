@@ -69,12 +69,19 @@ install(FILES ${_gen}/imagesmith.bash DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-
         RENAME imagesmith)
 install(FILES ${_gen}/_imagesmith DESTINATION ${CMAKE_INSTALL_DATADIR}/zsh/vendor-completions)
 # The unit names the installed binary, so it is written at install time, when
-# the prefix (--prefix, or /usr for the package) is known.
+# the prefix (--prefix, or /usr for the package) is known, straight into the
+# destination (two installs at once never share a file in the build tree).
+if(IS_ABSOLUTE "${IMAGESMITH_SYSTEMD_UNIT_DIR}")
+  set(_unit_dir "\$ENV{DESTDIR}${IMAGESMITH_SYSTEMD_UNIT_DIR}")
+else()
+  set(_unit_dir "\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${IMAGESMITH_SYSTEMD_UNIT_DIR}")
+endif()
 install(CODE "
   file(READ \"${CMAKE_SOURCE_DIR}/packaging/imagesmith.service.in\" unit)
   string(REPLACE \"@BINDIR@\" \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}\" unit \"\${unit}\")
-  file(WRITE \"${_gen}/imagesmith.service\" \"\${unit}\")")
-install(FILES ${_gen}/imagesmith.service DESTINATION ${IMAGESMITH_SYSTEMD_UNIT_DIR})
+  message(STATUS \"Installing: ${_unit_dir}/imagesmith.service\")
+  file(MAKE_DIRECTORY \"${_unit_dir}\")
+  file(WRITE \"${_unit_dir}/imagesmith.service\" \"\${unit}\")")
 install(FILES ${CMAKE_SOURCE_DIR}/packaging/lintian-overrides
         DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides RENAME imagesmith)
 

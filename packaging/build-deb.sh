@@ -6,14 +6,13 @@
 #
 # By default a build directory of its own (tests off), so a developer's
 # build/ is left as it is; an existing BUILD_DIR (build/) is reused as it is
-# configured, with only its install prefix set to /usr. Needs cmake, ninja, g++, dpkg-dev (dpkg-shlibdeps)
+# (CPack installs into the package with prefix /usr whatever the build
+# directory's CMAKE_INSTALL_PREFIX). Needs cmake, ninja, g++, dpkg-dev (dpkg-shlibdeps)
 # and lintian; ./setup.sh installs them.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$repo/build-deb}
-if [ -f "$build/CMakeCache.txt" ]; then
-  cmake -S "$repo" -B "$build" -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
-else
+if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMAGESMITH_TESTS=OFF \
     -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
 fi

@@ -77,7 +77,8 @@ is_cold=$(secs "$t0" "$t1")
 "$bin" image-template logs -g imagesmith -n debian12-nginx >"$work/cold.log"
 # Only the cold run exists yet.
 disk=$(find "$work/home/runs" -name disk.raw | head -1)
-vhd_cold=$(find "$work/home/runs" -name '*.vhd' | head -1)
+# The VHD is written in the staging group (doc/build.md), not in the run directory.
+vhd_cold=$(find "$work/home" -name '*.vhd' | head -1)
 [ -n "$disk" ] && [ -n "$vhd_cold" ] || die "cold run left no disk.raw or VHD"
 size() { du --apparent-size -m "$1" | cut -f1; }
 used() { du -m "$1" | cut -f1; }
