@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs one benchmark, bench/NAME/run.sh, in its quick mode (BENCH_QUICK=1:
 # small inputs, one repetition) and checks that it completes and writes its
-# results table. The ctest tests bench.NAME.quick run this for every bench/
+# results. The ctest tests bench.NAME.quick run this for every bench/
 # directory, so a benchmark cannot stop working unnoticed.
 #
 #   tests/bench/quick.sh NAME BUILD_DIR
@@ -26,5 +26,4 @@ case $name in
 esac
 took=$(( $(date +%s) - start ))
 [ -s "$out/results.md" ] || { echo "bench/$name/run.sh wrote no results" >&2; exit 1; }
-grep -q '^|' "$out/results.md" || { echo "bench/$name/run.sh wrote no table" >&2; exit 1; }
 echo "bench/$name quick run completed in ${took} s"
