@@ -8,7 +8,7 @@
 #                                        P/share/bash-completion/completions/imagesmith
 #                                        P/share/zsh/vendor-completions/_imagesmith
 #                                        P/lib/systemd/system/imagesmith.service
-#   cmake --build build --target package   build/imagesmith_VERSION_amd64.deb (CPack)
+#   packaging/build-deb.sh                 build-deb/imagesmith_VERSION_amd64.deb (CPack + lintian)
 #
 # The man pages and the completion scripts are written by the built binary
 # from its command registry (cli/docgen.h), so they always match it.
@@ -25,7 +25,6 @@ set(IMAGESMITH_SYSTEMD_UNIT_DIR "lib/systemd/system" CACHE STRING "Where the sys
 
 # --- generated from the binary: man pages and completion ---------------------
 set(_gen ${CMAKE_BINARY_DIR}/generated)
-set(_man_pages "")
 add_custom_command(
   OUTPUT ${_gen}/man.stamp
   COMMAND ${CMAKE_COMMAND} -E rm -rf ${_gen}/man
@@ -41,12 +40,6 @@ add_custom_command(
 add_custom_target(imagesmith_docs ALL DEPENDS ${_gen}/man.stamp)
 
 string(TIMESTAMP IMAGESMITH_PACKAGE_DATE "%a, %d %b %Y %H:%M:%S +0000" UTC)
-execute_process(COMMAND git -C ${CMAKE_SOURCE_DIR} rev-parse --short=12 HEAD
-                OUTPUT_VARIABLE IMAGESMITH_PACKAGE_COMMIT OUTPUT_STRIP_TRAILING_WHITESPACE
-                ERROR_QUIET)
-if(NOT IMAGESMITH_PACKAGE_COMMIT)
-  set(IMAGESMITH_PACKAGE_COMMIT "${IMAGESMITH_GIT_COMMIT}")
-endif()
 configure_file(${CMAKE_SOURCE_DIR}/packaging/changelog.in ${_gen}/changelog @ONLY)
 add_custom_command(
   OUTPUT ${_gen}/changelog.gz
