@@ -28,6 +28,9 @@ PACKAGES=(
   casync mkosi
   # used by the tests
   python3 curl jq busybox-static time
+  # the Debian package: CPack uses dpkg-shlibdeps (dpkg-dev), checked by lintian;
+  # man renders the generated man pages in tests/install (doc/install.md)
+  dpkg-dev lintian man-db
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

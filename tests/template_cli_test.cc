@@ -163,6 +163,25 @@ TEST(CliTest, VersionAndHelpWork) {
   CliResult v = RunCli({"--version"});
   EXPECT_EQ(v.exit_code, 0);
   EXPECT_TRUE(StartsWith(v.out, "imagesmith ")) << v.out;
+  // The version and the commit it was built from: a commit of this checkout
+  // (HEAD when the binary was built; HEAD may have moved on since).
+  size_t at = v.out.find("(git commit ");
+  ASSERT_NE(at, std::string::npos) << v.out;
+  std::string commit = v.out.substr(at + 12, v.out.find(')', at) - at - 12);
+  ProcessOptions git;
+  git.argv = {"git", "-C", SourceDir(), "rev-parse", "--is-inside-work-tree"};
+  auto inside = Env::Default()->RunProcess(git);
+  ASSERT_TRUE(inside.ok());
+  if (inside->success()) {
+    std::string hash = commit.substr(0, commit.find("-dirty"));
+    EXPECT_EQ(hash.size(), 12u) << v.out;
+    git.argv = {"git", "-C", SourceDir(), "merge-base", "--is-ancestor", hash, "HEAD"};
+    auto ancestor = Env::Default()->RunProcess(git);
+    ASSERT_TRUE(ancestor.ok());
+    EXPECT_TRUE(ancestor->success()) << hash << " is not a commit of this checkout";
+  } else {
+    EXPECT_EQ(commit, "unknown") << v.out;
+  }
   CliResult h = RunCli({"--help"});
   EXPECT_EQ(h.exit_code, 0);
   EXPECT_NE(h.out.find("template"), std::string::npos);

@@ -225,6 +225,50 @@ TEST_F(ValidateTest, CancelWhileTheValidationVmRunsKillsQemuWithinSeconds) {
   EXPECT_FALSE(Env::Default()->FileExists(run_dir + "/validate"));
 }
 
+// A unix socket's path must fit in 107 bytes; the data directory can be
+// anywhere. With IMAGESMITH_HOME 200 characters long (the run directory
+// under it is ~270), a build still boots its validation VM and the
+// validators run: the agent's socket is not under the data directory.
+TEST_F(ValidateTest, DataDirectoryOf200CharactersBootsValidation) {
+  std::string home = MakeTempDir() + "/";
+  while (home.size() < 199)
+    home += std::string("long-data-directory-").substr(0, 199 - home.size());
+  home += "h";
+  ASSERT_EQ(home.size(), 200u);
+  ASSERT_TRUE(Env::Default()->CreateDirs(home).ok());
+  // The same base image as the other tests (the catalog is shared).
+  char target[4096];
+  ssize_t n = ::readlink((*home_ + "/catalog").c_str(), target, sizeof target - 1);
+  ASSERT_GT(n, 0);
+  target[n] = '\0';
+  ASSERT_EQ(::symlink(target, (home + "/catalog").c_str()), 0);
+  std::map<std::string, std::string> env = {{"IMAGESMITH_HOME", home}};
+  dir_ = MakeTempDir();
+  ASSERT_TRUE(
+      Env::Default()
+          ->WriteFileAtomic(dir_ + "/t.json", Template(R"({"inVMValidations": [{"type": "Shell",
+      "name": "longHome", "inline": ["echo booted-with-a-long-home"]}]})"))
+          .ok());
+  CliResult r = RunCli({"build", "t.json", "-n", "long"}, dir_, env);
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  auto t = ParseJson(r.out);
+  ASSERT_TRUE(t.ok()) << r.out;
+  EXPECT_EQ(Prop(*t, "lastRunStatus", "runState")->string_value(), "Succeeded");
+  std::string log_path = Prop(*t, "lastRun", "customizationLog")->string_value();
+  EXPECT_EQ(log_path.rfind(home, 0), 0u) << log_path;
+  std::string log = ReadOrEmpty(log_path);
+  EXPECT_NE(log.find("agent ready"), std::string::npos) << log;
+  EXPECT_NE(log.find("[validate[0]:out] booted-with-a-long-home"), std::string::npos) << log;
+  EXPECT_NE(log.find("validation passed"), std::string::npos) << log;
+  // The socket's private directory went away with the VM.
+  size_t at = log.find("socket,id=agent,path=");
+  ASSERT_NE(at, std::string::npos) << log;
+  std::string socket = log.substr(at + 21, log.find(',', at + 21) - at - 21);
+  EXPECT_LT(socket.size(), 64u) << socket;
+  EXPECT_FALSE(Env::Default()->FileExists(Dirname(socket))) << socket;
+  EXPECT_EQ(QemuProcessesUnder(home), 0);
+}
+
 TEST_F(ValidateTest, PowerShellValidatorOnLinuxIsRejectedBeforeTheBuildStarts) {
   CliResult r = Build(Template(R"({"inVMValidations": [
       {"type": "PowerShell", "name": "winCheck", "inline": ["Get-Service"]}]})"));

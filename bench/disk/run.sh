@@ -13,7 +13,10 @@
 #              the Debian tree and the disk are cached there), RUNS (default 11),
 #              RUNS_COMPRESS (runs for --compress, default 3; it takes ~10-20 s a run),
 #              ONLY (run only the formats whose label matches this regex),
-#              RESULTS (where to write the table, default bench/disk/results.md).
+#              RESULTS (where to write the table, default bench/disk/results.md),
+#              BENCH_QUICK=1 (the CI test bench.disk: a small tree of this repository's
+#              sources on a 256 MiB disk instead of a Debian tree on 4 GiB, one run of
+#              each, in a temp BENCH_DIR, results to a temp file unless RESULTS is set).
 # Needs root (mmdebstrap in root mode), mmdebstrap, e2fsprogs, qemu-utils, time.
 set -euo pipefail
 
@@ -24,6 +27,14 @@ work=${BENCH_DIR:-/var/tmp/imagesmith-disk-bench}
 runs=${RUNS:-11}
 runs_compress=${RUNS_COMPRESS:-3}
 results=${RESULTS:-$here/results.md}
+quick=${BENCH_QUICK:-0}
+disk_size=4G
+if [[ $quick == 1 ]]; then
+  runs=1 runs_compress=1 disk_size=256M
+  work=$(mktemp -d /var/tmp/imagesmith-disk-bench-quick.XXXXXX)
+  trap 'rm -rf "$work"' EXIT
+  results=${RESULTS:-$work/results.md}
+fi
 
 for tool in mmdebstrap mke2fs qemu-img /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
@@ -34,6 +45,11 @@ mkdir -p "$work"
 # 1. A Debian tree: minbase plus a kernel (its modules are most of the data),
 #    about 600 MiB. Suite and mirrors come from the host's apt configuration.
 tree=$work/tree
+if [[ $quick == 1 ]]; then
+  mkdir -p "$tree"
+  cp -a "$repo/src" "$repo/doc" "$repo/examples" "$tree/"
+  touch "$work/tree.done"
+fi
 if [[ ! -f $work/tree.done ]]; then
   rm -rf "$tree"
   suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
@@ -47,7 +63,7 @@ fi
 disk=$work/debian.raw
 if [[ ! -f $work/disk.done ]]; then
   rm -f "$disk"
-  mke2fs -q -F -t ext4 -d "$tree" "$disk" 4G
+  mke2fs -q -F -t ext4 -d "$tree" "$disk" "$disk_size"
   touch "$work/disk.done"
 fi
 data_mib=$(( $(du -k "$disk" | cut -f1) / 1024 ))
@@ -92,7 +108,7 @@ cat "$disk" >/dev/null
 {
   echo "# imagesmith disk convert vs qemu-img convert"
   echo
-  echo "Source: 4 GiB sparse raw disk, ext4 holding a Debian tree of ${tree_mib} MiB"
+  echo "Source: $disk_size sparse raw disk, ext4 holding a tree of ${tree_mib} MiB"
   echo "(${data_mib} MiB allocated in the raw file). $(nproc) CPUs, $(qemu-img --version | head -1)."
   echo "Output on the same filesystem as the source; warm page cache for the source."
   echo "One untimed warm-up each, then $runs runs each ($runs_compress for --compress), alternating which"

@@ -9,6 +9,12 @@
 # Writes bench/store/results.md. Run as root from anywhere:
 #
 #   bench/store/run.sh        # builds into build/ unless $BUILD names a build dir
+#   BENCH_QUICK=1 bench/store/run.sh
+#
+# Quick mode (the CI test bench.store): v1 is a trimmed copy of the base
+# (no docs, man pages, locales, kernel modules), the data directory is a temp
+# one whose catalog is $IMAGESMITH_BENCH_CATALOG when set, and the results go
+# to $BENCH_RESULTS (default: a temp file, removed) instead of results.md.
 #
 # Never names an apt mirror: the chroot uses the tree's own apt sources, which
 # the catalog took from the host.
@@ -54,10 +60,27 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- v1: the catalog's Debian 12 base tree --------------------------------------
 data=${IMAGESMITH_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/imagesmith}
+quick=${BENCH_QUICK:-0}
+results=${BENCH_RESULTS:-$here/results.md}
+if [ "$quick" = 1 ]; then
+  results=${BENCH_RESULTS:-$work/results.md}
+  data=$work/home
+  mkdir -p "$data"
+  if [ -n "${IMAGESMITH_BENCH_CATALOG:-}" ]; then
+    mkdir -p "$IMAGESMITH_BENCH_CATALOG"
+    ln -s "$IMAGESMITH_BENCH_CATALOG" "$data/catalog"
+  fi
+fi
 log "v1: the catalog's Debian 12 base (built with mmdebstrap if missing; data dir $data)"
 IMAGESMITH_HOME=$data "$bin" vm image build --urn Debian:debian-12:12-gen2 --if-missing >/dev/null
 v1=$(ls -d "$data"/catalog/debian-12/*/rootfs | sort -V | tail -1)
 [ -d "$v1/usr" ] || die "no base tree under $data/catalog/debian-12"
+if [ "$quick" = 1 ]; then
+  log "quick: v1 is a trimmed copy of the base"
+  cp -a "$v1" "$work/v1"
+  v1=$work/v1
+  rm -rf "$v1"/usr/share/doc/* "$v1"/usr/share/man/* "$v1"/usr/share/locale/* "$v1"/usr/lib/modules/*/kernel
+fi
 
 # --- v2: v1 + curl, on an overlay, in a chroot with the host network -------------
 log "v2: apt-get install -y curl on an overlay of v1"
@@ -180,5 +203,5 @@ casync_version=$(casync --version | head -1)
   echo "| casync: new chunk bytes for the v2 disk | $ca_v2_new | $(mib "$ca_v2_new") | $(ratio "$ca_v2_new" "$added_bytes") |"
   echo
   echo "Target: imagesmith <= 1.5x the installed size. Re-putting v2 stored 0 new bytes."
-} >"$here/results.md"
-cat "$here/results.md"
+} >"$results"
+cat "$results"

@@ -12,16 +12,24 @@
 # host: under TCG every number scales with the CPU other work leaves over.
 #
 #   bench/vm/run.sh [BUILD_DIR] [RUNS]     # BUILD_DIR defaults to ./build, RUNS to 3
+#   BENCH_QUICK=1 bench/vm/run.sh [BUILD_DIR]
+#
+# Quick mode (the CI test bench.vm): one build and one boot, results to
+# $BENCH_RESULTS (default: a temp file, removed) instead of results.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 build=$(cd "${1:-$repo/build}" && pwd)
 runs=${2:-3}
+quick=${BENCH_QUICK:-0}
+[ "$quick" = 1 ] && runs=1
 bin=$build/imagesmith
 [ -x "$bin" ] && [ -x "$build/src/vm/vm_bench" ] || { echo "build imagesmith and vm_bench in $build first" >&2; exit 1; }
 
 home=$(mktemp -d /var/tmp/imagesmith-bench-vm.XXXXXX)
 trap 'rm -rf "$home"' EXIT
+results=${BENCH_RESULTS:-$here/results.md}
+if [ "$quick" = 1 ]; then results=${BENCH_RESULTS:-$home/results.md}; fi
 # Share the base image cache if there is one, so only the example is built.
 if [ -d "${IMAGESMITH_BENCH_CATALOG:-$HOME/.local/share/imagesmith/catalog}" ]; then
   ln -s "${IMAGESMITH_BENCH_CATALOG:-$HOME/.local/share/imagesmith/catalog}" "$home/catalog"
@@ -63,7 +71,7 @@ sync
 bench=$(IMAGESMITH_AGENT=$build/imagesmith-agent "$build/src/vm/vm_bench" "$disk" uefi "$runs")
 echo "$bench"
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-cat > "$here/results.md" <<MD
+cat > "$results" <<MD
 # bench/vm results
 
 Host: $(nproc) CPUs; load average before: $load_before, after: $load_after. Accelerator: as

@@ -10,11 +10,7 @@ namespace imagesmith::cli {
 
 namespace {
 
-const OptionSpec kGlobalOptions[] = {
-    {"output", 'o', "FORMAT", "Output format: json (default), jsonc, table, tsv, none."},
-    {"help", 'h', "", "Show this help and exit."},
-    {"verbose", 0, "", "Show more detail, including progress for long work."},
-};
+const std::vector<OptionSpec>& kGlobalOptions = CommandRegistry::GlobalOptions();
 
 bool ParseFormat(const std::string& s, OutputFormat& out) {
   if (s == "json") {
@@ -51,6 +47,21 @@ std::string ParsedArgs::Get(const std::string& name, const std::string& fallback
 std::vector<std::string> ParsedArgs::GetAll(const std::string& name) const {
   auto it = values_.find(name);
   return it == values_.end() ? std::vector<std::string>{} : it->second;
+}
+
+const std::vector<OptionSpec>& CommandRegistry::GlobalOptions() {
+  static const std::vector<OptionSpec>* options = new std::vector<OptionSpec>{
+      {"output",
+       'o',
+       "FORMAT",
+       "Output format: json (default), jsonc, table, tsv, none.",
+       false,
+       false,
+       {"json", "jsonc", "table", "tsv", "none"}},
+      {"help", 'h', "", "Show this help and exit."},
+      {"verbose", 0, "", "Show more detail, including progress for long work."},
+  };
+  return *options;
 }
 
 void CommandRegistry::Add(CommandSpec spec) { commands_.push_back(std::move(spec)); }
@@ -180,7 +191,7 @@ int CommandRegistry::Dispatch(const std::vector<std::string>& args, CommandConte
 
   ParsedArgs parsed;
   std::vector<OptionSpec> all = spec->options;
-  all.insert(all.end(), std::begin(kGlobalOptions), std::end(kGlobalOptions));
+  all.insert(all.end(), kGlobalOptions.begin(), kGlobalOptions.end());
   auto find_long = [&](const std::string& name) -> const OptionSpec* {
     for (const OptionSpec& o : all) {
       if (o.name == name) return &o;

@@ -40,6 +40,7 @@ struct OptionSpec {
   std::string help;
   bool repeatable = false;  // may be given several times; values accumulate
   bool required = false;
+  std::vector<std::string> choices{};  // the values it accepts, when they are a fixed set
 };
 
 class ParsedArgs {
@@ -80,6 +81,13 @@ class CommandRegistry {
   // Parses argv (without the program name), handles global options and help,
   // and runs the matching command. Returns the exit code: usage errors are 2.
   int Dispatch(const std::vector<std::string>& args, CommandContext& ctx) const;
+
+  // What the registry holds, for the generators of shell completion and man
+  // pages (cli/docgen.h), so they follow the commands and never drift.
+  const std::vector<CommandSpec>& commands() const { return commands_; }
+  const std::map<std::string, std::string>& groups() const { return groups_; }  // path -> summary
+  // Options every command takes (-o, -h, --verbose).
+  static const std::vector<OptionSpec>& GlobalOptions();
 
  private:
   void PrintGroupHelp(const std::string& group, std::ostream& os) const;

@@ -7,13 +7,15 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "cli/docgen.h"
+#include "cli/git_commit.h"
 #include "cli/version.h"
 
 int main(int argc, char** argv) {
   using namespace imagesmith::cli;
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.size() == 1 && args[0] == "--version") {
-    std::cout << "imagesmith " << kVersion << "\n";
+    std::cout << "imagesmith " << kVersion << " (git commit " << kGitCommit << ")\n";
     return 0;
   }
   CommandRegistry registry;
@@ -44,10 +46,12 @@ int main(int argc, char** argv) {
   RegisterExportCommands(registry);        // after the image and sig groups exist
   RegisterImageBuilderCommands(registry);  // az image builder, under the image group
 #endif
+  RegisterCompletionCommands(registry);
   CommandContext ctx;
   ctx.env = imagesmith::Env::Default();
   ctx.out = &std::cout;
   ctx.err = &std::cerr;
   ctx.stderr_is_tty = ::isatty(STDERR_FILENO) == 1;
+  if (int code = RunHiddenCommand(registry, args, ctx, kVersion); code >= 0) return code;
   return registry.Dispatch(args, ctx);
 }

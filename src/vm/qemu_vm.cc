@@ -12,6 +12,7 @@
 #include "base/strings.h"
 #include "vm/boot_watch.h"
 #include "vm/overlay.h"
+#include "vm/socket_dir.h"
 
 namespace imagesmith::vm {
 
@@ -289,8 +290,10 @@ StatusOr<std::unique_ptr<Vm>> Vm::Start(Env& env, const VmConfig& c) {
   vm->console_ = c.work_dir + "/console.log";
   vm->pidfile_ = c.work_dir + "/qemu.pid";
   std::string overlay = c.work_dir + "/overlay.qcow2";
-  std::string socket = c.work_dir + "/agent.sock";
-  std::string qmp_socket = c.work_dir + "/qmp.sock";
+  // Not in work_dir: its path may be of any length, a socket's may not.
+  ASSIGN_OR_RETURN(vm->socket_dir_, SocketDir::Make(env));
+  std::string socket = vm->socket_dir_->Path("agent.sock");
+  std::string qmp_socket = vm->socket_dir_->Path("qmp.sock");
 
   ASSIGN_OR_RETURN(std::string agent_bin, FindAgentBinary(env));
   std::string why;

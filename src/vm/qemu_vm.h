@@ -6,7 +6,8 @@
 // - Acceleration: KVM when a probe guest really runs under it, TCG otherwise.
 // - The disk is the backing file of a qcow2 overlay in the work directory and
 //   is only ever read (MakeAgentOverlay places the agent in the overlay).
-// - The serial console goes to <work_dir>/console.log.
+// - The serial console goes to <work_dir>/console.log. The agent's socket
+//   is in a SocketDir, not in work_dir, so work_dir's length does not matter.
 // - Hard limits: the agent must be ready within ready_timeout, and qemu never
 //   runs longer than lifetime. qemu runs in its own process group with
 //   PR_SET_PDEATHSIG (setpriv), and every exit path of Vm kills that group,
@@ -26,6 +27,7 @@
 #include "base/env.h"
 #include "base/statusor.h"
 #include "vm/agent_client.h"
+#include "vm/socket_dir.h"
 
 namespace imagesmith::vm {
 
@@ -161,6 +163,7 @@ class Vm {
   Accel accel_ = Accel::kTcg;
   AgentHello hello_;
   double seconds_to_ready_ = 0;
+  std::unique_ptr<SocketDir> socket_dir_;  // the agent's socket; removed after qemu
 };
 
 }  // namespace imagesmith::vm
