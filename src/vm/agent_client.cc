@@ -9,15 +9,11 @@
 #include <cerrno>
 #include <cstring>
 
+#include "vm/unix_socket.h"
+
 namespace imagesmith::vm {
 
 namespace {
-
-int64_t NowUs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
-}
 
 std::string Seconds(std::chrono::milliseconds ms) {
   return std::to_string(ms.count() / 1000) + "s";
@@ -34,45 +30,14 @@ std::string ExecResult::Describe(std::chrono::milliseconds timeout) const {
 
 StatusOr<std::unique_ptr<AgentClient>> AgentClient::Connect(const std::string& socket_path,
                                                             int64_t deadline_us) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (socket_path.size() >= sizeof(addr.sun_path)) {
-    return InvalidArgumentError("the agent socket path " + socket_path + " is longer than " +
-                                std::to_string(sizeof(addr.sun_path) - 1) +
-                                " bytes; use a shorter run directory");
-  }
-  std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
-  int last_errno = 0;
-  while (NowUs() < deadline_us) {
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return ErrnoError("socket", errno);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-      return std::unique_ptr<AgentClient>(new AgentClient(fd));
-    }
-    last_errno = errno;
-    ::close(fd);
-    ::usleep(20000);
-  }
-  return DeadlineExceededError("could not connect to qemu's agent socket " + socket_path + ": " +
-                               std::strerror(last_errno));
+  ASSIGN_OR_RETURN(int fd, ConnectUnixSocket(socket_path, deadline_us, "agent socket"));
+  return std::unique_ptr<AgentClient>(new AgentClient(fd));
 }
 
 AgentClient::~AgentClient() { ::close(fd_); }
 
 Status AgentClient::SendFrame(proto::Type type, const std::string& payload) {
-  std::string f = proto::EncodeFrame(type, payload);
-  const char* p = f.data();
-  size_t n = f.size();
-  while (n > 0) {
-    ssize_t w = ::send(fd_, p, n, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return UnavailableError(std::string("writing to the guest agent: ") + std::strerror(errno));
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return Status::Ok();
+  return SendAll(fd_, proto::EncodeFrame(type, payload), "the guest agent");
 }
 
 Status AgentClient::ReadFrame(proto::Type* type, std::string* payload, int64_t deadline_us,
@@ -89,7 +54,7 @@ Status AgentClient::ReadFrame(proto::Type* type, std::string* payload, int64_t d
       case proto::Decoder::kNeedMore:
         break;
     }
-    int64_t now = NowUs();
+    int64_t now = MonotonicNowUs();
     if (now >= deadline_us) return DeadlineExceededError("the guest agent did not answer in time");
     if (cancelled && cancelled()) return CancelledError("canceled");
     pollfd p{fd_, POLLIN, 0};
@@ -113,7 +78,7 @@ StatusOr<AgentHello> AgentClient::WaitReady(int64_t deadline_us,
                                             const std::function<bool()>& alive) {
   int64_t next_hello = 0;
   for (;;) {
-    int64_t now = NowUs();
+    int64_t now = MonotonicNowUs();
     if (now >= next_hello) {
       RETURN_IF_ERROR(SendFrame(proto::Type::kHello, ""));
       next_hello = now + 2000000;
@@ -123,7 +88,7 @@ StatusOr<AgentHello> AgentClient::WaitReady(int64_t deadline_us,
     std::string payload;
     Status s = ReadFrame(&type, &payload, std::min(deadline_us, now + 500000), cancelled);
     if (s.code() == StatusCode::kDeadlineExceeded) {
-      if (NowUs() >= deadline_us) {
+      if (MonotonicNowUs() >= deadline_us) {
         return DeadlineExceededError("the guest agent did not become ready");
       }
       continue;
@@ -162,7 +127,8 @@ StatusOr<ExecResult> AgentClient::Exec(const ExecRequest& req, int64_t deadline_
   }
   RETURN_IF_ERROR(SendFrame(proto::Type::kExec, w.data()));
   if (req.timeout.count() > 0) {
-    deadline_us = std::min<int64_t>(deadline_us, NowUs() + (req.timeout.count() + 15000) * 1000);
+    deadline_us =
+        std::min<int64_t>(deadline_us, MonotonicNowUs() + (req.timeout.count() + 15000) * 1000);
   }
   std::string partial[2];
   auto flush = [&](int i, bool all) {

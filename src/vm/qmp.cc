@@ -11,16 +11,11 @@
 #include <vector>
 
 #include "base/json.h"
+#include "vm/unix_socket.h"
 
 namespace imagesmith::vm {
 
 namespace {
-
-int64_t NowUs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
-}
 
 // An answer line is at most this long ("info registers -a" of 8 vCPUs is ~16 KiB).
 constexpr size_t kMaxLine = 4 << 20;
@@ -29,32 +24,14 @@ constexpr size_t kMaxLine = 4 << 20;
 
 StatusOr<std::unique_ptr<QmpClient>> QmpClient::Connect(const std::string& socket_path,
                                                         int64_t deadline_us) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (socket_path.size() >= sizeof(addr.sun_path)) {
-    return InvalidArgumentError("the monitor socket path " + socket_path + " is longer than " +
-                                std::to_string(sizeof(addr.sun_path) - 1) + " bytes");
+  ASSIGN_OR_RETURN(int fd, ConnectUnixSocket(socket_path, deadline_us, "monitor socket"));
+  std::unique_ptr<QmpClient> c(new QmpClient(fd));
+  ASSIGN_OR_RETURN(std::string greeting, c->ReadLine(deadline_us));
+  if (greeting.find("\"QMP\"") == std::string::npos) {
+    return InternalError("qemu's monitor did not greet with QMP: " + greeting.substr(0, 200));
   }
-  std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
-  int last_errno = 0;
-  while (NowUs() < deadline_us) {
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return ErrnoError("socket", errno);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-      std::unique_ptr<QmpClient> c(new QmpClient(fd));
-      ASSIGN_OR_RETURN(std::string greeting, c->ReadLine(deadline_us));
-      if (greeting.find("\"QMP\"") == std::string::npos) {
-        return InternalError("qemu's monitor did not greet with QMP: " + greeting.substr(0, 200));
-      }
-      RETURN_IF_ERROR(c->Execute(R"({"execute":"qmp_capabilities"})", deadline_us).status());
-      return c;
-    }
-    last_errno = errno;
-    ::close(fd);
-    ::usleep(20000);
-  }
-  return DeadlineExceededError("could not connect to qemu's monitor socket " + socket_path + ": " +
-                               std::strerror(last_errno));
+  RETURN_IF_ERROR(c->Execute(R"({"execute":"qmp_capabilities"})", deadline_us).status());
+  return c;
 }
 
 QmpClient::~QmpClient() { ::close(fd_); }
@@ -71,7 +48,7 @@ StatusOr<std::string> QmpClient::ReadLine(int64_t deadline_us) {
       return DataLossError("qemu's monitor sent a line longer than " + std::to_string(kMaxLine) +
                            " bytes");
     }
-    int64_t now = NowUs();
+    int64_t now = MonotonicNowUs();
     if (now >= deadline_us) return DeadlineExceededError("qemu's monitor did not answer in time");
     pollfd p{fd_, POLLIN, 0};
     int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>((deadline_us - now) / 1000 + 1, 100)));
@@ -89,15 +66,7 @@ StatusOr<std::string> QmpClient::ReadLine(int64_t deadline_us) {
 }
 
 StatusOr<std::string> QmpClient::Execute(const std::string& command_json, int64_t deadline_us) {
-  std::string line = command_json + "\n";
-  for (size_t off = 0; off < line.size();) {
-    ssize_t w = ::send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return UnavailableError(std::string("writing to qemu's monitor: ") + std::strerror(errno));
-    }
-    off += static_cast<size_t>(w);
-  }
+  RETURN_IF_ERROR(SendAll(fd_, command_json + "\n", "qemu's monitor"));
   for (;;) {
     ASSIGN_OR_RETURN(std::string answer, ReadLine(deadline_us));
     auto j = ParseJson(answer);
