@@ -13,6 +13,10 @@
 #   bench/sandbox/run.sh            # uses $IMAGESMITH, or ./build/imagesmith
 #   ROUNDS=3 DOWNLOADS=7 bench/sandbox/run.sh
 #   BENCH_HOME=/var/tmp/isb-home bench/sandbox/run.sh   # keep the data directory
+#   BENCH_QUICK=1 bench/sandbox/run.sh   # CI's check that it still runs: one round
+#       of a small template (bench/sandbox/quick.json, one package install, no
+#       validation), one download, the Debian base from $IMAGESMITH_BENCH_CATALOG,
+#       results to $BENCH_RESULTS
 #
 # Prints a table and writes bench/sandbox/results.md. Run as root.
 set -euo pipefail
@@ -25,10 +29,16 @@ die() { log "FAIL: $*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root"
 command -v pasta >/dev/null || die "pasta is not installed (apt-get install passt)"
 
+quick=${BENCH_QUICK:-0}
+template=examples/debian12-nginx.json
+if [ "$quick" = 1 ]; then
+  ROUNDS=1 DOWNLOADS=1 template=bench/sandbox/quick.json
+fi
 ROUNDS=${ROUNDS:-2}
 DOWNLOADS=${DOWNLOADS:-5}
 SKIP_BUILDS=${SKIP_BUILDS:-0}
-bin=${IMAGESMITH:-$repo/build/imagesmith}
+results=${BENCH_RESULTS:-$here/results.md}
+bin=${IMAGESMITH:-${BUILD:-$repo/build}/imagesmith}
 [ -x "$bin" ] || die "no imagesmith binary at $bin (build it first)"
 
 # Short paths: the validation VM's agent socket path must fit in 107 bytes.
@@ -57,16 +67,23 @@ if [ "$SKIP_BUILDS" != 1 ]; then
   # BENCH_HOME keeps the data directory (and its Debian base) between runs.
   export IMAGESMITH_HOME=${BENCH_HOME:-$work/h}
   mkdir -p "$IMAGESMITH_HOME"
-  log "warm-up build (makes the Debian base once)"
-  "$bin" build examples/debian12-nginx.json >"$work/warm.out" 2>&1 || { tail -20 "$work/warm.out"; die "warm-up build failed"; }
+  if [ "$quick" = 1 ] && [ -n "${IMAGESMITH_BENCH_CATALOG:-}" ] && [ ! -e "$IMAGESMITH_HOME/catalog" ]; then
+    mkdir -p "$IMAGESMITH_BENCH_CATALOG"
+    ln -s "$IMAGESMITH_BENCH_CATALOG" "$IMAGESMITH_HOME/catalog"
+    log "quick: the Debian base comes from $IMAGESMITH_BENCH_CATALOG"
+  fi
+  if [ "$quick" != 1 ] || [ -z "${IMAGESMITH_BENCH_CATALOG:-}" ]; then
+    log "warm-up build (makes the Debian base once)"
+    "$bin" build "$template" >"$work/warm.out" 2>&1 || { tail -20 "$work/warm.out"; die "warm-up build failed"; }
+  fi
   for r in $(seq 1 "$ROUNDS"); do
     for mode in legacy boundary; do
       sync
       t0=$(now)
       if [ "$mode" = legacy ]; then
-        IMAGESMITH_SANDBOX_ISOLATION=legacy "$bin" build --no-cache examples/debian12-nginx.json >"$work/$mode-$r.out" 2>&1 || { tail -20 "$work/$mode-$r.out"; die "$mode build $r failed"; }
+        IMAGESMITH_SANDBOX_ISOLATION=legacy "$bin" build --no-cache "$template" >"$work/$mode-$r.out" 2>&1 || { tail -20 "$work/$mode-$r.out"; die "$mode build $r failed"; }
       else
-        "$bin" build --no-cache examples/debian12-nginx.json >"$work/$mode-$r.out" 2>&1 || { tail -20 "$work/$mode-$r.out"; die "$mode build $r failed"; }
+        "$bin" build --no-cache "$template" >"$work/$mode-$r.out" 2>&1 || { tail -20 "$work/$mode-$r.out"; die "$mode build $r failed"; }
       fi
       t=$(secs "$t0" "$(now)")
       log "round $r $mode: $t s"
@@ -116,7 +133,7 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
     new_med=$(printf '%s\n' "${new_times[@]}" | median)
     old_med=$(printf '%s\n' "${old_times[@]}" | median)
     ratio=$(awk -v a="$new_med" -v b="$old_med" 'BEGIN { printf "%.3f", a / b }')
-    echo "## examples/debian12-nginx.json, --no-cache, $ROUNDS rounds interleaved (target: at most 1.05x)"
+    echo "## $template, --no-cache, $ROUNDS rounds interleaved (target: at most 1.05x)"
     echo
     echo "| sandbox | builds (s) | median (s) |"
     echo "| --- | --- | --- |"
@@ -134,5 +151,5 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "| pasta (the sandbox's) | ${pasta_dl[*]} | $pasta_med |"
   echo
   echo "Ratio pasta / host: **$dl_ratio**."
-} | tee "$here/results.md.new"
-mv "$here/results.md.new" "$here/results.md"
+} | tee "$results.new"
+mv "$results.new" "$results"
