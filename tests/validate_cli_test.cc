@@ -10,8 +10,8 @@
 #include "base/json.h"
 #include "base/sha256.h"
 #include "base/strings.h"
-#include "build/run_log.h"
-#include "build/validate.h"
+#include "builder/run_log.h"
+#include "builder/validate.h"
 #include "e2e_util.h"
 #include "template/parser.h"
 

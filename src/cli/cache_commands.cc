@@ -1,8 +1,8 @@
 // imagesmith cache ...: the build step cache.
 #include "base/data_dir.h"
 #include "base/strings.h"
-#include "build/run_log.h"
-#include "build/step_cache.h"
+#include "builder/run_log.h"
+#include "builder/step_cache.h"
 #include "cli/command.h"
 
 namespace imagesmith::cli {

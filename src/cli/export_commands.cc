@@ -1,10 +1,10 @@
 // imagesmith image export / sig image-version export: the disk of a stored
 // image as a raw, VHD or qcow2 file. Tree images are made again from their
-// file tree, byte for byte the disk their build made (build/distribute.h).
+// file tree, byte for byte the disk their build made (builder/distribute.h).
 #include <functional>
 #include <optional>
 
-#include "build/distribute.h"
+#include "builder/distribute.h"
 #include "cli/command.h"
 #include "cli/gallery_args.h"
 #include "disk/disk.h"

@@ -17,9 +17,9 @@
 #include "base/process.h"
 #include "base/random.h"
 #include "base/strings.h"
-#include "build/pipeline.h"
-#include "build/run_log.h"
-#include "build/staging.h"
+#include "builder/pipeline.h"
+#include "builder/run_log.h"
+#include "builder/staging.h"
 #include "cli/command.h"
 #include "cli/data.h"
 #include "cli/image_template_ops.h"
@@ -419,7 +419,7 @@ int RunTemplate(CommandContext& ctx, Data& data, const ResourceId& id, bool use_
 }
 
 // Creates the template, or (replace) updates an idle one's definition. A new
-// template gets its staging resource group (build/staging.h).
+// template gets its staging resource group (builder/staging.h).
 Status PutTemplate(Data& data, const ResourceId& id, const tmpl::ImageTemplate& t,
                    const std::string& template_dir, bool replace) {
   RETURN_IF_ERROR(ValidateTemplateName(id.name()));

@@ -1,10 +1,10 @@
-#include "build/validate.h"
+#include "builder/validate.h"
 
 #include <cstdio>
 #include <cstdlib>
 
 #include "base/strings.h"
-#include "build/fetch.h"
+#include "builder/fetch.h"
 #include "vm/qemu_vm.h"
 
 namespace imagesmith::build {

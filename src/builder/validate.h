@@ -14,7 +14,7 @@
 #include <string>
 
 #include "base/env.h"
-#include "build/run_log.h"
+#include "builder/run_log.h"
 #include "template/model.h"
 
 namespace imagesmith::build {

@@ -1,4 +1,4 @@
-#include "build/fetch.h"
+#include "builder/fetch.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>

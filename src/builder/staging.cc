@@ -1,4 +1,4 @@
-#include "build/staging.h"
+#include "builder/staging.h"
 
 #include "base/strings.h"
 #include "meta/scopes.h"

@@ -1,4 +1,4 @@
-#include "build/fetch.h"
+#include "builder/fetch.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

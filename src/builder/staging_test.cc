@@ -1,4 +1,4 @@
-#include "build/staging.h"
+#include "builder/staging.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

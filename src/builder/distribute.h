@@ -25,7 +25,7 @@
 
 #include "base/env.h"
 #include "base/region.h"
-#include "build/run_log.h"
+#include "builder/run_log.h"
 #include "catalog/boot_disk.h"
 #include "disk/disk.h"
 #include "gallery/publish.h"

@@ -1,4 +1,4 @@
-#include "build/run_log.h"
+#include "builder/run_log.h"
 
 #include <ctime>
 

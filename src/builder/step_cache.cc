@@ -1,4 +1,4 @@
-#include "build/step_cache.h"
+#include "builder/step_cache.h"
 
 #include <fcntl.h>
 #include <ftw.h>

@@ -1,4 +1,4 @@
-#include "build/distribute.h"
+#include "builder/distribute.h"
 
 #include <stdlib.h>
 #include <unistd.h>

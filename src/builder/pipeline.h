@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "base/env.h"
-#include "build/distribute.h"
-#include "build/run_log.h"
+#include "builder/distribute.h"
+#include "builder/run_log.h"
 #include "template/model.h"
 
 namespace imagesmith::build {

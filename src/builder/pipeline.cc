@@ -1,4 +1,4 @@
-#include "build/pipeline.h"
+#include "builder/pipeline.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,9 +9,9 @@
 #include <optional>
 
 #include "base/strings.h"
-#include "build/fetch.h"
-#include "build/step_cache.h"
-#include "build/validate.h"
+#include "builder/fetch.h"
+#include "builder/step_cache.h"
+#include "builder/validate.h"
 #include "catalog/boot_disk.h"
 #include "catalog/catalog.h"
 #include "disk/convert.h"
@@ -180,7 +180,7 @@ class Builder {
   bool RunStep(size_t index, const tmpl::Step& step);
   bool Generalize();
   bool MakeDisk();
-  // In-VM validation (build/validate.h). False when it failed; `distribute`
+  // In-VM validation (builder/validate.h). False when it failed; `distribute`
   // says whether the outputs are distributed anyway.
   bool Validate(bool* distribute);
   bool Distribute();

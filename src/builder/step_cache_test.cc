@@ -1,4 +1,4 @@
-#include "build/step_cache.h"
+#include "builder/step_cache.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
