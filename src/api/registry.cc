@@ -1,0 +1,11 @@
+// The built-in providers. Each resource type's provider is added here once.
+#include "api/provider.h"
+
+namespace imagesmith::api {
+
+std::unique_ptr<Registry> BuiltinRegistry() {
+  auto registry = std::make_unique<Registry>();
+  return registry;
+}
+
+}  // namespace imagesmith::api
