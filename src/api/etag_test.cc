@@ -8,8 +8,7 @@ namespace imagesmith::api {
 namespace {
 
 meta::Resource AtGeneration(int64_t g) {
-  meta::Resource r;
-  r.id = ResourceId::ForResourceGroup("00000000-0000-0000-0000-000000000001", "g");
+  meta::Resource r{.id = ResourceId::ForResourceGroup("00000000-0000-0000-0000-000000000001", "g")};
   r.generation = g;
   return r;
 }
