@@ -8,7 +8,13 @@ namespace imagesmith::api {
 namespace {
 
 meta::Resource AtGeneration(int64_t g) {
-  meta::Resource r{.id = ResourceId::ForResourceGroup("00000000-0000-0000-0000-000000000001", "g")};
+  meta::Resource r{ResourceId::ForResourceGroup("00000000-0000-0000-0000-000000000001", "g"),
+                   "",
+                   Json::MakeObject(),
+                   Json::MakeObject(),
+                   0,
+                   0,
+                   0};
   r.generation = g;
   return r;
 }
