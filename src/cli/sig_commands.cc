@@ -276,6 +276,12 @@ std::function<void(const std::string&)> Progress(CommandContext& ctx) {
   return [&ctx](const std::string& line) { *ctx.err << line << "\n"; };
 }
 
+// az's table shows the replication state, which the API returns only with
+// $expand=ReplicationStatus; JSON output shows it only with --expand.
+void ExpandForTable(api::Request& req, const CommandContext& ctx) {
+  if (Tabular(ctx)) req.params["$expand"] = "ReplicationStatus";
+}
+
 void PrintVersion(const Json& v, CommandContext& ctx) {
   PrintResult(Tabular(ctx) ? VersionRow(v) : Printable(v), ctx);
 }
@@ -367,6 +373,7 @@ int RunVersionCreate(const ParsedArgs& args, CommandContext& ctx) {
 
   api::Request req = MakeRequest(api::Verb::kPut, *id, body);
   req.progress = Progress(ctx);
+  ExpandForTable(req, ctx);
   auto v = client->Call(req);
   if (!v.ok()) return ReportError(v.status(), ctx);
   PrintVersion(v->body, ctx);
@@ -400,6 +407,7 @@ int RunVersionShow(const ParsedArgs& args, CommandContext& ctx) {
     if (!id.ok()) return ReportError(id.status(), ctx);
     req.id = *id;
   }
+  ExpandForTable(req, ctx);
   auto v = client->Call(req);
   if (!v.ok()) return ReportError(v.status(), ctx);
   PrintVersion(v->body, ctx);
@@ -410,7 +418,9 @@ int RunVersionList(const ParsedArgs& args, CommandContext& ctx) {
   if (Status s = CheckNames(args, true); !s.ok()) return ReportError(s, ctx);
   auto client = ApiClient::Open(*ctx.env);
   if (!client.ok()) return ReportError(client.status(), ctx);
-  auto r = client->Call(MakeListRequest(DefinitionOf(*client, args), gallery::kImageVersionType));
+  api::Request req = MakeListRequest(DefinitionOf(*client, args), gallery::kImageVersionType);
+  ExpandForTable(req, ctx);
+  auto r = client->Call(req);
   if (!r.ok()) return ReportError(r.status(), ctx);
   Json out = Json::MakeArray();
   for (const Json& v : PrintableItems(*r)) out.Append(Tabular(ctx) ? VersionRow(v) : v);
@@ -536,7 +546,9 @@ int RunVersionUpdate(const ParsedArgs& args, CommandContext& ctx) {
     if (!t.ok()) return ReportError(t.status(), ctx);
     u.tags = *t;
   }
-  auto v = client->Call(MakeRequest(api::Verb::kPatch, *id, UpdateBody(u)));
+  api::Request req = MakeRequest(api::Verb::kPatch, *id, UpdateBody(u));
+  ExpandForTable(req, ctx);
+  auto v = client->Call(req);
   if (!v.ok()) return ReportError(v.status(), ctx);
   PrintVersion(v->body, ctx);
   return 0;
