@@ -55,6 +55,8 @@ Status CheckGalleryId(const ResourceId& id) {
   return gallery::ValidateGalleryName(id.name());
 }
 
+Json ToJson(const meta::Resource& r) { return r.ToJson(); }
+
 // Lists `type` under `scope`: a subscription (everywhere), a group (which
 // must exist) or a parent resource (`get_parent` checks it exists).
 StatusOr<std::vector<meta::Resource>> ListIn(meta::Transaction& txn, const ResourceId& scope,
@@ -85,48 +87,27 @@ class GalleryProvider final : public Provider {
   }
 
   StatusOr<Response> Get(Services& services, const Request& request) override {
-    const ResourceId& id = request.id;
-    RETURN_IF_ERROR(WithTarget(CheckGalleryId(id), id.ToString()));
-    Response out;
-    Status s = services.meta->Read([&](meta::Transaction& txn) -> Status {
-      RETURN_IF_ERROR(Allow(txn, request, kGalleryRead, id));
-      ASSIGN_OR_RETURN(meta::Resource r, gallery::GetGallery(txn, id));
-      out = ResourceResponse(200, r.ToJson(), r);
-      return Status::Ok();
-    });
-    if (!s.ok()) return WithTarget(s, id.ToString());
-    return out;
+    RETURN_IF_ERROR(WithTarget(CheckGalleryId(request.id), request.id.ToString()));
+    return GetOne(
+        services, request, kGalleryRead,
+        [&](meta::Transaction& txn) { return gallery::GetGallery(txn, request.id); }, ToJson);
   }
 
   StatusOr<Response> List(Services& services, const Request& request) override {
-    std::vector<Json> items;
-    Status s = services.meta->Read([&](meta::Transaction& txn) -> Status {
-      RETURN_IF_ERROR(Allow(txn, request, kGalleryRead, request.id));
-      ASSIGN_OR_RETURN(auto found, ListIn(txn, request.id, gallery::kGalleryType));
-      for (const meta::Resource& r : found) items.push_back(WithEtag(r.ToJson(), r));
-      return Status::Ok();
-    });
-    if (!s.ok()) return WithTarget(s, request.id.ToString());
-    return ListResponse(std::move(items));
+    return ListAll(
+        services, request, kGalleryRead,
+        [&](meta::Transaction& txn) { return ListIn(txn, request.id, gallery::kGalleryType); },
+        ToJson);
   }
 
   // 200, or 204 when there was no such gallery; 409 while it holds
   // definitions.
   StatusOr<Response> Delete(Services& services, const Request& request) override {
-    const ResourceId& id = request.id;
-    RETURN_IF_ERROR(WithTarget(CheckGalleryId(id), id.ToString()));
-    bool existed = false;
-    Status s = services.meta->Update([&](meta::Transaction& txn) -> Status {
-      RETURN_IF_ERROR(Allow(txn, request, kGalleryDelete, id));
-      RETURN_IF_ERROR(meta::GetGroup(txn, id.Parent()).status());
-      ASSIGN_OR_RETURN(std::optional<meta::Resource> current, FindResource(txn, id));
-      RETURN_IF_ERROR(CheckPreconditions(request, current ? &*current : nullptr));
-      if (!current.has_value()) return Status::Ok();
-      existed = true;
-      return gallery::DeleteGallery(txn, id);
-    });
-    if (!s.ok()) return WithTarget(s, id.ToString());
-    return DeleteResponse(existed);
+    RETURN_IF_ERROR(WithTarget(CheckGalleryId(request.id), request.id.ToString()));
+    return DeleteOne(
+        services, request, kGalleryDelete,
+        [&](meta::Transaction& txn) { return meta::GetGroup(txn, request.id.Parent()).status(); },
+        [&](meta::Transaction& txn) { return gallery::DeleteGallery(txn, request.id); });
   }
 
  private:
@@ -248,50 +229,32 @@ class ImageDefinitionProvider final : public Provider {
   }
 
   StatusOr<Response> Get(Services& services, const Request& request) override {
-    const ResourceId& id = request.id;
-    RETURN_IF_ERROR(WithTarget(CheckDefinitionId(id), id.ToString()));
-    Response out;
-    Status s = services.meta->Read([&](meta::Transaction& txn) -> Status {
-      RETURN_IF_ERROR(Allow(txn, request, kDefinitionRead, id));
-      ASSIGN_OR_RETURN(meta::Resource r, gallery::GetDefinition(txn, id));
-      out = ResourceResponse(200, r.ToJson(), r);
-      return Status::Ok();
-    });
-    if (!s.ok()) return WithTarget(s, id.ToString());
-    return out;
+    RETURN_IF_ERROR(WithTarget(CheckDefinitionId(request.id), request.id.ToString()));
+    return GetOne(
+        services, request, kDefinitionRead,
+        [&](meta::Transaction& txn) { return gallery::GetDefinition(txn, request.id); }, ToJson);
   }
 
   // The definitions of the gallery `request.id`, by name.
   StatusOr<Response> List(Services& services, const Request& request) override {
-    const ResourceId& g = request.id;
-    RETURN_IF_ERROR(WithTarget(CheckGalleryId(g), g.ToString()));
-    std::vector<Json> items;
-    Status s = services.meta->Read([&](meta::Transaction& txn) -> Status {
-      RETURN_IF_ERROR(Allow(txn, request, kDefinitionRead, g));
-      RETURN_IF_ERROR(gallery::GetGallery(txn, g).status());
-      ASSIGN_OR_RETURN(auto found, txn.ListChildren(g, gallery::kImageDefinitionType));
-      for (const meta::Resource& r : found) items.push_back(WithEtag(r.ToJson(), r));
-      return Status::Ok();
-    });
-    if (!s.ok()) return WithTarget(s, g.ToString());
-    return ListResponse(std::move(items));
+    RETURN_IF_ERROR(WithTarget(CheckGalleryId(request.id), request.id.ToString()));
+    return ListAll(
+        services, request, kDefinitionRead,
+        [&](meta::Transaction& txn) -> StatusOr<std::vector<meta::Resource>> {
+          RETURN_IF_ERROR(gallery::GetGallery(txn, request.id).status());
+          return txn.ListChildren(request.id, gallery::kImageDefinitionType);
+        },
+        ToJson);
   }
 
   StatusOr<Response> Delete(Services& services, const Request& request) override {
-    const ResourceId& id = request.id;
-    RETURN_IF_ERROR(WithTarget(CheckDefinitionId(id), id.ToString()));
-    bool existed = false;
-    Status s = services.meta->Update([&](meta::Transaction& txn) -> Status {
-      RETURN_IF_ERROR(Allow(txn, request, kDefinitionDelete, id));
-      RETURN_IF_ERROR(gallery::GetGallery(txn, id.Parent()).status());
-      ASSIGN_OR_RETURN(std::optional<meta::Resource> current, FindResource(txn, id));
-      RETURN_IF_ERROR(CheckPreconditions(request, current ? &*current : nullptr));
-      if (!current.has_value()) return Status::Ok();
-      existed = true;
-      return gallery::DeleteDefinition(txn, id);
-    });
-    if (!s.ok()) return WithTarget(s, id.ToString());
-    return DeleteResponse(existed);
+    RETURN_IF_ERROR(WithTarget(CheckDefinitionId(request.id), request.id.ToString()));
+    return DeleteOne(
+        services, request, kDefinitionDelete,
+        [&](meta::Transaction& txn) {
+          return gallery::GetGallery(txn, request.id.Parent()).status();
+        },
+        [&](meta::Transaction& txn) { return gallery::DeleteDefinition(txn, request.id); });
   }
 
  private:

@@ -186,50 +186,30 @@ class ResourceGroupProvider final : public Provider {
   }
 
   StatusOr<Response> Get(Services& services, const Request& request) override {
-    const ResourceId& id = request.id;
-    RETURN_IF_ERROR(WithTarget(CheckGroupId(id), id.ToString()));
-    Response out;
-    Status s = services.meta->Read([&](meta::Transaction& txn) -> Status {
-      RETURN_IF_ERROR(Allow(txn, request, kGroupRead, id));
-      ASSIGN_OR_RETURN(meta::Resource r, meta::GetGroup(txn, id));
-      out = ResourceResponse(200, GroupJson(r), r);
-      return Status::Ok();
-    });
-    if (!s.ok()) return WithTarget(s, id.ToString());
-    return out;
+    RETURN_IF_ERROR(WithTarget(CheckGroupId(request.id), request.id.ToString()));
+    return GetOne(
+        services, request, kGroupRead,
+        [&](meta::Transaction& txn) { return meta::GetGroup(txn, request.id); }, GroupJson);
   }
 
   // The groups of the subscription `request.id`, by name.
   StatusOr<Response> List(Services& services, const Request& request) override {
     ResourceId sub = ResourceId::ForSubscription(request.id.subscription());
-    std::vector<Json> items;
-    Status s = services.meta->Read([&](meta::Transaction& txn) -> Status {
-      RETURN_IF_ERROR(Allow(txn, request, kGroupRead, sub));
-      RETURN_IF_ERROR(CheckSubscription(txn, sub));
-      ASSIGN_OR_RETURN(auto groups, txn.ListChildren(sub, meta::kGroupType));
-      for (const meta::Resource& r : groups) items.push_back(WithEtag(GroupJson(r), r));
-      return Status::Ok();
-    });
-    if (!s.ok()) return WithTarget(s, sub.ToString());
-    return ListResponse(std::move(items));
+    return ListAll(
+        services, request, kGroupRead,
+        [&](meta::Transaction& txn) -> StatusOr<std::vector<meta::Resource>> {
+          RETURN_IF_ERROR(CheckSubscription(txn, sub));
+          return txn.ListChildren(sub, meta::kGroupType);
+        },
+        GroupJson);
   }
 
   // An empty group: 200; no such group: 204; a group with resources: 409
   // listing them.
   StatusOr<Response> Delete(Services& services, const Request& request) override {
-    const ResourceId& id = request.id;
-    RETURN_IF_ERROR(WithTarget(CheckGroupId(id), id.ToString()));
-    bool existed = false;
-    Status s = services.meta->Update([&](meta::Transaction& txn) -> Status {
-      RETURN_IF_ERROR(Allow(txn, request, kGroupDelete, id));
-      ASSIGN_OR_RETURN(std::optional<meta::Resource> current, FindResource(txn, id));
-      RETURN_IF_ERROR(CheckPreconditions(request, current ? &*current : nullptr));
-      if (!current.has_value()) return Status::Ok();
-      existed = true;
-      return meta::DeleteGroup(txn, id);
-    });
-    if (!s.ok()) return WithTarget(s, id.ToString());
-    return DeleteResponse(existed);
+    RETURN_IF_ERROR(WithTarget(CheckGroupId(request.id), request.id.ToString()));
+    return DeleteOne(services, request, kGroupDelete, {},
+                     [&](meta::Transaction& txn) { return meta::DeleteGroup(txn, request.id); });
   }
 };
 

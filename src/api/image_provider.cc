@@ -87,6 +87,8 @@ StatusOr<ImageBody> ParseImageBody(const Json& body) {
   return out;
 }
 
+Json ToJson(const meta::Resource& r) { return r.ToJson(); }
+
 StatusOr<std::vector<meta::Resource>> ListIn(meta::Transaction& txn, const ResourceId& scope) {
   if (scope.kind() == ResourceId::Kind::kSubscription) {
     return txn.ListByType(scope, gallery::kManagedImageType);
@@ -165,49 +167,27 @@ class ManagedImageProvider final : public Provider {
   }
 
   StatusOr<Response> Get(Services& services, const Request& request) override {
-    const ResourceId& id = request.id;
-    RETURN_IF_ERROR(WithTarget(CheckImageId(id), id.ToString()));
-    Response out;
-    Status s = services.meta->Read([&](meta::Transaction& txn) -> Status {
-      RETURN_IF_ERROR(Allow(txn, request, kImageRead, id));
-      ASSIGN_OR_RETURN(meta::Resource r, gallery::GetManagedImage(txn, id));
-      out = ResourceResponse(200, r.ToJson(), r);
-      return Status::Ok();
-    });
-    if (!s.ok()) return WithTarget(s, id.ToString());
-    return out;
+    RETURN_IF_ERROR(WithTarget(CheckImageId(request.id), request.id.ToString()));
+    return GetOne(
+        services, request, kImageRead,
+        [&](meta::Transaction& txn) { return gallery::GetManagedImage(txn, request.id); }, ToJson);
   }
 
   // In a group, or (at a subscription) everywhere; by ID.
   StatusOr<Response> List(Services& services, const Request& request) override {
-    std::vector<Json> items;
-    Status s = services.meta->Read([&](meta::Transaction& txn) -> Status {
-      RETURN_IF_ERROR(Allow(txn, request, kImageRead, request.id));
-      ASSIGN_OR_RETURN(auto found, ListIn(txn, request.id));
-      for (const meta::Resource& r : found) items.push_back(WithEtag(r.ToJson(), r));
-      return Status::Ok();
-    });
-    if (!s.ok()) return WithTarget(s, request.id.ToString());
-    return ListResponse(std::move(items));
+    return ListAll(
+        services, request, kImageRead,
+        [&](meta::Transaction& txn) { return ListIn(txn, request.id); }, ToJson);
   }
 
   // 200, or 204 when there was no such image. Versions published from it
   // keep their own copy.
   StatusOr<Response> Delete(Services& services, const Request& request) override {
-    const ResourceId& id = request.id;
-    RETURN_IF_ERROR(WithTarget(CheckImageId(id), id.ToString()));
-    bool existed = false;
-    Status s = services.meta->Update([&](meta::Transaction& txn) -> Status {
-      RETURN_IF_ERROR(Allow(txn, request, kImageDelete, id));
-      RETURN_IF_ERROR(meta::GetGroup(txn, id.Parent()).status());
-      ASSIGN_OR_RETURN(std::optional<meta::Resource> current, FindResource(txn, id));
-      RETURN_IF_ERROR(CheckPreconditions(request, current ? &*current : nullptr));
-      if (!current.has_value()) return Status::Ok();
-      existed = true;
-      return gallery::DeleteManagedImage(txn, id);
-    });
-    if (!s.ok()) return WithTarget(s, id.ToString());
-    return DeleteResponse(existed);
+    RETURN_IF_ERROR(WithTarget(CheckImageId(request.id), request.id.ToString()));
+    return DeleteOne(
+        services, request, kImageDelete,
+        [&](meta::Transaction& txn) { return meta::GetGroup(txn, request.id.Parent()).status(); },
+        [&](meta::Transaction& txn) { return gallery::DeleteManagedImage(txn, request.id); });
   }
 };
 

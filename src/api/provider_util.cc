@@ -1,5 +1,6 @@
 #include "api/provider_util.h"
 
+#include "api/arm_error.h"
 #include "api/etag.h"
 #include "auth/authorize.h"
 
@@ -44,6 +45,52 @@ StatusOr<std::optional<meta::Resource>> FindResource(meta::Transaction& txn, con
   if (!exists) return std::optional<meta::Resource>();
   ASSIGN_OR_RETURN(meta::Resource r, txn.Get(id));
   return std::optional<meta::Resource>(std::move(r));
+}
+
+StatusOr<Response> GetOne(Services& services, const Request& request, std::string_view action,
+                          const std::function<StatusOr<meta::Resource>(meta::Transaction&)>& get,
+                          const ResourceJson& to_json) {
+  Response out;
+  Status s = services.meta->Read([&](meta::Transaction& txn) -> Status {
+    RETURN_IF_ERROR(Allow(txn, request, action, request.id));
+    ASSIGN_OR_RETURN(meta::Resource r, get(txn));
+    out = ResourceResponse(200, to_json(r), r);
+    return Status::Ok();
+  });
+  if (!s.ok()) return WithTarget(s, request.id.ToString());
+  return out;
+}
+
+StatusOr<Response> ListAll(
+    Services& services, const Request& request, std::string_view action,
+    const std::function<StatusOr<std::vector<meta::Resource>>(meta::Transaction&)>& list,
+    const ResourceJson& to_json) {
+  std::vector<Json> items;
+  Status s = services.meta->Read([&](meta::Transaction& txn) -> Status {
+    RETURN_IF_ERROR(Allow(txn, request, action, request.id));
+    ASSIGN_OR_RETURN(std::vector<meta::Resource> found, list(txn));
+    for (const meta::Resource& r : found) items.push_back(WithEtag(to_json(r), r));
+    return Status::Ok();
+  });
+  if (!s.ok()) return WithTarget(s, request.id.ToString());
+  return ListResponse(std::move(items));
+}
+
+StatusOr<Response> DeleteOne(Services& services, const Request& request, std::string_view action,
+                             const std::function<Status(meta::Transaction&)>& check_parent,
+                             const std::function<Status(meta::Transaction&)>& remove) {
+  bool existed = false;
+  Status s = services.meta->Update([&](meta::Transaction& txn) -> Status {
+    RETURN_IF_ERROR(Allow(txn, request, action, request.id));
+    if (check_parent) RETURN_IF_ERROR(check_parent(txn));
+    ASSIGN_OR_RETURN(std::optional<meta::Resource> current, FindResource(txn, request.id));
+    RETURN_IF_ERROR(CheckPreconditions(request, current ? &*current : nullptr));
+    if (!current.has_value()) return Status::Ok();
+    existed = true;
+    return remove(txn);
+  });
+  if (!s.ok()) return WithTarget(s, request.id.ToString());
+  return DeleteResponse(existed);
 }
 
 }  // namespace imagesmith::api

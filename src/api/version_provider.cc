@@ -346,39 +346,26 @@ class ImageVersionProvider final : public Provider {
 
   // The versions of the definition `request.id`, by version number.
   StatusOr<Response> List(Services& services, const Request& request) override {
-    const ResourceId& def = request.id;
-    RETURN_IF_ERROR(WithTarget(CheckDefinitionId(def), def.ToString()));
+    RETURN_IF_ERROR(WithTarget(CheckDefinitionId(request.id), request.id.ToString()));
     ASSIGN_OR_RETURN(bool expand, ExpandOf(request));
-    std::vector<Json> items;
-    Status s = services.meta->Read([&](meta::Transaction& txn) -> Status {
-      RETURN_IF_ERROR(Allow(txn, request, kVersionRead, def));
-      ASSIGN_OR_RETURN(auto versions, gallery::ListVersions(txn, def));
-      for (const meta::Resource& r : versions) {
-        items.push_back(WithEtag(gallery::VersionJson(r, expand), r));
-      }
-      return Status::Ok();
-    });
-    if (!s.ok()) return WithTarget(s, def.ToString());
-    return ListResponse(std::move(items));
+    return ListAll(
+        services, request, kVersionRead,
+        [&](meta::Transaction& txn) { return gallery::ListVersions(txn, request.id); },
+        [&](const meta::Resource& r) { return gallery::VersionJson(r, expand); });
   }
 
   // 200, or 204 when there was no such version. Refused (409) before the
   // end-of-life date when blockDeletionBeforeEndOfLife is set.
   StatusOr<Response> Delete(Services& services, const Request& request) override {
-    const ResourceId& id = request.id;
-    RETURN_IF_ERROR(WithTarget(CheckVersionId(id, false), id.ToString()));
-    bool existed = false;
-    Status s = services.meta->Update([&](meta::Transaction& txn) -> Status {
-      RETURN_IF_ERROR(Allow(txn, request, kVersionDelete, id));
-      RETURN_IF_ERROR(gallery::GetDefinition(txn, id.Parent()).status());
-      ASSIGN_OR_RETURN(std::optional<meta::Resource> current, FindResource(txn, id));
-      RETURN_IF_ERROR(CheckPreconditions(request, current ? &*current : nullptr));
-      if (!current.has_value()) return Status::Ok();
-      existed = true;
-      return gallery::DeleteVersion(txn, id, services.env->NowMicros());
-    });
-    if (!s.ok()) return WithTarget(s, id.ToString());
-    return DeleteResponse(existed);
+    RETURN_IF_ERROR(WithTarget(CheckVersionId(request.id, false), request.id.ToString()));
+    return DeleteOne(
+        services, request, kVersionDelete,
+        [&](meta::Transaction& txn) {
+          return gallery::GetDefinition(txn, request.id.Parent()).status();
+        },
+        [&](meta::Transaction& txn) {
+          return gallery::DeleteVersion(txn, request.id, services.env->NowMicros());
+        });
   }
 };
 
