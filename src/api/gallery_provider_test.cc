@@ -184,14 +184,30 @@ TEST_F(GalleryProviderTest, ManagedImageAndVersionLifecycle) {
                                      {"osType": "Linux"}}}})")));
   EXPECT_EQ(no_uri.target, "properties.storageProfile.osDisk.blobUri");
 
-  auto v1 = Call(Verb::kPut, VersionId("1.0.0"),
-                 VersionBody(R"([{"name": "eastus", "regionalReplicaCount": 2},
-                                 {"name": "West US 2"}])"));
+  // Tags change with PATCH; nothing else does.
+  auto tagged = Call(Verb::kPatch, ImageId(), Parse(R"({"tags": {"k": "v"}})"));
+  ASSERT_TRUE(tagged.ok()) << tagged.status().ToString();
+  EXPECT_EQ(tagged->body.Find("tags")->Find("k")->string_value(), "v");
+  EXPECT_EQ(Arm(Call(Verb::kPatch, ImageId(), Parse(R"({"location": "westus2"})"))).target,
+            "location");
+
+  // Publishing reports each region through the request's progress callback.
+  std::vector<std::string> progress;
+  Request put;
+  put.verb = Verb::kPut;
+  put.id = VersionId("1.0.0");
+  put.body = VersionBody(R"([{"name": "eastus", "regionalReplicaCount": 2},
+                             {"name": "West US 2"}])");
+  put.caller = owner_;
+  put.progress = [&](const std::string& line) { progress.push_back(line); };
+  auto v1 = Dispatch(put);
   ASSERT_TRUE(v1.ok()) << v1.status().ToString();
   EXPECT_EQ(v1->http_status, 201);
   EXPECT_EQ(v1->body.Find("properties")->Find("provisioningState")->string_value(), "Succeeded");
   EXPECT_EQ(v1->body.Find("properties")->Find("replicationStatus"), nullptr);
   EXPECT_FALSE(v1->etag.empty());
+  EXPECT_EQ(progress, (std::vector<std::string>{"replica in eastus: Completed",
+                                                "replica in westus2: Completed"}));
   // Published once: a second PUT is a conflict.
   EXPECT_EQ(Arm(Call(Verb::kPut, VersionId("1.0.0"), VersionBody())).code, "Conflict");
 

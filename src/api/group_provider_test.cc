@@ -111,6 +111,18 @@ TEST_F(ProviderTest, GroupBodyErrorsNameTheJsonPath) {
   EXPECT_TRUE(Names(*list).empty());
 }
 
+TEST_F(ProviderTest, GroupPatchChangesTagsOnly) {
+  MakeGroup("g");
+  auto patched = Call(Verb::kPatch, Group("g"), Parse(R"({"tags": {"env": "prod"}})"));
+  ASSERT_TRUE(patched.ok()) << patched.status().ToString();
+  EXPECT_EQ(patched->http_status, 200);
+  EXPECT_EQ(patched->body.Find("tags")->Find("env")->string_value(), "prod");
+  EXPECT_EQ(patched->etag, "\"2\"");
+  EXPECT_EQ(Arm(Call(Verb::kPatch, Group("g"), Parse(R"({"location": "westus2"})"))).http_status,
+            409);
+  EXPECT_EQ(Arm(Call(Verb::kPatch, Group("nope"), Parse("{}"))).http_status, 404);
+}
+
 TEST_F(ProviderTest, GroupLocationCannotChange) {
   MakeGroup("g");
   ArmError e = Arm(Call(Verb::kPut, Group("g"), Parse(R"({"location": "westus2"})")));
