@@ -172,7 +172,8 @@ std::string ReadActionFor(const ResourceId& source) {
 std::function<void(const Region&, gallery::ReplicaState)> ProgressOf(const Request& request) {
   if (!request.progress) return {};
   return [&request](const Region& r, gallery::ReplicaState s) {
-    request.progress("replica in " + r.name() + ": " + gallery::ReplicaStateName(s));
+    request.progress(ProgressKind::kStatus,
+                     "replica in " + r.name() + ": " + gallery::ReplicaStateName(s));
   };
 }
 
