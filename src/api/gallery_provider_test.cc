@@ -347,6 +347,7 @@ TEST_F(GalleryProviderTest, FiftyParallelVersionPutsEachSucceedExactlyOnce) {
   constexpr int kWriters = 50;
   std::vector<StatusOr<Response>> results(kWriters, Status::Ok());
   std::vector<std::thread> threads;
+  threads.reserve(kWriters);
   for (int i = 0; i < kWriters; ++i) {
     threads.emplace_back([&, i] {
       auto m = meta::OpenSqliteMetaStore(env_, dir_ + "/meta.db");

@@ -156,6 +156,7 @@ StatusOr<VersionBody> ParseVersionBody(const Json& body) {
 std::vector<tmpl::TargetRegion> Targets(const std::vector<TargetInBody>& in, int64_t default_count,
                                         std::optional<tmpl::StorageAccountType> default_type) {
   std::vector<tmpl::TargetRegion> out;
+  out.reserve(in.size());
   for (const TargetInBody& t : in) {
     out.push_back({t.region, t.count.value_or(default_count), t.type ? t.type : default_type});
   }
