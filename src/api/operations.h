@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "api/arm_error.h"
+#include "api/provider.h"
 #include "api/services.h"
 #include "base/json.h"
 #include "base/resource_id.h"
@@ -72,9 +73,10 @@ struct Operation {
 // What a worker hands a handler while it runs one operation.
 class OperationContext {
  public:
-  // Lines for a foreground caller: kStatus for what the run is doing now,
-  // kLog for each line of the work's log.
-  enum class LineKind { kStatus, kLog };
+  // Lines for a foreground caller (provider.h's ProgressKind): kStatus for
+  // what the run is doing now, kLog for each line of the work's log,
+  // kNotice for what the caller must see.
+  using LineKind = ProgressKind;
   using LineSink = std::function<void(LineKind, std::string_view)>;
 
   OperationContext(Services& services, const Operation& op, const std::atomic<bool>& cancel,
@@ -223,6 +225,9 @@ class Operations {
   const std::string worker_id_;
   std::map<std::string, std::unique_ptr<OperationHandler>> handlers_;  // set up before use
 };
+
+// Adds every built-in operation handler (registry.cc).
+void AddBuiltinHandlers(Operations& operations);
 
 // Record <-> row conversions (operations.cc); exposed for tests.
 Operation OperationFromRow(const meta::OperationRow& row);

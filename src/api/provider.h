@@ -14,6 +14,8 @@
 // be called from many threads at once (the MetaStore serialises writes).
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -37,6 +39,8 @@ enum class Verb {
   kAction,  // POST `id`/`action` ("run", "cancel")
 };
 
+enum class ProgressKind { kStatus, kLog, kNotice };
+
 struct Request {
   Verb verb = Verb::kGet;
   // The resource; for kList the scope (subscription or group) or the parent
@@ -53,6 +57,12 @@ struct Request {
   // returning (the CLI without a server); false returns at once with
   // `operation_id` set (the REST API, --no-wait).
   bool wait = true;
+  // wait only: where the work's progress goes for a foreground caller (a
+  // terminal): `is_log` lines are the work's log, the others say what it is
+  // doing now (`notice` ones always matter). And a flag the caller sets to
+  // cancel the work (Ctrl-C). Both optional.
+  std::function<void(ProgressKind kind, std::string_view line)> progress;
+  const std::atomic<bool>* interrupt = nullptr;
   Caller caller;
 };
 

@@ -1,11 +1,18 @@
 // The built-in providers. Each resource type's provider is added here once.
 #include "api/provider.h"
+#include "api/template_provider.h"
 
 namespace imagesmith::api {
 
 std::unique_ptr<Registry> BuiltinRegistry() {
   auto registry = std::make_unique<Registry>();
+  registry->Add(NewImageTemplateProvider());
+  registry->Add(NewRunOutputProvider());
   return registry;
+}
+
+void AddBuiltinHandlers(Operations& operations) {
+  operations.AddHandler(NewTemplateRunHandler());
 }
 
 }  // namespace imagesmith::api
