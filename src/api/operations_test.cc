@@ -149,8 +149,8 @@ TEST_F(OperationsTest, HeldOperationIsNotClaimedWhileItsLeaseIsRenewed) {
   Operation op;
   ASSERT_TRUE(a->meta
                   ->Update([&](meta::Transaction& txn) {
-                    ASSIGN_OR_RETURN(op, a->ops->StartIn(txn, kType, Target(1), "",
-                                                         Json::MakeObject(), true));
+                    ASSIGN_OR_RETURN(
+                        op, a->ops->StartIn(txn, kType, Target(1), "", Json::MakeObject(), true));
                     return Status::Ok();
                   })
                   .ok());
@@ -197,8 +197,7 @@ TEST_F(OperationsTest, ExpiredLeaseIsTakenOverAndFailedNamingTheDeadWorker) {
   EXPECT_EQ(got->status, OperationStatus::kFailed);
   ASSERT_TRUE(got->error.has_value());
   EXPECT_EQ(got->error->code, "WorkerLost");
-  EXPECT_NE(got->error->message.find("otherhost:4242:1"), std::string::npos)
-      << got->error->message;
+  EXPECT_NE(got->error->message.find("otherhost:4242:1"), std::string::npos) << got->error->message;
   EXPECT_NE(got->error->message.find("lease ended at"), std::string::npos) << got->error->message;
   EXPECT_EQ(counts_.runs.count(op.id), 0u) << "a non-resumable operation must not run again";
   EXPECT_EQ(b->handler->abandoned_.count(op.id), 1u) << "OnAbandoned was not called";

@@ -11,8 +11,6 @@ std::unique_ptr<Registry> BuiltinRegistry() {
   return registry;
 }
 
-void AddBuiltinHandlers(Operations& operations) {
-  operations.AddHandler(NewTemplateRunHandler());
-}
+void AddBuiltinHandlers(Operations& operations) { operations.AddHandler(NewTemplateRunHandler()); }
 
 }  // namespace imagesmith::api

@@ -11,9 +11,9 @@
 
 // RETURN_IF_ERROR around a transaction whose callback uses RETURN_IF_ERROR
 // itself (its variable would shadow the outer one).
-#define RETURN_IF_TXN_ERROR(expr)                          \
-  do {                                                     \
-    ::imagesmith::Status imagesmith_txn_status_ = (expr);  \
+#define RETURN_IF_TXN_ERROR(expr)                                    \
+  do {                                                               \
+    ::imagesmith::Status imagesmith_txn_status_ = (expr);            \
     if (!imagesmith_txn_status_.ok()) return imagesmith_txn_status_; \
   } while (0)
 

@@ -19,7 +19,8 @@ namespace imagesmith::api {
 namespace internal {
 
 Json& Ext(meta::Resource& r) {
-  if (r.properties.Find("imagesmith") == nullptr) r.properties.Set("imagesmith", Json::MakeObject());
+  if (r.properties.Find("imagesmith") == nullptr)
+    r.properties.Set("imagesmith", Json::MakeObject());
   return *r.properties.Find("imagesmith");
 }
 
@@ -120,7 +121,8 @@ Json ShowJson(meta::Transaction& txn, const meta::Resource& r, int64_t now_us) {
   Json public_props = Json::MakeObject();
   for (const JsonMember& m : props.object_items()) {
     if (m.key == "imagesmith") continue;
-    public_props.Set(m.key, m.key == "lastRunStatus" ? EffectiveRunStatus(txn, r, now_us) : m.value);
+    public_props.Set(m.key,
+                     m.key == "lastRunStatus" ? EffectiveRunStatus(txn, r, now_us) : m.value);
   }
   if (const Json* last = ExtField(r, "lastRun"); last != nullptr) {
     public_props.Set("lastRun", *last);
@@ -266,8 +268,8 @@ class ImageTemplateProvider final : public Provider {
           fresh.properties.Set("exactStagingResourceGroup", *sg);
         }
         Json& ext = Ext(fresh);
-        for (const char* k : {"lastSteps", "lastRun", "runCount", "operationId", "currentRunDir",
-                              "staging"}) {
+        for (const char* k :
+             {"lastSteps", "lastRun", "runCount", "operationId", "currentRunDir", "staging"}) {
           if (const Json* v = ExtField(*existing, k)) ext.Set(k, *v);
         }
         if (ExtField(*existing, "staging") == nullptr) {
@@ -438,8 +440,8 @@ class ImageTemplateProvider final : public Provider {
       input.Set("runId", Json::String(run_id));
       input.Set("runDirectory", Json::String(run_dir));
       input.Set("useCache", Json::Bool(use_cache));
-      ASSIGN_OR_RETURN(op, s.operations->StartIn(txn, kTemplateRunOperation, id, r.location,
-                                                 input, /*held=*/req.wait));
+      ASSIGN_OR_RETURN(op, s.operations->StartIn(txn, kTemplateRunOperation, id, r.location, input,
+                                                 /*held=*/req.wait));
       r.properties.Set("lastRunStatus", NewLastRunStatus("Running", "Queued", "", op.start_us, 0));
       Json& ext = Ext(r);
       ext.Set("operationId", Json::String(op.id));
@@ -592,9 +594,8 @@ Status EnsureGroup(Services& services, const Caller& caller, const ResourceId& g
   return services.meta->Update([&](meta::Transaction& txn) {
     ASSIGN_OR_RETURN(bool exists, txn.Exists(group));
     if (exists) return Status::Ok();
-    RETURN_IF_ERROR(
-        auth::Authorize(txn, caller.principal, "Microsoft.Resources/subscriptions/resourceGroups/write",
-                        group));
+    RETURN_IF_ERROR(auth::Authorize(
+        txn, caller.principal, "Microsoft.Resources/subscriptions/resourceGroups/write", group));
     ASSIGN_OR_RETURN(Region region, Region::Parse(location));
     return meta::CreateGroup(txn, group.subscription(), group.resource_group(), region,
                              Json::MakeObject())

@@ -36,8 +36,7 @@ namespace imagesmith::api {
 
 inline constexpr char kTemplateType[] = "Microsoft.VirtualMachineImages/imageTemplates";
 inline constexpr char kRunOutputType[] = "Microsoft.VirtualMachineImages/imageTemplates/runOutputs";
-inline constexpr char kTemplateRunOperation[] =
-    "Microsoft.VirtualMachineImages/imageTemplates/run";
+inline constexpr char kTemplateRunOperation[] = "Microsoft.VirtualMachineImages/imageTemplates/run";
 
 std::unique_ptr<Provider> NewImageTemplateProvider();
 std::unique_ptr<Provider> NewRunOutputProvider();

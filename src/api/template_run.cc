@@ -55,8 +55,8 @@ class TemplateRunHandler final : public OperationHandler {
       (void)s.meta->Update([&](meta::Transaction& txn) {
         ASSIGN_OR_RETURN(meta::Resource r, txn.Get(id));
         if (ExtString(r, "operationId") != op.id) return Status::Ok();
-        r.properties.Set("lastRunStatus", NewLastRunStatus("Failed", "Queued", why.message(),
-                                                           start, s.env->NowMicros()));
+        r.properties.Set("lastRunStatus", NewLastRunStatus("Failed", "Queued", why.message(), start,
+                                                           s.env->NowMicros()));
         return txn.Replace(r);
       });
       OperationOutcome out;
@@ -98,18 +98,16 @@ class TemplateRunHandler final : public OperationHandler {
     Status made = s.env->CreateDirs(run_dir);
     if (!made.ok()) return fail_early(made);
 
-    auto log = build::RunLog::Open(*s.env, run_dir + "/customization.log",
-                                   [&](std::string_view line) {
-                                     ctx.Line(OperationContext::LineKind::kLog, line);
-                                   });
+    auto log = build::RunLog::Open(
+        *s.env, run_dir + "/customization.log",
+        [&](std::string_view line) { ctx.Line(OperationContext::LineKind::kLog, line); });
     if (!log.ok()) return fail_early(log.status());
-    ctx.Line(OperationContext::LineKind::kStatus,
-             "run " + run_id + ", log: " + (*log)->path());
+    ctx.Line(OperationContext::LineKind::kStatus, "run " + run_id + ", log: " + (*log)->path());
 
     // The store for ManagedImage/SharedImage targets and store sources, and
     // the staging area for VHDs without a uri.
-    build::PublishContext publish{s.meta, store->get(), s.data_dir + "/store", *self, id,
-                                  t->location};
+    build::PublishContext publish{s.meta, store->get(), s.data_dir + "/store",
+                                  *self,  id,           t->location};
     build::BuildOptions opts;
     opts.publish = &publish;
     if (staging.has_value()) opts.staging_dir = StagingDir(s.data_dir, *staging, id);
@@ -138,8 +136,8 @@ class TemplateRunHandler final : public OperationHandler {
         customizer_failure && t->error_handling.on_customizer_error == tmpl::ErrorAction::kAbort;
     if (outcome.state == build::RunState::kCanceled) keep = false;
     if (keep) {
-      (*log)->Info("errorHandling.onCustomizerError is abort: the workspace is kept at " +
-                   run_dir + "/work");
+      (*log)->Info("errorHandling.onCustomizerError is abort: the workspace is kept at " + run_dir +
+                   "/work");
       ctx.Line(OperationContext::LineKind::kNotice,
                "the workspace is kept for inspection: " + run_dir + "/work");
     } else {
@@ -214,14 +212,19 @@ class TemplateRunHandler final : public OperationHandler {
         break;
       case build::RunState::kCanceled:
         out.status = OperationStatus::kCanceled;
-        out.error = ArmError{409, "OperationCanceled",
+        out.error = ArmError{409,
+                             "OperationCanceled",
                              outcome.message.empty() ? "the run was canceled" : outcome.message,
-                             "", {}};
+                             "",
+                             {}};
         break;
       default:
         out.status = OperationStatus::kFailed;
-        out.error = ArmError{500, state == "PartiallySucceeded" ? "PartiallySucceeded" : "BuildFailed",
-                             "the run " + state + ": " + outcome.message, "", {}};
+        out.error = ArmError{500,
+                             state == "PartiallySucceeded" ? "PartiallySucceeded" : "BuildFailed",
+                             "the run " + state + ": " + outcome.message,
+                             "",
+                             {}};
         break;
     }
     return out;
@@ -260,12 +263,10 @@ class TemplateRunHandler final : public OperationHandler {
       }
       const Json* last = r->properties.Find("lastRunStatus");
       const Json* sub = last != nullptr ? last->Find("runSubState") : nullptr;
-      r->properties.Set("lastRunStatus",
-                        NewLastRunStatus("Failed",
-                                         sub != nullptr && sub->is_string() ? sub->string_value()
-                                                                            : "",
-                                         AbandonedMessage(*r, message), op.start_us,
-                                         s.env->NowMicros()));
+      r->properties.Set(
+          "lastRunStatus",
+          NewLastRunStatus("Failed", sub != nullptr && sub->is_string() ? sub->string_value() : "",
+                           AbandonedMessage(*r, message), op.start_us, s.env->NowMicros()));
       return txn.Replace(*r);
     });
     std::string run_dir = InputString(op, "runDirectory");

@@ -186,7 +186,7 @@ Status PutTemplate(api::Local& local, const ResourceId& id, const tmpl::ImageTem
 }
 
 StatusOr<api::Response> CallSimple(api::Local& local, api::Verb verb, const ResourceId& id,
-                               const std::string& action = "") {
+                                   const std::string& action = "") {
   api::Request req;
   req.verb = verb;
   req.id = id;
@@ -204,8 +204,8 @@ int RunCreate(const ParsedArgs& args, CommandContext& ctx) {
   if (!loaded) return 1;
   ResourceId id = api::TemplateId((*local)->services, args.Get("resource-group"), args.Get("name"));
   Json out;
-  Status s = PutTemplate(**local, id, loaded->value, AbsoluteDir(args.Get("image-template")), false,
-                         &out);
+  Status s =
+      PutTemplate(**local, id, loaded->value, AbsoluteDir(args.Get("image-template")), false, &out);
   if (!s.ok()) return ReportApiError(s, ctx);
   PrintResult(out, ctx);
   return 0;
@@ -237,8 +237,9 @@ int RunList(const ParsedArgs& args, CommandContext& ctx) {
   api::Request req;
   req.verb = api::Verb::kList;
   req.list_type = api::kTemplateType;
-  req.id = args.Has("resource-group") ? (*local)->services.Group(args.Get("resource-group"))
-                                      : ResourceId::ForSubscription((*local)->services.subscription);
+  req.id = args.Has("resource-group")
+               ? (*local)->services.Group(args.Get("resource-group"))
+               : ResourceId::ForSubscription((*local)->services.subscription);
   auto resp = (*local)->Call(std::move(req));
   if (!resp.ok()) return ReportApiError(resp.status(), ctx);
   Json out = Json::MakeArray();
@@ -267,8 +268,7 @@ int RunCancel(const ParsedArgs& args, CommandContext& ctx) {
 int RunLogs(const ParsedArgs& args, CommandContext& ctx) {
   auto local = OpenApi(ctx);
   if (!local.ok()) return ReportApiError(local.status(), ctx);
-  auto path =
-      api::TemplateLogPath((*local)->services, (*local)->owner, IdFromArgs(**local, args));
+  auto path = api::TemplateLogPath((*local)->services, (*local)->owner, IdFromArgs(**local, args));
   if (!path.ok()) return ReportApiError(path.status(), ctx);
   auto text = ctx.env->ReadFile(*path, 1ull << 30);
   if (!text.ok()) return ReportError(text.status(), ctx);
@@ -323,8 +323,8 @@ int RunBuild(const ParsedArgs& args, CommandContext& ctx) {
   api::Services& services = (*local)->services;
   // The default group is made on first use, in the template's region.
   if (!args.Has("resource-group")) {
-    Status g = api::EnsureGroup(services, (*local)->owner, services.Group(group),
-                                t->location.name());
+    Status g =
+        api::EnsureGroup(services, (*local)->owner, services.Group(group), t->location.name());
     if (!g.ok()) return ReportApiError(g, ctx);
   }
   ResourceId id = api::TemplateId(services, group, name);
@@ -473,7 +473,6 @@ int ReportApiError(const Status& status, CommandContext& ctx) {
   *ctx.err << "ERROR: " << api::ToArmError(status).message << "\n";
   return ExitCodeFor(status.code());
 }
-
 
 void RegisterImageTemplateCommands(CommandRegistry& registry) {
   registry.AddGroup("image-template", "Manage image templates and their runs (az image builder).");
