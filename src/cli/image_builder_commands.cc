@@ -550,11 +550,12 @@ void RegisterImageBuilderCommands(CommandRegistry& registry) {
                     {Group(), Name(), {"yes", 'y', "", "Accepted for az compatibility."}},
                     "imagesmith image builder delete -g images -n web", itops::Delete));
   registry.Add(
-      Spec("image builder run", "Build the image now, in the foreground.",
+      Spec("image builder run", "Build the image now (in the foreground unless --no-wait).",
            {Group(),
             Name(),
             {"no-cache", 0, "", "Do not use the step cache."},
-            {"no-wait", 0, "", "Accepted for az compatibility; the run is in the foreground."}},
+            {"no-wait", 0, "",
+             "Print the run's operation at once and let a worker do the work (as az does)."}},
            "imagesmith image builder run -g images -n web", itops::Run));
   registry.Add(Spec("image builder cancel", "Cancel the running build.", {Group(), Name()},
                     "imagesmith image builder cancel -g images -n web", itops::Cancel));
