@@ -4,7 +4,9 @@
 // publishes the same version number; `--no-wait` returns the run's operation
 // at once and a worker process does the work, followed with `operation wait`.
 #include <gtest/gtest.h>
+#include <signal.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -53,6 +55,51 @@ class OperationsE2E : public ::testing::Test {
     return "/subscriptions/" + sub_ +
            "/resourceGroups/imgs/providers/Microsoft.Compute/galleries/gal/images/deb";
   }
+  // A template whose one step sleeps with `marker` on its command line.
+  std::string WriteSleepingTemplate(const std::string& name, const std::string& marker) {
+    std::string text = R"({"type": "Microsoft.VirtualMachineImages/imageTemplates",
+      "apiVersion": "2022-07-01", "location": "eastus", "properties": {
+      "source": {"type": "PlatformImage", "publisher": "Debian", "offer": "debian-12",
+                 "sku": "12-gen2", "version": "latest"},
+      "customize": [{"type": "Shell", "name": "step", "inline": ["sh -c 'sleep 600' )" +
+                       marker + R"("]}],
+      "distribute": [{"type": "VHD", "runOutputName": "vhd"}]}})";
+    std::string path = dir_ + "/" + name + ".json";
+    EXPECT_TRUE(Env::Default()->WriteFileAtomic(path, text).ok());
+    return path;
+  }
+  static bool WaitFor(const std::function<bool()>& cond, int seconds) {
+    for (int i = 0; i < seconds * 4; ++i) {
+      if (cond()) return true;
+      Env::Default()->SleepFor(std::chrono::milliseconds(250));
+    }
+    return cond();
+  }
+  // Starts `name` with --no-wait (lease `lease_seconds`) and waits until its
+  // step runs; returns the operation and sets the worker's pid.
+  Json StartInBackground(const std::string& name, const std::string& marker, int lease_seconds,
+                         int* worker_pid) {
+    std::string file = WriteSleepingTemplate(name, marker);
+    CliResult created =
+        Cli({"image-template", "create", "-g", "imgs", "-n", name, "--image-template", file});
+    EXPECT_EQ(created.exit_code, 0) << created.err;
+    std::map<std::string, std::string> lease = {
+        {"IMAGESMITH_OPERATION_LEASE_SECONDS", std::to_string(lease_seconds)}};
+    CliResult started =
+        Cli({"image-template", "run", "-g", "imgs", "-n", name, "--no-wait"}, lease);
+    EXPECT_EQ(started.exit_code, 0) << started.err;
+    Json op = ParseOut(started);
+    EXPECT_TRUE(WaitFor([&] { return !PidsWith(marker).empty(); }, 300)) << "the step never ran";
+    CliResult shown = Cli({"operation", "show", "--id", op.Find("name")->string_value()});
+    Json cur = ParseOut(shown);
+    // owner: host:pid:start-ticks
+    std::string owner = cur.Find("owner")->is_string() ? cur.Find("owner")->string_value() : "";
+    std::vector<std::string> parts = Split(owner, ':');
+    EXPECT_GE(parts.size(), 3u) << cur.Dump();
+    *worker_pid = parts.size() >= 3 ? std::atoi(parts[parts.size() - 2].c_str()) : 0;
+    return cur;
+  }
+
   std::string WriteTemplate(const std::string& name) {
     std::string text = R"({"type": "Microsoft.VirtualMachineImages/imageTemplates",
       "apiVersion": "2022-07-01", "location": "eastus", "properties": {
@@ -172,6 +219,67 @@ TEST_F(OperationsE2E, NoWaitReturnsTheOperationAndAWorkerProcessRunsIt) {
   CliResult missing = Cli({"operation", "show", "--id", "00000000-0000-0000-0000-000000000000"});
   EXPECT_EQ(missing.exit_code, 3);
   EXPECT_NE(missing.err.find("00000000-0000-0000-0000-000000000000"), std::string::npos);
+}
+
+// The worker process that runs a --no-wait build is SIGKILLed: the next look
+// at the operation fails it, naming the dead worker, and the run is Failed.
+TEST_F(OperationsE2E, KilledWorkerProcessIsNoticedAndItsOperationFailed) {
+  const std::string marker = "ops-e2e-killed-worker-" + std::to_string(::getpid());
+  int worker = 0;
+  Json op = StartInBackground("kw", marker, 30, &worker);
+  ASSERT_GT(worker, 0);
+  const std::string owner = op.Find("owner")->string_value();
+  ASSERT_EQ(::kill(worker, SIGKILL), 0);
+  EXPECT_TRUE(WaitFor([&] { return PidsWith(marker).empty(); }, 30))
+      << "the killed worker's build step outlived it";
+  int64_t asked = Env::Default()->MonotonicMicros();
+  CliResult waited =
+      Cli({"operation", "wait", "--id", op.Find("name")->string_value(), "--timeout", "60"});
+  EXPECT_EQ(waited.exit_code, 1) << waited.err;
+  // Noticed at once on this host, without waiting for the 30 s lease.
+  EXPECT_LT(Env::Default()->MonotonicMicros() - asked, 20'000'000);
+  Json done = ParseOut(waited);
+  EXPECT_EQ(done.Find("status")->string_value(), "Failed");
+  const std::string message = done.Find("error")->Find("message")->string_value();
+  EXPECT_NE(message.find(owner), std::string::npos) << message;
+  EXPECT_NE(message.find("killed or crashed"), std::string::npos) << message;
+  Json t = Show("kw");
+  EXPECT_EQ(t.Find("properties")->Find("lastRunStatus")->Find("runState")->string_value(),
+            "Failed");
+}
+
+// The worker is stopped (SIGSTOP) so it cannot renew its 3 s lease: once the
+// lease has run out another process takes the operation over and fails it,
+// saying when the lease ended. When the worker goes on (SIGCONT) it finds
+// its lease lost, stops the build and records nothing over that verdict.
+TEST_F(OperationsE2E, ExpiredLeaseIsTakenOverAndTheOldWorkerRecordsNothing) {
+  const std::string marker = "ops-e2e-stopped-worker-" + std::to_string(::getpid());
+  int worker = 0;
+  Json op = StartInBackground("sw", marker, 3, &worker);
+  ASSERT_GT(worker, 0);
+  const std::string name = op.Find("name")->string_value();
+  ASSERT_EQ(::kill(worker, SIGSTOP), 0);
+  Env::Default()->SleepFor(std::chrono::milliseconds(4500));
+  CliResult shown = Cli({"operation", "show", "--id", name});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  Json failed = ParseOut(shown);
+  EXPECT_EQ(failed.Find("status")->string_value(), "Failed") << failed.Dump();
+  const std::string message = failed.Find("error")->Find("message")->string_value();
+  EXPECT_NE(message.find("lease ended at"), std::string::npos) << message;
+  EXPECT_NE(message.find("without being renewed"), std::string::npos) << message;
+  EXPECT_EQ(Show("sw").Find("properties")->Find("lastRunStatus")->Find("runState")->string_value(),
+            "Failed");
+
+  ASSERT_EQ(::kill(worker, SIGCONT), 0);
+  EXPECT_TRUE(WaitFor([&] { return PidsWith(marker).empty(); }, 60))
+      << "the old worker did not stop its build after losing the lease";
+  EXPECT_TRUE(WaitFor([&] { return ::kill(worker, 0) != 0; }, 60)) << "the old worker kept running";
+  CliResult after = Cli({"operation", "show", "--id", name});
+  Json still = ParseOut(after);
+  EXPECT_EQ(still.Find("status")->string_value(), "Failed");
+  EXPECT_EQ(still.Find("error")->Find("code")->string_value(), "WorkerLost");
+  EXPECT_EQ(Show("sw").Find("properties")->Find("lastRunStatus")->Find("runState")->string_value(),
+            "Failed");
 }
 
 }  // namespace

@@ -223,7 +223,8 @@ class ImageTemplateProvider final : public Provider {
     }
     tmpl::ParseOptions po;
     po.name = id.name();
-    po.default_api_version = tmpl::KnownApiVersions().back();
+    po.default_api_version =
+        req.api_version.empty() ? tmpl::KnownApiVersions().back() : req.api_version;
     tmpl::ParseResult parsed = tmpl::ParseTemplateJson(body, po);
     if (!parsed.ok()) {
       std::string message = "the image template is invalid: ";

@@ -100,6 +100,25 @@ TEST_F(TemplateProviderTest, PutRefusesBadInputWithArmCodes) {
   EXPECT_EQ(Err(list).http_status, 404);
 }
 
+// A REST body carries no apiVersion: the request's api-version decides what
+// the body must hold (identity is required from 2024-02-01 on).
+TEST_F(TemplateProviderTest, BodyWithoutApiVersionIsReadAsTheRequestsApiVersion) {
+  Json body = Body();
+  auto& items = body.object_items();
+  std::erase_if(items, [](const JsonMember& m) { return m.key == "apiVersion"; });
+  Request r;
+  r.verb = Verb::kPut;
+  r.id = Id("web");
+  r.body = body;
+  r.api_version = "2022-07-01";
+  auto ok = local_->Call(r);
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  r.api_version = "2024-02-01";
+  ArmError e = ToArmError(local_->Call(r).status());
+  EXPECT_EQ(e.http_status, 400);
+  EXPECT_NE(e.message.find("identity"), std::string::npos) << e.message;
+}
+
 TEST_F(TemplateProviderTest, IfNoneMatchStarRefusesAnExistingTemplate) {
   ASSERT_TRUE(Call(Verb::kPut, Id("web"), Body()).ok());
   Request r;

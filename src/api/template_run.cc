@@ -22,6 +22,18 @@ using namespace internal;  // NOLINT: the template resource's helpers
 
 constexpr char kVersionType[] = "Microsoft.Compute/galleries/images/versions";
 
+// Whether `op` is still held by the worker running it: a worker whose lease
+// ran out (another took the operation over and failed it) must not write the
+// run's state any more.
+Status StillHeld(meta::Transaction& txn, const Operation& op) {
+  ASSIGN_OR_RETURN(meta::OperationRow row, txn.GetOperation(op.id));
+  if (row.owner != op.owner || row.status != "InProgress") {
+    return AbortedError("operation " + op.id + " is no longer held by " + op.owner +
+                        "; its run's outcome is not recorded");
+  }
+  return Status::Ok();
+}
+
 double PercentFor(const std::string& sub_state) {
   if (sub_state == "Queued") return 0;
   if (sub_state == "Building") return 10;
@@ -53,6 +65,7 @@ class TemplateRunHandler final : public OperationHandler {
     // Fails the run before the build started: the record says why.
     auto fail_early = [&](const Status& why) {
       (void)s.meta->Update([&](meta::Transaction& txn) {
+        RETURN_IF_ERROR(StillHeld(txn, op));
         ASSIGN_OR_RETURN(meta::Resource r, txn.Get(id));
         if (ExtString(r, "operationId") != op.id) return Status::Ok();
         r.properties.Set("lastRunStatus", NewLastRunStatus("Failed", "Queued", why.message(), start,
@@ -119,6 +132,7 @@ class TemplateRunHandler final : public OperationHandler {
     opts.previous_steps = previous;
     opts.on_sub_state = [&](const std::string& sub) {
       (void)s.meta->Update([&](meta::Transaction& txn) {
+        RETURN_IF_ERROR(StillHeld(txn, op));
         ASSIGN_OR_RETURN(meta::Resource r, txn.Get(id));
         std::string state = LastRunState(r);
         r.properties.Set("lastRunStatus", NewLastRunStatus(state, sub, "", start, 0));
@@ -146,6 +160,7 @@ class TemplateRunHandler final : public OperationHandler {
     }
 
     Status recorded = s.meta->Update([&](meta::Transaction& txn) {
+      RETURN_IF_ERROR(StillHeld(txn, op));
       ASSIGN_OR_RETURN(meta::Resource r, txn.Get(id));
       r.properties.Set("lastRunStatus",
                        NewLastRunStatus(build::RunStateName(outcome.state), outcome.last_sub_state,
