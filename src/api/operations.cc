@@ -250,6 +250,10 @@ StatusOr<Operation> Operations::Enqueue(const std::string& type, const ResourceI
 
 StatusOr<Operation> Operations::Get(const std::string& id) {
   RETURN_IF_ERROR(Reap(id));
+  return Load(id);
+}
+
+StatusOr<Operation> Operations::Load(const std::string& id) {
   Operation out;
   RETURN_IF_ERROR(services_.meta->Read([&](meta::Transaction& txn) {
     ASSIGN_OR_RETURN(meta::OperationRow row, txn.GetOperation(id));
@@ -307,12 +311,7 @@ Status Operations::Finish(const std::string& id, const OperationOutcome& outcome
 
 StatusOr<Operation> Operations::Execute(const std::string& id, OperationContext::LineSink sink,
                                         const std::atomic<bool>* local_cancel) {
-  Operation op;
-  RETURN_IF_ERROR(services_.meta->Read([&](meta::Transaction& txn) {
-    ASSIGN_OR_RETURN(meta::OperationRow row, txn.GetOperation(id));
-    op = OperationFromRow(row);
-    return Status::Ok();
-  }));
+  ASSIGN_OR_RETURN(Operation op, Load(id));
   if (op.owner != worker_id_ || op.done()) {
     return FailedPreconditionError("operation " + id + " is not held by this worker");
   }
@@ -395,13 +394,7 @@ StatusOr<Operation> Operations::Execute(const std::string& id, OperationContext:
                         worker_id_ + " ran it (its lease ran out); its outcome was not recorded");
   }
   RETURN_IF_ERROR(Finish(id, outcome));
-  Operation out;
-  RETURN_IF_ERROR(services_.meta->Read([&](meta::Transaction& txn) {
-    ASSIGN_OR_RETURN(meta::OperationRow row, txn.GetOperation(id));
-    out = OperationFromRow(row);
-    return Status::Ok();
-  }));
-  return out;
+  return Load(id);
 }
 
 StatusOr<bool> Operations::TakeOver(Operation& op, bool resume) {
@@ -451,15 +444,8 @@ StatusOr<bool> Operations::TakeOver(Operation& op, bool resume) {
 }
 
 Status Operations::Reap(const std::string& id) {
-  Operation op;
-  bool abandoned = false;
-  RETURN_IF_ERROR(services_.meta->Read([&](meta::Transaction& txn) {
-    ASSIGN_OR_RETURN(meta::OperationRow row, txn.GetOperation(id));
-    op = OperationFromRow(row);
-    abandoned = Abandoned(op, services_.env->NowMicros());
-    return Status::Ok();
-  }));
-  if (!abandoned) return Status::Ok();
+  ASSIGN_OR_RETURN(Operation op, Load(id));
+  if (!Abandoned(op, services_.env->NowMicros())) return Status::Ok();
   OperationHandler* handler = HandlerFor(op.type);
   if (handler != nullptr && handler->Resumable(op)) return Status::Ok();  // a worker resumes it
   // Take the lease (one write transaction, guarded by the old owner), then fail it.

@@ -215,6 +215,8 @@ class Operations {
 
  private:
   OperationHandler* HandlerFor(const std::string& type) const;
+  // The record as it is now (no reaping).
+  StatusOr<Operation> Load(const std::string& id);
   // Takes over an abandoned operation that this worker now holds: calls
   // OnAbandoned, then fails it unless `resume`. Returns whether to run it.
   StatusOr<bool> TakeOver(Operation& op, bool resume);
