@@ -496,13 +496,17 @@ StatusOr<bool> Operations::RunOne() {
 }
 
 Status Operations::Work(const std::atomic<bool>& stop, bool exit_when_idle, int64_t idle_us) {
+  int failures = 0;
   while (!stop.load()) {
     auto ran = RunOne();
     if (!ran.ok()) {
-      // The database was busy or failed; try again after a pause.
+      // The database was busy or failed; try again after a pause. A worker
+      // that only runs what is queued gives up after ten failures in a row.
+      if (exit_when_idle && ++failures >= 10) return ran.status();
       services_.env->SleepFor(std::chrono::milliseconds(idle_us / 1000));
       continue;
     }
+    failures = 0;
     if (*ran) continue;
     if (exit_when_idle) return Status::Ok();
     services_.env->SleepFor(std::chrono::milliseconds(idle_us / 1000));
