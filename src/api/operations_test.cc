@@ -1,5 +1,6 @@
 #include "api/operations.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include "base/process.h"
+#include "base/strings.h"
 #include "meta/meta_store.h"
 
 namespace imagesmith::api {
@@ -292,6 +294,83 @@ TEST_F(OperationsTest, TwoWorkersOnOneDatabaseNeverRunAnOperationTwice) {
   // Both shared the work (each claims one at a time).
   EXPECT_GT(by_a, 0);
   EXPECT_GT(by_b, 0);
+}
+
+// Appends each operation it runs to a file (O_APPEND: one write per line),
+// so processes can count together.
+class AppendingHandler : public OperationHandler {
+ public:
+  explicit AppendingHandler(std::string path) : path_(std::move(path)) {}
+  std::string_view Type() const override { return kType; }
+  OperationOutcome Run(OperationContext& ctx) override {
+    std::string line = ctx.operation().id + " " + ctx.operation().owner + "\n";
+    int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      (void)!::write(fd, line.data(), line.size());
+      ::close(fd);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return OperationOutcome{};
+  }
+
+ private:
+  std::string path_;
+};
+
+TEST_F(OperationsTest, TwoWorkerProcessesOnOneDatabaseNeverRunAnOperationTwice) {
+  constexpr int kOps = 150;
+  auto a = MakeNode("parent");
+  std::vector<std::string> ids;
+  for (int i = 0; i < kOps; ++i) {
+    auto op = a->ops->Enqueue(kType, Target(i), "", Json::MakeObject());
+    ASSERT_TRUE(op.ok()) << op.status().message();
+    ids.push_back(op->id);
+  }
+  const std::string ran = dir_ + "/ran.txt";
+  std::vector<pid_t> children;
+  for (int c = 0; c < 2; ++c) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto meta = meta::OpenSqliteMetaStore(*Env::Default(), dir_ + "/meta.db");
+      if (!meta.ok()) ::_exit(2);
+      Services services;
+      services.env = Env::Default();
+      services.meta = meta->get();
+      services.data_dir = dir_;
+      services.subscription = "00000000-0000-0000-0000-000000000001";
+      Operations ops(services, timing_, "child-" + std::to_string(c));
+      services.operations = &ops;
+      ops.AddHandler(std::make_unique<AppendingHandler>(ran));
+      std::atomic<bool> stop{false};
+      Status s = ops.Work(stop, true, 10'000);
+      ::_exit(s.ok() ? 0 : 3);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+  auto text = Env::Default()->ReadFile(ran, 1 << 20);
+  ASSERT_TRUE(text.ok());
+  std::map<std::string, int> runs;
+  std::map<std::string, int> by_worker;
+  for (const std::string& line : Split(*text, '\n')) {
+    if (line.empty()) continue;
+    size_t sp = line.find(' ');
+    ++runs[line.substr(0, sp)];
+    ++by_worker[line.substr(sp + 1)];
+  }
+  for (const std::string& id : ids) {
+    EXPECT_EQ(runs[id], 1) << id;
+    auto got = a->ops->Get(id);
+    ASSERT_TRUE(got.ok());
+    EXPECT_EQ(got->status, OperationStatus::kSucceeded);
+  }
+  EXPECT_EQ(runs.size(), ids.size());
+  EXPECT_EQ(by_worker.size(), 2u) << "both processes should have claimed work";
 }
 
 TEST_F(OperationsTest, CancelRequestedFromAnotherConnectionStopsTheWork) {
