@@ -1,11 +1,20 @@
 // The built-in providers. Each resource type's provider is added here once.
 #include "api/provider.h"
+#include "api/resource_providers.h"
 #include "api/template_provider.h"
 
 namespace imagesmith::api {
 
 std::unique_ptr<Registry> BuiltinRegistry() {
   auto registry = std::make_unique<Registry>();
+  registry->Add(NewSubscriptionProvider());
+  registry->Add(NewResourceGroupProvider());
+#ifdef IMAGESMITH_HAVE_GALLERY_PUBLISH
+  registry->Add(NewGalleryProvider());
+  registry->Add(NewImageDefinitionProvider());
+  registry->Add(NewImageVersionProvider());
+  registry->Add(NewManagedImageProvider());
+#endif
   registry->Add(NewImageTemplateProvider());
   registry->Add(NewRunOutputProvider());
   return registry;

@@ -465,7 +465,7 @@ class ImageTemplateProvider final : public Provider {
       resp.body = op.ToJson();
       return resp;
     }
-    ASSIGN_OR_RETURN(Operation done, s.operations->Execute(op.id, req.progress, req.interrupt));
+    ASSIGN_OR_RETURN(Operation done, s.operations->Execute(op.id, req.run_progress, req.interrupt));
     (void)done;
     RETURN_IF_TXN_ERROR(s.meta->Read([&](meta::Transaction& txn) {
       ASSIGN_OR_RETURN(meta::Resource r, GetTemplate(txn, id));

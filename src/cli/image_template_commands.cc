@@ -125,7 +125,7 @@ int RunTemplate(CommandContext& ctx, api::Local& local, const ResourceId& id, bo
     return 0;
   }
   bool show_progress = ctx.stderr_is_tty || ctx.verbose;
-  req.progress = [&](api::ProgressKind kind, std::string_view line) {
+  req.run_progress = [&](api::ProgressKind kind, std::string_view line) {
     switch (kind) {
       case api::ProgressKind::kLog:
         if (ctx.verbose || (show_progress && line.find("] ==== ") != std::string::npos)) {
