@@ -105,6 +105,18 @@ class OperationsTest : public ::testing::Test {
     return n;
   }
 
+  // A new operation on Target(1) already held by `node` (as a foreground
+  // run starts), or an empty one on failure.
+  Operation StartHeld(Node& node) {
+    Operation op;
+    Status s = node.meta->Update([&](meta::Transaction& txn) {
+      ASSIGN_OR_RETURN(op, node.ops->StartIn(txn, kType, Target(1), "", Json::MakeObject(), true));
+      return Status::Ok();
+    });
+    EXPECT_TRUE(s.ok()) << s.message();
+    return op;
+  }
+
   ResourceId Target(int i) {
     return ResourceId::ForResource("00000000-0000-0000-0000-000000000001", "g", "Test.Namespace",
                                    "things", "t" + std::to_string(i));
@@ -178,14 +190,8 @@ TEST_F(OperationsTest, HeldOperationIsNotClaimedWhileItsLeaseIsRenewed) {
 TEST_F(OperationsTest, ExpiredLeaseIsTakenOverAndFailedNamingTheDeadWorker) {
   auto dead = MakeNode("otherhost:4242:1");
   auto b = MakeNode("worker-b");
-  Operation op;
-  ASSERT_TRUE(dead->meta
-                  ->Update([&](meta::Transaction& txn) {
-                    ASSIGN_OR_RETURN(op, dead->ops->StartIn(txn, kType, Target(1), "",
-                                                            Json::MakeObject(), true));
-                    return Status::Ok();
-                  })
-                  .ok());
+  Operation op = StartHeld(*dead);
+  ASSERT_FALSE(op.id.empty());
   // Within the lease nobody takes it.
   auto early = b->ops->RunOne();
   ASSERT_TRUE(early.ok());
@@ -210,14 +216,8 @@ TEST_F(OperationsTest, ExpiredLeaseIsTakenOverAndFailedNamingTheDeadWorker) {
 TEST_F(OperationsTest, ResumableOperationOfADeadWorkerRunsAgainElsewhere) {
   auto dead = MakeNode("otherhost:4242:1", 0, false, /*resumable=*/true);
   auto b = MakeNode("worker-b", 0, false, /*resumable=*/true);
-  Operation op;
-  ASSERT_TRUE(dead->meta
-                  ->Update([&](meta::Transaction& txn) {
-                    ASSIGN_OR_RETURN(op, dead->ops->StartIn(txn, kType, Target(1), "",
-                                                            Json::MakeObject(), true));
-                    return Status::Ok();
-                  })
-                  .ok());
+  Operation op = StartHeld(*dead);
+  ASSERT_FALSE(op.id.empty());
   // Get does not fail a resumable operation; a worker resumes it.
   std::this_thread::sleep_for(std::chrono::microseconds(timing_.lease_us + 100'000));
   auto mid = b->ops->Get(op.id);
@@ -247,14 +247,8 @@ TEST_F(OperationsTest, DeadLocalOwnerIsNoticedWithoutWaitingForTheLease) {
   timing_.lease_us = 60'000'000;
   auto dead = MakeNode(owner);
   auto b = MakeNode("worker-b");
-  Operation op;
-  ASSERT_TRUE(dead->meta
-                  ->Update([&](meta::Transaction& txn) {
-                    ASSIGN_OR_RETURN(op, dead->ops->StartIn(txn, kType, Target(1), "",
-                                                            Json::MakeObject(), true));
-                    return Status::Ok();
-                  })
-                  .ok());
+  Operation op = StartHeld(*dead);
+  ASSERT_FALSE(op.id.empty());
   EXPECT_TRUE(Operations::Abandoned(op, Env::Default()->NowMicros()));
   auto got = b->ops->Get(op.id);  // Get reaps it
   ASSERT_TRUE(got.ok());
