@@ -1,5 +1,6 @@
 #include "api/local.h"
 
+#include "auth/directory.h"
 #include "base/data_dir.h"
 #include "meta/scopes.h"
 
@@ -18,14 +19,13 @@ StatusOr<std::unique_ptr<Local>> OpenLocal(Env& env) {
   RETURN_IF_ERROR(local->meta->Update([&](meta::Transaction& txn) {
     ASSIGN_OR_RETURN(meta::Resource sub, meta::EnsureDefaultSubscription(txn, env));
     local->services.subscription = sub.id.subscription();
+    ASSIGN_OR_RETURN(auth::DirectoryInfo directory, auth::EnsureDirectory(txn));
+    local->owner.principal = auth::OwnerPrincipal(directory);
     return Status::Ok();
   }));
   local->services.env = &env;
   local->services.meta = local->meta.get();
   local->registry = BuiltinRegistry();
-  local->owner.principal.kind = auth::PrincipalKind::kUser;
-  local->owner.principal.name = "owner";
-  local->owner.principal.is_owner = true;
   return local;
 }
 
