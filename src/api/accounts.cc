@@ -110,6 +110,46 @@ StatusOr<CreatedServicePrincipal> CreateForRbac(Services& services, const Caller
   return out;
 }
 
+StatusOr<Json> ListServicePrincipals(Services& services) {
+  Json out = Json::MakeArray();
+  Status done = services.meta->Read([&](meta::Transaction& txn) -> Status {
+    ASSIGN_OR_RETURN(std::vector<auth::ServicePrincipal> sps, auth::ListServicePrincipals(txn));
+    for (const auth::ServicePrincipal& sp : sps) {
+      Json j = Json::MakeObject();
+      j.Set("appId", Json::String(sp.app_id));
+      j.Set("displayName", Json::String(sp.display_name));
+      j.Set("id", Json::String(sp.object_id));
+      j.Set("servicePrincipalType", Json::String("Application"));
+      out.Append(std::move(j));
+    }
+    return Status::Ok();
+  });
+  if (!done.ok()) return done;
+  return out;
+}
+
+Status DeleteServicePrincipal(Services& services, const Caller& caller, const std::string& id) {
+  if (!caller.principal.is_owner) {
+    return PermissionDeniedError("AuthorizationFailed: only the data directory's owner may "
+                                 "delete service principals");
+  }
+  return services.meta->Update([&](meta::Transaction& txn) -> Status {
+    ASSIGN_OR_RETURN(std::vector<auth::ServicePrincipal> sps, auth::ListServicePrincipals(txn));
+    for (const auth::ServicePrincipal& sp : sps) {
+      if (!EqualsIgnoreCase(sp.app_id, id) && !EqualsIgnoreCase(sp.object_id, id)) continue;
+      ASSIGN_OR_RETURN(std::vector<auth::RoleAssignment> all, auth::ListRoleAssignments(txn));
+      for (const auth::RoleAssignment& a : all) {
+        if (EqualsIgnoreCase(a.principal_id, sp.object_id)) {
+          RETURN_IF_ERROR(auth::DeleteRoleAssignment(txn, a.name));
+        }
+      }
+      return auth::DeleteServicePrincipal(txn, sp.app_id);
+    }
+    return NotFoundError("--id: no service principal has the appId or object ID " +
+                         QuoteForMessage(id));
+  });
+}
+
 StatusOr<auth::Principal> ResolveAssignee(Services& services, const std::string& assignee) {
   auth::Principal out;
   Status done = services.meta->Update([&](meta::Transaction& txn) -> Status {

@@ -51,6 +51,13 @@ StatusOr<CreatedServicePrincipal> CreateForRbac(Services& services, const Caller
                                                 const std::string& role,
                                                 const std::vector<std::string>& scopes);
 
+// Service principals without their secrets (`ad sp list`): appId,
+// displayName, id (the object ID), servicePrincipalType "Application".
+StatusOr<Json> ListServicePrincipals(Services& services);
+// `ad sp delete --id`: by appId or object ID. Its role assignments go with
+// it. Only the owner may delete; NotFound naming `id`.
+Status DeleteServicePrincipal(Services& services, const Caller& caller, const std::string& id);
+
 // What `--assignee` names (auth::ResolveAssignee), in a read transaction.
 StatusOr<auth::Principal> ResolveAssignee(Services& services, const std::string& assignee);
 

@@ -220,8 +220,8 @@ StatusOr<Principal> PrincipalForIdentity(meta::Transaction& txn, const ResourceI
   }
   auto r = txn.Get(identity);
   if (r.status().code() == StatusCode::kNotFound) {
-    return PrincipalNotFound("for the managed identity " + identity.ToString() +
-                             " (the identity does not exist)");
+    return NotFoundError("PrincipalNotFound: the managed identity " + identity.ToString() +
+                         " does not exist; create it with 'imagesmith identity create'");
   }
   if (!r.ok()) return r.status();
   return IdentityPrincipal(*r);
