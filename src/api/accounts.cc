@@ -130,8 +130,9 @@ StatusOr<Json> ListServicePrincipals(Services& services) {
 
 Status DeleteServicePrincipal(Services& services, const Caller& caller, const std::string& id) {
   if (!caller.principal.is_owner) {
-    return PermissionDeniedError("AuthorizationFailed: only the data directory's owner may "
-                                 "delete service principals");
+    return PermissionDeniedError(
+        "AuthorizationFailed: only the data directory's owner may "
+        "delete service principals");
   }
   return services.meta->Update([&](meta::Transaction& txn) -> Status {
     ASSIGN_OR_RETURN(std::vector<auth::ServicePrincipal> sps, auth::ListServicePrincipals(txn));

@@ -134,12 +134,19 @@ TEST_F(AuthProvidersTest, IdentityLifecycleGivesPrincipalClientAndTenantIds) {
   auto list = Call(Verb::kList, ResourceId::ForSubscription(sub_), local_->owner);
   ASSERT_TRUE(list.ok());
   EXPECT_EQ(list->body.Find("value")->array_items().size(), 1u);
+  Caller sp = NewSp("watcher", "Reader", {Identity("rg1", "builder-id").ToString()});
+  EXPECT_TRUE(Call(Verb::kGet, Identity("rg1", "builder-id"), sp).ok());
   auto deleted = Call(Verb::kDelete, Identity("rg1", "builder-id"), local_->owner);
   ASSERT_TRUE(deleted.ok());
   EXPECT_EQ(deleted->http_status, 200);
   EXPECT_EQ(Call(Verb::kDelete, Identity("rg1", "builder-id"), local_->owner)->http_status, 204);
   EXPECT_EQ(Code(Call(Verb::kGet, Identity("rg1", "builder-id"), local_->owner).status()),
             "ResourceNotFound");
+  // The grant on the deleted identity went with it: a new identity of the
+  // same name does not inherit it.
+  ASSERT_TRUE(PutIdentity(Identity("rg1", "builder-id"), local_->owner).ok());
+  EXPECT_EQ(Code(Call(Verb::kGet, Identity("rg1", "builder-id"), sp).status()),
+            "AuthorizationFailed");
 }
 
 TEST_F(AuthProvidersTest, IdentityBadInputIsRefusedNamingTheProblem) {

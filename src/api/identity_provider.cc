@@ -7,6 +7,7 @@
 #include "api/etag.h"
 #include "auth/authorize.h"
 #include "auth/directory.h"
+#include "auth/role_assignments.h"
 #include "base/random.h"
 #include "base/region.h"
 #include "base/strings.h"
@@ -221,7 +222,11 @@ class IdentityProvider final : public Provider {
         return current.status();
       RETURN_IF_ERROR(CheckPreconditions(request, current.ok() ? &*current : nullptr));
       out.http_status = current.ok() ? 200 : 204;
-      if (current.ok()) RETURN_IF_ERROR(txn.Delete(request.id));
+      if (current.ok()) {
+        RETURN_IF_ERROR(txn.Delete(request.id));
+        // Grants on the identity itself go with it (not those it holds).
+        RETURN_IF_ERROR(auth::DeleteRoleAssignmentsUnder(txn, request.id).status());
+      }
       return Status::Ok();
     });
     if (!done.ok()) return done;

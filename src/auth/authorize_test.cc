@@ -221,6 +221,24 @@ TEST_F(AuthorizeTest, AssignmentsAtSeveralScopesAddUp) {
   ASSERT_TRUE(held.ok());
 }
 
+TEST_F(AuthorizeTest, DeletingAScopeDeletesTheAssignmentsAtAndBelowIt) {
+  std::string gallery = Group("rg1") + "/providers/Microsoft.Compute/galleries/gal";
+  ASSERT_TRUE(Assign(sp_, "Reader", Group("rg1")).ok());
+  ASSERT_TRUE(Assign(sp_, "Owner", gallery).ok());
+  ASSERT_TRUE(Assign(sp_, "Owner", gallery + "/images/def").ok());
+  ASSERT_TRUE(Assign(sp_, "Owner", gallery + "2").ok());  // beside: "gal2"
+  Status s = meta_->Update([&](meta::Transaction& t) -> Status {
+    ASSIGN_OR_RETURN(int n, DeleteRoleAssignmentsUnder(t, Id(gallery)));
+    EXPECT_EQ(n, 2);
+    ASSIGN_OR_RETURN(std::vector<RoleAssignment> left, ListRoleAssignments(t));
+    EXPECT_EQ(left.size(), 2u);
+    return Status::Ok();
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_FALSE(Check(sp_, "Microsoft.Compute/galleries/write", gallery).ok());
+  EXPECT_TRUE(Check(sp_, "Microsoft.Compute/galleries/read", gallery).ok());
+}
+
 TEST_F(AuthorizeTest, DuplicateAssignmentIsRoleAssignmentExists) {
   ASSERT_TRUE(Assign(sp_, "Reader", Group("rg1")).ok());
   Status again = Assign(sp_, "reader", Group("RG1"));

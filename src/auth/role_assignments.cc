@@ -179,6 +179,17 @@ Status DeleteRoleAssignment(meta::Transaction& txn, const std::string& name) {
   return txn.DeleteRecord(kCollection, name);
 }
 
+StatusOr<int> DeleteRoleAssignmentsUnder(meta::Transaction& txn, const ResourceId& scope) {
+  ASSIGN_OR_RETURN(std::vector<RoleAssignment> all, ListRoleAssignments(txn));
+  int n = 0;
+  for (const RoleAssignment& a : all) {
+    if (!ScopeCovers(scope, a.scope)) continue;
+    RETURN_IF_ERROR(txn.DeleteRecord(kCollection, a.name));
+    ++n;
+  }
+  return n;
+}
+
 StatusOr<std::vector<const RoleDefinition*>> EffectiveRoles(meta::Transaction& txn,
                                                             const std::string& principal_id,
                                                             const ResourceId& scope) {

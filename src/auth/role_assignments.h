@@ -78,6 +78,12 @@ Status CreateRoleAssignment(meta::Transaction& txn, RoleAssignment& assignment);
 // NotFound when absent.
 Status DeleteRoleAssignment(meta::Transaction& txn, const std::string& name);
 
+// Deletes every assignment at `scope` or below it, and returns how many.
+// Providers call it when they delete a resource or group, as ARM removes
+// the extension resources of a deleted scope, so a new resource of the same
+// name does not inherit the old one's grants.
+StatusOr<int> DeleteRoleAssignmentsUnder(meta::Transaction& txn, const ResourceId& scope);
+
 // The roles `principal_id` holds at `scope`, assigned there or above.
 StatusOr<std::vector<const RoleDefinition*>> EffectiveRoles(meta::Transaction& txn,
                                                             const std::string& principal_id,
