@@ -37,6 +37,18 @@ StatusOr<auth::IssuedToken> ServicePrincipalToken(Services& services, const std:
   return out;
 }
 
+StatusOr<Caller> AuthenticateRequest(Services& services, const auth::SigningKey& key,
+                                     std::string_view authorization_header) {
+  Caller out;
+  Status done = services.meta->Read([&](meta::Transaction& txn) -> Status {
+    ASSIGN_OR_RETURN(out.principal, auth::AuthenticateBearer(txn, key, authorization_header,
+                                                             services.env->NowMicros() / 1000000));
+    return Status::Ok();
+  });
+  if (!done.ok()) return done;
+  return out;
+}
+
 StatusOr<CreatedServicePrincipal> CreateForRbac(Services& services, const Caller& caller,
                                                 const std::string& display_name,
                                                 const std::string& role,

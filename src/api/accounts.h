@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "api/services.h"
@@ -27,6 +28,14 @@ StatusOr<auth::IssuedToken> AccessTokenFor(Services& services, const Caller& cal
 StatusOr<auth::IssuedToken> ServicePrincipalToken(
     Services& services, const std::string& app_id, const std::string& secret,
     int64_t lifetime_s = auth::kDefaultTokenLifetimeSeconds);
+
+// The caller an HTTP request's Authorization header names, for the REST
+// server: auth::AuthenticateBearer in a read transaction, with the clock of
+// services.env. Unauthenticated with AuthenticationFailed,
+// InvalidAuthenticationToken or ExpiredAuthenticationToken (HTTP 401 through
+// ToArmError). Load `key` once with auth::SigningKey::LoadOrCreate.
+StatusOr<Caller> AuthenticateRequest(Services& services, const auth::SigningKey& key,
+                                     std::string_view authorization_header);
 
 struct CreatedServicePrincipal {
   std::string app_id;

@@ -295,6 +295,15 @@ TEST_F(AuthProvidersTest, CreateForRbacIsAllOrNothingAndTokensFollowTheSecret) {
   auto token = ServicePrincipalToken(local_->services, sp->app_id, sp->password);
   ASSERT_TRUE(token.ok()) << token.status().ToString();
   EXPECT_EQ(token->tenant, sp->tenant);
+  auto key = auth::SigningKey::LoadOrCreate(local_->services.data_dir);
+  ASSERT_TRUE(key.ok());
+  auto caller = AuthenticateRequest(local_->services, *key, "Bearer " + token->access_token);
+  ASSERT_TRUE(caller.ok()) << caller.status().ToString();
+  EXPECT_EQ(caller->principal.name, sp->app_id);
+  EXPECT_EQ(Code(AuthenticateRequest(local_->services, *key, "").status()), "AuthenticationFailed");
+  EXPECT_EQ(
+      ToArmError(AuthenticateRequest(local_->services, *key, "Bearer a.b.c").status()).http_status,
+      401);
   auto wrong = ServicePrincipalToken(local_->services, sp->app_id, sp->password + "x");
   EXPECT_EQ(wrong.status().code(), StatusCode::kUnauthenticated);
   // Running it again resets the secret, as az does: the old one stops working.
