@@ -56,6 +56,10 @@ StatusOr<std::string> ReadKeyFile(const std::string& path) {
 
 }  // namespace
 
+// POSIX calls rather than Env: Env has no way to create a file with mode
+// 0600 from the start, nor to install a file without replacing an existing
+// one (link), and a key file that is briefly world-readable or replaced
+// under a running server would be a security bug.
 StatusOr<SigningKey> SigningKey::LoadOrCreate(const std::string& data_dir) {
   std::string path = JoinPath(data_dir, kKeyFile);
   auto existing = ReadKeyFile(path);

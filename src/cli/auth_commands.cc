@@ -145,6 +145,10 @@ int RunAssignmentCreate(const ParsedArgs& args, CommandContext& ctx) {
     return ReportError(InvalidArgumentError("give one of --assignee and --assignee-object-id"),
                        ctx);
   }
+  if (!args.Has("role")) {
+    return ReportError(InvalidArgumentError("--role is required (Owner, Contributor or Reader)"),
+                       ctx);
+  }
   const auth::RoleDefinition* role = auth::FindRole(args.Get("role"));
   if (role == nullptr) {
     return ReportError(InvalidArgumentError("--role: " + QuoteForMessage(args.Get("role")) +
