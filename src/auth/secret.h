@@ -13,7 +13,7 @@
 
 namespace imagesmith::auth {
 
-// Iterations for new hashes: ~0.1 s per check on a slow core, which makes
+// Iterations for new hashes: ~40 ms per check on this machine, which makes
 // guessing from a stolen database expensive and a login still quick.
 inline constexpr int kSecretIterations = 100000;
 
