@@ -284,3 +284,62 @@ TEST_F(OperationsE2E, ExpiredLeaseIsTakenOverAndTheOldWorkerRecordsNothing) {
 
 }  // namespace
 }  // namespace imagesmith::e2e
+
+namespace imagesmith::e2e {
+namespace {
+
+// The build acts as the template's identity (doc/auth.md): with only Reader
+// on the gallery, the identity may not publish, so the SharedImage target
+// fails with AuthorizationFailed naming the action, the scope and the
+// principal, and no version is left. Given Contributor, the same template
+// publishes.
+TEST_F(OperationsE2E, BuildPublishesAsTheTemplatesIdentityAndNeedsWriteOnTheGallery) {
+  CliResult id = Cli({"identity", "create", "-g", "imgs", "-n", "builder", "-l", "eastus"});
+  ASSERT_EQ(id.exit_code, 0) << id.err;
+  Json identity = ParseOut(id);
+  const std::string identity_id = identity.Find("id")->string_value();
+  const std::string principal = identity.Find("principalId")->string_value();
+  const std::string gallery =
+      "/subscriptions/" + sub_ + "/resourceGroups/imgs/providers/Microsoft.Compute/galleries/gal";
+  CliResult reader = Cli({"role", "assignment", "create", "--assignee", identity_id, "--role",
+                          "Reader", "--scope", gallery});
+  ASSERT_EQ(reader.exit_code, 0) << reader.err;
+
+  std::string text = R"({"type": "Microsoft.VirtualMachineImages/imageTemplates",
+    "apiVersion": "2022-07-01", "location": "eastus",
+    "identity": {"type": "UserAssigned", "userAssignedIdentities": {")" +
+                     identity_id + R"(": {}}},
+    "properties": {
+    "source": {"type": "PlatformImage", "publisher": "Debian", "offer": "debian-12",
+               "sku": "12-gen2", "version": "latest"},
+    "distribute": [{"type": "SharedImage", "runOutputName": "gal", "galleryImageId": ")" +
+                     Definition() + R"(", "targetRegions": [{"name": "eastus"}]}]}})";
+  std::string file = dir_ + "/withid.json";
+  ASSERT_TRUE(Env::Default()->WriteFileAtomic(file, text).ok());
+  CliResult created =
+      Cli({"image-template", "create", "-g", "imgs", "-n", "withid", "--image-template", file});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+
+  CliResult denied = Cli({"image-template", "run", "-g", "imgs", "-n", "withid"});
+  EXPECT_NE(denied.exit_code, 0) << denied.out;
+  CliResult outputs = Cli({"image-template", "show-runs", "-g", "imgs", "-n", "withid"});
+  ASSERT_EQ(outputs.exit_code, 0) << outputs.err;
+  const std::string all = outputs.out + denied.err + denied.out;
+  EXPECT_NE(all.find("AuthorizationFailed"), std::string::npos) << all;
+  EXPECT_NE(all.find("Microsoft.Compute/galleries/images/versions/write"), std::string::npos)
+      << all;
+  EXPECT_NE(all.find(principal), std::string::npos) << all;
+  EXPECT_TRUE(Versions().empty());
+
+  CliResult contributor = Cli({"role", "assignment", "create", "--assignee", identity_id, "--role",
+                               "Contributor", "--scope", gallery});
+  ASSERT_EQ(contributor.exit_code, 0) << contributor.err;
+  CliResult allowed = Cli({"image-template", "run", "-g", "imgs", "-n", "withid"});
+  ASSERT_EQ(allowed.exit_code, 0) << allowed.err;
+  std::map<std::string, std::string> versions = Versions();
+  ASSERT_EQ(versions.size(), 1u);
+  EXPECT_EQ(versions.begin()->second, "Succeeded");
+}
+
+}  // namespace
+}  // namespace imagesmith::e2e

@@ -123,6 +123,14 @@ class ManagedImageProvider final : public Provider {
                        "is required: the disk file (raw, VHD or qcow2) to import, as a path or "
                        "a file:// URI");
     }
+    // The import reads the file with imagesmith's rights on this host.
+    if (!request.caller.principal.is_owner) {
+      return ArmStatus(StatusCode::kPermissionDenied, "AuthorizationFailed",
+                       "properties.storageProfile.osDisk.blobUri names a file on the imagesmith "
+                       "host; only the data directory's owner may import host files. Publish "
+                       "images by running an image template instead",
+                       "properties.storageProfile.osDisk.blobUri");
+    }
     ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store,
                      store::Store::Open(*services.env, services.data_dir + "/store"));
     // The region is a placeholder: ImportManagedImage puts the disk into the

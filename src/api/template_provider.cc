@@ -12,6 +12,7 @@
 #include "builder/pipeline.h"
 #include "builder/run_log.h"
 #include "meta/scopes.h"
+#include "template/azure_compat.h"
 #include "template/parser.h"
 
 namespace imagesmith::api {
@@ -242,6 +243,26 @@ class ImageTemplateProvider final : public Provider {
     }
     const tmpl::ImageTemplate& t = *parsed.value;
     RETURN_IF_ERROR(build::Precheck(t));
+    // A build reads and writes the files a template names on this host with
+    // imagesmith's rights, so only the data directory's owner may name them
+    // (others use https:// URLs, as in Azure).
+    if (!req.caller.principal.is_owner) {
+      if (!template_dir.empty()) {
+        return ArmStatus(StatusCode::kPermissionDenied, "AuthorizationFailed",
+                         "imagesmith.templateDir: only the data directory's owner may resolve "
+                         "template paths on the imagesmith host",
+                         "imagesmith.templateDir");
+      }
+      auto local = tmpl::HostPathReferences(t);
+      if (!local.empty()) {
+        return ArmStatus(
+            StatusCode::kPermissionDenied, "AuthorizationFailed",
+            local[0].first + ": '" + local[0].second +
+                "' is a file on the imagesmith host; only the data directory's owner may name "
+                "host files in a template. Use an https:// URL (with sha256Checksum)",
+            local[0].first);
+      }
+    }
     const std::string guid = NewUuidV4();
     Json out;
     std::string etag;
@@ -441,6 +462,8 @@ class ImageTemplateProvider final : public Provider {
       input.Set("runId", Json::String(run_id));
       input.Set("runDirectory", Json::String(run_dir));
       input.Set("useCache", Json::Bool(use_cache));
+      // Who started it: a template without an identity publishes as them.
+      input.Set("startedBy", Json::String(req.caller.principal.object_id));
       ASSIGN_OR_RETURN(op, s.operations->StartIn(txn, kTemplateRunOperation, id, r.location, input,
                                                  /*held=*/req.wait));
       r.properties.Set("lastRunStatus", NewLastRunStatus("Running", "Queued", "", op.start_us, 0));

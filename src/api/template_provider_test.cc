@@ -221,3 +221,64 @@ TEST_F(TemplateProviderTest, OthersThanTheOwnerAreDenied) {
 
 }  // namespace
 }  // namespace imagesmith::api
+
+#include "api/accounts.h"
+#include "auth/directory.h"
+
+namespace imagesmith::api {
+namespace {
+
+// A Contributor on the group may write templates, but not ones that name
+// files on the imagesmith host: the build would read (scriptUri, sourceUri)
+// or write (a VHD's uri) them with imagesmith's rights. URLs are fine.
+TEST_F(TemplateProviderTest, OnlyTheOwnerMayNameHostFilesInATemplate) {
+  auto sp = CreateForRbac(local_->services, local_->owner, "ci", "Contributor",
+                          {local_->services.Group("imgs").ToString()});
+  ASSERT_TRUE(sp.ok()) << sp.status().ToString();
+  Caller contributor;
+  ASSERT_TRUE(local_->meta
+                  ->Read([&](meta::Transaction& txn) {
+                    ASSIGN_OR_RETURN(contributor.principal, auth::ResolveAssignee(txn, sp->app_id));
+                    return Status::Ok();
+                  })
+                  .ok());
+  auto put = [&](const std::string& step, const std::string& distribute) {
+    auto body = ParseJson(
+        R"({"apiVersion": "2022-07-01", "location": "eastus", "properties": {
+        "source": {"type": "PlatformImage", "publisher": "Debian", "offer": "debian-12",
+                   "sku": "12-gen2", "version": "latest"},
+        "customize": [)" +
+        step + R"(], "distribute": [)" + distribute + "]}}");
+    EXPECT_TRUE(body.ok());
+    Request r;
+    r.verb = Verb::kPut;
+    r.id = Id("t");
+    r.body = *body;
+    r.caller = contributor;
+    return local_->registry->Dispatch(local_->services, r);
+  };
+  const std::string vhd = R"({"type": "VHD", "runOutputName": "vhd"})";
+  const std::string url_step =
+      R"({"type": "Shell", "name": "s", "scriptUri": "https://example.invalid/s.sh"})";
+  for (const auto& [step, dist, path] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {R"({"type": "Shell", "name": "s", "scriptUri": "/etc/shadow"})", vhd,
+            "properties.customize[0].scriptUri"},
+           {R"({"type": "File", "name": "f", "sourceUri": "file:///root/.ssh/id_rsa",
+               "destination": "/tmp/k"})",
+            vhd, "properties.customize[0].sourceUri"},
+           {url_step, R"({"type": "VHD", "runOutputName": "vhd", "uri": "/etc/passwd"})",
+            "properties.distribute[0].uri"}}) {
+    ArmError e = Err(put(step, dist));
+    EXPECT_EQ(e.http_status, 403) << path;
+    EXPECT_EQ(e.code, "AuthorizationFailed");
+    EXPECT_EQ(e.target, path);
+    EXPECT_NE(e.message.find("only the data directory's owner"), std::string::npos) << e.message;
+  }
+  auto ok = put(url_step, vhd);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->http_status, 201);
+}
+
+}  // namespace
+}  // namespace imagesmith::api

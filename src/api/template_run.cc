@@ -6,6 +6,8 @@
 
 #include "api/template_internal.h"
 #include "api/template_provider.h"
+#include "auth/authorize.h"
+#include "auth/directory.h"
 #include "base/process.h"
 #include "base/strings.h"
 #include "builder/distribute.h"
@@ -88,6 +90,7 @@ class TemplateRunHandler final : public OperationHandler {
     std::string template_dir;
     std::vector<build::StepRecord> previous;
     std::optional<build::StagingGroup> staging;
+    std::optional<auth::Principal> acting_as;
     Status read = s.meta->Read([&](meta::Transaction& txn) {
       ASSIGN_OR_RETURN(meta::Resource r, txn.Get(id));
       if (const Json* sg = ExtField(r, "staging")) {
@@ -99,6 +102,15 @@ class TemplateRunHandler final : public OperationHandler {
         return DataLossError("the stored template of " + id.ToString() + " is damaged");
       }
       t = std::move(parsed.value);
+      // The build acts as the template's identity, as Image Builder does;
+      // a template without one acts as whoever started the run.
+      if (t->identity.has_value()) {
+        auto identity = auth::PrincipalForIdentity(txn, *t->identity);
+        if (!identity.ok()) return identity.status().WithContext("identity.userAssignedIdentities");
+        acting_as = *identity;
+      } else if (std::string by = InputString(op, "startedBy"); !by.empty()) {
+        ASSIGN_OR_RETURN(acting_as, auth::FindPrincipal(txn, by));
+      }
       template_dir = ExtString(r, "templateDir");
       if (const Json* steps = ExtField(r, "lastSteps"); steps != nullptr && steps->is_array()) {
         for (const Json& st : steps->array_items()) {
@@ -119,8 +131,14 @@ class TemplateRunHandler final : public OperationHandler {
 
     // The store for ManagedImage/SharedImage targets and store sources, and
     // the staging area for VHDs without a uri.
-    build::PublishContext publish{s.meta, store->get(), s.data_dir + "/store",
-                                  *self,  id,           t->location};
+    build::PublishContext publish{
+        s.meta, store->get(), s.data_dir + "/store", *self, id, t->location, {}};
+    if (acting_as.has_value()) {
+      publish.authorize = [&acting_as](meta::Transaction& txn, std::string_view action,
+                                       const ResourceId& scope) {
+        return auth::Authorize(txn, *acting_as, action, scope);
+      };
+    }
     build::BuildOptions opts;
     opts.publish = &publish;
     if (staging.has_value()) opts.staging_dir = StagingDir(s.data_dir, *staging, id);

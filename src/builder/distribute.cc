@@ -83,6 +83,11 @@ StatusOr<ResourceId> PublishTarget(Env& env, const PublishContext& ctx,
     gallery::ManagedImageRequest req(mi->image_id, image);
     req.location = mi->location;
     req.tags = tags;
+    if (ctx.authorize) {
+      req.check = [&](meta::Transaction& txn) {
+        return ctx.authorize(txn, "Microsoft.Compute/images/write", mi->image_id);
+      };
+    }
     ASSIGN_OR_RETURN(meta::Resource r,
                      gallery::CreateManagedImage(env, *ctx.meta, *ctx.store, req));
     log.Info("managed image " + r.id.ToString() + " in " + r.location);
@@ -97,6 +102,12 @@ StatusOr<ResourceId> PublishTarget(Env& env, const PublishContext& ctx,
   req.exclude_from_latest = si->exclude_from_latest;
   req.storage_account_type = si->storage_account_type;
   req.tags = tags;
+  if (ctx.authorize) {
+    req.check = [&](meta::Transaction& txn, const meta::Resource*) {
+      return ctx.authorize(txn, "Microsoft.Compute/galleries/images/versions/write",
+                           si->gallery_image_id);
+    };
+  }
   req.on_region = [&log](const Region& region, gallery::ReplicaState state) {
     log.Info("replica in " + region.name() + ": " + gallery::ReplicaStateName(state));
   };
@@ -107,18 +118,25 @@ StatusOr<ResourceId> PublishTarget(Env& env, const PublishContext& ctx,
 
 StatusOr<StoreSource> MaterializeStoreSource(Env& env, meta::MetaStore& meta, store::Store& store,
                                              const tmpl::Source& source, const Region& region,
-                                             const std::string& data_dir, RunLog& log) {
+                                             const std::string& data_dir, RunLog& log,
+                                             const AuthorizeFn& authorize) {
   ResourceId id = std::holds_alternative<tmpl::ManagedImageSource>(source)
                       ? std::get<tmpl::ManagedImageSource>(source).image_id
                       : std::get<tmpl::SharedImageVersionSource>(source).image_version_id;
   std::optional<gallery::SourceImage> resolved;
-  RETURN_IF_ERROR(meta.Read([&](meta::Transaction& txn) {
-                        ASSIGN_OR_RETURN(gallery::SourceImage s,
-                                         gallery::ResolveImageSource(txn, id, region));
-                        resolved = std::move(s);
-                        return Status::Ok();
-                      })
-                      .WithContext("properties.source"));
+  const bool managed = std::holds_alternative<tmpl::ManagedImageSource>(source);
+  Status read = meta.Read([&](meta::Transaction& txn) {
+    if (authorize) {
+      RETURN_IF_ERROR(authorize(txn,
+                                managed ? "Microsoft.Compute/images/read"
+                                        : "Microsoft.Compute/galleries/images/versions/read",
+                                id));
+    }
+    ASSIGN_OR_RETURN(gallery::SourceImage s, gallery::ResolveImageSource(txn, id, region));
+    resolved = std::move(s);
+    return Status::Ok();
+  });
+  RETURN_IF_ERROR(read.WithContext("properties.source"));
   const gallery::SourceImage& s = *resolved;
   if (s.kind != store::ImageKind::kTree) {
     return FailedPreconditionError(

@@ -44,6 +44,13 @@ struct BuiltImage {
   std::string source_version;      // the source's version, for versioning Source
 };
 
+// Asks, inside the caller's transaction, whether the run's principal may do
+// `action` on `scope` (api/template_run.cc gives auth::Authorize for the
+// template's identity). OK when allowed; PermissionDenied naming the action,
+// the scope and the principal otherwise.
+using AuthorizeFn =
+    std::function<Status(meta::Transaction&, std::string_view action, const ResourceId& scope)>;
+
 // The store and metadata a run publishes into. All borrowed.
 struct PublishContext {
   meta::MetaStore* meta = nullptr;
@@ -52,6 +59,9 @@ struct PublishContext {
   std::string self_exe;   // the imagesmith binary (for `internal put-tree`)
   ResourceId template_id;
   Region home;  // the template's location: where the image is ingested
+  // Checked in the write transaction of every publish (write on the managed
+  // image or the image definition). Empty: nothing is checked.
+  AuthorizeFn authorize;
 };
 
 // The image's meta document in the store: {"bootConfig": ..., "diskSizeBytes":
@@ -83,9 +93,11 @@ struct StoreSource {
 // materialises it (once; later runs reuse the cached tree). A source that
 // is an imported disk rather than a tree is FailedPrecondition: imagesmith
 // customizes trees.
+// `authorize` (may be empty) must allow reading the source image.
 StatusOr<StoreSource> MaterializeStoreSource(Env& env, meta::MetaStore& meta, store::Store& store,
                                              const tmpl::Source& source, const Region& region,
-                                             const std::string& data_dir, RunLog& log);
+                                             const std::string& data_dir, RunLog& log,
+                                             const AuthorizeFn& authorize = {});
 
 // Writes the disk of a stored image to `out_path` in `format`. A tree
 // image's disk is made again from its tree and boot configuration

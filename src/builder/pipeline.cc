@@ -264,7 +264,7 @@ bool Builder::Prepare() {
           "properties.source: ManagedImage and SharedImageVersion sources need the image store"));
     }
     auto src = MaterializeStoreSource(env_, *o_.publish->meta, *o_.publish->store, t_.source,
-                                      t_.location, o_.data_dir, log_);
+                                      t_.location, o_.data_dir, log_, o_.publish->authorize);
     if (!src.ok()) return Fail(src.status());
     generation_ = src->generation;
     base_rootfs_ = src->rootfs;

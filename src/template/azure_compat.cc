@@ -94,4 +94,29 @@ std::vector<Diagnostic> AzureCompatibility(const ImageTemplate& t, Env& env,
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> HostPathReferences(const ImageTemplate& t) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto steps = [&](const std::vector<Step>& list, const std::string& list_path) {
+    for (size_t i = 0; i < list.size(); ++i) {
+      std::string path = list_path + "[" + std::to_string(i) + "]";
+      auto add = [&](const std::string& uri, const char* field) {
+        if (!uri.empty() && !IsUrl(uri)) out.emplace_back(path + "." + field, uri);
+      };
+      if (const auto* s = std::get_if<ShellStep>(&list[i].spec)) add(s->script_uri, "scriptUri");
+      if (const auto* s = std::get_if<PowerShellStep>(&list[i].spec)) {
+        add(s->script_uri, "scriptUri");
+      }
+      if (const auto* f = std::get_if<FileStep>(&list[i].spec)) add(f->source_uri, "sourceUri");
+    }
+  };
+  steps(t.customize, "properties.customize");
+  steps(t.validate.in_vm_validations, "properties.validate.inVMValidations");
+  for (size_t i = 0; i < t.distribute.size(); ++i) {
+    const auto* vhd = std::get_if<VhdTarget>(&t.distribute[i].target);
+    if (vhd == nullptr || vhd->uri.empty() || StartsWithIgnoreCase(vhd->uri, "https://")) continue;
+    out.emplace_back("properties.distribute[" + std::to_string(i) + "].uri", vhd->uri);
+  }
+  return out;
+}
+
 }  // namespace imagesmith::tmpl

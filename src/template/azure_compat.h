@@ -9,6 +9,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/env.h"
@@ -25,5 +26,13 @@ inline constexpr uint64_t kAzureFileCustomizerLimit = 20ull << 20;
 // ("properties.customize[1].sourceUri").
 std::vector<Diagnostic> AzureCompatibility(const ImageTemplate& t, Env& env,
                                            const std::string& template_dir);
+
+// Every place `t` names a file on the imagesmith host rather than a URL: a
+// customizer's or validator's local scriptUri / sourceUri (a path or
+// file://), and a VHD target's uri that is not https://. Pairs of (JSON
+// path, the value as written), in template order. The API lets only the data
+// directory's owner write such templates: the build reads and writes those
+// files with imagesmith's rights.
+std::vector<std::pair<std::string, std::string>> HostPathReferences(const ImageTemplate& t);
 
 }  // namespace imagesmith::tmpl
