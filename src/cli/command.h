@@ -124,5 +124,6 @@ void RegisterSigCommands(CommandRegistry& registry);            // cli/sig_comma
 void RegisterImageCommands(CommandRegistry& registry);          // cli/image_commands.cc
 void RegisterExportCommands(CommandRegistry& registry);         // cli/export_commands.cc
 void RegisterBackupCommands(CommandRegistry& registry);         // cli/backup_commands.cc
+void RegisterServeCommands(CommandRegistry& registry);          // cli/serve_commands.cc
 
 }  // namespace imagesmith::cli

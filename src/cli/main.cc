@@ -46,6 +46,9 @@ int main(int argc, char** argv) {
   RegisterExportCommands(registry);        // after the image and sig groups exist
   RegisterImageBuilderCommands(registry);  // az image builder, under the image group
 #endif
+#ifdef IMAGESMITH_HAVE_SERVER
+  RegisterServeCommands(registry);
+#endif
   RegisterCompletionCommands(registry);
   CommandContext ctx;
   ctx.env = imagesmith::Env::Default();
