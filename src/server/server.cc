@@ -80,6 +80,7 @@ struct Conn {
   // what the client still sends is read and dropped until it closes (or
   // kLingerMs pass), so it is not reset before it has read the answer.
   bool lingering = false;
+  bool linger_needed = false;  // unread input may follow (after an error answer)
   int64_t linger_deadline_ms = 0;
   bool added = false;
   uint32_t registered = 0;  // the epoll events asked for
@@ -331,7 +332,7 @@ void ServerImpl::OnEvent(Worker& w, Conn& c, uint32_t events) {
   if (!Flush(w, c)) return;
   if (c.close_after_write && c.out_off >= c.out.size()) {
     if (c.lingering) return;
-    if (c.ssl != nullptr || c.peer_eof) {
+    if (c.ssl != nullptr || c.peer_eof || !c.linger_needed) {
       Close(w, c);
       return;
     }
@@ -411,6 +412,7 @@ void ServerImpl::Process(Conn& c) {
       HttpResponse r = handler_.Reject(error.http_status, error.message, info);
       SerializeResponse(r, false, false, &c.out);
       c.close_after_write = true;
+      c.linger_needed = true;
       c.in.clear();
       return;
     }
