@@ -102,15 +102,16 @@ def action_op(name, tag, path_params, summary):
 
 
 paths = {}
+NOT_ALLOWED = {"405": err("MethodNotAllowed: the path takes another method.")}
 paths["/healthz"] = {"get": {"tags": ["Server"], "operationId": "Health_Get", "summary": "Liveness.", "security": [],
                              "responses": {"200": {"description": "The server is up.",
-                                                   "content": {"application/json": {"schema": {"type": "object", "properties": {"status": {"type": "string"}}}}}}}}}
+                                                   "content": {"application/json": {"schema": {"type": "object", "properties": {"status": {"type": "string"}}}}}}, **NOT_ALLOWED}}}
 paths["/metrics"] = {"get": {"tags": ["Server"], "operationId": "Metrics_Get", "summary": "Prometheus metrics.", "security": [],
                              "responses": {"200": {"description": "The text exposition format, version 0.0.4.",
-                                                   "content": {"text/plain": {"schema": {"type": "string"}}}}}}}
+                                                   "content": {"text/plain": {"schema": {"type": "string"}}}}, **NOT_ALLOWED}}}
 paths["/openapi.json"] = {"get": {"tags": ["Server"], "operationId": "OpenApi_Get", "summary": "This document.", "security": [],
                                   "responses": {"200": {"description": "The OpenAPI document.",
-                                                        "content": {"application/json": {"schema": {"type": "object"}}}}}}}
+                                                   "content": {"application/json": {"schema": {"type": "object"}}}}, **NOT_ALLOWED}}}
 paths["/{tenant}/oauth2/v2.0/token"] = {"post": {
     "tags": ["Identity"], "operationId": "Token_ClientCredentials", "security": [],
     "summary": "A bearer token for a service principal (OAuth 2.0 client credentials grant).",
@@ -188,8 +189,7 @@ doc = {
     "info": {"title": "imagesmith REST API", "version": "0.1.0",
              "description": "Azure Resource Manager's URL shapes, verbs, status codes and error bodies for the resources imagesmith provides. See doc/server.md.",
              "license": {"name": "Apache-2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0"}},
-    "servers": [{"url": "https://localhost:8443", "description": "imagesmith serve --tls-cert ... --tls-key ..."},
-                {"url": "http://127.0.0.1:8443", "description": "imagesmith serve"}],
+    "servers": [{"url": "http://127.0.0.1:8443", "description": "imagesmith serve (https:// with --tls-cert and --tls-key)"}],
     "security": [{"bearer": []}],
     "tags": [{"name": t, "description": d} for t, d in [
         ("Server", "The server's own endpoints."), ("Identity", "Tokens."),
