@@ -38,6 +38,15 @@ std::string NewRequestId() {
   return buf;
 }
 
+// Methods outside this list are counted as OTHER, so clients cannot add
+// metric series at will.
+std::string_view MethodLabel(std::string_view method) {
+  for (std::string_view known : {"GET", "PUT", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS"}) {
+    if (method == known) return known;
+  }
+  return "OTHER";
+}
+
 HttpResponse JsonResponse(int status, const Json& body) {
   HttpResponse r;
   r.status = status;
@@ -255,6 +264,8 @@ HttpResponse ErrorResponse(const Status& status, std::string* code_out) {
   } else {
     e = api::ToArmError(status);
   }
+  e.message = SanitizeUtf8(e.message);
+  e.target = SanitizeUtf8(e.target);
   if (code_out != nullptr) *code_out = e.code;
   HttpResponse r = JsonResponse(e.http_status, e.ToJson());
   r.headers.emplace_back("x-ms-failure-cause", e.http_status >= 500 ? "service" : "gateway");
@@ -283,8 +294,8 @@ HttpResponse ArmHandler::Handle(const HttpRequest& request, const RequestInfo& i
   if (response.status >= 400 && outcome.error_code.empty()) outcome.error_code = "Error";
   response.headers.emplace_back("x-ms-request-id", request_id);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  metrics_.RecordRequest(request.method.size() <= 10 ? request.method : "OTHER",
-                         outcome.route_template, response.status, seconds);
+  metrics_.RecordRequest(MethodLabel(request.method), outcome.route_template, response.status,
+                         seconds);
   std::string path = PathOf(request);
   access_log_.Write({.request_id = request_id,
                      .remote = info.remote,
@@ -333,7 +344,7 @@ HttpResponse ArmHandler::Reject(int http_status, const std::string& message,
       e.code = "BadRequest";
       break;
   }
-  e.message = message;
+  e.message = SanitizeUtf8(message);
   HttpResponse r = JsonResponse(http_status, e.ToJson());
   r.close = true;
   std::string request_id = NewRequestId();
@@ -357,7 +368,9 @@ HttpResponse ArmHandler::Route(const HttpRequest& request, const RequestInfo& in
                                Outcome& outcome) {
   StatusOr<struct Route> route = RouteRequest(request.method, request.segments);
   if (!route.ok()) return ErrorResponse(route.status(), &outcome.error_code);
-  outcome.route_template = route->route_template;
+  // ARM routes hold the types the client sent; they become a label only
+  // once a provider owns the type (Arm below).
+  if (route->kind != RouteKind::kArm) outcome.route_template = route->route_template;
   switch (route->kind) {
     case RouteKind::kHealth: {
       Json body = Json::MakeObject();
@@ -547,7 +560,7 @@ HttpResponse ArmHandler::Token(const HttpRequest& request, const std::string& te
     bool client = token.status().code() == StatusCode::kUnauthenticated ||
                   token.status().code() == StatusCode::kPermissionDenied;
     return oauth_error(client ? 401 : 400, client ? "invalid_client" : "invalid_request",
-                       token.status().message());
+                       SanitizeUtf8(token.status().message()));
   }
   HttpResponse r = JsonResponse(200, *token);
   r.headers.emplace_back("Cache-Control", "no-store");

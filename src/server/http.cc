@@ -319,6 +319,57 @@ ParseState ParseRequest(std::string_view buffer, const HttpLimits& limits, HttpR
   return ParseState::kDone;
 }
 
+namespace {
+
+// The length of the well-formed UTF-8 sequence at the start of `s`, or 0.
+size_t Utf8SequenceLength(std::string_view s) {
+  auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  auto cont = [&](size_t i) { return i < s.size() && (b(i) & 0xC0) == 0x80; };
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2)) return 0;
+    if (c == 0xE0 && b(1) < 0xA0) return 0;   // overlong
+    if (c == 0xED && b(1) >= 0xA0) return 0;  // surrogates
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if (c == 0xF0 && b(1) < 0x90) return 0;   // overlong
+    if (c == 0xF4 && b(1) >= 0x90) return 0;  // above U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+}  // namespace
+
+bool IsValidUtf8(std::string_view in) {
+  while (!in.empty()) {
+    size_t n = Utf8SequenceLength(in);
+    if (n == 0) return false;
+    in.remove_prefix(n);
+  }
+  return true;
+}
+
+std::string SanitizeUtf8(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  while (!in.empty()) {
+    size_t n = Utf8SequenceLength(in);
+    if (n == 0) {
+      out.push_back('?');
+      n = 1;
+    } else {
+      out.append(in.substr(0, n));
+    }
+    in.remove_prefix(n);
+  }
+  return out;
+}
+
 std::string_view ReasonPhrase(int status) {
   switch (status) {
     case 100:

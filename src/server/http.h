@@ -74,6 +74,13 @@ ParseState ParseRequest(std::string_view buffer, const HttpLimits& limits, HttpR
 // escape ("%zz", a lone "%").
 bool PercentDecode(std::string_view in, bool plus_is_space, std::string* out);
 
+// `in` with every byte that is not part of well-formed UTF-8 (RFC 3629: no
+// overlong forms, no surrogates, nothing above U+10FFFF) replaced by '?', so
+// client bytes echoed in messages cannot make a JSON body invalid.
+std::string SanitizeUtf8(std::string_view in);
+// True when `in` is well-formed UTF-8.
+bool IsValidUtf8(std::string_view in);
+
 struct HttpResponse {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;  // besides the ones below

@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "api/arm_error.h"
+#include "server/http.h"
 
 namespace imagesmith::server {
 namespace {
@@ -50,7 +51,7 @@ api::Verb ResourceVerb(std::string_view m) {
 
 Status ValidatePathName(std::string_view what, std::string_view name) {
   auto bad = [&](const std::string& why) {
-    std::string shown(name.substr(0, 100));
+    std::string shown = SanitizeUtf8(name.substr(0, 100));
     for (char& c : shown) {
       if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
     }
@@ -65,6 +66,7 @@ Status ValidatePathName(std::string_view what, std::string_view name) {
     if (c == '/' || c == '\\') return bad("contains '/' or '\\'");
     if (u < 0x20 || u == 0x7f) return bad("contains a control character");
   }
+  if (!IsValidUtf8(name)) return bad("is not valid UTF-8");
   return Status::Ok();
 }
 
