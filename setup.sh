@@ -104,8 +104,20 @@ subordinate_ids() {
   done
 }
 
+# qemu drops to this user once it has opened its files (doc/vm.md).
+qemu_user() {
+  if ! getent passwd imagesmith-qemu >/dev/null; then
+    log "adding the system user imagesmith-qemu (validation VMs run as it)"
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+    "${sudo[@]}" useradd --system --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin --user-group imagesmith-qemu
+  fi
+}
+
 install_packages
 subordinate_ids
+qemu_user
 install_node_tools
 build
 case "${1:-}" in

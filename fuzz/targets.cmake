@@ -6,4 +6,5 @@ imagesmith_fuzzer(disk_vhd_fuzzer SOURCES disk_vhd_fuzzer.cc LIBS imagesmith_dis
 imagesmith_fuzzer(disk_qcow2_fuzzer SOURCES disk_qcow2_fuzzer.cc LIBS imagesmith_disk)
 imagesmith_fuzzer(disk_probe_fuzzer SOURCES disk_probe_fuzzer.cc LIBS imagesmith_disk)
 imagesmith_fuzzer(store_format_fuzzer SOURCES store_format_fuzzer.cc LIBS imagesmith_store)
+imagesmith_fuzzer(agent_client_fuzzer SOURCES agent_client_fuzzer.cc LIBS imagesmith_vm)
 imagesmith_fuzzer(http_request_fuzzer SOURCES http_request_fuzzer.cc LIBS imagesmith_server)

@@ -273,9 +273,19 @@ bool Builder::Prepare() {
     stored_disk_bytes = src->disk_size_bytes;
     base_key_ = Sha256Of("imagesmith-store-v1\n" + src->image.ToHex()).ToHex();
   } else {
+    // Building a missing base counts toward buildTimeoutInMinutes.
+    auto left = Remaining("the platform base was ready");
+    if (!left.ok()) return Fail(left.status());
     catalog::Catalog cat(env_, o_.data_dir + "/catalog");
-    auto base = cat.Ensure(*platform,
-                           [this](std::string_view line) { log_.Output("catalog", line, false); });
+    auto base = cat.Ensure(
+        *platform, [this](std::string_view line) { log_.Output("catalog", line, false); }, *left);
+    if (!base.ok() && base.status().code() == StatusCode::kDeadlineExceeded) {
+      return Fail(DeadlineExceededError("buildTimeoutInMinutes (" +
+                                        std::to_string(t_.build_timeout_minutes) +
+                                        " minutes) was reached before the platform base was "
+                                        "ready: " +
+                                        base.status().message()));
+    }
     if (!base.ok()) return Fail(base.status().WithContext("properties.source"));
     generation_ = base->entry.generation;
     base_rootfs_ = base->rootfs_dir;

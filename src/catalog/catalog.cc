@@ -61,14 +61,26 @@ CatalogEntry EntryFor(const SkuDef& d, std::string version, bool cached) {
 // close-on-exec so builders started under the lock do not inherit it.
 class FileLock {
  public:
-  static StatusOr<FileLock> Acquire(const std::string& path) {
+  // Waits up to `limit` for the lock; DeadlineExceeded after that.
+  static StatusOr<FileLock> Acquire(Env& env, const std::string& path,
+                                    std::chrono::milliseconds limit) {
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return ErrnoError("opening lock file " + path, errno);
-    while (::flock(fd, LOCK_EX) != 0) {
-      if (errno == EINTR) continue;
+    const int64_t deadline = env.MonotonicMicros() + limit.count() * 1000;
+    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       const int err = errno;
-      ::close(fd);
-      return ErrnoError("locking " + path, err);
+      if (err == EINTR) continue;
+      if (err != EWOULDBLOCK) {
+        ::close(fd);
+        return ErrnoError("locking " + path, err);
+      }
+      if (env.MonotonicMicros() >= deadline) {
+        ::close(fd);
+        return DeadlineExceededError("waited " + std::to_string(limit.count() / 1000) +
+                                     " s for another process building this base (it holds " + path +
+                                     "); it has not finished");
+      }
+      env.SleepFor(std::chrono::milliseconds(200));
     }
     return FileLock(fd);
   }
@@ -156,24 +168,25 @@ StatusOr<CatalogEntry> Catalog::Resolve(const tmpl::PlatformImageSource& source)
     }
   }
   if (!offer_ok) {
-    return NotFoundError(
-        "publisher " + std::string(any->publisher) + " has no offer " +
-        QuoteForMessage(source.offer) + "; offers: " +
-        DistinctList([](const SkuDef& d) { return std::string(d.offer); },
-                     [any](const SkuDef& d) { return EqualsIgnoreCase(d.publisher, any->publisher); }));
+    return NotFoundError("publisher " + std::string(any->publisher) + " has no offer " +
+                         QuoteForMessage(source.offer) + "; offers: " +
+                         DistinctList([](const SkuDef& d) { return std::string(d.offer); },
+                                      [any](const SkuDef& d) {
+                                        return EqualsIgnoreCase(d.publisher, any->publisher);
+                                      }));
   }
   if (found == nullptr) {
     std::string offer;
     for (const SkuDef& d : kSkus) {
       if (EqualsIgnoreCase(d.offer, source.offer)) offer = d.offer;
     }
-    return NotFoundError(
-        "offer " + std::string(any->publisher) + ":" + offer + " has no sku " +
-        QuoteForMessage(source.sku) + "; skus: " +
-        DistinctList([](const SkuDef& d) { return std::string(d.sku); },
-                     [any, &offer](const SkuDef& d) {
-                       return EqualsIgnoreCase(d.publisher, any->publisher) && d.offer == offer;
-                     }));
+    return NotFoundError("offer " + std::string(any->publisher) + ":" + offer + " has no sku " +
+                         QuoteForMessage(source.sku) + "; skus: " +
+                         DistinctList([](const SkuDef& d) { return std::string(d.sku); },
+                                      [any, &offer](const SkuDef& d) {
+                                        return EqualsIgnoreCase(d.publisher, any->publisher) &&
+                                               d.offer == offer;
+                                      }));
   }
 
   std::vector<BaseVersion> versions = CachedVersions(found->base);
@@ -214,7 +227,8 @@ StatusOr<BaseImage> Catalog::Load(const CatalogEntry& entry) const {
 }
 
 StatusOr<BaseVersion> Catalog::BuildLocked(const std::string& base,
-                                           const std::function<void(std::string_view)>& progress) {
+                                           const std::function<void(std::string_view)>& progress,
+                                           std::chrono::milliseconds time_limit) {
   ASSIGN_OR_RETURN(DebianRecipe recipe, RecipeFor(base));
   const std::string base_dir = JoinPath(cache_dir_, base);
   // Only the lock holder builds, so leftovers of an interrupted build are
@@ -227,7 +241,7 @@ StatusOr<BaseVersion> Catalog::BuildLocked(const std::string& base,
   const std::string tmp =
       JoinPath(base_dir, ".build-" + version.ToString() + "-" + std::to_string(::getpid()));
   RETURN_IF_ERROR(env_.CreateDirs(tmp));
-  auto manifest = BuildDebianBase(env_, recipe, JoinPath(tmp, "rootfs"), progress);
+  auto manifest = BuildDebianBase(env_, recipe, JoinPath(tmp, "rootfs"), progress, time_limit);
   if (!manifest.ok()) {
     (void)env_.RemoveAll(tmp);
     return manifest.status();
@@ -246,7 +260,9 @@ StatusOr<BaseVersion> Catalog::BuildLocked(const std::string& base,
 }
 
 StatusOr<BaseImage> Catalog::EnsureImpl(const tmpl::PlatformImageSource& source, bool force_new,
-                                        const std::function<void(std::string_view)>& progress) {
+                                        const std::function<void(std::string_view)>& progress,
+                                        std::chrono::milliseconds time_limit) {
+  const int64_t start = env_.MonotonicMicros();
   tmpl::PlatformImageSource src = source;
   if (force_new) src.version = "latest";
   ASSIGN_OR_RETURN(CatalogEntry entry, Resolve(src));
@@ -254,7 +270,7 @@ StatusOr<BaseImage> Catalog::EnsureImpl(const tmpl::PlatformImageSource& source,
 
   const std::string base_dir = JoinPath(cache_dir_, entry.base);
   RETURN_IF_ERROR(env_.CreateDirs(base_dir));
-  ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(JoinPath(base_dir, ".lock")));
+  ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(env_, JoinPath(base_dir, ".lock"), time_limit));
   if (!force_new) {
     // Someone may have built it while we waited for the lock.
     std::vector<BaseVersion> versions = CachedVersions(entry.base);
@@ -264,20 +280,22 @@ StatusOr<BaseImage> Catalog::EnsureImpl(const tmpl::PlatformImageSource& source,
       return Load(entry);
     }
   }
-  ASSIGN_OR_RETURN(BaseVersion version, BuildLocked(entry.base, progress));
+  const auto waited = std::chrono::milliseconds((env_.MonotonicMicros() - start) / 1000);
+  ASSIGN_OR_RETURN(BaseVersion version, BuildLocked(entry.base, progress, time_limit - waited));
   entry.version = version.ToString();
   entry.cached = true;
   return Load(entry);
 }
 
 StatusOr<BaseImage> Catalog::Ensure(const tmpl::PlatformImageSource& source,
-                                    const std::function<void(std::string_view)>& progress) {
-  return EnsureImpl(source, false, progress);
+                                    const std::function<void(std::string_view)>& progress,
+                                    std::chrono::milliseconds time_limit) {
+  return EnsureImpl(source, false, progress, time_limit);
 }
 
 StatusOr<BaseImage> Catalog::BuildNew(const tmpl::PlatformImageSource& source,
                                       const std::function<void(std::string_view)>& progress) {
-  return EnsureImpl(source, true, progress);
+  return EnsureImpl(source, true, progress, kBaseBuildTimeLimit);
 }
 
 }  // namespace imagesmith::catalog

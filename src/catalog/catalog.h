@@ -21,6 +21,7 @@
 // serialized by the lock). One Catalog object is thread-compatible.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -30,6 +31,7 @@
 #include "base/json.h"
 #include "base/statusor.h"
 #include "catalog/base_version.h"
+#include "catalog/debian_base.h"
 #include "template/model.h"
 
 namespace imagesmith::catalog {
@@ -87,9 +89,12 @@ class Catalog {
   // "latest" has nothing cached (waiting for a concurrent build of the same
   // base instead of starting a second one). Progress lines of a build go to
   // `progress` (may be empty). The returned tree stays valid as long as the
-  // cache is not pruned.
+  // cache is not pruned. Waiting for the other build and building take at
+  // most `time_limit` together; past it, DeadlineExceeded and nothing of the
+  // unfinished build is kept.
   StatusOr<BaseImage> Ensure(const tmpl::PlatformImageSource& source,
-                             const std::function<void(std::string_view line)>& progress);
+                             const std::function<void(std::string_view line)>& progress,
+                             std::chrono::milliseconds time_limit = kBaseBuildTimeLimit);
 
   // Always builds a new version of the sku's base (the next 0.YYYYMMDD.N)
   // and returns it; for `vm image build`. `source.version` is ignored.
@@ -107,9 +112,11 @@ class Catalog {
  private:
   // Requires the base's lock to be held.
   StatusOr<BaseVersion> BuildLocked(const std::string& base,
-                                    const std::function<void(std::string_view)>& progress);
+                                    const std::function<void(std::string_view)>& progress,
+                                    std::chrono::milliseconds time_limit);
   StatusOr<BaseImage> EnsureImpl(const tmpl::PlatformImageSource& source, bool force_new,
-                                 const std::function<void(std::string_view)>& progress);
+                                 const std::function<void(std::string_view)>& progress,
+                                 std::chrono::milliseconds time_limit);
 
   Env& env_;
   std::string cache_dir_;

@@ -7,6 +7,7 @@
 // the tests share it), otherwise a temporary directory per test process.
 // The disks and boots are never cached.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,9 +15,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
-
-#include <gtest/gtest.h>
 
 #include "base/strings.h"
 #include "catalog/boot_disk.h"
@@ -116,8 +116,9 @@ struct BootResult {
 // the serial console.
 BootResult Boot(const std::string& disk, Generation generation, const std::string& work) {
   const std::string log = JoinPath(work, generation == Generation::kV1 ? "bios.log" : "uefi.log");
-  std::vector<std::string> args = {"-accel", "tcg", "-m", "1024", "-display", "none",
-                                   "-monitor", "none", "-no-reboot", "-serial", "file:" + log};
+  std::vector<std::string> args = {"-accel",     "tcg",     "-m",         "1024",
+                                   "-display",   "none",    "-monitor",   "none",
+                                   "-no-reboot", "-serial", "file:" + log};
   if (generation == Generation::kV2) {
     const std::string vars = JoinPath(work, "OVMF_VARS.fd");
     MustRun({"cp", "/usr/share/OVMF/OVMF_VARS.fd", vars});
@@ -199,7 +200,8 @@ class DebianBaseE2E : public ::testing::Test {
     const int64_t start = Env::Default()->MonotonicMicros();
     Status s = MakeBootableDisk(*Env::Default(), config, tree, *size, disk);
     ASSERT_TRUE(s.ok()) << s.ToString();
-    std::cout << "disk " << *size << " bytes assembled in " << SecondsSince(start) << " s" << std::endl;
+    std::cout << "disk " << *size << " bytes assembled in " << SecondsSince(start) << " s"
+              << std::endl;
 
     ProcessResult info = MustRun({"qemu-img", "info", "--output=json", disk});
     auto json = ParseJson(info.stdout_data);
@@ -218,18 +220,18 @@ class DebianBaseE2E : public ::testing::Test {
     EXPECT_NE(env.ReadFile(work.File("tree/boot/grub/grub.cfg"), 1 << 20)
                   ->find("root=UUID=" + config.root_uuid),
               std::string::npos);
-    EXPECT_NE(env.ReadFile(work.File("tree/etc/fstab"), 1 << 20)
-                  ->find("UUID=" + config.root_uuid + " /"),
-              std::string::npos);
+    EXPECT_NE(
+        env.ReadFile(work.File("tree/etc/fstab"), 1 << 20)->find("UUID=" + config.root_uuid + " /"),
+        std::string::npos);
     // The boot reads nothing from the tree copy: drop it before booting.
     ASSERT_TRUE(env.RemoveAll(tree).ok());
 
     BootResult boot = Boot(disk, generation, work.path());
-    std::cout << GenerationName(generation) << " boot: "
-              << (boot.login ? "login prompt after " : "no login prompt after ") << boot.seconds
-              << " s" << std::endl;
-    ASSERT_TRUE(boot.login) << "no \"login:\" on the serial console within "
-                            << kBootTimeoutSeconds << " s; last output:\n"
+    std::cout << GenerationName(generation)
+              << " boot: " << (boot.login ? "login prompt after " : "no login prompt after ")
+              << boot.seconds << " s" << std::endl;
+    ASSERT_TRUE(boot.login) << "no \"login:\" on the serial console within " << kBootTimeoutSeconds
+                            << " s; last output:\n"
                             << LastLines(boot.log, 40);
     // GRUB on the disk started the kernel with our command line (the UUID
     // was made after the base was built, so nothing in the initramfs knew it).
@@ -254,11 +256,13 @@ TEST_F(DebianBaseE2E, BaseIsCachedWithManifestAndNoDiskIdentity) {
   EXPECT_EQ(m.Find("base")->string_value(), "debian-12");
   EXPECT_EQ(m.Find("version")->string_value(), image_->entry.version);
   EXPECT_EQ(m.Find("suite")->string_value(), "bookworm");
-  EXPECT_TRUE(StartsWith(m.Find("kernel")->string_value(), "6.1.")) << m.Find("kernel")->string_value();
+  EXPECT_TRUE(StartsWith(m.Find("kernel")->string_value(), "6.1."))
+      << m.Find("kernel")->string_value();
   EXPECT_GT(*m.Find("treeBytes")->AsInt64(), 100 << 20);
   EXPECT_FALSE(m.Find("sources")->array_items().empty());
   std::vector<std::string> names;
-  for (const Json& p : m.Find("packages")->array_items()) names.push_back(p.Find("name")->string_value());
+  for (const Json& p : m.Find("packages")->array_items())
+    names.push_back(p.Find("name")->string_value());
   for (const char* want : {"linux-image-cloud-amd64", "openssh-server", "systemd-sysv", "sudo",
                            "initramfs-tools", "systemd-resolved"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
@@ -277,8 +281,8 @@ TEST_F(DebianBaseE2E, BaseIsCachedWithManifestAndNoDiskIdentity) {
   auto fstab = env.ReadFile(JoinPath(image_->rootfs_dir, "etc/fstab"), 1 << 20);
   ASSERT_TRUE(fstab.ok());
   EXPECT_EQ(fstab->find("UUID="), std::string::npos) << *fstab;
-  EXPECT_EQ(*env.ReadFile(JoinPath(image_->rootfs_dir,
-                                   "etc/initramfs-tools/conf.d/imagesmith-fstype"), 100),
+  EXPECT_EQ(*env.ReadFile(
+                JoinPath(image_->rootfs_dir, "etc/initramfs-tools/conf.d/imagesmith-fstype"), 100),
             "FSTYPE=ext4\n");
   EXPECT_TRUE(env.FileExists(JoinPath(image_->rootfs_dir, "vmlinuz")));
   EXPECT_TRUE(env.FileExists(JoinPath(image_->rootfs_dir, "initrd.img")));
@@ -287,6 +291,45 @@ TEST_F(DebianBaseE2E, BaseIsCachedWithManifestAndNoDiskIdentity) {
 TEST_F(DebianBaseE2E, Gen1DiskBootsToLoginUnderSeaBios) { MakeAndBoot(Generation::kV1); }
 
 TEST_F(DebianBaseE2E, Gen2DiskBootsToLoginUnderOvmf) { MakeAndBoot(Generation::kV2); }
+
+}  // namespace
+}  // namespace imagesmith::catalog
+
+namespace imagesmith::catalog {
+namespace {
+
+// Mount points under `dir` in this process's mount namespace.
+std::vector<std::string> MountsUnder(const std::string& dir) {
+  std::vector<std::string> out;
+  std::ifstream in("/proc/self/mounts");
+  std::string device, point, rest;
+  while (in >> device >> point && std::getline(in, rest)) {
+    if (point.rfind(dir, 0) == 0) out.push_back(point);
+  }
+  return out;
+}
+
+// A template's buildTimeoutInMinutes covers building a missing base: Ensure
+// stops mmdebstrap at the time it is given, keeps no version and no
+// half-built tree, and leaves no mount of the killed build on the host.
+TEST(CatalogTimeLimitE2E, EnsureStopsABaseBuildAtItsTimeLimitAndKeepsNothing) {
+  TempDir dir;
+  Catalog catalog(*Env::Default(), dir.path());
+  std::vector<std::string> lines;
+  auto image = catalog.Ensure(
+      Debian12("12"), [&lines](std::string_view line) { lines.emplace_back(line); },
+      std::chrono::seconds(12));
+  ASSERT_FALSE(image.ok()) << "the base was built in less than 12 s; the limit was not exercised";
+  EXPECT_EQ(image.status().code(), StatusCode::kDeadlineExceeded) << image.status().ToString();
+  EXPECT_NE(image.status().message().find("stopped after 12 s"), std::string::npos)
+      << image.status().message();
+  EXPECT_FALSE(lines.empty());  // mmdebstrap did start
+  EXPECT_TRUE(MountsUnder(dir.path()).empty());
+  EXPECT_TRUE(catalog.CachedVersions("debian-12").empty());
+  auto names = Env::Default()->ListDir(dir.File("debian-12"));
+  ASSERT_TRUE(names.ok());
+  for (const std::string& n : *names) EXPECT_EQ(n.rfind(".build-", 0), std::string::npos) << n;
+}
 
 }  // namespace
 }  // namespace imagesmith::catalog

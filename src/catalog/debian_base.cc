@@ -103,8 +103,8 @@ StatusOr<std::vector<std::string>> HostAptSources(Env& env, const std::string& e
     }
   }
   if (sources.empty()) {
-    return FailedPreconditionError("no apt sources on this host: " + candidates[0] + " and " +
-                                   dir + "/*.list, *.sources hold no entries; imagesmith builds "
+    return FailedPreconditionError("no apt sources on this host: " + candidates[0] + " and " + dir +
+                                   "/*.list, *.sources hold no entries; imagesmith builds "
                                    "its Debian base images from the host's apt sources");
   }
   return sources;
@@ -113,6 +113,14 @@ StatusOr<std::vector<std::string>> HostAptSources(Env& env, const std::string& e
 std::vector<std::string> MmdebstrapCommand(const DebianRecipe& recipe, const std::string& out_dir,
                                            const std::vector<std::string>& sources) {
   std::vector<std::string> argv = {
+      // In root mode mmdebstrap mounts /proc, /sys and /dev inside the tree.
+      // In a mount namespace of its own, those mounts end with it even when
+      // it is killed (a time limit, a killed imagesmith), instead of staying
+      // on the host and pinning the half-built tree.
+      "unshare",
+      "--mount",
+      "--propagation",
+      "private",
       "mmdebstrap",
       "--mode=root",
       "--format=directory",
@@ -213,11 +221,12 @@ StatusOr<Json> DescribeTree(Env& env, const std::string& tree) {
 }
 
 StatusOr<Json> BuildDebianBase(Env& env, const DebianRecipe& recipe, const std::string& out_dir,
-                               const std::function<void(std::string_view line)>& progress) {
+                               const std::function<void(std::string_view line)>& progress,
+                               std::chrono::milliseconds time_limit) {
   ASSIGN_OR_RETURN(std::vector<std::string> sources, HostAptSources(env, "/etc/apt"));
   ProcessOptions opts;
   opts.argv = MmdebstrapCommand(recipe, out_dir, sources);
-  opts.timeout = std::chrono::minutes(30);
+  opts.timeout = std::max(time_limit, std::chrono::milliseconds(1));
   std::string tail;  // both streams interleaved, for the error message
   opts.on_line = [&](std::string_view line, bool) {
     if (progress) progress(line);
@@ -228,6 +237,11 @@ StatusOr<Json> BuildDebianBase(Env& env, const DebianRecipe& recipe, const std::
   const int64_t start_wall = env.NowMicros();
   const int64_t start = env.MonotonicMicros();
   ASSIGN_OR_RETURN(ProcessResult r, env.RunProcess(opts));
+  if (r.timed_out) {
+    return DeadlineExceededError(
+        "building the " + recipe.suite + " platform base with mmdebstrap was stopped after " +
+        std::to_string(time_limit.count() / 1000) + " s, the time it was given");
+  }
   if (!r.success()) {
     return InternalError("mmdebstrap failed (" + r.Describe() + ") building " + recipe.suite +
                          " into " + out_dir + ":\n" + LastLines(tail, 15));

@@ -14,6 +14,7 @@
 // for minutes and must be serialized per output directory by the caller.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -25,6 +26,10 @@
 #include "base/statusor.h"
 
 namespace imagesmith::catalog {
+
+// How long building a platform base may take when nothing tighter applies
+// (a template run passes what is left of its buildTimeoutInMinutes).
+inline constexpr std::chrono::milliseconds kBaseBuildTimeLimit = std::chrono::minutes(30);
 
 // What goes into a base tree.
 struct DebianRecipe {
@@ -41,7 +46,8 @@ DebianRecipe Debian12Recipe();
 StatusOr<std::vector<std::string>> HostAptSources(Env& env, const std::string& etc_apt);
 
 // The full mmdebstrap argv that builds `recipe` into the (not yet existing)
-// directory `out_dir` from `sources`.
+// directory `out_dir` from `sources`, run in a mount namespace of its own
+// (unshare) so the mounts it makes inside the tree never outlive it.
 std::vector<std::string> MmdebstrapCommand(const DebianRecipe& recipe, const std::string& out_dir,
                                            const std::vector<std::string>& sources);
 
@@ -69,9 +75,11 @@ StatusOr<std::string> KernelRelease(Env& env, const std::string& tree);
 // source files used (paths only), build time and duration. Each line
 // mmdebstrap prints goes to `progress`. On failure `out_dir` may be left
 // partly written; the caller removes it. Errors name mmdebstrap, its exit
-// status and the last lines of its output.
+// status and the last lines of its output. mmdebstrap is stopped after
+// `time_limit` (DeadlineExceeded saying how long it ran).
 StatusOr<Json> BuildDebianBase(Env& env, const DebianRecipe& recipe, const std::string& out_dir,
-                               const std::function<void(std::string_view line)>& progress);
+                               const std::function<void(std::string_view line)>& progress,
+                               std::chrono::milliseconds time_limit = kBaseBuildTimeLimit);
 
 // Fills in the descriptive part of a manifest for an existing tree
 // (packages, treeBytes, kernel). Used by BuildDebianBase; exposed for tests.

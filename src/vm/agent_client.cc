@@ -19,7 +19,40 @@ std::string Seconds(std::chrono::milliseconds ms) {
   return std::to_string(ms.count() / 1000) + "s";
 }
 
+// Longest guest string kept in an error message or the agent's name.
+constexpr size_t kMaxGuestMessage = 1024;
+
+Status Malformed(std::string_view what) {
+  return DataLossError("the guest agent sent a malformed " + std::string(what) +
+                       " message; the connection is closed (is the image's agent from another "
+                       "imagesmith version, or did something in the guest write to its port?)");
+}
+
 }  // namespace
+
+std::string SanitizeGuestText(std::string_view text, size_t max_bytes) {
+  const bool cut = text.size() > max_bytes;
+  if (cut) text = text.substr(0, max_bytes);
+  std::string out;
+  out.reserve(text.size());
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (char ch : text) {
+    const auto b = static_cast<unsigned char>(ch);
+    if ((b < 0x20 && b != '\t') || b == 0x7f) {
+      out += "\\x";
+      out.push_back(kHex[b >> 4]);
+      out.push_back(kHex[b & 15]);
+    } else {
+      out.push_back(ch);
+    }
+  }
+  if (cut) out += "...";
+  return out;
+}
+
+std::unique_ptr<AgentClient> AgentClient::FromConnectedSocket(int fd) {
+  return std::unique_ptr<AgentClient>(new AgentClient(fd));
+}
 
 std::string ExecResult::Describe(std::chrono::milliseconds timeout) const {
   if (timed_out) return "timed out after " + Seconds(timeout) + " (killed)";
@@ -97,9 +130,10 @@ StatusOr<AgentHello> AgentClient::WaitReady(int64_t deadline_us,
     if (type != proto::Type::kReady) continue;  // stale output of nothing; ignore
     AgentHello h;
     proto::Reader r(payload);
-    if (!(r.U32(&h.version) && r.U64(&h.guest_uptime_ms) && r.Str(&h.name))) {
-      return DataLossError("the guest agent's ready message is malformed");
+    if (!(r.U32(&h.version) && r.U64(&h.guest_uptime_ms) && r.Str(&h.name)) || !r.done()) {
+      return Malformed("ready");
     }
+    h.name = SanitizeGuestText(h.name, 256);
     if (h.version != proto::kProtocolVersion) {
       return FailedPreconditionError("the guest agent speaks protocol version " +
                                      std::to_string(h.version) + ", imagesmith speaks " +
@@ -131,14 +165,24 @@ StatusOr<ExecResult> AgentClient::Exec(const ExecRequest& req, int64_t deadline_
         std::min<int64_t>(deadline_us, MonotonicNowUs() + (req.timeout.count() + 15000) * 1000);
   }
   std::string partial[2];
+  uint64_t output_bytes = 0;
+  bool dropping = false;
+  auto emit = [&](std::string_view line, int i) {
+    if (req.on_line) req.on_line(SanitizeGuestText(line, kMaxLineBytes), i == 1);
+  };
   auto flush = [&](int i, bool all) {
     size_t start = 0;
     for (size_t nl; (nl = partial[i].find('\n', start)) != std::string::npos; start = nl + 1) {
-      if (req.on_line) req.on_line(std::string_view(partial[i]).substr(start, nl - start), i == 1);
+      emit(std::string_view(partial[i]).substr(start, nl - start), i);
+    }
+    // A line without its end yet is held up to kMaxLineBytes, then passed on.
+    while (partial[i].size() - start >= kMaxLineBytes) {
+      emit(std::string_view(partial[i]).substr(start, kMaxLineBytes), i);
+      start += kMaxLineBytes;
     }
     partial[i].erase(0, start);
     if (all && !partial[i].empty()) {
-      if (req.on_line) req.on_line(partial[i], i == 1);
+      emit(partial[i], i);
       partial[i].clear();
     }
   };
@@ -153,26 +197,44 @@ StatusOr<ExecResult> AgentClient::Exec(const ExecRequest& req, int64_t deadline_
     RETURN_IF_ERROR(s);
     proto::Reader r(payload);
     uint32_t got_id = 0;
-    if (!r.U32(&got_id)) return DataLossError("the guest agent sent a malformed message");
+    if (!r.U32(&got_id)) return Malformed("command");
     if (got_id != id) continue;
     if (type == proto::Type::kStdout || type == proto::Type::kStderr) {
       int i = type == proto::Type::kStderr ? 1 : 0;
-      partial[i].append(r.Rest());
-      flush(i, false);
+      std::string_view data = r.Rest();
+      if (dropping) continue;
+      if (output_bytes + data.size() > req.max_output_bytes) {
+        data = data.substr(0, req.max_output_bytes - output_bytes);
+        dropping = true;
+      }
+      output_bytes += data.size();
+      partial[i].append(data);
+      flush(i, dropping);
+      if (dropping) {
+        flush(1 - i, true);
+        emit("[imagesmith: the command's output passed " +
+                 std::to_string(req.max_output_bytes >> 20) + " MiB; the rest is dropped]",
+             1);
+      }
     } else if (type == proto::Type::kExit) {
       flush(0, true);
       flush(1, true);
       ExecResult res;
       uint8_t t = 0;
-      if (!(r.I32(&res.exit_code) && r.I32(&res.signal) && r.U8(&t))) {
-        return DataLossError("the guest agent sent a malformed exit message");
+      if (!(r.I32(&res.exit_code) && r.I32(&res.signal) && r.U8(&t)) || !r.done() || t > 1 ||
+          res.signal < 0 || res.signal > 64 || res.exit_code < -1 || res.exit_code > 255) {
+        return Malformed("exit");
       }
       res.timed_out = t != 0;
       return res;
     } else if (type == proto::Type::kError) {
       std::string msg;
-      (void)r.Str(&msg);
-      return InternalError("the guest agent could not run '" + req.argv[0] + "': " + msg);
+      if (!r.Str(&msg) || !r.done()) return Malformed("error");
+      return InternalError("the guest agent could not run '" + req.argv[0] +
+                           "': " + SanitizeGuestText(msg, kMaxGuestMessage));
+    } else {
+      return Malformed("unexpected (type " + std::to_string(static_cast<unsigned>(type)) +
+                       ") command");
     }
   }
 }
@@ -185,13 +247,18 @@ Status AgentClient::WaitAck(uint32_t id, int64_t deadline_us, const std::string&
     if (!s.ok()) return s.WithContext(what);
     proto::Reader r(payload);
     uint32_t got_id = 0;
-    if (!r.U32(&got_id) || got_id != id) continue;
-    if (type == proto::Type::kOk) return Status::Ok();
+    if (!r.U32(&got_id)) return Malformed("reply");
+    if (got_id != id) continue;
+    if (type == proto::Type::kOk) {
+      if (!r.done()) return Malformed("ok");
+      return Status::Ok();
+    }
     if (type == proto::Type::kError) {
       std::string msg;
-      (void)r.Str(&msg);
-      return FailedPreconditionError(what + ": " + msg);
+      if (!r.Str(&msg) || !r.done()) return Malformed("error");
+      return FailedPreconditionError(what + ": " + SanitizeGuestText(msg, kMaxGuestMessage));
     }
+    return Malformed("unexpected (type " + std::to_string(static_cast<unsigned>(type)) + ") reply");
   }
 }
 

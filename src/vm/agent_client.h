@@ -1,6 +1,15 @@
 // The host side of the guest agent protocol (doc/agent-protocol.md): a
 // connection to imagesmith-agent through qemu's unix-socket chardev.
 //
+// The guest is untrusted (it runs the template author's code), so nothing it
+// sends is believed: frame sizes are bounded by the decoder, every message
+// must have exactly the fields of its type, strings it sends for people
+// (error messages, the agent's name, output lines) are cut to a length and
+// have their control characters escaped before they reach a log or a
+// terminal, one output line is at most kMaxLineBytes, and one command's
+// output at most ExecRequest::max_output_bytes. A guest that breaks the
+// protocol gets DataLoss and the connection is not used again.
+//
 // One request at a time; not safe for concurrent use from several threads.
 #pragma once
 
@@ -23,9 +32,22 @@ struct ExecRequest {
   std::map<std::string, std::string> env;  // the whole environment
   std::string cwd = "/";
   std::chrono::milliseconds timeout{0};  // enforced by the agent; 0: none
-  // Called with each complete output line (without '\n'), in order.
+  // Called with each complete output line (without '\n'), in order, with
+  // control characters escaped (SanitizeGuestText). A line longer than
+  // kMaxLineBytes is passed on in pieces of that size.
   std::function<void(std::string_view line, bool is_stderr)> on_line;
+  // Output past this many bytes (both streams together) is dropped; one
+  // last line says so. The command still runs to its end.
+  uint64_t max_output_bytes = 64ull << 20;
 };
+
+// The longest output line passed to ExecRequest::on_line.
+inline constexpr size_t kMaxLineBytes = 16u << 10;
+
+// `text` from the guest made safe for a log or a terminal: cut to
+// `max_bytes` (with "..." when cut), and every byte below 0x20 except tab,
+// and 0x7f, written as \xNN, so escape sequences cannot drive the terminal.
+std::string SanitizeGuestText(std::string_view text, size_t max_bytes);
 
 struct ExecResult {
   int exit_code = -1;  // valid when signal == 0
@@ -48,6 +70,9 @@ class AgentClient {
   // creates it, until `deadline_us` on the monotonic clock).
   static StatusOr<std::unique_ptr<AgentClient>> Connect(const std::string& socket_path,
                                                         int64_t deadline_us);
+  // Takes ownership of `fd`, a connected stream socket to an agent. For
+  // tests and the fuzzer (fuzz/agent_client_fuzzer.cc).
+  static std::unique_ptr<AgentClient> FromConnectedSocket(int fd);
   ~AgentClient();
   AgentClient(const AgentClient&) = delete;
   AgentClient& operator=(const AgentClient&) = delete;

@@ -1,6 +1,7 @@
 #include "vm/qemu_vm.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -54,6 +55,7 @@ Accel ProbeOnce(Env& env, std::string* why) {
               "-accel",   "kvm",         "-cpu", "host", "-nodefaults",
               "-display", "none",        "-m",   "64",   "-no-reboot"};
     o.argv.insert(o.argv.end(), machine.begin(), machine.end());
+    for (std::string& a : QemuConfinementArgs()) o.argv.push_back(std::move(a));
     o.timeout = std::chrono::seconds(5);
     return o;
   };
@@ -188,6 +190,25 @@ int64_t NowUs(Env& env) { return env.MonotonicMicros(); }
 // this long is stuck.
 constexpr int64_t kKvmKernelLimitUs = 60 * 1000000LL;
 
+}  // namespace
+
+std::vector<std::string> QemuConfinementArgs() {
+  if (::geteuid() != 0) return {};  // qemu already runs unprivileged
+  // getpwnam_r, not getpwnam: builds run validations on several threads.
+  passwd pw{};
+  passwd* found = nullptr;
+  char buf[4096];
+  const bool own_user = ::getpwnam_r(kQemuUser, &pw, buf, sizeof(buf), &found) == 0 && found;
+  return {// Once qemu has opened its disks, sockets and firmware as root, it
+          // becomes this user: no capabilities, no_new_privs, no root files.
+          "-runas", own_user ? kQemuUser : "nobody",
+          // qemu's own seccomp filter: no exec of helpers, no obsolete system
+          // calls, no scheduler or affinity changes.
+          "-sandbox", "on,obsolete=deny,spawn=deny,resourcecontrol=deny"};
+}
+
+namespace {
+
 // qemu's command line for one boot of the validation VM (doc/vm.md, "What runs").
 StatusOr<std::vector<std::string>> QemuArgv(Env& env, const VmConfig& c, Accel accel,
                                             const std::string& overlay,
@@ -200,6 +221,7 @@ StatusOr<std::vector<std::string>> QemuArgv(Env& env, const VmConfig& c, Accel a
                                    // Only the devices below: no default NIC,
                                    // CD-ROM or floppy for the firmware to try.
                                    "-nodefaults", "-accel", AccelName(accel)};
+  for (std::string& a : QemuConfinementArgs()) argv.push_back(std::move(a));
   if (c.firmware == Firmware::kUefi) {
     std::string vars = c.work_dir + "/OVMF_VARS.fd";
     ASSIGN_OR_RETURN(std::string v, env.ReadFile(kOvmfVars, 64 << 20));

@@ -31,6 +31,16 @@
 
 namespace imagesmith::vm {
 
+// The system user qemu runs as once it has opened its files (./setup.sh
+// creates it); "nobody" stands in where it does not exist.
+inline constexpr char kQemuUser[] = "imagesmith-qemu";
+
+// The flags that confine a qemu started as root (doc/vm.md, "What qemu may
+// do"): -runas drops to kQemuUser after start-up, -sandbox turns on qemu's
+// seccomp filter (no exec, no obsolete calls, no scheduler changes). Empty
+// when imagesmith does not run as root (qemu then has the caller's rights).
+std::vector<std::string> QemuConfinementArgs();
+
 enum class Firmware { kBios, kUefi };
 enum class Accel { kKvm, kTcg };
 const char* AccelName(Accel a);

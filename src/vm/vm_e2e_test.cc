@@ -342,3 +342,51 @@ TEST_F(VmTest, MissingAgentBinaryIsAClearError) {
 
 }  // namespace
 }  // namespace imagesmith::vm
+
+namespace imagesmith::vm {
+namespace {
+
+// The line "<key>:\t<value>" of /proc/<pid>/status, or "".
+std::string ProcStatus(int pid, const std::string& key) {
+  auto s = Env::Default()->ReadFile("/proc/" + std::to_string(pid) + "/status", 1 << 16);
+  if (!s.ok()) return "";
+  size_t at = s->find("\n" + key + ":");
+  if (at == std::string::npos) return "";
+  size_t start = s->find_first_not_of(" \t", at + key.size() + 2);
+  return s->substr(start, s->find('\n', start) - start);
+}
+
+// A validation VM's qemu, started by imagesmith as root, runs the guest as
+// an unprivileged user with no capabilities, no_new_privs and qemu's seccomp
+// filter: a guest that breaks out of qemu gets none of root's rights.
+TEST_F(VmTest, QemuRunsTheGuestAsAnUnprivilegedConfinedUser) {
+  VmConfig c;
+  c.disk = UnbootableDisk(dir_);
+  c.firmware = Firmware::kBios;
+  c.work_dir = dir_ + "/work";
+  ASSERT_TRUE(Env::Default()->CreateDirs(c.work_dir).ok());
+  c.ready_timeout = std::chrono::seconds(20);
+  c.network = false;
+  std::thread start([&] { (void)Vm::Start(*Env::Default(), c); });
+  int pid = 0;
+  std::string uid, caps, nnp, seccomp;
+  for (int i = 0; i < 150 && uid.empty(); ++i) {
+    Env::Default()->SleepFor(std::chrono::milliseconds(100));
+    auto p = Env::Default()->ReadFile(c.work_dir + "/qemu.pid", 64);
+    if (!p.ok() || (pid = std::atoi(p->c_str())) <= 1) continue;
+    Env::Default()->SleepFor(std::chrono::milliseconds(500));  // past -runas
+    uid = ProcStatus(pid, "Uid");
+    caps = ProcStatus(pid, "CapEff");
+    nnp = ProcStatus(pid, "NoNewPrivs");
+    seccomp = ProcStatus(pid, "Seccomp");
+  }
+  start.join();
+  ASSERT_FALSE(uid.empty()) << "qemu's pid file never appeared";
+  EXPECT_EQ(uid.find("0\t"), std::string::npos) << "qemu still has uid 0: " << uid;
+  EXPECT_EQ(caps, "0000000000000000");
+  EXPECT_EQ(nnp, "1");
+  EXPECT_EQ(seccomp, "2");  // a filter is installed
+}
+
+}  // namespace
+}  // namespace imagesmith::vm
