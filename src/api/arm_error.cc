@@ -71,17 +71,33 @@ constexpr std::string_view kExplicitCodes[] = {
     "AllocationFailed",
     "OperationCanceled",
     "ServiceUnavailable",
+    "GatewayTimeout",
+    "InternalServerError",
+    "InvalidResourceGroupLocation",
+    "SubscriptionNotFound",
 };
 
-// "SomeArmCode: rest" -> "SomeArmCode" when the prefix is a known code.
-std::string ArmCodePrefix(const std::string& message) {
+struct Prefix {
+  std::string code;    // "" when the message has no ARM code prefix
+  std::string target;  // from "Code|target: "
+  size_t length = 0;   // of the prefix including ": "
+};
+
+// "SomeArmCode: rest" or "SomeArmCode|target: rest" when SomeArmCode is a
+// known code.
+Prefix ArmCodePrefix(const std::string& message) {
   size_t colon = message.find(": ");
-  if (colon == std::string::npos) return "";
+  if (colon == std::string::npos) return {};
   std::string_view prefix(message.data(), colon);
-  for (std::string_view code : kExplicitCodes) {
-    if (prefix == code) return std::string(prefix);
+  std::string_view target;
+  if (size_t bar = prefix.find('|'); bar != std::string_view::npos) {
+    target = prefix.substr(bar + 1);
+    prefix = prefix.substr(0, bar);
   }
-  return "";
+  for (std::string_view code : kExplicitCodes) {
+    if (prefix == code) return {std::string(prefix), std::string(target), colon + 2};
+  }
+  return {};
 }
 
 }  // namespace
@@ -108,16 +124,26 @@ ArmError ToArmError(const Status& status, const std::string& target) {
   e.code = m.code;
   e.message = status.message();
   e.target = target;
-  std::string explicit_code = ArmCodePrefix(status.message());
-  if (!explicit_code.empty()) {
-    e.code = explicit_code;
-    e.message = status.message().substr(explicit_code.size() + 2);
+  Prefix prefix = ArmCodePrefix(status.message());
+  if (!prefix.code.empty()) {
+    e.code = prefix.code;
+    e.message = status.message().substr(prefix.length);
+    if (e.target.empty()) e.target = prefix.target;
   }
   return e;
 }
 
-Status ArmStatus(StatusCode code, const std::string& arm_code, const std::string& message) {
-  return Status(code, arm_code + ": " + message);
+Status ArmStatus(StatusCode code, const std::string& arm_code, const std::string& message,
+                 const std::string& target) {
+  if (target.empty()) return Status(code, arm_code + ": " + message);
+  return Status(code, arm_code + "|" + target + ": " + message);
+}
+
+Status WithTarget(const Status& status, const std::string& target) {
+  if (status.ok() || target.empty() || !ArmCodePrefix(status.message()).code.empty()) {
+    return status;
+  }
+  return ArmStatus(status.code(), ForCode(status.code()).code, status.message(), target);
 }
 
 }  // namespace imagesmith::api

@@ -37,14 +37,23 @@ struct ArmError {
 //   Unavailable                    503 ServiceUnavailable
 //   DeadlineExceeded               504 GatewayTimeout
 //   anything else                  500 InternalServerError
-// A message that starts with "<ArmCode>: ", where ArmCode is one of the codes
-// listed in arm_error.cc (written by ArmStatus, such as
-// "InvalidApiVersionParameter: ..."), keeps that code and loses the prefix. `target` is copied into
-// the error.
+// A message that starts with "<ArmCode>: " or "<ArmCode>|<target>: ", where
+// ArmCode is one of the codes listed in arm_error.cc (written by ArmStatus
+// and WithTarget, such as "InvalidApiVersionParameter: ..."), keeps that code
+// (and target) and loses the prefix. `target`, when not empty, is the
+// error's target; otherwise the one in the prefix is.
 ArmError ToArmError(const Status& status, const std::string& target = "");
 
 // A Status carrying an explicit ARM code: the message becomes
-// "<arm_code>: <message>", which ToArmError recognises.
-Status ArmStatus(StatusCode code, const std::string& arm_code, const std::string& message);
+// "<arm_code>: <message>" (or "<arm_code>|<target>: <message>" when `target`,
+// a JSON path or resource ID, is given), which ToArmError recognises.
+Status ArmStatus(StatusCode code, const std::string& arm_code, const std::string& message,
+                 const std::string& target = "");
+
+// `status` with `target` (a JSON path or resource ID) attached for
+// ToArmError, keeping its code and message; OK and statuses that already
+// carry an ARM code prefix are returned unchanged. Front ends that print
+// only the message (the CLI) print ToArmError(status).message.
+Status WithTarget(const Status& status, const std::string& target);
 
 }  // namespace imagesmith::api

@@ -34,3 +34,27 @@ TEST(ArmErrorTest, AMessageThatMerelyStartsWithAWordIsNotTakenForACode) {
 
 }  // namespace
 }  // namespace imagesmith::api
+
+namespace imagesmith::api {
+namespace {
+
+TEST(ArmErrorTest, CarriesATargetInTheStatusAndKeepsTheMessage) {
+  Status s = ArmStatus(StatusCode::kInvalidArgument, "InvalidRequestContent", "publisher: bad",
+                       "properties.identifier.publisher");
+  ArmError e = ToArmError(s);
+  EXPECT_EQ(e.code, "InvalidRequestContent");
+  EXPECT_EQ(e.target, "properties.identifier.publisher");
+  EXPECT_EQ(e.message, "publisher: bad");
+  // WithTarget keeps code and message, adds the target once.
+  Status nf = WithTarget(NotFoundError("gallery 'g' could not be found"), "/subscriptions/s/x");
+  EXPECT_EQ(nf.code(), StatusCode::kNotFound);
+  EXPECT_EQ(ToArmError(nf).message, "gallery 'g' could not be found");
+  EXPECT_EQ(ToArmError(nf).target, "/subscriptions/s/x");
+  EXPECT_EQ(ToArmError(WithTarget(nf, "/other")).target, "/subscriptions/s/x");
+  EXPECT_TRUE(WithTarget(Status::Ok(), "/x").ok());
+  // An explicit target wins over the one in the status.
+  EXPECT_EQ(ToArmError(nf, "/given").target, "/given");
+}
+
+}  // namespace
+}  // namespace imagesmith::api

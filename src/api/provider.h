@@ -14,6 +14,7 @@
 // be called from many threads at once (the MetaStore serialises writes).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -54,6 +55,13 @@ struct Request {
   // `operation_id` set (the REST API, --no-wait).
   bool wait = true;
   Caller caller;
+  // Query parameters other than api-version, by name as ARM spells them:
+  // "$expand" (ReplicationStatus on an image version), "location" (the
+  // region of an image version named "latest").
+  std::map<std::string, std::string> params;
+  // Long work done while the call waits: progress lines for a person
+  // ("replica in westus2: Completed"); may be empty.
+  std::function<void(const std::string& line)> progress;
 };
 
 struct Response {

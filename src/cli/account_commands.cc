@@ -4,26 +4,24 @@
 // resource IDs before anything else exists.
 #include "base/region.h"
 #include "base/resource_id.h"
+#include "cli/api_client.h"
 #include "cli/command.h"
-#include "cli/data.h"
 
 namespace imagesmith::cli {
 namespace {
 
+// az account show's shape, from the subscription resource.
 int RunShow(const ParsedArgs&, CommandContext& ctx) {
-  auto data = OpenData(*ctx.env);
-  if (!data.ok()) return ReportError(data.status(), ctx);
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  auto r = client->Call(MakeRequest(api::Verb::kGet, client->Subscription()));
+  if (!r.ok()) return ReportError(r.status(), ctx);
   Json out = Json::MakeObject();
-  Status s = data->meta->Read([&](meta::Transaction& txn) {
-    ASSIGN_OR_RETURN(meta::Resource sub, txn.Get(ResourceId::ForSubscription(data->subscription)));
-    out.Set("id", Json::String(data->subscription));
-    out.Set("name", *sub.properties.Find("displayName"));
-    out.Set("isDefault", Json::Bool(true));
-    out.Set("state", *sub.properties.Find("state"));
-    out.Set("resourceId", Json::String(sub.id.ToString()));
-    return Status::Ok();
-  });
-  if (!s.ok()) return ReportError(s, ctx);
+  out.Set("id", *r->body.Find("subscriptionId"));
+  out.Set("name", *r->body.Find("displayName"));
+  out.Set("isDefault", Json::Bool(true));
+  out.Set("state", *r->body.Find("state"));
+  out.Set("resourceId", *r->body.Find("id"));
   PrintResult(out, ctx);
   return 0;
 }

@@ -1,77 +1,59 @@
 // imagesmith group ...: resource groups, as 'az group'.
 #include "base/strings.h"
+#include "cli/api_client.h"
 #include "cli/command.h"
-#include "cli/data.h"
 #include "meta/scopes.h"
 
 namespace imagesmith::cli {
 namespace {
-
-Json GroupJson(const meta::Resource& r) {
-  Json j = Json::MakeObject();
-  j.Set("id", Json::String(r.id.ToString()));
-  j.Set("location", Json::String(r.location));
-  j.Set("name", Json::String(r.id.name()));
-  j.Set("properties", r.properties);
-  j.Set("tags", r.tags);
-  j.Set("type", Json::String(meta::kGroupType));
-  return j;
-}
 
 int RunCreate(const ParsedArgs& args, CommandContext& ctx) {
   auto location = Region::Parse(args.Get("location"));
   if (!location.ok()) return ReportError(location.status(), ctx);
   auto tags = ParseTagArgs(args.GetAll("tags"));
   if (!tags.ok()) return ReportError(tags.status(), ctx);
-  auto data = OpenData(*ctx.env);
-  if (!data.ok()) return ReportError(data.status(), ctx);
-  Json out;
-  Status s = data->meta->Update([&](meta::Transaction& txn) {
-    ASSIGN_OR_RETURN(meta::Resource r, meta::CreateGroup(txn, data->subscription, args.Get("name"),
-                                                         *location, *tags));
-    out = GroupJson(r);
-    return Status::Ok();
-  });
-  if (!s.ok()) return ReportError(s, ctx);
-  PrintResult(out, ctx);
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  Json body = Json::MakeObject();
+  body.Set("location", Json::String(location->name()));
+  body.Set("tags", *tags);
+  api::Request req = MakeRequest(api::Verb::kPut, client->Group(args.Get("name")), body);
+  // `group create` creates; it does not replace an existing group.
+  req.if_none_match = "*";
+  auto r = client->Call(req);
+  if (!r.ok() && r.status().code() == StatusCode::kAborted) {
+    return ReportError(
+        AlreadyExistsError("resource group '" + args.Get("name") + "' already exists"), ctx);
+  }
+  if (!r.ok()) return ReportError(r.status(), ctx);
+  PrintResult(Printable(r->body), ctx);
   return 0;
 }
 
 int RunShow(const ParsedArgs& args, CommandContext& ctx) {
-  auto data = OpenData(*ctx.env);
-  if (!data.ok()) return ReportError(data.status(), ctx);
-  Json out;
-  Status s = data->meta->Read([&](meta::Transaction& txn) {
-    ASSIGN_OR_RETURN(meta::Resource r, meta::GetGroup(txn, data->Group(args.Get("name"))));
-    out = GroupJson(r);
-    return Status::Ok();
-  });
-  if (!s.ok()) return ReportError(s, ctx);
-  PrintResult(out, ctx);
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  auto r = client->Call(MakeRequest(api::Verb::kGet, client->Group(args.Get("name"))));
+  if (!r.ok()) return ReportError(r.status(), ctx);
+  PrintResult(Printable(r->body), ctx);
   return 0;
 }
 
 int RunList(const ParsedArgs&, CommandContext& ctx) {
-  auto data = OpenData(*ctx.env);
-  if (!data.ok()) return ReportError(data.status(), ctx);
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  auto r = client->Call(MakeListRequest(client->Subscription(), meta::kGroupType));
+  if (!r.ok()) return ReportError(r.status(), ctx);
   Json out = Json::MakeArray();
-  Status s = data->meta->Read([&](meta::Transaction& txn) {
-    ASSIGN_OR_RETURN(auto groups, txn.ListChildren(ResourceId::ForSubscription(data->subscription),
-                                                   meta::kGroupType));
-    for (const meta::Resource& r : groups) out.Append(GroupJson(r));
-    return Status::Ok();
-  });
-  if (!s.ok()) return ReportError(s, ctx);
+  for (Json& item : PrintableItems(*r)) out.Append(std::move(item));
   PrintResult(out, ctx);
   return 0;
 }
 
 int RunDelete(const ParsedArgs& args, CommandContext& ctx) {
-  auto data = OpenData(*ctx.env);
-  if (!data.ok()) return ReportError(data.status(), ctx);
-  Status s = data->meta->Update([&](meta::Transaction& txn) {
-    return meta::DeleteGroup(txn, data->Group(args.Get("name")));
-  });
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  Status s = DeleteResource(*client, client->Group(args.Get("name")));
   if (!s.ok()) return ReportError(s, ctx);
   return 0;
 }

@@ -1,10 +1,10 @@
 // imagesmith image ...: managed images (Microsoft.Compute/images), as
 // 'az image'. `create --source FILE` imports a raw, VHD or qcow2 disk.
+#include "base/region.h"
 #include "base/strings.h"
+#include "cli/api_client.h"
 #include "cli/command.h"
-#include "cli/gallery_args.h"
-#include "gallery/publish.h"
-#include "meta/scopes.h"
+#include "gallery/names.h"
 
 namespace imagesmith::cli {
 namespace {
@@ -16,24 +16,30 @@ std::string Str(const Json& obj, std::string_view key) {
   if (v->is_number()) return v->number_text();
   return "";
 }
+const Json& Sub(const Json& obj, std::string_view key) {
+  static const Json kEmpty = Json::MakeObject();
+  const Json* v = obj.is_object() ? obj.Find(key) : nullptr;
+  return v != nullptr ? *v : kEmpty;
+}
 
-Json ImageRow(const meta::Resource& r) {
-  const Json* storage = r.properties.Find("storageProfile");
-  const Json* os_disk = storage != nullptr ? storage->Find("osDisk") : nullptr;
+// az's table columns.
+Json ImageRow(const Json& image) {
+  const Json& props = Sub(image, "properties");
+  const Json* os_disk = Sub(props, "storageProfile").Find("osDisk");
   Json row = Json::MakeObject();
   row.Set("diskSizeGb", Json::String(os_disk != nullptr ? Str(*os_disk, "diskSizeGb") : ""));
-  row.Set("hyperVGeneration", Json::String(Str(r.properties, "hyperVGeneration")));
-  row.Set("location", Json::String(r.location));
-  row.Set("name", Json::String(r.id.name()));
+  row.Set("hyperVGeneration", Json::String(Str(props, "hyperVGeneration")));
+  row.Set("location", Json::String(Str(image, "location")));
+  row.Set("name", Json::String(Str(image, "name")));
   row.Set("osType", Json::String(os_disk != nullptr ? Str(*os_disk, "osType") : ""));
-  row.Set("provisioningState", Json::String(Str(r.properties, "provisioningState")));
-  row.Set("resourceGroup", Json::String(r.id.resource_group()));
+  row.Set("provisioningState", Json::String(Str(props, "provisioningState")));
+  row.Set("resourceGroup", Json::String(Str(image, "resourceGroup")));
   return row;
 }
 
-Json ImageOut(const meta::Resource& r, const CommandContext& ctx) {
+Json ImageOut(const Json& image, const CommandContext& ctx) {
   bool tabular = ctx.format == OutputFormat::kTable || ctx.format == OutputFormat::kTsv;
-  return tabular ? ImageRow(r) : r.ToJson();
+  return tabular ? ImageRow(image) : Printable(image);
 }
 
 Status CheckNames(const ParsedArgs& args) {
@@ -41,8 +47,8 @@ Status CheckNames(const ParsedArgs& args) {
   return gallery::ValidateManagedImageName(args.Get("name"));
 }
 
-ResourceId ImageOf(const Data& d, const ParsedArgs& args) {
-  return gallery::ManagedImageId(d.Group(args.Get("resource-group")), args.Get("name"));
+ResourceId ImageOf(const ApiClient& client, const ParsedArgs& args) {
+  return gallery::ManagedImageId(client.Group(args.Get("resource-group")), args.Get("name"));
 }
 
 int RunCreate(const ParsedArgs& args, CommandContext& ctx) {
@@ -54,75 +60,58 @@ int RunCreate(const ParsedArgs& args, CommandContext& ctx) {
   if (!gen.ok()) return ReportError(gen.status(), ctx);
   auto tags = ParseTagArgs(args.GetAll("tags"));
   if (!tags.ok()) return ReportError(tags.status(), ctx);
-  std::optional<Region> location;
+  Json body = Json::MakeObject();
   if (args.Has("location")) {
     auto l = Region::Parse(args.Get("location"));
     if (!l.ok()) return ReportError(l.status().WithContext("--location"), ctx);
-    location = *l;
+    body.Set("location", Json::String(l->name()));
   }
-  auto data = OpenGalleryData(*ctx.env);
-  if (!data.ok()) return ReportError(data.status(), ctx);
-  Data& d = data->data;
-  // The region is a placeholder: ImportManagedImage puts the disk into the
-  // image's location.
-  gallery::ManagedImageRequest req(ImageOf(d, args),
-                                   gallery::SourceImage(*Region::Parse("eastus"), {}));
-  req.location = location;
-  req.source.os_type = *os_type;
-  req.source.hyper_v_generation = *gen;
-  req.source.resource_id = "";
-  req.tags = *tags;
-  auto r = gallery::ImportManagedImage(*ctx.env, *d.meta, *data->store, args.Get("source"),
-                                       d.dir + "/tmp", req);
+  body.Set("tags", *tags);
+  Json os_disk = Json::MakeObject();
+  os_disk.Set("osType", Json::String(*os_type));
+  os_disk.Set("blobUri", Json::String(args.Get("source")));
+  Json storage = Json::MakeObject();
+  storage.Set("osDisk", os_disk);
+  Json props = Json::MakeObject();
+  props.Set("hyperVGeneration", Json::String(*gen));
+  props.Set("storageProfile", storage);
+  body.Set("properties", props);
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  auto r = client->Call(MakeRequest(api::Verb::kPut, ImageOf(*client, args), body));
   if (!r.ok()) return ReportError(r.status(), ctx);
-  PrintResult(ImageOut(*r, ctx), ctx);
+  PrintResult(ImageOut(r->body, ctx), ctx);
   return 0;
 }
 
 int RunShow(const ParsedArgs& args, CommandContext& ctx) {
   if (Status s = CheckNames(args); !s.ok()) return ReportError(s, ctx);
-  auto data = OpenData(*ctx.env);
-  if (!data.ok()) return ReportError(data.status(), ctx);
-  Json out;
-  Status s = data->meta->Read([&](meta::Transaction& txn) -> Status {
-    ASSIGN_OR_RETURN(meta::Resource r, gallery::GetManagedImage(txn, ImageOf(*data, args)));
-    out = ImageOut(r, ctx);
-    return Status::Ok();
-  });
-  if (!s.ok()) return ReportError(s, ctx);
-  PrintResult(out, ctx);
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  auto r = client->Call(MakeRequest(api::Verb::kGet, ImageOf(*client, args)));
+  if (!r.ok()) return ReportError(r.status(), ctx);
+  PrintResult(ImageOut(r->body, ctx), ctx);
   return 0;
 }
 
 int RunList(const ParsedArgs& args, CommandContext& ctx) {
-  auto data = OpenData(*ctx.env);
-  if (!data.ok()) return ReportError(data.status(), ctx);
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  ResourceId scope = args.Has("resource-group") ? client->Group(args.Get("resource-group"))
+                                                : client->Subscription();
+  auto r = client->Call(MakeListRequest(scope, gallery::kManagedImageType));
+  if (!r.ok()) return ReportError(r.status(), ctx);
   Json out = Json::MakeArray();
-  Status s = data->meta->Read([&](meta::Transaction& txn) -> Status {
-    std::vector<meta::Resource> found;
-    if (args.Has("resource-group")) {
-      ResourceId group = data->Group(args.Get("resource-group"));
-      RETURN_IF_ERROR(meta::GetGroup(txn, group).status());
-      ASSIGN_OR_RETURN(found, txn.ListChildren(group, gallery::kManagedImageType));
-    } else {
-      ASSIGN_OR_RETURN(found, txn.ListByType(ResourceId::ForSubscription(data->subscription),
-                                             gallery::kManagedImageType));
-    }
-    for (const meta::Resource& r : found) out.Append(ImageOut(r, ctx));
-    return Status::Ok();
-  });
-  if (!s.ok()) return ReportError(s, ctx);
+  for (const Json& item : PrintableItems(*r)) out.Append(ImageOut(item, ctx));
   PrintResult(out, ctx);
   return 0;
 }
 
 int RunDelete(const ParsedArgs& args, CommandContext& ctx) {
   if (Status s = CheckNames(args); !s.ok()) return ReportError(s, ctx);
-  auto data = OpenData(*ctx.env);
-  if (!data.ok()) return ReportError(data.status(), ctx);
-  Status s = data->meta->Update([&](meta::Transaction& txn) {
-    return gallery::DeleteManagedImage(txn, ImageOf(*data, args));
-  });
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  Status s = DeleteResource(*client, ImageOf(*client, args));
   if (!s.ok()) return ReportError(s, ctx);
   return 0;
 }

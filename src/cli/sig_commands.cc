@@ -1,12 +1,15 @@
 // imagesmith sig ...: Compute Galleries, image definitions and image
 // versions, as 'az sig', 'az sig image-definition' and 'az sig image-version'.
+// Each command builds the ARM request for the resource provider
+// (api/resource_providers.h) and prints its answer.
 #include <iostream>
 
 #include "base/strings.h"
+#include "cli/api_client.h"
 #include "cli/command.h"
 #include "cli/gallery_args.h"
+#include "gallery/names.h"
 #include "gallery/publish.h"
-#include "gallery/resources.h"
 #include "meta/scopes.h"
 
 namespace imagesmith::cli {
@@ -56,8 +59,8 @@ Json DefinitionRow(const Json& d) {
   row.Set("sku", Json::String(Str(Sub(p, "identifier"), "sku")));
   return row;
 }
-Json VersionRow(const meta::Resource& r) {
-  const Json& p = r.properties;
+Json VersionRow(const Json& v) {
+  const Json& p = Sub(v, "properties");
   const Json& pub = Sub(p, "publishingProfile");
   std::string regions;
   const Json& targets = Sub(pub, "targetRegions");
@@ -69,12 +72,12 @@ Json VersionRow(const meta::Resource& r) {
   }
   Json row = Json::MakeObject();
   row.Set("excludeFromLatest", Json::String(Str(pub, "excludeFromLatest")));
-  row.Set("location", Json::String(r.location));
-  row.Set("name", Json::String(r.id.name()));
+  row.Set("location", Json::String(Str(v, "location")));
+  row.Set("name", Json::String(Str(v, "name")));
   row.Set("provisioningState", Json::String(Str(p, "provisioningState")));
   row.Set("publishedDate", Json::String(Str(pub, "publishedDate")));
   row.Set("replicationState", Json::String(Str(Sub(p, "replicationStatus"), "aggregatedState")));
-  row.Set("resourceGroup", Json::String(r.id.resource_group()));
+  row.Set("resourceGroup", Json::String(Str(v, "resourceGroup")));
   row.Set("targetRegions", Json::String(regions));
   return row;
 }
@@ -104,11 +107,11 @@ StatusOr<std::optional<Region>> OptionalLocation(const ParsedArgs& args) {
   return std::optional<Region>(*r);
 }
 
-ResourceId GalleryOf(const Data& d, const ParsedArgs& args) {
-  return gallery::GalleryId(d.Group(args.Get("resource-group")), args.Get("gallery-name"));
+ResourceId GalleryOf(const ApiClient& c, const ParsedArgs& args) {
+  return gallery::GalleryId(c.Group(args.Get("resource-group")), args.Get("gallery-name"));
 }
-ResourceId DefinitionOf(const Data& d, const ParsedArgs& args) {
-  return GalleryOf(d, args).Child("images", args.Get("gallery-image-definition"));
+ResourceId DefinitionOf(const ApiClient& c, const ParsedArgs& args) {
+  return GalleryOf(c, args).Child("images", args.Get("gallery-image-definition"));
 }
 
 // Resource IDs are built from names; check the names before they meet a
@@ -122,6 +125,26 @@ Status CheckNames(const ParsedArgs& args, bool definition) {
   return Status::Ok();
 }
 
+// Runs `request` and prints the resource it answers with (one, or a list).
+int CallAndPrint(ApiClient& client, api::Request request, bool list, Json (*row)(const Json&),
+                 CommandContext& ctx) {
+  auto r = client.Call(std::move(request));
+  if (!r.ok()) return ReportError(r.status(), ctx);
+  if (list) {
+    PrintResources(PrintableItems(*r), true, row, ctx);
+  } else {
+    PrintResources({Printable(r->body)}, false, row, ctx);
+  }
+  return 0;
+}
+
+int DeleteAndReport(const ParsedArgs&, CommandContext& ctx, ApiClient& client,
+                    const ResourceId& id) {
+  Status s = DeleteResource(client, id);
+  if (!s.ok()) return ReportError(s, ctx);
+  return 0;
+}
+
 // ---- sig ------------------------------------------------------------------------
 
 int RunGalleryCreate(const ParsedArgs& args, CommandContext& ctx) {
@@ -130,67 +153,43 @@ int RunGalleryCreate(const ParsedArgs& args, CommandContext& ctx) {
   if (!tags.ok()) return ReportError(tags.status(), ctx);
   auto location = OptionalLocation(args);
   if (!location.ok()) return ReportError(location.status(), ctx);
-  auto data = OpenData(*ctx.env);
-  if (!data.ok()) return ReportError(data.status(), ctx);
-  Json out;
-  Status s = data->meta->Update([&](meta::Transaction& txn) -> Status {
-    gallery::GallerySpec spec{data->Group(args.Get("resource-group")), args.Get("gallery-name"),
-                              *location, std::nullopt, *tags};
-    if (args.Has("description")) spec.description = args.Get("description");
-    ASSIGN_OR_RETURN(meta::Resource r, gallery::CreateOrUpdateGallery(txn, spec));
-    out = r.ToJson();
-    return Status::Ok();
-  });
-  if (!s.ok()) return ReportError(s, ctx);
-  PrintResources({out}, false, GalleryRow, ctx);
-  return 0;
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  // Create, or update the description and tags given (az's create-or-update).
+  Json body = Json::MakeObject();
+  if (location->has_value()) body.Set("location", Json::String((*location)->name()));
+  if (tags->has_value()) body.Set("tags", **tags);
+  if (args.Has("description")) {
+    Json props = Json::MakeObject();
+    props.Set("description", Json::String(args.Get("description")));
+    body.Set("properties", props);
+  }
+  return CallAndPrint(*client, MakeRequest(api::Verb::kPut, GalleryOf(*client, args), body), false,
+                      GalleryRow, ctx);
 }
 
 int RunGalleryShow(const ParsedArgs& args, CommandContext& ctx) {
   if (Status s = CheckNames(args, false); !s.ok()) return ReportError(s, ctx);
-  auto data = OpenData(*ctx.env);
-  if (!data.ok()) return ReportError(data.status(), ctx);
-  Json out;
-  Status s = data->meta->Read([&](meta::Transaction& txn) -> Status {
-    ASSIGN_OR_RETURN(meta::Resource r, gallery::GetGallery(txn, GalleryOf(*data, args)));
-    out = r.ToJson();
-    return Status::Ok();
-  });
-  if (!s.ok()) return ReportError(s, ctx);
-  PrintResources({out}, false, GalleryRow, ctx);
-  return 0;
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  return CallAndPrint(*client, MakeRequest(api::Verb::kGet, GalleryOf(*client, args)), false,
+                      GalleryRow, ctx);
 }
 
 int RunGalleryList(const ParsedArgs& args, CommandContext& ctx) {
-  auto data = OpenData(*ctx.env);
-  if (!data.ok()) return ReportError(data.status(), ctx);
-  std::vector<Json> items;
-  Status s = data->meta->Read([&](meta::Transaction& txn) -> Status {
-    std::vector<meta::Resource> found;
-    if (args.Has("resource-group")) {
-      ResourceId group = data->Group(args.Get("resource-group"));
-      RETURN_IF_ERROR(meta::GetGroup(txn, group).status());
-      ASSIGN_OR_RETURN(found, txn.ListChildren(group, gallery::kGalleryType));
-    } else {
-      ASSIGN_OR_RETURN(found, txn.ListByType(ResourceId::ForSubscription(data->subscription),
-                                             gallery::kGalleryType));
-    }
-    for (const meta::Resource& r : found) items.push_back(r.ToJson());
-    return Status::Ok();
-  });
-  if (!s.ok()) return ReportError(s, ctx);
-  PrintResources(items, true, GalleryRow, ctx);
-  return 0;
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  ResourceId scope = args.Has("resource-group") ? client->Group(args.Get("resource-group"))
+                                                : client->Subscription();
+  return CallAndPrint(*client, MakeListRequest(scope, gallery::kGalleryType), true, GalleryRow,
+                      ctx);
 }
 
 int RunGalleryDelete(const ParsedArgs& args, CommandContext& ctx) {
   if (Status s = CheckNames(args, false); !s.ok()) return ReportError(s, ctx);
-  auto data = OpenData(*ctx.env);
-  if (!data.ok()) return ReportError(data.status(), ctx);
-  Status s = data->meta->Update(
-      [&](meta::Transaction& txn) { return gallery::DeleteGallery(txn, GalleryOf(*data, args)); });
-  if (!s.ok()) return ReportError(s, ctx);
-  return 0;
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  return DeleteAndReport(args, ctx, *client, GalleryOf(*client, args));
 }
 
 // ---- sig image-definition ---------------------------------------------------------
@@ -215,110 +214,105 @@ int RunDefinitionCreate(const ParsedArgs& args, CommandContext& ctx) {
   auto gen =
       gallery::ParseHyperVGeneration("--hyper-v-generation", args.Get("hyper-v-generation", "V1"));
   if (!gen.ok()) return ReportError(gen.status(), ctx);
-  auto data = OpenData(*ctx.env);
-  if (!data.ok()) return ReportError(data.status(), ctx);
-  Json out;
-  Status s = data->meta->Update([&](meta::Transaction& txn) -> Status {
-    gallery::DefinitionSpec spec(GalleryOf(*data, args), args.Get("gallery-image-definition"));
-    spec.publisher = args.Get("publisher");
-    spec.offer = args.Get("offer");
-    spec.sku = args.Get("sku");
-    spec.os_type = *os_type;
-    spec.os_state = *os_state;
-    spec.hyper_v_generation = *gen;
-    spec.location = *location;
-    if (args.Has("description")) spec.description = args.Get("description");
-    spec.end_of_life_us = eol;
-    spec.tags = *tags;
-    ASSIGN_OR_RETURN(meta::Resource r, gallery::CreateOrUpdateDefinition(txn, spec));
-    out = r.ToJson();
-    return Status::Ok();
-  });
-  if (!s.ok()) return ReportError(s, ctx);
-  PrintResources({out}, false, DefinitionRow, ctx);
-  return 0;
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  Json ident = Json::MakeObject();
+  for (const char* part : {"publisher", "offer", "sku"}) {
+    if (Status s = gallery::ValidateIdentifierPart(part, args.Get(part)); !s.ok()) {
+      return ReportError(s, ctx);
+    }
+    ident.Set(part, Json::String(args.Get(part)));
+  }
+  Json props = Json::MakeObject();
+  props.Set("identifier", ident);
+  props.Set("osType", Json::String(*os_type));
+  props.Set("osState", Json::String(*os_state));
+  props.Set("hyperVGeneration", Json::String(*gen));
+  if (args.Has("description")) props.Set("description", Json::String(args.Get("description")));
+  if (eol.has_value()) props.Set("endOfLifeDate", Json::String(gallery::FormatDateTime(*eol)));
+  Json body = Json::MakeObject();
+  if (location->has_value()) body.Set("location", Json::String((*location)->name()));
+  if (tags->has_value()) body.Set("tags", **tags);
+  body.Set("properties", props);
+  return CallAndPrint(*client, MakeRequest(api::Verb::kPut, DefinitionOf(*client, args), body),
+                      false, DefinitionRow, ctx);
 }
 
 int RunDefinitionShow(const ParsedArgs& args, CommandContext& ctx) {
   if (Status s = CheckNames(args, true); !s.ok()) return ReportError(s, ctx);
-  auto data = OpenData(*ctx.env);
-  if (!data.ok()) return ReportError(data.status(), ctx);
-  Json out;
-  Status s = data->meta->Read([&](meta::Transaction& txn) -> Status {
-    ASSIGN_OR_RETURN(meta::Resource r, gallery::GetDefinition(txn, DefinitionOf(*data, args)));
-    out = r.ToJson();
-    return Status::Ok();
-  });
-  if (!s.ok()) return ReportError(s, ctx);
-  PrintResources({out}, false, DefinitionRow, ctx);
-  return 0;
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  return CallAndPrint(*client, MakeRequest(api::Verb::kGet, DefinitionOf(*client, args)), false,
+                      DefinitionRow, ctx);
 }
 
 int RunDefinitionList(const ParsedArgs& args, CommandContext& ctx) {
   if (Status s = CheckNames(args, false); !s.ok()) return ReportError(s, ctx);
-  auto data = OpenData(*ctx.env);
-  if (!data.ok()) return ReportError(data.status(), ctx);
-  std::vector<Json> items;
-  Status s = data->meta->Read([&](meta::Transaction& txn) -> Status {
-    ResourceId g = GalleryOf(*data, args);
-    RETURN_IF_ERROR(gallery::GetGallery(txn, g).status());
-    ASSIGN_OR_RETURN(auto found, txn.ListChildren(g, gallery::kImageDefinitionType));
-    for (const meta::Resource& r : found) items.push_back(r.ToJson());
-    return Status::Ok();
-  });
-  if (!s.ok()) return ReportError(s, ctx);
-  PrintResources(items, true, DefinitionRow, ctx);
-  return 0;
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  return CallAndPrint(*client,
+                      MakeListRequest(GalleryOf(*client, args), gallery::kImageDefinitionType),
+                      true, DefinitionRow, ctx);
 }
 
 int RunDefinitionDelete(const ParsedArgs& args, CommandContext& ctx) {
   if (Status s = CheckNames(args, true); !s.ok()) return ReportError(s, ctx);
-  auto data = OpenData(*ctx.env);
-  if (!data.ok()) return ReportError(data.status(), ctx);
-  Status s = data->meta->Update([&](meta::Transaction& txn) {
-    return gallery::DeleteDefinition(txn, DefinitionOf(*data, args));
-  });
-  if (!s.ok()) return ReportError(s, ctx);
-  return 0;
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  return DeleteAndReport(args, ctx, *client, DefinitionOf(*client, args));
 }
 
 // ---- sig image-version ----------------------------------------------------------------
 
-StatusOr<ResourceId> VersionOf(const Data& d, const ParsedArgs& args) {
+StatusOr<ResourceId> VersionOf(const ApiClient& c, const ParsedArgs& args) {
   auto v = ImageVersion::Parse(args.Get("gallery-image-version"));
   if (!v.ok()) return v.status().WithContext("--gallery-image-version");
-  return DefinitionOf(d, args).Child("versions", v->ToString());
+  return DefinitionOf(c, args).Child("versions", v->ToString());
 }
 
 // Prints per-region progress on a terminal.
-std::function<void(const Region&, gallery::ReplicaState)> Progress(CommandContext& ctx) {
+std::function<void(const std::string&)> Progress(CommandContext& ctx) {
   if (!ctx.stderr_is_tty && !ctx.verbose) return {};
-  return [&ctx](const Region& r, gallery::ReplicaState s) {
-    *ctx.err << "replica in " << r.name() << ": " << gallery::ReplicaStateName(s) << "\n";
-  };
+  return [&ctx](const std::string& line) { *ctx.err << line << "\n"; };
 }
 
-void PrintVersion(const meta::Resource& r, bool expand, CommandContext& ctx) {
-  if (Tabular(ctx)) {
-    PrintResult(VersionRow(r), ctx);
-  } else {
-    PrintResult(gallery::VersionJson(r, expand), ctx);
+// az's table shows the replication state, which the API returns only with
+// $expand=ReplicationStatus; JSON output shows it only with --expand.
+void ExpandForTable(api::Request& req, const CommandContext& ctx) {
+  if (Tabular(ctx)) req.params["$expand"] = "ReplicationStatus";
+}
+
+void PrintVersion(const Json& v, CommandContext& ctx) {
+  PrintResult(Tabular(ctx) ? VersionRow(v) : Printable(v), ctx);
+}
+
+Json TargetRegionsJson(const std::vector<tmpl::TargetRegion>& targets) {
+  Json list = Json::MakeArray();
+  for (const tmpl::TargetRegion& t : targets) {
+    Json j = Json::MakeObject();
+    j.Set("name", Json::String(t.region.name()));
+    j.Set("regionalReplicaCount", Json::Int(t.replica_count));
+    if (t.storage_account_type.has_value()) {
+      j.Set("storageAccountType",
+            Json::String(tmpl::StorageAccountTypeName(*t.storage_account_type)));
+    }
+    list.Append(j);
   }
+  return list;
 }
 
 int RunVersionCreate(const ParsedArgs& args, CommandContext& ctx) {
   if (Status s = CheckNames(args, true); !s.ok()) return ReportError(s, ctx);
-  auto data = OpenGalleryData(*ctx.env);
-  if (!data.ok()) return ReportError(data.status(), ctx);
-  Data& d = data->data;
-  auto id = VersionOf(d, args);
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  auto id = VersionOf(*client, args);
   if (!id.ok()) return ReportError(id.status(), ctx);
   auto tags = ParseTagArgs(args.GetAll("tags"));
   if (!tags.ok()) return ReportError(tags.status(), ctx);
 
   // The source: a managed image ID, or a name in the same group.
   std::string src_text = args.Get("managed-image");
-  ResourceId group = d.Group(args.Get("resource-group"));
+  ResourceId group = client->Group(args.Get("resource-group"));
   StatusOr<ResourceId> src_id =
       StartsWith(src_text, "/") ? ResourceId::Parse(src_text)
                                 : StatusOr<ResourceId>(gallery::ManagedImageId(group, src_text));
@@ -327,116 +321,109 @@ int RunVersionCreate(const ParsedArgs& args, CommandContext& ctx) {
       !t.ok()) {
     return ReportError(t, ctx);
   }
-  std::optional<gallery::SourceImage> source;
-  Status s = d.meta->Read([&](meta::Transaction& txn) -> Status {
-    ASSIGN_OR_RETURN(meta::Resource def, gallery::GetDefinition(txn, id->Parent()));
-    ASSIGN_OR_RETURN(Region home, Region::Parse(def.location));
-    ASSIGN_OR_RETURN(source, gallery::ResolveImageSource(txn, *src_id, home));
-    return Status::Ok();
-  });
-  if (!s.ok()) return ReportError(s, ctx);
 
-  gallery::PublishRequest req(id->Parent(), *source);
-  req.version = *ImageVersion::Parse(id->name());
-  req.tags = *tags;
+  Json pub = Json::MakeObject();
+  int64_t replica_count = 1;
   if (args.Has("replica-count")) {
     auto n = ParseCountArg("--replica-count", args.Get("replica-count"));
     if (!n.ok()) return ReportError(n.status(), ctx);
-    req.replica_count = *n;
+    replica_count = *n;
   }
+  pub.Set("replicaCount", Json::Int(replica_count));
   if (args.Has("target-regions")) {
-    auto targets = ParseTargetRegionArgs(args.GetAll("target-regions"), req.replica_count);
+    auto targets = ParseTargetRegionArgs(args.GetAll("target-regions"), replica_count);
     if (!targets.ok()) return ReportError(targets.status(), ctx);
-    req.target_regions = *targets;
+    pub.Set("targetRegions", TargetRegionsJson(*targets));
   }
   if (args.Has("storage-account-type")) {
     auto type = gallery::ParseStorageAccountType("--storage-account-type",
                                                  args.Get("storage-account-type"));
     if (!type.ok()) return ReportError(type.status(), ctx);
-    for (auto k : {tmpl::StorageAccountType::kStandardLRS, tmpl::StorageAccountType::kStandardZRS,
-                   tmpl::StorageAccountType::kPremiumLRS}) {
-      if (*type == tmpl::StorageAccountTypeName(k)) req.storage_account_type = k;
-    }
+    pub.Set("storageAccountType", Json::String(*type));
   }
-  req.exclude_from_latest = args.Has("exclude-from-latest");
-  req.block_deletion_before_end_of_life = args.Has("block-deletion-before-end-of-life");
-  req.allow_deletion_of_replicated_locations = args.Has("allow-replicated-location-deletion");
-  if (args.Has("end-of-life-date")) {
+  pub.Set("excludeFromLatest", Json::Bool(args.Has("exclude-from-latest")));
+  bool has_eol = args.Has("end-of-life-date");
+  if (has_eol) {
     auto t = gallery::ParseDateTime("--end-of-life-date", args.Get("end-of-life-date"));
     if (!t.ok()) return ReportError(t.status(), ctx);
-    req.end_of_life_us = *t;
+    pub.Set("endOfLifeDate", Json::String(gallery::FormatDateTime(*t)));
   }
-  if (req.block_deletion_before_end_of_life && !req.end_of_life_us.has_value()) {
+  if (args.Has("block-deletion-before-end-of-life") && !has_eol) {
     return ReportError(InvalidArgumentError("--block-deletion-before-end-of-life needs "
                                             "--end-of-life-date: deletion is blocked until that "
                                             "date"),
                        ctx);
   }
-  req.on_region = Progress(ctx);
-  auto v = gallery::PublishVersion(*ctx.env, *d.meta, *data->store, req);
+  Json safety = Json::MakeObject();
+  safety.Set("allowDeletionOfReplicatedLocations",
+             Json::Bool(args.Has("allow-replicated-location-deletion")));
+  safety.Set("blockDeletionBeforeEndOfLife",
+             Json::Bool(args.Has("block-deletion-before-end-of-life")));
+  Json source = Json::MakeObject();
+  source.Set("id", Json::String(src_id->ToString()));
+  Json storage = Json::MakeObject();
+  storage.Set("source", source);
+  Json props = Json::MakeObject();
+  props.Set("publishingProfile", pub);
+  props.Set("safetyProfile", safety);
+  props.Set("storageProfile", storage);
+  Json body = Json::MakeObject();
+  body.Set("tags", *tags);
+  body.Set("properties", props);
+
+  api::Request req = MakeRequest(api::Verb::kPut, *id, body);
+  req.progress = Progress(ctx);
+  ExpandForTable(req, ctx);
+  auto v = client->Call(req);
   if (!v.ok()) return ReportError(v.status(), ctx);
-  PrintVersion(*v, false, ctx);
+  PrintVersion(v->body, ctx);
   return 0;
 }
 
 int RunVersionShow(const ParsedArgs& args, CommandContext& ctx) {
   if (Status s = CheckNames(args, true); !s.ok()) return ReportError(s, ctx);
-  bool expand = false;
+  api::Request req;
   if (args.Has("expand")) {
     if (!EqualsIgnoreCase(args.Get("expand"), "ReplicationStatus")) {
       return ReportError(InvalidArgumentError("--expand: " + QuoteForMessage(args.Get("expand")) +
                                               " is not allowed; use ReplicationStatus"),
                          ctx);
     }
-    expand = true;
+    req.params["$expand"] = "ReplicationStatus";
   }
-  auto data = OpenData(*ctx.env);
-  if (!data.ok()) return ReportError(data.status(), ctx);
-  std::optional<meta::Resource> found;
-  Status s;
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  req.verb = api::Verb::kGet;
   if (EqualsIgnoreCase(args.Get("gallery-image-version"), "latest")) {
     // `latest` in a region: the definition's own unless -l names another.
-    std::optional<Region> region;
     if (args.Has("location")) {
       auto l = Region::Parse(args.Get("location"));
       if (!l.ok()) return ReportError(l.status().WithContext("--location"), ctx);
-      region = *l;
+      req.params["location"] = l->name();
     }
-    s = data->meta->Read([&](meta::Transaction& txn) -> Status {
-      ResourceId def = DefinitionOf(*data, args);
-      ASSIGN_OR_RETURN(meta::Resource d, gallery::GetDefinition(txn, def));
-      if (!region.has_value()) {
-        ASSIGN_OR_RETURN(region, Region::Parse(d.location));
-      }
-      ASSIGN_OR_RETURN(found, gallery::ResolveLatestVersion(txn, def, *region));
-      return Status::Ok();
-    });
+    req.id = DefinitionOf(*client, args).Child("versions", "latest");
   } else {
-    auto id = VersionOf(*data, args);
+    auto id = VersionOf(*client, args);
     if (!id.ok()) return ReportError(id.status(), ctx);
-    s = data->meta->Read([&](meta::Transaction& txn) -> Status {
-      ASSIGN_OR_RETURN(found, gallery::GetVersion(txn, *id));
-      return Status::Ok();
-    });
+    req.id = *id;
   }
-  if (!s.ok()) return ReportError(s, ctx);
-  PrintVersion(*found, expand, ctx);
+  ExpandForTable(req, ctx);
+  auto v = client->Call(req);
+  if (!v.ok()) return ReportError(v.status(), ctx);
+  PrintVersion(v->body, ctx);
   return 0;
 }
 
 int RunVersionList(const ParsedArgs& args, CommandContext& ctx) {
   if (Status s = CheckNames(args, true); !s.ok()) return ReportError(s, ctx);
-  auto data = OpenData(*ctx.env);
-  if (!data.ok()) return ReportError(data.status(), ctx);
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  api::Request req = MakeListRequest(DefinitionOf(*client, args), gallery::kImageVersionType);
+  ExpandForTable(req, ctx);
+  auto r = client->Call(req);
+  if (!r.ok()) return ReportError(r.status(), ctx);
   Json out = Json::MakeArray();
-  Status s = data->meta->Read([&](meta::Transaction& txn) -> Status {
-    ASSIGN_OR_RETURN(auto versions, gallery::ListVersions(txn, DefinitionOf(*data, args)));
-    for (const meta::Resource& r : versions) {
-      out.Append(Tabular(ctx) ? VersionRow(r) : gallery::VersionJson(r, false));
-    }
-    return Status::Ok();
-  });
-  if (!s.ok()) return ReportError(s, ctx);
+  for (const Json& v : PrintableItems(*r)) out.Append(Tabular(ctx) ? VersionRow(v) : v);
   PrintResult(out, ctx);
   return 0;
 }
@@ -476,24 +463,48 @@ Status ApplySet(const std::string& item, gallery::VersionUpdate& u, Json& tags) 
   return Status::Ok();
 }
 
+// The PATCH body for `update`.
+Json UpdateBody(const gallery::VersionUpdate& u) {
+  Json pub = Json::MakeObject();
+  if (u.target_regions) pub.Set("targetRegions", TargetRegionsJson(*u.target_regions));
+  if (u.replica_count) pub.Set("replicaCount", Json::Int(*u.replica_count));
+  if (u.exclude_from_latest) pub.Set("excludeFromLatest", Json::Bool(*u.exclude_from_latest));
+  if (u.end_of_life_us) {
+    pub.Set("endOfLifeDate", Json::String(gallery::FormatDateTime(*u.end_of_life_us)));
+  }
+  Json safety = Json::MakeObject();
+  if (u.allow_deletion_of_replicated_locations) {
+    safety.Set("allowDeletionOfReplicatedLocations",
+               Json::Bool(*u.allow_deletion_of_replicated_locations));
+  }
+  if (u.block_deletion_before_end_of_life) {
+    safety.Set("blockDeletionBeforeEndOfLife", Json::Bool(*u.block_deletion_before_end_of_life));
+  }
+  Json props = Json::MakeObject();
+  props.Set("publishingProfile", pub);
+  props.Set("safetyProfile", safety);
+  Json body = Json::MakeObject();
+  if (u.tags) body.Set("tags", *u.tags);
+  body.Set("properties", props);
+  return body;
+}
+
 int RunVersionUpdate(const ParsedArgs& args, CommandContext& ctx) {
   if (Status s = CheckNames(args, true); !s.ok()) return ReportError(s, ctx);
-  auto data = OpenGalleryData(*ctx.env);
-  if (!data.ok()) return ReportError(data.status(), ctx);
-  Data& d = data->data;
-  auto id = VersionOf(d, args);
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  auto id = VersionOf(*client, args);
   if (!id.ok()) return ReportError(id.status(), ctx);
+  // The version as it is: --set tags.X adds to its tags, and regions without
+  // a count take its replicaCount.
+  auto current = client->Call(MakeRequest(api::Verb::kGet, *id));
+  if (!current.ok()) return ReportError(current.status(), ctx);
   gallery::VersionUpdate u;
-  Json tags = Json::MakeObject();
-  int64_t default_count = 1;
-  Status s = d.meta->Read([&](meta::Transaction& txn) -> Status {
-    ASSIGN_OR_RETURN(meta::Resource r, gallery::GetVersion(txn, *id));
-    ASSIGN_OR_RETURN(gallery::VersionRecord rec, gallery::VersionRecord::FromResource(r));
-    tags = r.tags;
-    default_count = rec.replica_count;
-    return Status::Ok();
-  });
-  if (!s.ok()) return ReportError(s, ctx);
+  const Json* current_tags = current->body.Find("tags");
+  Json tags = current_tags != nullptr ? *current_tags : Json::MakeObject();
+  const Json* count =
+      Sub(Sub(current->body, "properties"), "publishingProfile").Find("replicaCount");
+  int64_t default_count = count != nullptr ? count->AsInt64().value_or(1) : 1;
   for (const std::string& item : args.GetAll("set")) {
     if (Status e = ApplySet(item, u, tags); !e.ok()) return ReportError(e, ctx);
   }
@@ -535,23 +546,21 @@ int RunVersionUpdate(const ParsedArgs& args, CommandContext& ctx) {
     if (!t.ok()) return ReportError(t.status(), ctx);
     u.tags = *t;
   }
-  auto v = gallery::UpdateVersion(*ctx.env, *d.meta, *data->store, *id, u);
+  api::Request req = MakeRequest(api::Verb::kPatch, *id, UpdateBody(u));
+  ExpandForTable(req, ctx);
+  auto v = client->Call(req);
   if (!v.ok()) return ReportError(v.status(), ctx);
-  PrintVersion(*v, false, ctx);
+  PrintVersion(v->body, ctx);
   return 0;
 }
 
 int RunVersionDelete(const ParsedArgs& args, CommandContext& ctx) {
   if (Status s = CheckNames(args, true); !s.ok()) return ReportError(s, ctx);
-  auto data = OpenData(*ctx.env);
-  if (!data.ok()) return ReportError(data.status(), ctx);
-  auto id = VersionOf(*data, args);
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  auto id = VersionOf(*client, args);
   if (!id.ok()) return ReportError(id.status(), ctx);
-  Status s = data->meta->Update([&](meta::Transaction& txn) {
-    return gallery::DeleteVersion(txn, *id, ctx.env->NowMicros());
-  });
-  if (!s.ok()) return ReportError(s, ctx);
-  return 0;
+  return DeleteAndReport(args, ctx, *client, *id);
 }
 
 // ---- registration ---------------------------------------------------------------------

@@ -246,11 +246,14 @@ StatusOr<meta::Resource> PublishVersion(Env& env, meta::MetaStore& meta, store::
   if (Status st = meta.Update([&](meta::Transaction& txn) -> Status {
         ASSIGN_OR_RETURN(std::vector<ImageVersion> existing,
                          VersionNumbers(txn, request.definition));
+        bool checked = false;
         if (request.version.has_value()) {
           ResourceId vid = request.definition.Child("versions", request.version->ToString());
           ASSIGN_OR_RETURN(bool exists, txn.Exists(vid));
           if (exists) {
             ASSIGN_OR_RETURN(meta::Resource old, txn.Get(vid));
+            if (request.check) RETURN_IF_ERROR(request.check(txn, &old));
+            checked = true;
             ASSIGN_OR_RETURN(VersionRecord old_rec, VersionRecord::FromResource(old));
             if (old_rec.provisioning_state != "Succeeded" && old_rec.image == rec.image) {
               id = vid;  // the same publish, interrupted: finish it
@@ -262,6 +265,7 @@ StatusOr<meta::Resource> PublishVersion(Env& env, meta::MetaStore& meta, store::
         ASSIGN_OR_RETURN(ImageVersion v,
                          ChooseVersion(request.definition.ToString(), existing, request.version,
                                        request.versioning, request.source.version));
+        if (request.check && !checked) RETURN_IF_ERROR(request.check(txn, nullptr));
         rec.version = v;
         id = request.definition.Child("versions", v.ToString());
         meta::Resource r{id, home.name(), request.tags, rec.ToProperties(), 0, 0, 0};
@@ -296,6 +300,7 @@ StatusOr<meta::Resource> UpdateVersion(Env& env, meta::MetaStore& meta, store::S
   bool added = false;
   if (Status st = meta.Update([&](meta::Transaction& txn) -> Status {
         ASSIGN_OR_RETURN(meta::Resource r, GetVersion(txn, version));
+        if (update.check) RETURN_IF_ERROR(update.check(txn, r));
         ASSIGN_OR_RETURN(VersionRecord rec, VersionRecord::FromResource(r));
         RETURN_IF_ERROR(pin.Add({rec.source_region, rec.image}));
         if (update.allow_deletion_of_replicated_locations.has_value()) {
@@ -390,6 +395,7 @@ StatusOr<Region> PrecheckManagedImage(meta::MetaStore& meta, const ManagedImageR
   RETURN_IF_ERROR(ValidateManagedImageName(request.image.name()));
   std::optional<Region> location = request.location;
   if (Status st = meta.Read([&](meta::Transaction& txn) -> Status {
+        if (request.check) RETURN_IF_ERROR(request.check(txn));
         ASSIGN_OR_RETURN(meta::Resource group, meta::GetGroup(txn, request.image.Parent()));
         ASSIGN_OR_RETURN(bool exists, txn.Exists(request.image));
         if (exists) {
@@ -469,6 +475,7 @@ StatusOr<meta::Resource> FinishManagedImage(meta::MetaStore& meta, store::Store&
   own.Set("storeRefs", refs);
   p.Set("imagesmith", own);
   if (Status st = meta.Update([&](meta::Transaction& txn) -> Status {
+        if (request.check) RETURN_IF_ERROR(request.check(txn));
         RETURN_IF_ERROR(meta::GetGroup(txn, request.image.Parent()).status());
         ASSIGN_OR_RETURN(bool exists, txn.Exists(request.image));
         if (exists) {

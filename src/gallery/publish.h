@@ -22,6 +22,7 @@
 // processes on the same data; each state change is its own transaction.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -76,6 +77,11 @@ struct PublishRequest {
   Json tags = Json::MakeObject();
   // Called after each region's state change, e.g. for progress output.
   std::function<void(const Region&, ReplicaState)> on_region;
+  // When set, called inside the transaction that creates the version (or
+  // finds the interrupted publish it resumes), with that existing version or
+  // nullptr; an error aborts the publish before anything is written. The api
+  // layer authorizes and checks ETag preconditions here.
+  std::function<Status(meta::Transaction&, const meta::Resource* existing)> check;
 };
 
 // Creates the version and replicates it to every target region (see above).
@@ -110,6 +116,9 @@ struct VersionUpdate {
   std::optional<bool> block_deletion_before_end_of_life;
   std::optional<bool> allow_deletion_of_replicated_locations;
   std::optional<Json> tags;
+  // When set, called inside the transaction that applies the update, with
+  // the version as it is; an error aborts the update (see PublishRequest).
+  std::function<Status(meta::Transaction&, const meta::Resource& current)> check;
 };
 
 // Applies `update` and replicates to any region it adds (provisioningState
@@ -129,6 +138,10 @@ struct ManagedImageRequest {
   std::optional<Region>
       location;  // default: the group's              // replicated to `location` when elsewhere
   Json tags = Json::MakeObject();
+  // When set, called inside the transaction that checks the request before
+  // any work and again inside the one that creates the resource; an error
+  // aborts the creation (see PublishRequest).
+  std::function<Status(meta::Transaction&)> check;
 };
 
 // Creates a managed image (Microsoft.Compute/images) for a store image.

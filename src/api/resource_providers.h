@@ -1,0 +1,25 @@
+// The built-in providers for subscriptions, resource groups, Compute
+// Galleries (galleries, image definitions, image versions) and managed images
+// (doc/api.md has the table of verbs, actions and status codes). Each
+// function returns a new provider for BuiltinRegistry (registry.cc).
+#pragma once
+
+#include <memory>
+
+#include "api/provider.h"
+
+namespace imagesmith::api {
+
+// Microsoft.Resources/subscriptions: GET and LIST (read-only).
+std::unique_ptr<Provider> NewSubscriptionProvider();
+// Microsoft.Resources/resourceGroups.
+std::unique_ptr<Provider> NewResourceGroupProvider();
+// Microsoft.Compute/galleries and Microsoft.Compute/galleries/images.
+std::unique_ptr<Provider> NewGalleryProvider();
+std::unique_ptr<Provider> NewImageDefinitionProvider();
+// Microsoft.Compute/galleries/images/versions; PUT publishes and replicates.
+std::unique_ptr<Provider> NewImageVersionProvider();
+// Microsoft.Compute/images (managed images); PUT imports a disk file.
+std::unique_ptr<Provider> NewManagedImageProvider();
+
+}  // namespace imagesmith::api
