@@ -463,6 +463,11 @@ HttpResponse ArmHandler::Arm(const HttpRequest& request, const RequestInfo& info
     if (!body.ok()) return ErrorResponse(body.status(), &outcome.error_code);
     req.body = std::move(*body);
   }
+  for (const auto& [name, value] : request.query) {
+    std::string lower = Lower(name);
+    if (lower == "api-version" || lower == "$top" || lower == "$skiptoken") continue;
+    req.params.emplace(name, value);
+  }
   if (const std::string* h = request.Header("if-match")) req.if_match = *h;
   if (const std::string* h = request.Header("if-none-match")) req.if_none_match = *h;
   req.wait = false;
