@@ -25,6 +25,7 @@ using namespace imagesmith::server;
 struct World {
   api::Registry registry;
   api::Services services;
+  ServicesPool pool{services, {}};
   Metrics metrics;
   AccessLog log{-1};
   std::unique_ptr<ArmHandler> handler;
@@ -50,7 +51,7 @@ struct World {
       return s;
     };
     options.openapi_json = "{}";
-    handler = std::make_unique<ArmHandler>(registry, services, metrics, log, std::move(options));
+    handler = std::make_unique<ArmHandler>(registry, pool, metrics, log, std::move(options));
   }
 };
 

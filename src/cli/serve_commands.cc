@@ -14,6 +14,7 @@
 #include "server/handler.h"
 #include "server/identity.h"
 #include "server/server.h"
+#include "server/services_pool.h"
 #include "server/store_metrics.h"
 
 namespace imagesmith::cli {
@@ -77,7 +78,15 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
   handler_options.verify_token = server::MakeTokenVerifier(**local);
   handler_options.issue_token = server::MakeTokenIssuer(**local);
   handler_options.openapi_json = server::kOpenApiJson;
-  server::ArmHandler handler(*(*local)->registry, (*local)->services, metrics, access_log,
+  // One database connection per server thread (server/services_pool.h).
+  std::vector<std::unique_ptr<meta::MetaStore>> stores;
+  for (int i = 0; i < options.threads; ++i) {
+    auto store = meta::OpenSqliteMetaStore(*ctx.env, (*local)->services.data_dir + "/meta.db");
+    if (!store.ok()) return ReportError(store.status(), ctx);
+    stores.push_back(std::move(*store));
+  }
+  server::ServicesPool pool((*local)->services, std::move(stores));
+  server::ArmHandler handler(*(*local)->registry, pool, metrics, access_log,
                              std::move(handler_options));
   auto http = server::HttpServer::Start(options, handler, metrics);
   if (!http.ok()) return ReportError(http.status(), ctx);

@@ -272,7 +272,7 @@ HttpResponse ErrorResponse(const Status& status, std::string* code_out) {
   return r;
 }
 
-ArmHandler::ArmHandler(const api::Registry& registry, api::Services& services, Metrics& metrics,
+ArmHandler::ArmHandler(const api::Registry& registry, ServicesPool& services, Metrics& metrics,
                        AccessLog& access_log, HandlerOptions options)
     : registry_(registry),
       services_(services),
@@ -471,7 +471,7 @@ HttpResponse ArmHandler::Arm(const HttpRequest& request, const RequestInfo& info
   if (const std::string* h = request.Header("if-match")) req.if_match = *h;
   if (const std::string* h = request.Header("if-none-match")) req.if_none_match = *h;
   req.wait = false;
-  StatusOr<api::Response> result = registry_.Dispatch(services_, req);
+  StatusOr<api::Response> result = registry_.Dispatch(services_.ForThisThread(), req);
   if (!result.ok()) {
     if (req.verb == api::Verb::kAction) {
       int code = api::ToArmError(result.status()).http_status;

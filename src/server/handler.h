@@ -31,6 +31,7 @@
 #include "server/access_log.h"
 #include "server/metrics.h"
 #include "server/server.h"
+#include "server/services_pool.h"
 
 namespace imagesmith::server {
 
@@ -64,7 +65,7 @@ struct HandlerOptions {
 class ArmHandler : public RequestHandler {
  public:
   // Borrows everything; they must outlive the handler.
-  ArmHandler(const api::Registry& registry, api::Services& services, Metrics& metrics,
+  ArmHandler(const api::Registry& registry, ServicesPool& services, Metrics& metrics,
              AccessLog& access_log, HandlerOptions options);
 
   HttpResponse Handle(const HttpRequest& request, const RequestInfo& info) override;
@@ -82,7 +83,7 @@ class ArmHandler : public RequestHandler {
   StatusOr<auth::Principal> Authenticate(const HttpRequest& request);
 
   const api::Registry& registry_;
-  api::Services& services_;
+  ServicesPool& services_;
   Metrics& metrics_;
   AccessLog& access_log_;
   HandlerOptions options_;

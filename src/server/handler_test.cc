@@ -119,7 +119,9 @@ class HandlerTest : public ::testing::Test {
       return s;
     };
     options.max_page_size = 1000;
-    handler_ = std::make_unique<ArmHandler>(registry_, services_, metrics_, *log_, options);
+    pool_ =
+        std::make_unique<ServicesPool>(services_, std::vector<std::unique_ptr<meta::MetaStore>>());
+    handler_ = std::make_unique<ArmHandler>(registry_, *pool_, metrics_, *log_, options);
   }
   ~HandlerTest() override {
     ::close(log_fd_);
@@ -166,6 +168,7 @@ class HandlerTest : public ::testing::Test {
 
   api::Registry registry_;
   api::Services services_;
+  std::unique_ptr<ServicesPool> pool_;
   Metrics metrics_;
   int log_fd_ = -1;
   std::string log_path_;
