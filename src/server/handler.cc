@@ -184,22 +184,33 @@ Status Page(const HttpRequest& request, const RequestInfo& info, size_t max_page
     return id != nullptr && id->is_string() ? Lower(id->string_value()) : std::string();
   };
   Json::Array& items = value->array_items();
-  std::stable_sort(items.begin(), items.end(),
-                   [&](const Json& a, const Json& b) { return key(a) < key(b); });
+  // Sort by the lower-cased ID, each key computed once.
+  std::vector<std::pair<std::string, size_t>> keys;
+  keys.reserve(items.size());
+  for (size_t i = 0; i < items.size(); ++i) keys.emplace_back(key(items[i]), i);
+  std::stable_sort(keys.begin(), keys.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  size_t first = 0;
   if (!after.empty()) {
-    auto first =
-        std::upper_bound(items.begin(), items.end(), after,
-                         [&](const std::string& k, const Json& item) { return k < key(item); });
-    items.erase(items.begin(), first);
+    first = static_cast<size_t>(
+        std::upper_bound(keys.begin(), keys.end(), after,
+                         [](const std::string& k, const auto& e) { return k < e.first; }) -
+        keys.begin());
   }
-  if (items.size() > top) {
-    items.resize(top);
+  size_t last = std::min(keys.size(), first + top);
+  Json::Array page;
+  page.reserve(last - first);
+  for (size_t i = first; i < last; ++i) page.push_back(std::move(items[keys[i].second]));
+  bool more = last < keys.size();
+  std::string last_key = last > first ? keys[last - 1].first : std::string();
+  items = std::move(page);
+  if (more) {
     std::string link = BaseUrl(request, info) + PathOf(request) + "?";
     if (const std::string* v = request.Query("api-version")) {
       link += "api-version=" + UrlEncode(*v) + "&";
     }
     if (request.Query("$top") != nullptr) link += "$top=" + std::to_string(top) + "&";
-    link += "$skipToken=" + Base64UrlEncode(key(items.back()));
+    link += "$skipToken=" + Base64UrlEncode(last_key);
     body.Set("nextLink", Json::String(link));
   }
   return Status::Ok();
