@@ -31,7 +31,7 @@ struct World {
   std::unique_ptr<ArmHandler> handler;
   World() {
     HandlerOptions options;
-    options.verify_token = [](std::string_view token) -> StatusOr<auth::Principal> {
+    options.verify_token = [](api::Services&, std::string_view token) -> StatusOr<auth::Principal> {
       if (token != "fuzz-token") {
         return Status(StatusCode::kUnauthenticated, "InvalidAuthenticationToken: bad");
       }
@@ -39,10 +39,15 @@ struct World {
       p.name = "fuzzer";
       return p;
     };
-    options.issue_token = [](std::string_view,
-                             const std::map<std::string, std::string>& form) -> StatusOr<Json> {
-      if (form.count("client_secret") == 0) return InvalidArgumentError("no secret");
-      return Json::MakeObject();
+    options.issue_token = [](api::Services&, std::string_view, std::string_view form) {
+      TokenAnswer a;
+      a.body = Json::MakeObject();
+      if (form.find("client_secret=") == std::string_view::npos) {
+        a.http_status = 400;
+        a.body.Set("error", Json::String("invalid_request"));
+        a.body.Set("error_description", Json::String("no secret"));
+      }
+      return a;
     };
     options.operation_status = [](const std::string&, const std::string& id) -> StatusOr<Json> {
       if (id.size() % 2 == 0) return NotFoundError("no operation");

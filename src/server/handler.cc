@@ -437,7 +437,7 @@ StatusOr<auth::Principal> ArmHandler::Authenticate(const HttpRequest& request) {
     return api::ArmStatus(StatusCode::kUnauthenticated, "AuthenticationFailed",
                           "Authentication failed. The bearer token is empty.");
   }
-  StatusOr<auth::Principal> p = options_.verify_token(token);
+  StatusOr<auth::Principal> p = options_.verify_token(services_.ForThisThread(), token);
   if (!p.ok() && p.status().code() != StatusCode::kUnauthenticated) {
     // A verifier that fails for another reason (the database) is not the
     // client's fault, but the client is still not authenticated.
@@ -556,30 +556,14 @@ HttpResponse ArmHandler::Token(const HttpRequest& request, const std::string& te
     return oauth_error(501, "temporarily_unavailable",
                        "this server does not issue tokens (no identity provider configured)");
   }
-  std::map<std::string, std::string> form;
-  std::string_view body = request.body;
-  while (!body.empty()) {
-    size_t amp = body.find('&');
-    std::string_view pair = body.substr(0, amp);
-    size_t eq = pair.find('=');
-    std::string name, value;
-    if (!PercentDecode(pair.substr(0, eq), true, &name) ||
-        (eq != std::string_view::npos && !PercentDecode(pair.substr(eq + 1), true, &value))) {
-      return oauth_error(400, "invalid_request", "the form body has a bad percent-encoding");
-    }
-    if (!name.empty()) form[name] = value;
-    if (amp == std::string_view::npos) break;
-    body.remove_prefix(amp + 1);
+  TokenAnswer answer = options_.issue_token(services_.ForThisThread(), tenant, request.body);
+  if (answer.http_status >= 400) {
+    const Json* error = answer.body.is_object() ? answer.body.Find("error") : nullptr;
+    outcome.error_code = error != nullptr && error->is_string() ? error->string_value() : "Error";
   }
-  StatusOr<Json> token = options_.issue_token(tenant, form);
-  if (!token.ok()) {
-    bool client = token.status().code() == StatusCode::kUnauthenticated ||
-                  token.status().code() == StatusCode::kPermissionDenied;
-    return oauth_error(client ? 401 : 400, client ? "invalid_client" : "invalid_request",
-                       SanitizeUtf8(token.status().message()));
-  }
-  HttpResponse r = JsonResponse(200, *token);
+  HttpResponse r = JsonResponse(answer.http_status, answer.body);
   r.headers.emplace_back("Cache-Control", "no-store");
+  r.headers.emplace_back("Pragma", "no-cache");
   return r;
 }
 

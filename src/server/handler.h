@@ -35,17 +35,22 @@
 
 namespace imagesmith::server {
 
-// Verifies a bearer token (the text after "Bearer "). OK: who it belongs to.
-// Errors are Unauthenticated, optionally with an ARM code prefix
-// ("ExpiredAuthenticationToken: ...").
-using TokenVerifier = std::function<StatusOr<auth::Principal>(std::string_view token)>;
+// Verifies a bearer token (the text after "Bearer ") with the calling
+// thread's Services. OK: who it belongs to. Errors are Unauthenticated,
+// optionally with an ARM code prefix ("ExpiredAuthenticationToken: ...").
+using TokenVerifier =
+    std::function<StatusOr<auth::Principal>(api::Services& services, std::string_view token)>;
 
-// The client-credentials grant: the form fields of POST
-// /{tenant}/oauth2/v2.0/token -> the token response body as Microsoft Entra
-// ID shapes it ({"token_type": "Bearer", "expires_in": ..., "access_token": ...}).
-// InvalidArgument answers 400 invalid_request, Unauthenticated 401 invalid_client.
-using TokenIssuer = std::function<StatusOr<Json>(std::string_view tenant,
-                                                 const std::map<std::string, std::string>& form)>;
+// The client-credentials grant: POST /{tenant}/oauth2/v2.0/token with its
+// application/x-www-form-urlencoded body -> the status and body to send, as
+// Microsoft Entra ID shapes them ({"token_type": "Bearer", "expires_in": ...,
+// "access_token": ...}, or {"error": "invalid_client", ...} with 400 / 401).
+struct TokenAnswer {
+  int http_status = 200;
+  Json body;
+};
+using TokenIssuer = std::function<TokenAnswer(api::Services& services, std::string_view tenant,
+                                              std::string_view form_body)>;
 
 // The status resource of a durable operation, in ARM's shape:
 //   {"id", "name", "status": InProgress|Succeeded|Failed|Canceled, "startTime",

@@ -101,7 +101,7 @@ class HandlerTest : public ::testing::Test {
     widgets_ = widgets.get();
     registry_.Add(std::move(widgets));
     HandlerOptions options;
-    options.verify_token = [](std::string_view token) -> StatusOr<auth::Principal> {
+    options.verify_token = [](api::Services&, std::string_view token) -> StatusOr<auth::Principal> {
       if (token != kToken) {
         return api::ArmStatus(StatusCode::kUnauthenticated, "InvalidAuthenticationToken",
                               "The access token is invalid.");

@@ -11,7 +11,7 @@ TokenVerifier MakeTokenVerifier(api::Local& local) {
   const char* dev = std::getenv("IMAGESMITH_SERVE_DEV_TOKEN");
   std::string expected = dev != nullptr && std::string(dev).size() >= 32 ? dev : "";
   auth::Principal owner = local.owner.principal;
-  return [expected, owner](std::string_view token) -> StatusOr<auth::Principal> {
+  return [expected, owner](api::Services&, std::string_view token) -> StatusOr<auth::Principal> {
     // Constant-time comparison, so the token cannot be guessed byte by byte.
     if (!expected.empty() && token.size() == expected.size()) {
       unsigned char diff = 0;
