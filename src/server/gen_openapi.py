@@ -21,6 +21,8 @@ PARAMS = {
     "imageTemplateName": "The image template's name.",
     "runOutputName": "The run output's name.",
     "location": "The region the operation was started in.",
+    "roleAssignmentName": "The role assignment's name, a GUID.",
+    "resourceName": "The user-assigned identity's name.",
     "operationId": "The operation's ID, from the Azure-AsyncOperation header.",
     "tenant": "The tenant (directory) ID.",
 }
@@ -156,6 +158,23 @@ paths[T + "/{imageTemplateName}/cancel"] = action_op("VirtualMachineImageTemplat
 paths[T + "/{imageTemplateName}/runOutputs"] = list_op("VirtualMachineImageTemplates_ListRunOutputs", "run output", tp)
 paths[T + "/{imageTemplateName}/runOutputs/{runOutputName}"] = {"get": resource_ops("VirtualMachineImageTemplates_GetRunOutput", "run output", tp + ["runOutputName"], put=False, patch=False, delete=False)["get"]}
 
+# Role assignments: an extension resource at any scope; here at subscription
+# and resource group scope (a resource's scope works the same way).
+for scope, params, label in [(SUB, ["subscriptionId"], "Subscription"),
+                             (RG, ["subscriptionId", "resourceGroupName"], "ResourceGroup")]:
+    RA = scope + "/providers/Microsoft.Authorization/roleAssignments"
+    paths[RA] = list_op("RoleAssignments_ListFor" + label, "role assignment", params)
+    paths[RA + "/{roleAssignmentName}"] = resource_ops("RoleAssignments_" + label, "role assignment",
+                                                       params + ["roleAssignmentName"], patch=False)
+
+MI = RG + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
+paths[SUB + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities"] = list_op(
+    "UserAssignedIdentities_ListBySubscription", "user-assigned identity", ["subscriptionId"])
+paths[MI] = list_op("UserAssignedIdentities_ListByResourceGroup", "user-assigned identity",
+                    ["subscriptionId", "resourceGroupName"])
+paths[MI + "/{resourceName}"] = resource_ops("UserAssignedIdentities", "user-assigned identity",
+                                             ["subscriptionId", "resourceGroupName", "resourceName"])
+
 OPS = SUB + "/providers/Microsoft.VirtualMachineImages/locations/{location}"
 opp = [param("subscriptionId"), param("location"), param("operationId"), param("apiVersion")]
 paths[OPS + "/operations/{operationId}"] = {"get": {
@@ -197,6 +216,8 @@ doc = {
         ("gallery", "Azure Compute Galleries."), ("gallery image", "Image definitions."),
         ("gallery image version", "Image versions."), ("managed image", "Managed images."),
         ("image template", "Image Builder templates."), ("run output", "A template run's outputs."),
+        ("role assignment", "Role assignments (Owner, Contributor, Reader) at a scope."),
+        ("user-assigned identity", "Managed identities that templates name."),
         ("Operation", "Durable operations.")]],
     "paths": paths,
     "components": {
