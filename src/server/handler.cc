@@ -304,6 +304,12 @@ HttpResponse ArmHandler::Handle(const HttpRequest& request, const RequestInfo& i
   }
   if (response.status >= 400 && outcome.error_code.empty()) outcome.error_code = "Error";
   response.headers.emplace_back("x-ms-request-id", request_id);
+  // ARM echoes the client's own request ID and correlates on it.
+  if (const std::string* client_id = request.Header("x-ms-client-request-id");
+      client_id != nullptr && client_id->size() <= 256) {
+    response.headers.emplace_back("x-ms-client-request-id", *client_id);
+    response.headers.emplace_back("x-ms-correlation-request-id", *client_id);
+  }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   metrics_.RecordRequest(MethodLabel(request.method), outcome.route_template, response.status,
                          seconds);
