@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <random>
+#include <unordered_map>
 
 #include "api/arm_error.h"
 #include "server/router.h"
@@ -443,7 +444,27 @@ StatusOr<auth::Principal> ArmHandler::Authenticate(const HttpRequest& request) {
     return api::ArmStatus(StatusCode::kUnauthenticated, "AuthenticationFailed",
                           "Authentication failed. The bearer token is empty.");
   }
+  // Per-thread cache of verified tokens (HandlerOptions::token_cache_seconds).
+  struct Cached {
+    auth::Principal principal;
+    std::chrono::steady_clock::time_point until;
+  };
+  thread_local std::unordered_map<std::string, Cached> cache;
+  thread_local const ArmHandler* cache_owner = nullptr;
+  auto now = std::chrono::steady_clock::now();
+  if (cache_owner != this) {
+    cache.clear();
+    cache_owner = this;
+  }
+  if (options_.token_cache_seconds > 0) {
+    auto hit = cache.find(std::string(token));
+    if (hit != cache.end() && now < hit->second.until) return hit->second.principal;
+  }
   StatusOr<auth::Principal> p = options_.verify_token(services_.ForThisThread(), token);
+  if (p.ok() && options_.token_cache_seconds > 0) {
+    if (cache.size() >= 1024) cache.clear();
+    cache[std::string(token)] = {*p, now + std::chrono::seconds(options_.token_cache_seconds)};
+  }
   if (!p.ok() && p.status().code() != StatusCode::kUnauthenticated) {
     // A verifier that fails for another reason (the database) is not the
     // client's fault, but the client is still not authenticated.

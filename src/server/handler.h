@@ -65,6 +65,11 @@ struct HandlerOptions {
   OperationLookup operation_status;  // empty: operation routes answer 404
   std::string openapi_json;          // served at /openapi.json
   size_t max_page_size = 1000;       // list pages without $top; the largest $top
+  // A token verified on a server thread is trusted for this long again on
+  // that thread without asking the verifier (a read transaction): so a
+  // deleted principal's or an expiring token stays good for at most this
+  // long. 0 verifies every request.
+  int token_cache_seconds = 5;
 };
 
 class ArmHandler : public RequestHandler {

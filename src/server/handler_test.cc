@@ -101,7 +101,9 @@ class HandlerTest : public ::testing::Test {
     widgets_ = widgets.get();
     registry_.Add(std::move(widgets));
     HandlerOptions options;
-    options.verify_token = [](api::Services&, std::string_view token) -> StatusOr<auth::Principal> {
+    options.verify_token = [this](api::Services&,
+                                  std::string_view token) -> StatusOr<auth::Principal> {
+      ++verifications_;
       if (token != kToken) {
         return api::ArmStatus(StatusCode::kUnauthenticated, "InvalidAuthenticationToken",
                               "The access token is invalid.");
@@ -174,6 +176,7 @@ class HandlerTest : public ::testing::Test {
   std::string log_path_;
   std::unique_ptr<AccessLog> log_;
   Widgets* widgets_ = nullptr;
+  int verifications_ = 0;
   std::unique_ptr<ArmHandler> handler_;
 };
 
@@ -190,6 +193,18 @@ TEST_F(HandlerTest, RequiresAValidBearerToken) {
   HttpResponse basic = Call("GET", std::string(kBase) + "/a?api-version=2024-01-01", "",
                             {{"authorization", "Basic dXNlcjpwdw=="}});
   EXPECT_EQ(basic.status, 401);
+}
+
+TEST_F(HandlerTest, AVerifiedTokenIsTrustedForAFewSecondsOnItsThread) {
+  Call("GET", std::string(kBase) + "/a?api-version=2024-01-01");
+  Call("GET", std::string(kBase) + "/a?api-version=2024-01-01");
+  EXPECT_EQ(verifications_, 1);
+  // A bad token is never cached: each try is verified (and refused).
+  Call("GET", std::string(kBase) + "/a?api-version=2024-01-01", "",
+       {{"authorization", "Bearer forged"}});
+  Call("GET", std::string(kBase) + "/a?api-version=2024-01-01", "",
+       {{"authorization", "Bearer forged"}});
+  EXPECT_EQ(verifications_, 3);
 }
 
 TEST_F(HandlerTest, PassesThePrincipalToTheProvider) {
