@@ -21,6 +21,18 @@ TEST(AccountCliTest, ShowCreatesOneStableDefaultSubscription) {
   EXPECT_EQ(second.out, first.out);
 }
 
+TEST(AccountCliTest, ListHoldsTheDefaultSubscriptionAsShowPrintsIt) {
+  std::map<std::string, std::string> env = {{"IMAGESMITH_HOME", MakeTempDir() + "/data"}};
+  CliResult show = RunCli({"account", "show"}, "", env);
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  CliResult list = RunCli({"account", "list"}, "", env);
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  auto j = ParseJson(list.out);
+  ASSERT_TRUE(j.ok() && j->is_array()) << list.out;
+  ASSERT_EQ(j->array_items().size(), 1u);
+  EXPECT_EQ(j->array_items()[0].Dump(), ParseJson(show.out)->Dump());
+}
+
 TEST(AccountCliTest, DamagedDatabaseIsReportedNotReplaced) {
   std::string home = MakeTempDir();
   std::string junk(8192, 'j');

@@ -199,7 +199,9 @@ TEST_F(GalleryProviderTest, ManagedImageAndVersionLifecycle) {
   put.body = VersionBody(R"([{"name": "eastus", "regionalReplicaCount": 2},
                              {"name": "West US 2"}])");
   put.caller = owner_;
-  put.progress = [&](const std::string& line) { progress.push_back(line); };
+  put.progress = [&](ProgressKind, std::string_view line) {
+    progress.push_back(std::string(line));
+  };
   auto v1 = Dispatch(put);
   ASSERT_TRUE(v1.ok()) << v1.status().ToString();
   EXPECT_EQ(v1->http_status, 201);
@@ -345,6 +347,7 @@ TEST_F(GalleryProviderTest, FiftyParallelVersionPutsEachSucceedExactlyOnce) {
   constexpr int kWriters = 50;
   std::vector<StatusOr<Response>> results(kWriters, Status::Ok());
   std::vector<std::thread> threads;
+  threads.reserve(kWriters);
   for (int i = 0; i < kWriters; ++i) {
     threads.emplace_back([&, i] {
       auto m = meta::OpenSqliteMetaStore(env_, dir_ + "/meta.db");

@@ -14,6 +14,7 @@
 // be called from many threads at once (the MetaStore serialises writes).
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -38,6 +39,8 @@ enum class Verb {
   kAction,  // POST `id`/`action` ("run", "cancel")
 };
 
+enum class ProgressKind { kStatus, kLog, kNotice };
+
 struct Request {
   Verb verb = Verb::kGet;
   // The resource; for kList the scope (subscription or group) or the parent
@@ -54,14 +57,17 @@ struct Request {
   // returning (the CLI without a server); false returns at once with
   // `operation_id` set (the REST API, --no-wait).
   bool wait = true;
+  // wait only: where the work's progress goes for a foreground caller (a
+  // terminal): `is_log` lines are the work's log, the others say what it is
+  // doing now (`notice` ones always matter). And a flag the caller sets to
+  // cancel the work (Ctrl-C). Both optional.
+  std::function<void(ProgressKind kind, std::string_view line)> progress;
+  const std::atomic<bool>* interrupt = nullptr;
   Caller caller;
   // Query parameters other than api-version, by name as ARM spells them:
   // "$expand" (ReplicationStatus on an image version), "location" (the
   // region of an image version named "latest").
   std::map<std::string, std::string> params;
-  // Long work done while the call waits: progress lines for a person
-  // ("replica in westus2: Completed"); may be empty.
-  std::function<void(const std::string& line)> progress;
 };
 
 struct Response {

@@ -56,7 +56,7 @@ class ProviderTest : public ::testing::Test {
     r.caller = caller != nullptr ? *caller : owner_;
     return Dispatch(r);
   }
-  StatusOr<Response> Dispatch(Request r) { return registry_->Dispatch(services_, r); }
+  StatusOr<Response> Dispatch(const Request& r) { return registry_->Dispatch(services_, r); }
   StatusOr<Response> List(const ResourceId& scope, const std::string& type,
                           const Caller* caller = nullptr) {
     Request r;

@@ -156,6 +156,7 @@ StatusOr<VersionBody> ParseVersionBody(const Json& body) {
 std::vector<tmpl::TargetRegion> Targets(const std::vector<TargetInBody>& in, int64_t default_count,
                                         std::optional<tmpl::StorageAccountType> default_type) {
   std::vector<tmpl::TargetRegion> out;
+  out.reserve(in.size());
   for (const TargetInBody& t : in) {
     out.push_back({t.region, t.count.value_or(default_count), t.type ? t.type : default_type});
   }
@@ -172,7 +173,8 @@ std::string ReadActionFor(const ResourceId& source) {
 std::function<void(const Region&, gallery::ReplicaState)> ProgressOf(const Request& request) {
   if (!request.progress) return {};
   return [&request](const Region& r, gallery::ReplicaState s) {
-    request.progress("replica in " + r.name() + ": " + gallery::ReplicaStateName(s));
+    request.progress(ProgressKind::kStatus,
+                     "replica in " + r.name() + ": " + gallery::ReplicaStateName(s));
   };
 }
 

@@ -10,18 +10,35 @@
 namespace imagesmith::cli {
 namespace {
 
-// az account show's shape, from the subscription resource.
+// az account show's shape, from a subscription resource.
+Json AccountJson(const Json& sub, const std::string& default_subscription) {
+  Json out = Json::MakeObject();
+  out.Set("id", *sub.Find("subscriptionId"));
+  out.Set("name", *sub.Find("displayName"));
+  out.Set("isDefault",
+          Json::Bool(sub.Find("subscriptionId")->string_value() == default_subscription));
+  out.Set("state", *sub.Find("state"));
+  out.Set("resourceId", *sub.Find("id"));
+  return out;
+}
+
 int RunShow(const ParsedArgs&, CommandContext& ctx) {
   auto client = ApiClient::Open(*ctx.env);
   if (!client.ok()) return ReportError(client.status(), ctx);
   auto r = client->Call(MakeRequest(api::Verb::kGet, client->Subscription()));
   if (!r.ok()) return ReportError(r.status(), ctx);
-  Json out = Json::MakeObject();
-  out.Set("id", *r->body.Find("subscriptionId"));
-  out.Set("name", *r->body.Find("displayName"));
-  out.Set("isDefault", Json::Bool(true));
-  out.Set("state", *r->body.Find("state"));
-  out.Set("resourceId", *r->body.Find("id"));
+  PrintResult(AccountJson(r->body, client->subscription()), ctx);
+  return 0;
+}
+
+int RunList(const ParsedArgs&, CommandContext& ctx) {
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  auto r =
+      client->Call(MakeListRequest(client->Subscription(), "Microsoft.Resources/subscriptions"));
+  if (!r.ok()) return ReportError(r.status(), ctx);
+  Json out = Json::MakeArray();
+  for (const Json& sub : PrintableItems(*r)) out.Append(AccountJson(sub, client->subscription()));
   PrintResult(out, ctx);
   return 0;
 }
@@ -56,6 +73,18 @@ void RegisterAccountCommands(CommandRegistry& registry) {
       .options = {},
       .examples = {"imagesmith account show", "imagesmith account show -o table"},
       .run = RunShow,
+  });
+  registry.Add(CommandSpec{
+      .path = "account list",
+      .summary = "List the subscriptions.",
+      .description = "Each entry has the shape of 'account show'; isDefault marks the default\n"
+                     "subscription.",
+      .args_usage = "",
+      .min_positionals = 0,
+      .max_positionals = 0,
+      .options = {},
+      .examples = {"imagesmith account list -o table"},
+      .run = RunList,
   });
   registry.Add(CommandSpec{
       .path = "account list-locations",

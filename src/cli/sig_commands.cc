@@ -271,9 +271,9 @@ StatusOr<ResourceId> VersionOf(const ApiClient& c, const ParsedArgs& args) {
 }
 
 // Prints per-region progress on a terminal.
-std::function<void(const std::string&)> Progress(CommandContext& ctx) {
+std::function<void(api::ProgressKind, std::string_view)> Progress(CommandContext& ctx) {
   if (!ctx.stderr_is_tty && !ctx.verbose) return {};
-  return [&ctx](const std::string& line) { *ctx.err << line << "\n"; };
+  return [&ctx](api::ProgressKind, std::string_view line) { *ctx.err << line << "\n"; };
 }
 
 // az's table shows the replication state, which the API returns only with

@@ -195,6 +195,8 @@ StatusOr<ExecResult> AgentClient::Exec(const ExecRequest& req, int64_t deadline_
                                    "' in time");
     }
     RETURN_IF_ERROR(s);
+    // The agent answers every HELLO of WaitReady; late answers are harmless.
+    if (type == proto::Type::kReady) continue;
     proto::Reader r(payload);
     uint32_t got_id = 0;
     if (!r.U32(&got_id)) return Malformed("command");
@@ -245,6 +247,7 @@ Status AgentClient::WaitAck(uint32_t id, int64_t deadline_us, const std::string&
     std::string payload;
     Status s = ReadFrame(&type, &payload, deadline_us, nullptr);
     if (!s.ok()) return s.WithContext(what);
+    if (type == proto::Type::kReady) continue;  // a late answer to a HELLO
     proto::Reader r(payload);
     uint32_t got_id = 0;
     if (!r.U32(&got_id)) return Malformed("reply");

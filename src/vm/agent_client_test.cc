@@ -65,6 +65,20 @@ TEST_F(HostileGuest, AnHonestCommandStillWorks) {
   EXPECT_EQ(lines, (std::vector<std::string>{"one", "two"}));
 }
 
+// WaitReady says HELLO every 2 s and the agent answers each one, so READY
+// messages can arrive during the first command; their first field (the
+// protocol version, 1) must not be taken for the command's id.
+TEST_F(HostileGuest, LateReadyAnswersDuringACommandAreIgnored) {
+  std::string ready = proto::EncodeFrame(
+      Type::kReady, Writer().U32(proto::kProtocolVersion).U64(5).Str("a").data());
+  Send({ready, proto::EncodeFrame(Type::kStdout, Writer().U32(1).Raw("x\n").data()), ready,
+        Exit(1, 0, 0, 0)});
+  std::vector<std::string> lines;
+  auto r = Exec(&lines);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(lines, (std::vector<std::string>{"x"}));
+}
+
 TEST_F(HostileGuest, EscapeSequencesInOutputAreEscapedBeforeTheyReachALogOrTerminal) {
   Send({proto::EncodeFrame(Type::kStderr,
                            Writer().U32(1).Raw("\x1b]0;owned\x07red\x1b[31m\n").data()),
