@@ -23,6 +23,9 @@ StatusOr<std::unique_ptr<Local>> OpenLocal(Env& env) {
   local->services.env = &env;
   local->services.meta = local->meta.get();
   local->registry = BuiltinRegistry();
+  local->operations = std::make_unique<Operations>(local->services);
+  AddBuiltinHandlers(*local->operations);
+  local->services.operations = local->operations.get();
   local->owner.principal.kind = auth::PrincipalKind::kUser;
   local->owner.principal.name = "owner";
   local->owner.principal.is_owner = true;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "api/operations.h"
 #include "api/provider.h"
 #include "api/services.h"
 #include "base/statusor.h"
@@ -20,6 +21,9 @@ struct Local {
   std::unique_ptr<meta::MetaStore> meta;
   std::unique_ptr<Registry> registry;
   Services services;  // points into this Local
+  // Durable operations; this process's worker. Declared after `services`,
+  // which it borrows.
+  std::unique_ptr<Operations> operations;
   // Local use of the data directory acts as its owner.
   Caller owner;
 

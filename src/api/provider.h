@@ -48,7 +48,10 @@ struct Request {
   ResourceId id = ResourceId::ForSubscription("");
   std::string list_type;  // kList: the full type listed, "Microsoft.Compute/galleries"
   std::string action;     // kAction: "run", "cancel", ...
-  Json body;              // kPut, kPatch, kAction: the request body (may be null)
+  // The request's api-version ("" from front ends that have none); a body
+  // that does not say its own apiVersion is read as this version.
+  std::string api_version;
+  Json body;  // kPut, kPatch, kAction: the request body (may be null)
   // ETag preconditions (If-Match / If-None-Match); "*" matches any existing
   // resource.
   std::optional<std::string> if_match;

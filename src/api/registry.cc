@@ -1,6 +1,7 @@
 // The built-in providers. Each resource type's provider is added here once.
 #include "api/provider.h"
 #include "api/resource_providers.h"
+#include "api/template_provider.h"
 
 namespace imagesmith::api {
 
@@ -14,7 +15,11 @@ std::unique_ptr<Registry> BuiltinRegistry() {
   registry->Add(NewImageVersionProvider());
   registry->Add(NewManagedImageProvider());
 #endif
+  registry->Add(NewImageTemplateProvider());
+  registry->Add(NewRunOutputProvider());
   return registry;
 }
+
+void AddBuiltinHandlers(Operations& operations) { operations.AddHandler(NewTemplateRunHandler()); }
 
 }  // namespace imagesmith::api

@@ -117,6 +117,7 @@ void RegisterGroupCommands(CommandRegistry& registry);
 void RegisterDiskCommands(CommandRegistry& registry);           // cli/disk_commands.cc
 void RegisterImageTemplateCommands(CommandRegistry& registry);  // cli/image_template_commands.cc
 void RegisterImageBuilderCommands(CommandRegistry& registry);   // cli/image_builder_commands.cc
+void RegisterOperationCommands(CommandRegistry& registry);      // cli/operation_commands.cc
 void RegisterCatalogCommands(CommandRegistry& registry);        // cli/catalog_commands.cc
 void RegisterCacheCommands(CommandRegistry& registry);          // cli/cache_commands.cc
 void RegisterStoreCommands(CommandRegistry& registry);          // cli/store_commands.cc

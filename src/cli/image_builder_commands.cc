@@ -72,7 +72,8 @@ StatusOr<Working> LoadWorking(Data& data, const ParsedArgs& args, CommandContext
                            "'; create one with 'imagesmith image builder create --defer'");
     }
   }
-  ASSIGN_OR_RETURN(itops::Stored s, itops::GetStored(data, group, name));
+  ASSIGN_OR_RETURN(api::Local * local, OpenApi(ctx));
+  ASSIGN_OR_RETURN(itops::Stored s, itops::GetStored(*local, group, name));
   return Working{s.template_json, s.template_dir, false};
 }
 
@@ -94,8 +95,10 @@ int SaveWorking(Data& data, const ParsedArgs& args, CommandContext& ctx, const W
     PrintResult(out, ctx);
     return 0;
   }
-  Status s = itops::Put(data, group, name, *t, w.dir, true);
-  if (!s.ok()) return ReportError(s, ctx);
+  auto local = OpenApi(ctx);
+  if (!local.ok()) return ReportApiError(local.status(), ctx);
+  Status s = itops::Put(**local, group, name, *t, w.dir, true);
+  if (!s.ok()) return ReportApiError(s, ctx);
   return itops::Show(args, ctx);
 }
 
@@ -231,12 +234,11 @@ int RunCreate(const ParsedArgs& args, CommandContext& ctx) {
     t.Set("apiVersion", Json::String(args.Get("api-version", kDefaultApiVersion)));
     std::string location = args.Get("location");
     if (location.empty()) {
-      Status s = data->meta->Read([&](meta::Transaction& txn) {
-        auto g = txn.Get(data->Group(group));
-        if (g.ok()) location = g->location;
-        return g.status();
-      });
-      if (!s.ok()) return ReportError(s, ctx);
+      auto local = OpenApi(ctx);
+      if (!local.ok()) return ReportApiError(local.status(), ctx);
+      auto g = api::GroupLocation((*local)->services, data->Group(group));
+      if (!g.ok()) return ReportApiError(g.status(), ctx);
+      location = *g;
     }
     t.Set("location", Json::String(location));
     if (!args.Has("image-source")) {
@@ -299,8 +301,10 @@ int RunCreate(const ParsedArgs& args, CommandContext& ctx) {
   if (w.deferred) return SaveWorking(*data, args, ctx, w);
   auto checked = Check(t, ctx, name);
   if (!checked) return 1;
-  Status s = itops::Put(*data, group, name, *checked, dir, false);
-  if (!s.ok()) return ReportError(s, ctx);
+  auto local = OpenApi(ctx);
+  if (!local.ok()) return ReportApiError(local.status(), ctx);
+  Status s = itops::Put(**local, group, name, *checked, dir, false);
+  if (!s.ok()) return ReportApiError(s, ctx);
   return itops::Show(args, ctx);
 }
 
@@ -459,10 +463,12 @@ int RunWait(const ParsedArgs& args, CommandContext& ctx) {
   int timeout = std::atoi(args.Get("timeout", "3600").c_str());
   int64_t start = ctx.env->NowMicros();
   for (;;) {
-    auto state = itops::RunState(*data, args.Get("resource-group"), args.Get("name"));
+    auto local = OpenApi(ctx);
+    if (!local.ok()) return ReportApiError(local.status(), ctx);
+    auto state = itops::RunState(**local, args.Get("resource-group"), args.Get("name"));
     bool exists = state.ok();
     if (!exists && state.status().code() != StatusCode::kNotFound) {
-      return ReportError(state.status(), ctx);
+      return ReportApiError(state.status(), ctx);
     }
     bool done;
     if (args.Has("deleted")) {
@@ -544,11 +550,12 @@ void RegisterImageBuilderCommands(CommandRegistry& registry) {
                     {Group(), Name(), {"yes", 'y', "", "Accepted for az compatibility."}},
                     "imagesmith image builder delete -g images -n web", itops::Delete));
   registry.Add(
-      Spec("image builder run", "Build the image now, in the foreground.",
+      Spec("image builder run", "Build the image now (in the foreground unless --no-wait).",
            {Group(),
             Name(),
             {"no-cache", 0, "", "Do not use the step cache."},
-            {"no-wait", 0, "", "Accepted for az compatibility; the run is in the foreground."}},
+            {"no-wait", 0, "",
+             "Print the run's operation at once and let a worker do the work (as az does)."}},
            "imagesmith image builder run -g images -n web", itops::Run));
   registry.Add(Spec("image builder cancel", "Cancel the running build.", {Group(), Name()},
                     "imagesmith image builder cancel -g images -n web", itops::Cancel));

@@ -7,6 +7,8 @@
 
 #include <string>
 
+#include "api/local.h"
+#include "api/template_provider.h"
 #include "base/json.h"
 #include "base/statusor.h"
 #include "cli/command.h"
@@ -26,19 +28,29 @@ int ShowRuns(const ParsedArgs& args, CommandContext& ctx);  // also reads --outp
 // replaces its definition keeping its runs (replace = true), as
 // 'image-template create' / 'build' do. `template_dir` resolves relative
 // scriptUri / sourceUri paths.
-Status Put(Data& data, const std::string& group, const std::string& name,
+Status Put(api::Local& local, const std::string& group, const std::string& name,
            const tmpl::ImageTemplate& t, const std::string& template_dir, bool replace);
 
 // The stored template: its normalised JSON and the directory its relative
 // paths resolve against. NotFound names the template.
-struct Stored {
-  Json template_json;
-  std::string template_dir;
-};
-StatusOr<Stored> GetStored(Data& data, const std::string& group, const std::string& name);
+using Stored = api::StoredTemplate;
+StatusOr<Stored> GetStored(api::Local& local, const std::string& group, const std::string& name);
 
 // The template's lastRunStatus.runState as show reports it ("" before any run);
 // NotFound when the template does not exist.
-StatusOr<std::string> RunState(Data& data, const std::string& group, const std::string& name);
+StatusOr<std::string> RunState(api::Local& local, const std::string& group,
+                               const std::string& name);
 
 }  // namespace imagesmith::cli::itops
+
+namespace imagesmith::cli {
+
+// The api layer on the local data directory, opened once per process
+// (api::OpenLocal); the CLI acts as the data directory's owner.
+StatusOr<api::Local*> OpenApi(CommandContext& ctx);
+
+// Prints a provider's error (its ARM message, without the code prefix) and
+// returns the exit code for it.
+int ReportApiError(const Status& status, CommandContext& ctx);
+
+}  // namespace imagesmith::cli

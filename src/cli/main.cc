@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
 #endif
 #ifdef IMAGESMITH_HAVE_BUILD
   RegisterImageTemplateCommands(registry);
+  RegisterOperationCommands(registry);
   RegisterCacheCommands(registry);
 #endif
 #ifdef IMAGESMITH_HAVE_GALLERY

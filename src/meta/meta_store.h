@@ -39,6 +39,27 @@ struct Resource {
   Json ToJson() const;
 };
 
+// One durable operation's row (api/operations.h gives it its meaning). The
+// columns that claims and lists select on are fields; everything else is in
+// `doc`. Copyable value type.
+struct OperationRow {
+  std::string id;      // a GUID, the key
+  std::string type;    // "Microsoft.VirtualMachineImages/imageTemplates/run"
+  std::string target;  // the resource ID the operation works on
+  std::string status;  // InProgress, Succeeded, Failed, Canceled
+  // The worker holding the lease ("" when queued or finished) and when the
+  // lease ends (microseconds since the epoch).
+  std::string owner;
+  int64_t lease_expiry_us = 0;
+  Json doc = Json::MakeObject();
+  int64_t created_us = 0;  // set by the store
+  int64_t updated_us = 0;  // set by the store
+  // Set by ClaimOperation only: the owner and lease end before this claim
+  // ("" and 0 for a queued operation).
+  std::string previous_owner;
+  int64_t previous_lease_expiry_us = 0;
+};
+
 // Reads and writes inside one transaction. Borrowed; valid only inside the
 // callback given to MetaStore::Update / MetaStore::Read.
 class Transaction {
@@ -68,6 +89,28 @@ class Transaction {
   virtual StatusOr<std::vector<Resource>> ListDescendants(const ResourceId& id, int64_t limit) = 0;
   // Every subscription.
   virtual StatusOr<std::vector<Resource>> ListSubscriptions() = 0;
+
+  // Durable operations (a table of their own; see OperationRow).
+  // Inserts; AlreadyExists if the ID is taken. Fills created/updated.
+  virtual Status CreateOperation(OperationRow& op) = 0;
+  // NotFound naming the operation ID when absent.
+  virtual StatusOr<OperationRow> GetOperation(const std::string& id) = 0;
+  // Replaces every column of an existing operation; NotFound if absent.
+  virtual Status ReplaceOperation(OperationRow& op) = 0;
+  // Operations newest first, at most `limit`; only those on `target` (case-
+  // insensitive) when it is not empty, only those with `status` when it is
+  // not empty.
+  virtual StatusOr<std::vector<OperationRow>> ListOperations(const std::string& target,
+                                                             const std::string& status,
+                                                             int64_t limit) = 0;
+  // Claims for `owner` the oldest InProgress operation of one of `types`
+  // that nobody holds, whose lease ended before `now_us`, or whose owner is
+  // one of `dead_owners` (workers known to have died): sets its owner and
+  // lease end to `lease_until_us` with one UPDATE. nullopt when there is
+  // none. The returned row has previous_owner / previous_lease_expiry_us.
+  virtual StatusOr<std::optional<OperationRow>> ClaimOperation(
+      const std::vector<std::string>& types, const std::string& owner, int64_t now_us,
+      int64_t lease_until_us, const std::vector<std::string>& dead_owners) = 0;
 };
 
 class MetaStore {

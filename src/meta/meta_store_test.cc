@@ -114,7 +114,7 @@ TEST_F(MetaStoreTest, DataSurvivesReopenAndUsesWalMode) {
   store_.reset();
   auto again = OpenSqliteMetaStore(*Env::Default(), dir_ + "/meta.db");
   ASSERT_TRUE(again.ok());
-  EXPECT_EQ((*again)->SchemaVersion(), 1);
+  EXPECT_EQ((*again)->SchemaVersion(), 2);  // 2: operations
   EXPECT_TRUE(Env::Default()->FileExists(dir_ + "/meta.db-wal"));
   Status s = (*again)->Read([&](Transaction& t) {
     ASSIGN_OR_RETURN(bool exists, t.Exists(Id(std::string(kSub) + "/resourceGroups/rg")));

@@ -53,6 +53,23 @@ const char* const kMigrations[] = {
     CREATE INDEX resources_by_parent ON resources(parent_key, type_key, name);
     CREATE INDEX resources_by_type ON resources(type_key);
     )sql",
+    // 2: durable operations (api/operations.h)
+    R"sql(
+    CREATE TABLE operations (
+      id               TEXT PRIMARY KEY,
+      type             TEXT NOT NULL,
+      target_key       TEXT NOT NULL,  -- lowercase target resource ID
+      target           TEXT NOT NULL,
+      status           TEXT NOT NULL,  -- InProgress, Succeeded, Failed, Canceled
+      owner            TEXT NOT NULL DEFAULT '',
+      lease_expiry_us  INTEGER NOT NULL DEFAULT 0,
+      doc              TEXT NOT NULL DEFAULT '{}',
+      created_us       INTEGER NOT NULL,
+      updated_us       INTEGER NOT NULL
+    );
+    CREATE INDEX operations_by_status ON operations(status, created_us);
+    CREATE INDEX operations_by_target ON operations(target_key, created_us);
+    )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
 
@@ -190,6 +207,29 @@ std::string ParentKey(const ResourceId& id) {
 
 constexpr const char* kColumns =
     "id, location, tags, properties, created_us, updated_us, generation";
+
+constexpr const char* kOperationColumns =
+    "id, type, target, status, owner, lease_expiry_us, doc, created_us, updated_us";
+
+StatusOr<OperationRow> RowToOperation(Stmt& s, const std::string& path) {
+  auto doc = ParseJson(s.Text(6));
+  if (!doc.ok()) {
+    return DataLossError("metadata database " + path + ": damaged operation " + s.Text(0) +
+                         "; restore the data directory from a backup (`imagesmith backup "
+                         "restore DIR` into an empty directory)");
+  }
+  OperationRow op;
+  op.id = s.Text(0);
+  op.type = s.Text(1);
+  op.target = s.Text(2);
+  op.status = s.Text(3);
+  op.owner = s.Text(4);
+  op.lease_expiry_us = s.Int(5);
+  op.doc = std::move(*doc);
+  op.created_us = s.Int(7);
+  op.updated_us = s.Int(8);
+  return op;
+}
 
 StatusOr<Resource> RowToResource(Stmt& s, const std::string& path) {
   auto id = ResourceId::Parse(s.Text(0));
@@ -335,6 +375,122 @@ class SqliteTransaction final : public Transaction {
     Stmt s(db_, sql.c_str());
     if (!s.ok()) return SqliteError(db_, path_, "prepare");
     return Collect(s);
+  }
+
+  Status CreateOperation(OperationRow& op) override {
+    RETURN_IF_ERROR(CheckWritable());
+    op.created_us = op.updated_us = env_.NowMicros();
+    Stmt s(db_,
+           "INSERT INTO operations (id, type, target_key, target, status, owner, "
+           "lease_expiry_us, doc, created_us, updated_us) VALUES (?,?,?,?,?,?,?,?,?,?)");
+    if (!s.ok()) return SqliteError(db_, path_, "prepare");
+    s.Bind(1, op.id)
+        .Bind(2, op.type)
+        .Bind(3, AsciiToLower(op.target))
+        .Bind(4, op.target)
+        .Bind(5, op.status)
+        .Bind(6, op.owner)
+        .Bind(7, op.lease_expiry_us)
+        .Bind(8, op.doc.Dump(-1))
+        .Bind(9, op.created_us)
+        .Bind(10, op.updated_us);
+    int rc = s.Step();
+    if (rc == SQLITE_CONSTRAINT || (sqlite3_extended_errcode(db_) & 0xff) == SQLITE_CONSTRAINT) {
+      return AlreadyExistsError("operation " + op.id + " already exists");
+    }
+    if (rc != SQLITE_DONE) return SqliteError(db_, path_, "create operation " + op.id);
+    return Status::Ok();
+  }
+
+  StatusOr<OperationRow> GetOperation(const std::string& id) override {
+    std::string sql = std::string("SELECT ") + kOperationColumns + " FROM operations WHERE id = ?";
+    Stmt s(db_, sql.c_str());
+    if (!s.ok()) return SqliteError(db_, path_, "prepare");
+    s.Bind(1, AsciiToLower(id));
+    int rc = s.Step();
+    if (rc == SQLITE_DONE) return NotFoundError("operation '" + id + "' was not found");
+    if (rc != SQLITE_ROW) return SqliteError(db_, path_, "read operation " + id);
+    return RowToOperation(s, path_);
+  }
+
+  Status ReplaceOperation(OperationRow& op) override {
+    RETURN_IF_ERROR(CheckWritable());
+    op.updated_us = env_.NowMicros();
+    Stmt s(db_,
+           "UPDATE operations SET status = ?, owner = ?, lease_expiry_us = ?, doc = ?, "
+           "updated_us = ? WHERE id = ?");
+    if (!s.ok()) return SqliteError(db_, path_, "prepare");
+    s.Bind(1, op.status)
+        .Bind(2, op.owner)
+        .Bind(3, op.lease_expiry_us)
+        .Bind(4, op.doc.Dump(-1))
+        .Bind(5, op.updated_us)
+        .Bind(6, op.id);
+    if (s.Step() != SQLITE_DONE) return SqliteError(db_, path_, "update operation " + op.id);
+    if (sqlite3_changes(db_) == 0) return NotFoundError("operation '" + op.id + "' was not found");
+    return Status::Ok();
+  }
+
+  StatusOr<std::vector<OperationRow>> ListOperations(const std::string& target,
+                                                     const std::string& status,
+                                                     int64_t limit) override {
+    std::string sql = std::string("SELECT ") + kOperationColumns +
+                      " FROM operations WHERE (? = '' OR target_key = ?) AND (? = '' OR status = "
+                      "?) ORDER BY created_us DESC, id LIMIT ?";
+    Stmt s(db_, sql.c_str());
+    if (!s.ok()) return SqliteError(db_, path_, "prepare");
+    std::string key = AsciiToLower(target);
+    s.Bind(1, key).Bind(2, key).Bind(3, status).Bind(4, status).Bind(5, limit);
+    std::vector<OperationRow> out;
+    while (true) {
+      int rc = s.Step();
+      if (rc == SQLITE_DONE) return out;
+      if (rc != SQLITE_ROW) return SqliteError(db_, path_, "list operations");
+      ASSIGN_OR_RETURN(OperationRow op, RowToOperation(s, path_));
+      out.push_back(std::move(op));
+    }
+  }
+
+  StatusOr<std::optional<OperationRow>> ClaimOperation(
+      const std::vector<std::string>& types, const std::string& owner, int64_t now_us,
+      int64_t lease_until_us, const std::vector<std::string>& dead_owners) override {
+    RETURN_IF_ERROR(CheckWritable());
+    if (types.empty()) return std::optional<OperationRow>();
+    // Types and dead owners go in as JSON arrays (json_each), so one
+    // prepared statement serves any number of them.
+    Json type_list = Json::MakeArray();
+    for (const std::string& t : types) type_list.Append(Json::String(t));
+    Json dead_list = Json::MakeArray();
+    for (const std::string& d : dead_owners) dead_list.Append(Json::String(d));
+    std::string sql = std::string("SELECT ") + kOperationColumns +
+                      " FROM operations WHERE status = 'InProgress' AND type IN (SELECT value "
+                      "FROM json_each(?)) AND (owner = '' OR lease_expiry_us < ? OR owner IN "
+                      "(SELECT value FROM json_each(?))) ORDER BY created_us, id LIMIT 1";
+    Stmt q(db_, sql.c_str());
+    if (!q.ok()) return SqliteError(db_, path_, "prepare");
+    q.Bind(1, type_list.Dump(-1)).Bind(2, now_us).Bind(3, dead_list.Dump(-1));
+    int rc = q.Step();
+    if (rc == SQLITE_DONE) return std::optional<OperationRow>();
+    if (rc != SQLITE_ROW) return SqliteError(db_, path_, "find an operation to claim");
+    ASSIGN_OR_RETURN(OperationRow op, RowToOperation(q, path_));
+    op.previous_owner = op.owner;
+    op.previous_lease_expiry_us = op.lease_expiry_us;
+    op.owner = owner;
+    op.lease_expiry_us = lease_until_us;
+    op.updated_us = env_.NowMicros();
+    // The write transaction holds the database's write lock, so nobody can
+    // claim the row between the SELECT and this UPDATE; the WHERE repeats
+    // the owner as a guard all the same.
+    Stmt u(db_,
+           "UPDATE operations SET owner = ?, lease_expiry_us = ?, updated_us = ? WHERE id = ? AND "
+           "owner = ? AND status = 'InProgress'");
+    if (!u.ok()) return SqliteError(db_, path_, "prepare");
+    u.Bind(1, owner).Bind(2, lease_until_us).Bind(3, op.updated_us).Bind(4, op.id);
+    u.Bind(5, op.previous_owner);
+    if (u.Step() != SQLITE_DONE) return SqliteError(db_, path_, "claim operation " + op.id);
+    if (sqlite3_changes(db_) != 1)
+      return InternalError("operation " + op.id + " changed while claimed");
+    return std::optional<OperationRow>(std::move(op));
   }
 
  private:
