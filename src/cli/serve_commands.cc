@@ -5,10 +5,20 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
 
 #include "api/local.h"
+#include "api/operations.h"
+#include "base/strings.h"
 #include "cli/command.h"
 #include "server/access_log.h"
 #include "server/handler.h"
@@ -33,6 +43,41 @@ StatusOr<int> IntFlag(const ParsedArgs& args, const std::string& name, int fallb
   return static_cast<int>(n);
 }
 
+// imagesmith_operations{type,state}: the operations in the database, by
+// type and status, counted at most every 10 s (the newest 10000).
+server::Metrics::Collector OperationsCollector(api::Operations& operations) {
+  struct State {
+    std::mutex mu;
+    std::chrono::steady_clock::time_point at;                       // guarded by mu
+    std::map<std::pair<std::string, std::string>, int64_t> counts;  // guarded by mu
+    bool valid = false;                                             // guarded by mu
+  };
+  auto state = std::make_shared<State>();
+  return [&operations, state](std::string* out) {
+    std::lock_guard<std::mutex> lock(state->mu);
+    auto now = std::chrono::steady_clock::now();
+    if (!state->valid || now - state->at > std::chrono::seconds(10)) {
+      auto list = operations.List(std::nullopt, 10000);
+      if (list.ok()) {
+        state->counts.clear();
+        for (const api::Operation& op : *list) {
+          ++state->counts[{op.type, std::string(api::OperationStatusName(op.status))}];
+        }
+        state->at = now;
+        state->valid = true;
+      }
+    }
+    *out +=
+        "# HELP imagesmith_operations Durable operations in the metadata database (the newest "
+        "10000), by type and status.\n";
+    *out += "# TYPE imagesmith_operations gauge\n";
+    for (const auto& [key, n] : state->counts) {
+      *out += "imagesmith_operations{type=\"" + server::PromEscape(key.first) + "\",state=\"" +
+              server::PromEscape(key.second) + "\"} " + std::to_string(n) + "\n";
+    }
+  };
+}
+
 int RunServe(const ParsedArgs& args, CommandContext& ctx) {
   server::ServerOptions options;
   options.listen = args.Get("listen", "127.0.0.1:8443");
@@ -47,6 +92,8 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
   auto request_timeout = IntFlag(args, "request-timeout", 30, 1, 3600);
   if (!request_timeout.ok()) return ReportError(request_timeout.status(), ctx);
   options.request_timeout_ms = *request_timeout * 1000;
+  auto workers = IntFlag(args, "workers", 1, 0, 64);
+  if (!workers.ok()) return ReportError(workers.status(), ctx);
   auto idle_timeout = IntFlag(args, "idle-timeout", 60, 1, 86400);
   if (!idle_timeout.ok()) return ReportError(idle_timeout.status(), ctx);
   options.idle_timeout_ms = *idle_timeout * 1000;
@@ -71,13 +118,23 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
   sigaddset(&stop, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
+  api::Operations& operations = *(*local)->operations;
   server::Metrics metrics;
   metrics.AddCollector(server::StoreCollector((*local)->services.data_dir));
+  metrics.AddCollector(OperationsCollector(operations));
   server::AccessLog access_log(log_fd);
   server::HandlerOptions handler_options;
   handler_options.verify_token = server::MakeTokenVerifier(**local);
   handler_options.issue_token = server::MakeTokenIssuer(**local);
   handler_options.openapi_json = server::kOpenApiJson;
+  handler_options.operation_status = [&operations](const std::string& subscription,
+                                                   const std::string& id) -> StatusOr<Json> {
+    ASSIGN_OR_RETURN(api::Operation op, operations.Get(id));
+    if (AsciiToLower(op.target.subscription()) != AsciiToLower(subscription)) {
+      return NotFoundError("no operation '" + id + "' in subscription " + subscription);
+    }
+    return op.ToJson();
+  };
   // One database connection per server thread (server/services_pool.h).
   std::vector<std::unique_ptr<meta::MetaStore>> stores;
   for (int i = 0; i < options.threads; ++i) {
@@ -90,6 +147,17 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
                              std::move(handler_options));
   auto http = server::HttpServer::Start(options, handler, metrics);
   if (!http.ok()) return ReportError(http.status(), ctx);
+
+  // Operation workers: claim queued operations (a run started with the
+  // REST API, or by 'image-template run --no-wait') and abandoned ones.
+  std::atomic<bool> stop_workers{false};
+  std::vector<std::thread> worker_threads;
+  for (int i = 0; i < *workers; ++i) {
+    worker_threads.emplace_back([&operations, &stop_workers, &ctx] {
+      Status s = operations.Work(stop_workers, /*exit_when_idle=*/false);
+      if (!s.ok()) *ctx.err << "imagesmith serve: operation worker: " << s.message() << std::endl;
+    });
+  }
 
   Json ready = Json::MakeObject();
   ready.Set("listen", Json::String((*http)->address()));
@@ -104,6 +172,13 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
   *ctx.err << "imagesmith serve: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
            << ": finishing requests in flight" << std::endl;
   (*http)->Shutdown();
+  // Workers finish the operation they hold and record its outcome, which
+  // releases its lease; they claim nothing new.
+  stop_workers.store(true);
+  if (!worker_threads.empty()) {
+    *ctx.err << "imagesmith serve: waiting for the operation workers" << std::endl;
+  }
+  for (std::thread& t : worker_threads) t.join();
   if (log_fd > STDERR_FILENO) ::close(log_fd);
   *ctx.err << "imagesmith serve: stopped" << std::endl;
   return 0;
@@ -120,8 +195,10 @@ void RegisterServeCommands(CommandRegistry& registry) {
           "/healthz, /metrics (Prometheus), /openapi.json and the token endpoint. Every ARM\n"
           "request needs 'Authorization: Bearer TOKEN'. Prints the bound address as one JSON\n"
           "line on stdout once it accepts connections; logs one JSON line per request on\n"
-          "stderr (or --access-log FILE). SIGTERM or SIGINT stops it gracefully: requests\n"
-          "in flight finish, then it exits 0. See doc/server.md.",
+          "stderr (or --access-log FILE). It also runs --workers operation workers (template\n"
+          "runs started through the API). SIGTERM or SIGINT stops it gracefully: requests\n"
+          "in flight finish, workers finish their operation, then it exits 0. See\n"
+          "doc/server.md.",
       .args_usage = "",
       .min_positionals = 0,
       .max_positionals = 0,
@@ -132,7 +209,10 @@ void RegisterServeCommands(CommandRegistry& registry) {
                "picks a free port)."},
               {"tls-cert", 0, "FILE", "PEM certificate chain; serve HTTPS (needs --tls-key)."},
               {"tls-key", 0, "FILE", "PEM private key of --tls-cert."},
-              {"threads", 0, "N", "Worker threads (default 4)."},
+              {"threads", 0, "N", "HTTP worker threads (default 4)."},
+              {"workers", 0, "N",
+               "Operation workers: template runs and other long work "
+               "(default 1; 0 leaves them to other processes)."},
               {"access-log", 0, "FILE",
                "Access log: a file to append to, '-' for stderr "
                "(default) or 'off'."},
