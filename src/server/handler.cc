@@ -501,6 +501,7 @@ HttpResponse ArmHandler::Arm(const HttpRequest& request, const RequestInfo& info
     if (!body.ok()) return ErrorResponse(body.status(), &outcome.error_code);
     req.body = std::move(*body);
   }
+  if (const std::string* v = request.Query("api-version")) req.api_version = *v;
   for (const auto& [name, value] : request.query) {
     std::string lower = Lower(name);
     if (lower == "api-version" || lower == "$top" || lower == "$skiptoken") continue;
