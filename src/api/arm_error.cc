@@ -66,6 +66,8 @@ constexpr std::string_view kExplicitCodes[] = {
     "ExpiredAuthenticationToken",
     "PrincipalNotFound",
     "RoleAssignmentExists",
+    "RoleAssignmentNotFound",
+    "InvalidRoleAssignmentId",
     "RoleDefinitionDoesNotExist",
     "ImageTemplateRunInProgress",
     "AllocationFailed",

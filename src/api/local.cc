@@ -1,5 +1,6 @@
 #include "api/local.h"
 
+#include "auth/directory.h"
 #include "base/data_dir.h"
 #include "meta/scopes.h"
 
@@ -18,6 +19,8 @@ StatusOr<std::unique_ptr<Local>> OpenLocal(Env& env) {
   RETURN_IF_ERROR(local->meta->Update([&](meta::Transaction& txn) {
     ASSIGN_OR_RETURN(meta::Resource sub, meta::EnsureDefaultSubscription(txn, env));
     local->services.subscription = sub.id.subscription();
+    ASSIGN_OR_RETURN(auth::DirectoryInfo directory, auth::EnsureDirectory(txn));
+    local->owner.principal = auth::OwnerPrincipal(directory);
     return Status::Ok();
   }));
   local->services.env = &env;
@@ -26,9 +29,6 @@ StatusOr<std::unique_ptr<Local>> OpenLocal(Env& env) {
   local->operations = std::make_unique<Operations>(local->services);
   AddBuiltinHandlers(*local->operations);
   local->services.operations = local->operations.get();
-  local->owner.principal.kind = auth::PrincipalKind::kUser;
-  local->owner.principal.name = "owner";
-  local->owner.principal.is_owner = true;
   return local;
 }
 

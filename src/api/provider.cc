@@ -63,7 +63,9 @@ std::vector<const Provider*> Registry::providers() const {
 }
 
 StatusOr<Response> Registry::Dispatch(Services& services, const Request& request) const {
-  std::string type = request.verb == Verb::kList ? request.list_type : request.id.FullType();
+  std::string type = request.verb == Verb::kList       ? request.list_type
+                     : !request.extension_type.empty() ? request.extension_type
+                                                       : request.id.FullType();
   Provider* p = Find(type);
   if (p == nullptr) {
     return ArmStatus(StatusCode::kNotFound, "InvalidResourceType",

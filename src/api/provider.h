@@ -71,6 +71,14 @@ struct Request {
   // "$expand" (ReplicationStatus on an image version), "location" (the
   // region of an image version named "latest").
   std::map<std::string, std::string> params;
+  // Extension resources (Microsoft.Authorization/roleAssignments) live at
+  // any scope and their IDs are not ResourceIds: for GET, PUT and DELETE of
+  // one, `id` is the scope (subscription, group or resource) and
+  // `extension_type` / `extension_name` the type and the name under it;
+  // Dispatch routes by `extension_type`. (kList uses `id` and `list_type`
+  // as for any type.) auth::ParseRoleAssignmentId splits an ID text.
+  std::string extension_type;
+  std::string extension_name;
 };
 
 struct Response {

@@ -1,4 +1,5 @@
 // The built-in providers. Each resource type's provider is added here once.
+#include "api/auth_providers.h"
 #include "api/provider.h"
 #include "api/resource_providers.h"
 #include "api/template_provider.h"
@@ -17,6 +18,8 @@ std::unique_ptr<Registry> BuiltinRegistry() {
 #endif
   registry->Add(NewImageTemplateProvider());
   registry->Add(NewRunOutputProvider());
+  registry->Add(NewIdentityProvider());
+  registry->Add(NewRoleAssignmentProvider());
   return registry;
 }
 

@@ -20,7 +20,10 @@ namespace imagesmith::auth {
 // AuthorizationFailed and Azure's message: "The client '<name>' with object
 // id '<id>' does not have authorization to perform action '<action>' over
 // scope '<scope>' or the scope is invalid."
-// The data directory's owner (Principal::is_owner) is allowed everything.
+// The data directory's owner (Principal::is_owner) is allowed everything;
+// anyone else when a role assignment at `scope` or above (role_assignments.h)
+// gives them a built-in role whose Actions / NotActions permit `action`
+// (roles.h).
 Status Authorize(meta::Transaction& txn, const Principal& principal, std::string_view action,
                  const ResourceId& scope);
 

@@ -125,6 +125,8 @@ void RegisterSigCommands(CommandRegistry& registry);            // cli/sig_comma
 void RegisterImageCommands(CommandRegistry& registry);          // cli/image_commands.cc
 void RegisterExportCommands(CommandRegistry& registry);         // cli/export_commands.cc
 void RegisterBackupCommands(CommandRegistry& registry);         // cli/backup_commands.cc
+void RegisterAuthCommands(CommandRegistry& registry);           // cli/auth_commands.cc
+void RegisterIdentityCommands(CommandRegistry& registry);       // cli/identity_commands.cc
 void RegisterServeCommands(CommandRegistry& registry);          // cli/serve_commands.cc
 
 }  // namespace imagesmith::cli

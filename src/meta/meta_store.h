@@ -60,6 +60,14 @@ struct OperationRow {
   int64_t previous_lease_expiry_us = 0;
 };
 
+// A record (Transaction::GetRecord): a JSON document by collection and key.
+struct Record {
+  std::string key;
+  Json value;
+  int64_t created_us = 0;
+  int64_t updated_us = 0;
+};
+
 // Reads and writes inside one transaction. Borrowed; valid only inside the
 // callback given to MetaStore::Update / MetaStore::Read.
 class Transaction {
@@ -111,6 +119,19 @@ class Transaction {
   virtual StatusOr<std::optional<OperationRow>> ClaimOperation(
       const std::vector<std::string>& types, const std::string& owner, int64_t now_us,
       int64_t lease_until_us, const std::vector<std::string>& dead_owners) = 0;
+  // Records: small JSON documents kept outside the resource tree, by
+  // collection ("roleAssignments", "servicePrincipals", ...) and key. Keys
+  // compare case-insensitively and keep the case they were written in. They
+  // are not resources: no parent, not counted by CountDescendants.
+  // NotFound naming the collection and key when absent.
+  virtual StatusOr<Record> GetRecord(const std::string& collection, const std::string& key) = 0;
+  // Every record of `collection`, ordered by key.
+  virtual StatusOr<std::vector<Record>> ListRecords(const std::string& collection) = 0;
+  // Inserts or replaces the record (created_us is kept on replace).
+  virtual Status PutRecord(const std::string& collection, const std::string& key,
+                           const Json& value) = 0;
+  // NotFound when absent.
+  virtual Status DeleteRecord(const std::string& collection, const std::string& key) = 0;
 };
 
 class MetaStore {

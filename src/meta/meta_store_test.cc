@@ -114,7 +114,7 @@ TEST_F(MetaStoreTest, DataSurvivesReopenAndUsesWalMode) {
   store_.reset();
   auto again = OpenSqliteMetaStore(*Env::Default(), dir_ + "/meta.db");
   ASSERT_TRUE(again.ok());
-  EXPECT_EQ((*again)->SchemaVersion(), 2);  // 2: operations
+  EXPECT_EQ((*again)->SchemaVersion(), 3);  // 1 resources, 2 operations, 3 records
   EXPECT_TRUE(Env::Default()->FileExists(dir_ + "/meta.db-wal"));
   Status s = (*again)->Read([&](Transaction& t) {
     ASSIGN_OR_RETURN(bool exists, t.Exists(Id(std::string(kSub) + "/resourceGroups/rg")));
@@ -276,6 +276,40 @@ TEST_F(MetaStoreTest, DamagedDatabaseFileIsDataLossNamingItAndSayingWhatToDo) {
   ASSERT_FALSE(h.ok());
   EXPECT_EQ(h.status().code(), StatusCode::kDataLoss) << h.status().ToString();
   EXPECT_NE(h.status().message().find(path), std::string::npos) << h.status().message();
+}
+
+TEST_F(MetaStoreTest, RecordsArePutReadListedAndDeletedByCaseInsensitiveKey) {
+  Status s = store_->Update([&](Transaction& t) {
+    Json v = Json::MakeObject();
+    v.Set("a", Json::Int(1));
+    RETURN_IF_ERROR(t.PutRecord("things", "Key-B", v));
+    RETURN_IF_ERROR(t.PutRecord("things", "key-a", v));
+    RETURN_IF_ERROR(t.PutRecord("others", "key-a", Json::MakeObject()));
+    v.Set("a", Json::Int(2));
+    RETURN_IF_ERROR(t.PutRecord("things", "KEY-B", v));  // replaces Key-B
+    return Status::Ok();
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  s = store_->Read([&](Transaction& t) {
+    ASSIGN_OR_RETURN(Record b, t.GetRecord("things", "key-b"));
+    EXPECT_EQ(b.key, "KEY-B");
+    EXPECT_EQ(b.value.Find("a")->AsInt64(), 2);
+    ASSIGN_OR_RETURN(std::vector<Record> all, t.ListRecords("things"));
+    EXPECT_EQ(all.size(), 2u);
+    EXPECT_EQ(all[0].key, "key-a");
+    EXPECT_EQ(t.GetRecord("things", "nope").status().code(), StatusCode::kNotFound);
+    // Records are not resources: nothing below the subscription counts them.
+    ASSIGN_OR_RETURN(int64_t n, t.CountDescendants(Id(kSub)));
+    EXPECT_EQ(n, 0);
+    return Status::Ok();
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  s = store_->Update([&](Transaction& t) {
+    RETURN_IF_ERROR(t.DeleteRecord("things", "Key-A"));
+    EXPECT_EQ(t.DeleteRecord("things", "key-a").code(), StatusCode::kNotFound);
+    return Status::Ok();
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
 }
 
 }  // namespace

@@ -70,6 +70,18 @@ const char* const kMigrations[] = {
     CREATE INDEX operations_by_status ON operations(status, created_us);
     CREATE INDEX operations_by_target ON operations(target_key, created_us);
     )sql",
+    // 3: records (role assignments, service principals: Transaction::GetRecord)
+    R"sql(
+    CREATE TABLE records (
+      collection  TEXT NOT NULL,
+      key_lower   TEXT NOT NULL,
+      key         TEXT NOT NULL,
+      value       TEXT NOT NULL,
+      created_us  INTEGER NOT NULL,
+      updated_us  INTEGER NOT NULL,
+      PRIMARY KEY (collection, key_lower)
+    );
+    )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
 
@@ -369,6 +381,65 @@ class SqliteTransaction final : public Transaction {
     return Collect(s);
   }
 
+  StatusOr<Record> GetRecord(const std::string& collection, const std::string& key) override {
+    Stmt s(db_,
+           "SELECT key, value, created_us, updated_us FROM records WHERE collection = ? AND "
+           "key_lower = ?");
+    if (!s.ok()) return SqliteError(db_, path_, "prepare");
+    s.Bind(1, collection).Bind(2, AsciiToLower(key));
+    int rc = s.Step();
+    if (rc == SQLITE_DONE) return NotFoundError(collection + " record " + key + " was not found");
+    if (rc != SQLITE_ROW) return SqliteError(db_, path_, "read " + collection + " " + key);
+    return RowToRecord(s);
+  }
+
+  StatusOr<std::vector<Record>> ListRecords(const std::string& collection) override {
+    Stmt s(db_,
+           "SELECT key, value, created_us, updated_us FROM records WHERE collection = ? ORDER BY "
+           "key_lower");
+    if (!s.ok()) return SqliteError(db_, path_, "prepare");
+    s.Bind(1, collection);
+    std::vector<Record> out;
+    while (true) {
+      int rc = s.Step();
+      if (rc == SQLITE_DONE) return out;
+      if (rc != SQLITE_ROW) return SqliteError(db_, path_, "list " + collection);
+      ASSIGN_OR_RETURN(Record r, RowToRecord(s));
+      out.push_back(std::move(r));
+    }
+  }
+
+  Status PutRecord(const std::string& collection, const std::string& key,
+                   const Json& value) override {
+    RETURN_IF_ERROR(CheckWritable());
+    int64_t now = env_.NowMicros();
+    Stmt s(db_,
+           "INSERT INTO records (collection, key_lower, key, value, created_us, updated_us) "
+           "VALUES (?,?,?,?,?,?) ON CONFLICT (collection, key_lower) DO UPDATE SET "
+           "key = excluded.key, value = excluded.value, updated_us = excluded.updated_us");
+    if (!s.ok()) return SqliteError(db_, path_, "prepare");
+    s.Bind(1, collection)
+        .Bind(2, AsciiToLower(key))
+        .Bind(3, key)
+        .Bind(4, value.Dump(-1))
+        .Bind(5, now)
+        .Bind(6, now);
+    if (s.Step() != SQLITE_DONE) return SqliteError(db_, path_, "write " + collection + " " + key);
+    return Status::Ok();
+  }
+
+  Status DeleteRecord(const std::string& collection, const std::string& key) override {
+    RETURN_IF_ERROR(CheckWritable());
+    Stmt s(db_, "DELETE FROM records WHERE collection = ? AND key_lower = ?");
+    if (!s.ok()) return SqliteError(db_, path_, "prepare");
+    s.Bind(1, collection).Bind(2, AsciiToLower(key));
+    if (s.Step() != SQLITE_DONE) return SqliteError(db_, path_, "delete " + collection + " " + key);
+    if (sqlite3_changes(db_) == 0) {
+      return NotFoundError(collection + " record " + key + " was not found");
+    }
+    return Status::Ok();
+  }
+
   StatusOr<std::vector<Resource>> ListSubscriptions() override {
     std::string sql =
         std::string("SELECT ") + kColumns + " FROM resources WHERE parent_key = '' ORDER BY id_key";
@@ -497,6 +568,15 @@ class SqliteTransaction final : public Transaction {
   Status CheckWritable() const {
     if (!writable_) return InternalError("write inside a read-only metadata transaction");
     return Status::Ok();
+  }
+
+  StatusOr<Record> RowToRecord(Stmt& s) {
+    auto value = ParseJson(s.Text(1));
+    if (!value.ok()) {
+      return DataLossError("metadata database " + path_ + ": damaged record " + s.Text(0) +
+                           "; restore the data directory from a backup");
+    }
+    return Record{s.Text(0), *value, s.Int(2), s.Int(3)};
   }
 
   StatusOr<std::vector<Resource>> Collect(Stmt& s) {
