@@ -15,15 +15,14 @@
 namespace imagesmith::e2e {
 
 std::string OwnerToken(const std::string& home) {
-  // The owner's real token once the auth layer gives one; until then the
-  // server's interim token (server/identity.h).
+  // The owner's token, as `account get-access-token` prints it.
   CliResult r = RunCli({"account", "get-access-token"}, "", {{"IMAGESMITH_HOME", home}});
   size_t key = r.out.find("\"accessToken\"");
   if (r.exit_code == 0 && key != std::string::npos) {
     size_t start = r.out.find('"', r.out.find(':', key)) + 1;
     return r.out.substr(start, r.out.find('"', start) - start);
   }
-  return "e2e-owner-token-0123456789abcdef0123456789";
+  return "";
 }
 
 ServeProcess::ServeProcess(const std::string& home, const std::vector<std::string>& extra,
@@ -40,7 +39,6 @@ ServeProcess::ServeProcess(const std::string& home, const std::vector<std::strin
     int err = ::open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     ::dup2(err, 2);
     ::setenv("IMAGESMITH_HOME", home.c_str(), 1);
-    ::setenv("IMAGESMITH_SERVE_DEV_TOKEN", OwnerToken(home).c_str(), 1);
     for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());

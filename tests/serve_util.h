@@ -9,7 +9,7 @@
 
 namespace imagesmith::e2e {
 
-// The token the tests' servers accept as the data directory's owner.
+// The data directory's owner's bearer token (account get-access-token); "" if none.
 std::string OwnerToken(const std::string& home);
 
 class ServeProcess {

@@ -51,12 +51,7 @@ trap cleanup EXIT
 # 1. imagesmith serve on a fresh data directory.
 export IMAGESMITH_HOME=$work/home
 mkdir -p "$IMAGESMITH_HOME"
-token=$("$bin" account get-access-token 2>/dev/null | jq -r .accessToken 2>/dev/null || true)
-if [[ -z $token || $token == null ]]; then
-  # Before the auth layer: the server's interim owner token (server/identity.h).
-  token=bench-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  export IMAGESMITH_SERVE_DEV_TOKEN=$token
-fi
+token=$("$bin" account get-access-token | jq -r .accessToken)
 "$bin" serve --listen 127.0.0.1:0 --threads "$threads" --access-log off > "$work/serve.out" 2> "$work/serve.err" &
 serve_pid=$!
 for _ in $(seq 100); do [[ -s $work/serve.out ]] && break; sleep 0.1; done
@@ -80,8 +75,13 @@ done
 # 2. nginx serving the very bodies imagesmith returns, from files.
 root=$work/www
 mkdir -p "$root" "$work/nginx/logs"
+# nginx started as root serves with an unprivileged worker user: let it
+# through to the files (and nothing else of the work directory).
+chmod 0711 "$work"
+chmod 0755 "$root"
 curl -sS -f -H "$auth" "$api$gal/gal01?$v" > "$root/gallery.json"
 curl -sS -f -H "$auth" "$api$gal?$v" > "$root/list.json"
+chmod 0644 "$root"/*.json
 [[ $(jq '.value | length' "$root/list.json") == 50 ]] || { echo "the list is not 50 galleries" >&2; exit 1; }
 if grep -q "[\$']" "$root/gallery.json"; then echo "gallery body has \$ or ': cannot inline it" >&2; exit 1; fi
 nginx_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -112,7 +112,7 @@ CONF
 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
 nginx_pid=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$nginx_port/get" >/dev/null && break; sleep 0.1; done
-cmp <(curl -sS -H "$auth" "http://127.0.0.1:$nginx_port/get") "$root/gallery.json"
+cmp <(curl -sS -H "$auth" "http://127.0.0.1:$nginx_port/get") "$root/gallery.json" || { cat "$work/nginx/logs/error.log" >&2; curl -si "http://127.0.0.1:$nginx_port/get" >&2; exit 1; }
 
 # 3. wrk. PUT goes through put.lua: a new gallery name per request.
 run_wrk() {  # URL CONNS [LUA]

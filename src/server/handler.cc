@@ -480,7 +480,9 @@ StatusOr<auth::Principal> ArmHandler::Authenticate(const HttpRequest& request) {
 HttpResponse ArmHandler::Arm(const HttpRequest& request, const RequestInfo& info,
                              struct Route& route, Outcome& outcome) {
   api::Request& req = route.request;
-  std::string type = req.verb == api::Verb::kList ? req.list_type : req.id.FullType();
+  std::string type = req.verb == api::Verb::kList  ? req.list_type
+                     : !req.extension_type.empty() ? req.extension_type
+                                                   : req.id.FullType();
   const api::Provider* provider = registry_.Find(type);
   if (provider == nullptr) {
     outcome.route_template = "unmatched";

@@ -96,6 +96,41 @@ StatusOr<Route> RouteRequest(std::string_view method, const std::vector<std::str
   const std::string& sub = segs[1];
   RETURN_IF_ERROR(ValidatePathName("subscription", sub));
   route.kind = RouteKind::kArm;
+  // Extension resources at any scope:
+  //   {scope}/providers/Microsoft.Authorization/roleAssignments[/{name}]
+  for (size_t j = 2; j + 2 < n; ++j) {
+    if (!IEquals(segs[j], "providers") || !IEquals(segs[j + 1], "Microsoft.Authorization") ||
+        !IEquals(segs[j + 2], "roleAssignments") || n > j + 4) {
+      continue;
+    }
+    std::string scope_text;
+    for (size_t i = 0; i < j; ++i) {
+      RETURN_IF_ERROR(ValidatePathName("scope segment", segs[i]));
+      scope_text += "/" + segs[i];
+    }
+    StatusOr<ResourceId> scope = ResourceId::Parse(scope_text);
+    if (!scope.ok()) {
+      return api::ArmStatus(StatusCode::kInvalidArgument, "InvalidResourceName",
+                            "the scope of the role assignment: " + scope.status().message());
+    }
+    route.route_template = "/{scope}/providers/Microsoft.Authorization/roleAssignments";
+    route.request.id = *scope;
+    if (n == j + 3) {
+      if (method != "GET") return NotAllowed(method, route.route_template, "GET");
+      route.request.verb = api::Verb::kList;
+      route.request.list_type = "Microsoft.Authorization/roleAssignments";
+      return route;
+    }
+    RETURN_IF_ERROR(ValidatePathName("role assignment name", segs[j + 3]));
+    route.route_template += "/{roleAssignmentName}";
+    if (method != "PUT" && method != "GET" && method != "DELETE") {
+      return NotAllowed(method, route.route_template, "PUT, GET, DELETE");
+    }
+    route.request.verb = ResourceVerb(method);
+    route.request.extension_type = "Microsoft.Authorization/roleAssignments";
+    route.request.extension_name = segs[j + 3];
+    return route;
+  }
   std::string tmpl = "/subscriptions/{subscriptionId}";
   if (n == 2) {
     route.route_template = tmpl;
