@@ -170,3 +170,54 @@ TEST_F(ServeGalleryTest, FiftyParallelVersionPutsEachCreatedOnce) {
 
 }  // namespace
 }  // namespace imagesmith::e2e
+
+namespace imagesmith::e2e {
+namespace {
+
+// A service principal with Reader, signed in through the token endpoint, can
+// read through the server but not write (403 AuthorizationFailed naming the
+// action); forged and garbage tokens are 401.
+TEST_F(ServeGalleryTest, ReaderTokenFromTheTokenEndpointReadsButCannotWrite) {
+  ASSERT_EQ(Call("PUT", Group() + "?api-version=2021-04-01", R"({"location": "eastus"})").status,
+            201);
+  ASSERT_EQ(Call("PUT", Gallery() + kGalleryVersion, R"({"location": "eastus"})").status, 201);
+  CliResult sp = RunCli({"ad", "sp", "create-for-rbac", "--name", "reader", "--role", "Reader",
+                         "--scopes", "/subscriptions/" + sub_},
+                        "", {{"IMAGESMITH_HOME", home_}});
+  ASSERT_EQ(sp.exit_code, 0) << sp.err;
+  auto creds = ParseJson(sp.out);
+  ASSERT_TRUE(creds.ok()) << sp.out;
+  std::string tenant = creds->Find("tenant")->string_value();
+  auto token =
+      Request(serve_->address(), "POST", "/" + tenant + "/oauth2/v2.0/token",
+              "grant_type=client_credentials&client_id=" + creds->Find("appId")->string_value() +
+                  "&client_secret=" + creds->Find("password")->string_value() +
+                  "&scope=https%3A%2F%2Fmanagement.azure.com%2F.default",
+              {"Content-Type: application/x-www-form-urlencoded"});
+  ASSERT_TRUE(token.ok());
+  ASSERT_EQ(token->status, 200) << token->body;
+  std::string bearer =
+      "Authorization: Bearer " + ParseJson(token->body)->Find("access_token")->string_value();
+  auto read = Request(serve_->address(), "GET", Gallery() + kGalleryVersion, "", {bearer});
+  EXPECT_EQ(read->status, 200) << read->body;
+  auto write = Request(serve_->address(), "PUT", Gallery() + kGalleryVersion,
+                       R"({"location": "eastus", "tags": {"by": "reader"}})",
+                       {bearer, "Content-Type: application/json"});
+  EXPECT_EQ(write->status, 403) << write->body;
+  EXPECT_EQ(Code(*write), "AuthorizationFailed");
+  EXPECT_NE(write->body.find("Microsoft.Compute/galleries/write"), std::string::npos)
+      << write->body;
+  // A wrong secret gets Entra's invalid_client; a forged token 401.
+  auto bad =
+      Request(serve_->address(), "POST", "/" + tenant + "/oauth2/v2.0/token",
+              "grant_type=client_credentials&client_id=" + creds->Find("appId")->string_value() +
+                  "&client_secret=wrong&scope=https%3A%2F%2Fmanagement.azure.com%2F.default",
+              {"Content-Type: application/x-www-form-urlencoded"});
+  EXPECT_EQ(bad->status, 401) << bad->body;
+  std::string forged = bearer.substr(0, bearer.size() - 4) + "AAAA";
+  auto denied = Request(serve_->address(), "GET", Gallery() + kGalleryVersion, "", {forged});
+  EXPECT_EQ(denied->status, 401) << denied->body;
+}
+
+}  // namespace
+}  // namespace imagesmith::e2e
