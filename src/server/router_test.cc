@@ -92,19 +92,22 @@ TEST(Router, ServerRoutesAndOperations) {
 }
 
 TEST(Router, RoleAssignmentsAtAnyScope) {
-  auto one = R("PUT", kRg + "/providers/Microsoft.Compute/galleries/gal/providers/"
-                            "Microsoft.Authorization/roleAssignments/0000-1");
+  const std::string rg = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/g";
+  auto one = R("PUT", rg + "/providers/Microsoft.Compute/galleries/gal/providers/"
+                           "Microsoft.Authorization/roleAssignments/0000-1");
   ASSERT_TRUE(one.ok()) << one.status().message();
   EXPECT_EQ(one->request.verb, api::Verb::kPut);
-  EXPECT_EQ(one->request.id.ToString(), kRg + "/providers/Microsoft.Compute/galleries/gal");
+  EXPECT_EQ(one->request.id.ToString(), rg + "/providers/Microsoft.Compute/galleries/gal");
   EXPECT_EQ(one->request.extension_type, "Microsoft.Authorization/roleAssignments");
   EXPECT_EQ(one->request.extension_name, "0000-1");
-  auto list = R("GET", "/subscriptions/s/providers/Microsoft.Authorization/roleAssignments");
+  auto list = R("GET",
+                "/subscriptions/00000000-0000-0000-0000-000000000001/providers/"
+                "Microsoft.Authorization/roleAssignments");
   ASSERT_TRUE(list.ok());
   EXPECT_EQ(list->request.verb, api::Verb::kList);
   EXPECT_EQ(list->request.id.kind(), ResourceId::Kind::kSubscription);
   EXPECT_EQ(list->request.list_type, "Microsoft.Authorization/roleAssignments");
-  EXPECT_FALSE(R("PATCH", kRg + "/providers/Microsoft.Authorization/roleAssignments/x").ok());
+  EXPECT_FALSE(R("PATCH", rg + "/providers/Microsoft.Authorization/roleAssignments/x").ok());
 }
 
 int HttpStatusOf(const Status& s) {
