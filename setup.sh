@@ -26,6 +26,9 @@ PACKAGES=(
   libseccomp-dev passt
   # peers the benchmarks compare against
   casync mkosi
+  wrk nginx  # bench/api: load generator and the static-file peer
+  # the OpenAPI linter (Redocly CLI, tests/openapi) runs on node
+  nodejs npm
   # used by the tests
   python3 curl jq busybox-static time
   # the Debian package: CPack uses dpkg-shlibdeps (dpkg-dev), checked by lintian;
@@ -50,6 +53,17 @@ install_packages() {
       "${missing[@]}" >/dev/null
   else
     log "all ${#PACKAGES[@]} packages already installed"
+  fi
+}
+
+# Node tools the tests use, into project-local node_modules from the
+# checked-in lockfile (npm ci), only when the lockfile changed.
+install_node_tools() {
+  local dir=tests/openapi
+  if [ ! -f $dir/node_modules/.package-lock.json ] ||
+     [ $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]; then
+    log "npm ci in $dir (the OpenAPI linter)"
+    npm ci --prefix $dir --no-audit --no-fund --loglevel=error >/dev/null
   fi
 }
 
@@ -104,6 +118,7 @@ qemu_user() {
 install_packages
 subordinate_ids
 qemu_user
+install_node_tools
 build
 case "${1:-}" in
   "") ;;

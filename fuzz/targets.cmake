@@ -8,3 +8,4 @@ imagesmith_fuzzer(disk_probe_fuzzer SOURCES disk_probe_fuzzer.cc LIBS imagesmith
 imagesmith_fuzzer(store_format_fuzzer SOURCES store_format_fuzzer.cc LIBS imagesmith_store)
 imagesmith_fuzzer(agent_client_fuzzer SOURCES agent_client_fuzzer.cc LIBS imagesmith_vm)
 imagesmith_fuzzer(auth_token_fuzzer SOURCES auth_token_fuzzer.cc LIBS imagesmith_auth)
+imagesmith_fuzzer(http_request_fuzzer SOURCES http_request_fuzzer.cc LIBS imagesmith_server)

@@ -115,8 +115,15 @@ std::string_view Json::KindDescription() const {
 void AppendJsonString(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
+  // Runs of characters that need no escape are appended at once (the REST
+  // server dumps every response through here).
+  size_t run = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    char ch = s[i];
     switch (c) {
       case '"':
         out += "\\\"";
@@ -149,6 +156,7 @@ void AppendJsonString(std::string& out, std::string_view s) {
         }
     }
   }
+  out.append(s.data() + run, s.size() - run);
   out.push_back('"');
 }
 

@@ -127,5 +127,6 @@ void RegisterExportCommands(CommandRegistry& registry);         // cli/export_co
 void RegisterBackupCommands(CommandRegistry& registry);         // cli/backup_commands.cc
 void RegisterAuthCommands(CommandRegistry& registry);           // cli/auth_commands.cc
 void RegisterIdentityCommands(CommandRegistry& registry);       // cli/identity_commands.cc
+void RegisterServeCommands(CommandRegistry& registry);          // cli/serve_commands.cc
 
 }  // namespace imagesmith::cli

@@ -49,6 +49,9 @@ int main(int argc, char** argv) {
 #endif
   RegisterAuthCommands(registry);  // after the account group exists
   RegisterIdentityCommands(registry);
+#ifdef IMAGESMITH_HAVE_SERVER
+  RegisterServeCommands(registry);
+#endif
   RegisterCompletionCommands(registry);
   CommandContext ctx;
   ctx.env = imagesmith::Env::Default();

@@ -1,0 +1,231 @@
+// imagesmith serve: the REST API (doc/server.md). A front end like the other
+// commands: it opens the api layer, starts the HTTP server on it, and waits
+// for SIGTERM or SIGINT.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "api/local.h"
+#include "api/operations.h"
+#include "base/strings.h"
+#include "cli/command.h"
+#include "server/access_log.h"
+#include "server/handler.h"
+#include "server/identity.h"
+#include "server/server.h"
+#include "server/services_pool.h"
+#include "server/store_metrics.h"
+
+namespace imagesmith::cli {
+namespace {
+
+StatusOr<int> IntFlag(const ParsedArgs& args, const std::string& name, int fallback, int min,
+                      int max) {
+  if (!args.Has(name)) return fallback;
+  std::string v = args.Get(name);
+  char* end = nullptr;
+  long n = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || n < min || n > max) {
+    return InvalidArgumentError("--" + name + ": '" + v + "' is not a number from " +
+                                std::to_string(min) + " to " + std::to_string(max));
+  }
+  return static_cast<int>(n);
+}
+
+// imagesmith_operations{type,state}: the operations in the database, by
+// type and status, counted at most every 10 s (the newest 10000).
+server::Metrics::Collector OperationsCollector(api::Operations& operations) {
+  struct State {
+    std::mutex mu;
+    std::chrono::steady_clock::time_point at;                       // guarded by mu
+    std::map<std::pair<std::string, std::string>, int64_t> counts;  // guarded by mu
+    bool valid = false;                                             // guarded by mu
+  };
+  auto state = std::make_shared<State>();
+  return [&operations, state](std::string* out) {
+    std::lock_guard<std::mutex> lock(state->mu);
+    auto now = std::chrono::steady_clock::now();
+    if (!state->valid || now - state->at > std::chrono::seconds(10)) {
+      auto list = operations.List(std::nullopt, 10000);
+      if (list.ok()) {
+        state->counts.clear();
+        for (const api::Operation& op : *list) {
+          ++state->counts[{op.type, std::string(api::OperationStatusName(op.status))}];
+        }
+        state->at = now;
+        state->valid = true;
+      }
+    }
+    *out +=
+        "# HELP imagesmith_operations Durable operations in the metadata database (the newest "
+        "10000), by type and status.\n";
+    *out += "# TYPE imagesmith_operations gauge\n";
+    for (const auto& [key, n] : state->counts) {
+      *out += "imagesmith_operations{type=\"" + server::PromEscape(key.first) + "\",state=\"" +
+              server::PromEscape(key.second) + "\"} " + std::to_string(n) + "\n";
+    }
+  };
+}
+
+int RunServe(const ParsedArgs& args, CommandContext& ctx) {
+  server::ServerOptions options;
+  options.listen = args.Get("listen", "127.0.0.1:8443");
+  options.tls_cert_file = args.Get("tls-cert");
+  options.tls_key_file = args.Get("tls-key");
+  auto threads = IntFlag(args, "threads", 4, 1, 256);
+  if (!threads.ok()) return ReportError(threads.status(), ctx);
+  options.threads = *threads;
+  auto body_mib = IntFlag(args, "max-body-mib", 4, 1, 1024);
+  if (!body_mib.ok()) return ReportError(body_mib.status(), ctx);
+  options.limits.max_body_bytes = static_cast<size_t>(*body_mib) * 1024 * 1024;
+  auto request_timeout = IntFlag(args, "request-timeout", 30, 1, 3600);
+  if (!request_timeout.ok()) return ReportError(request_timeout.status(), ctx);
+  options.request_timeout_ms = *request_timeout * 1000;
+  auto workers = IntFlag(args, "workers", 1, 0, 64);
+  if (!workers.ok()) return ReportError(workers.status(), ctx);
+  auto idle_timeout = IntFlag(args, "idle-timeout", 60, 1, 86400);
+  if (!idle_timeout.ok()) return ReportError(idle_timeout.status(), ctx);
+  options.idle_timeout_ms = *idle_timeout * 1000;
+
+  int log_fd = STDERR_FILENO;
+  std::string log_path = args.Get("access-log", "-");
+  if (log_path == "off") {
+    log_fd = -1;
+  } else if (log_path != "-") {
+    log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (log_fd < 0) return ReportError(ErrnoError("--access-log " + log_path, errno), ctx);
+  }
+
+  auto local = api::OpenLocal(*ctx.env);
+  if (!local.ok()) return ReportError(local.status(), ctx);
+
+  // Block the stop signals before any thread starts, so every thread
+  // inherits the mask and only sigwait below sees them.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+
+  api::Operations& operations = *(*local)->operations;
+  server::Metrics metrics;
+  metrics.AddCollector(server::StoreCollector((*local)->services.data_dir));
+  metrics.AddCollector(OperationsCollector(operations));
+  server::AccessLog access_log(log_fd);
+  server::HandlerOptions handler_options;
+  handler_options.verify_token = server::MakeTokenVerifier(**local);
+  handler_options.issue_token = server::MakeTokenIssuer(**local);
+  handler_options.openapi_json = server::kOpenApiJson;
+  handler_options.operation_status = [&operations](const std::string& subscription,
+                                                   const std::string& id) -> StatusOr<Json> {
+    ASSIGN_OR_RETURN(api::Operation op, operations.Get(id));
+    if (AsciiToLower(op.target.subscription()) != AsciiToLower(subscription)) {
+      return NotFoundError("no operation '" + id + "' in subscription " + subscription);
+    }
+    return op.ToJson();
+  };
+  // One database connection per server thread (server/services_pool.h).
+  std::vector<std::unique_ptr<meta::MetaStore>> stores;
+  for (int i = 0; i < options.threads; ++i) {
+    auto store = meta::OpenSqliteMetaStore(*ctx.env, (*local)->services.data_dir + "/meta.db");
+    if (!store.ok()) return ReportError(store.status(), ctx);
+    stores.push_back(std::move(*store));
+  }
+  server::ServicesPool pool((*local)->services, std::move(stores));
+  server::ArmHandler handler(*(*local)->registry, pool, metrics, access_log,
+                             std::move(handler_options));
+  auto http = server::HttpServer::Start(options, handler, metrics);
+  if (!http.ok()) return ReportError(http.status(), ctx);
+
+  // Operation workers: claim queued operations (a run started with the
+  // REST API, or by 'image-template run --no-wait') and abandoned ones.
+  std::atomic<bool> stop_workers{false};
+  std::vector<std::thread> worker_threads;
+  for (int i = 0; i < *workers; ++i) {
+    worker_threads.emplace_back([&operations, &stop_workers, &ctx] {
+      Status s = operations.Work(stop_workers, /*exit_when_idle=*/false);
+      if (!s.ok()) *ctx.err << "imagesmith serve: operation worker: " << s.message() << std::endl;
+    });
+  }
+
+  Json ready = Json::MakeObject();
+  ready.Set("listen", Json::String((*http)->address()));
+  ready.Set("url", Json::String(std::string((*http)->tls() ? "https" : "http") + "://" +
+                                (*http)->address()));
+  ready.Set("tls", Json::Bool((*http)->tls()));
+  ready.Set("pid", Json::Int(::getpid()));
+  *ctx.out << ready.Dump(-1) << std::endl;
+
+  int sig = 0;
+  sigwait(&stop, &sig);
+  *ctx.err << "imagesmith serve: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
+           << ": finishing requests in flight" << std::endl;
+  (*http)->Shutdown();
+  // Workers finish the operation they hold and record its outcome, which
+  // releases its lease; they claim nothing new.
+  stop_workers.store(true);
+  if (!worker_threads.empty()) {
+    *ctx.err << "imagesmith serve: waiting for the operation workers" << std::endl;
+  }
+  for (std::thread& t : worker_threads) t.join();
+  if (log_fd > STDERR_FILENO) ::close(log_fd);
+  *ctx.err << "imagesmith serve: stopped" << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+void RegisterServeCommands(CommandRegistry& registry) {
+  registry.Add(CommandSpec{
+      .path = "serve",
+      .summary = "Serve the REST API (Azure Resource Manager's shape) over HTTP or HTTPS.",
+      .description =
+          "Runs an HTTP/1.1 server on the data directory: ARM's resource paths and verbs,\n"
+          "/healthz, /metrics (Prometheus), /openapi.json and the token endpoint. Every ARM\n"
+          "request needs 'Authorization: Bearer TOKEN'. Prints the bound address as one JSON\n"
+          "line on stdout once it accepts connections; logs one JSON line per request on\n"
+          "stderr (or --access-log FILE). It also runs --workers operation workers (template\n"
+          "runs started through the API). SIGTERM or SIGINT stops it gracefully: requests\n"
+          "in flight finish, workers finish their operation, then it exits 0. See\n"
+          "doc/server.md.",
+      .args_usage = "",
+      .min_positionals = 0,
+      .max_positionals = 0,
+      .options =
+          {
+              {"listen", 0, "HOST:PORT",
+               "Address to listen on (default 127.0.0.1:8443; port 0 "
+               "picks a free port)."},
+              {"tls-cert", 0, "FILE", "PEM certificate chain; serve HTTPS (needs --tls-key)."},
+              {"tls-key", 0, "FILE", "PEM private key of --tls-cert."},
+              {"threads", 0, "N", "HTTP worker threads (default 4)."},
+              {"workers", 0, "N",
+               "Operation workers: template runs and other long work "
+               "(default 1; 0 leaves them to other processes)."},
+              {"access-log", 0, "FILE",
+               "Access log: a file to append to, '-' for stderr "
+               "(default) or 'off'."},
+              {"max-body-mib", 0, "N", "Largest request body in MiB (default 4; larger is 413)."},
+              {"request-timeout", 0, "SECONDS",
+               "Time a client has to send a whole request (default 30; then 408)."},
+              {"idle-timeout", 0, "SECONDS",
+               "Idle keep-alive connections are closed after this (default 60)."},
+          },
+      .examples = {"imagesmith serve", "imagesmith serve --listen 127.0.0.1:0",
+                   "imagesmith serve --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem"},
+      .run = RunServe,
+  });
+}
+
+}  // namespace imagesmith::cli

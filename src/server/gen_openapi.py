@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""Writes src/server/openapi.json, the OpenAPI 3 document of `imagesmith serve`.
+
+Run it after changing a route (src/server/router.h) or a resource type:
+    python3 src/server/gen_openapi.py > src/server/openapi.json
+CI lints the result with Redocly (tests/server/lint_openapi.sh) and
+e2e_server_test checks that every path in it answers.
+"""
+import json
+
+SUB = "/subscriptions/{subscriptionId}"
+RG = SUB + "/resourceGroups/{resourceGroupName}"
+
+PARAMS = {
+    "subscriptionId": "The subscription's GUID (imagesmith account show).",
+    "resourceGroupName": "The resource group's name.",
+    "galleryName": "The gallery's name.",
+    "galleryImageName": "The gallery image definition's name.",
+    "galleryImageVersionName": "The version, Major.Minor.Patch.",
+    "imageName": "The managed image's name.",
+    "imageTemplateName": "The image template's name.",
+    "runOutputName": "The run output's name.",
+    "location": "The region the operation was started in.",
+    "roleAssignmentName": "The role assignment's name, a GUID.",
+    "resourceName": "The user-assigned identity's name.",
+    "operationId": "The operation's ID, from the Azure-AsyncOperation header.",
+    "tenant": "The tenant (directory) ID.",
+}
+
+
+def param(name):
+    return {"$ref": "#/components/parameters/" + name}
+
+
+def err(desc):
+    return {"description": desc,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+
+
+def ok(desc, schema="Resource"):
+    return {"description": desc,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/" + schema}}}}
+
+
+def errors(*codes):
+    out = {
+        "400": err("Bad request: InvalidRequestContent, MissingApiVersionParameter, "
+                   "InvalidApiVersionParameter, InvalidResourceName."),
+        "401": err("AuthenticationFailed, InvalidAuthenticationToken or ExpiredAuthenticationToken."),
+        "403": err("AuthorizationFailed: the caller's roles do not allow the action."),
+        "404": err("ResourceNotFound, ResourceGroupNotFound or InvalidResourceType."),
+    }
+    for c in codes:
+        out[c] = {"409": err("Conflict."), "412": err("PreconditionFailed: If-Match / If-None-Match."),
+                  "413": err("RequestEntityTooLarge: the body is larger than the limit."),
+                  "202": {"description": "Accepted; follow the Azure-AsyncOperation header.",
+                          "headers": {"Azure-AsyncOperation": {"$ref": "#/components/headers/AzureAsyncOperation"},
+                                      "Location": {"$ref": "#/components/headers/Location"}}}}[c]
+    return out
+
+
+def op_id(*words):
+    return "_".join(words)
+
+
+def resource_ops(name, tag, path_params, children=(), actions=(), put=True, patch=True, delete=True):
+    ops = {}
+    common = [param(p) for p in path_params] + [param("apiVersion")]
+    ops["get"] = {"tags": [tag], "operationId": op_id(name, "Get"), "summary": "Get a " + tag + ".",
+                  "parameters": common,
+                  "responses": {"200": {**ok("The resource."), "headers": {"ETag": {"$ref": "#/components/headers/ETag"}}},
+                                **errors()}}
+    if put:
+        ops["put"] = {"tags": [tag], "operationId": op_id(name, "CreateOrUpdate"),
+                      "summary": "Create or replace a " + tag + ".",
+                      "parameters": common + [param("ifMatch"), param("ifNoneMatch")],
+                      "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Resource"}}}},
+                      "responses": {"200": ok("Replaced."), "201": {**ok("Created."), "headers": {"Azure-AsyncOperation": {"$ref": "#/components/headers/AzureAsyncOperation"}}},
+                                    **errors("202", "409", "412", "413")}}
+    if patch:
+        ops["patch"] = {"tags": [tag], "operationId": op_id(name, "Update"),
+                        "summary": "Update a " + tag + " (tags and mutable properties).",
+                        "parameters": common + [param("ifMatch")],
+                        "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Resource"}}}},
+                        "responses": {"200": ok("Updated."), **errors("202", "409", "412", "413")}}
+    if delete:
+        ops["delete"] = {"tags": [tag], "operationId": op_id(name, "Delete"), "summary": "Delete a " + tag + ".",
+                         "parameters": common + [param("ifMatch")],
+                         "responses": {"200": {"description": "Deleted."}, "204": {"description": "There was nothing to delete."},
+                                       **errors("202", "409", "412")}}
+    return ops
+
+
+def list_op(name, tag, path_params):
+    return {"get": {"tags": [tag], "operationId": op_id(name), "summary": "List " + tag + " resources, a page at a time.",
+                    "parameters": [param(p) for p in path_params] + [param("apiVersion"), param("top"), param("skipToken")],
+                    "responses": {"200": ok("A page; nextLink is the next one.", "ResourceList"), **errors()}}}
+
+
+def action_op(name, tag, path_params, summary):
+    return {"post": {"tags": [tag], "operationId": name, "summary": summary,
+                     "parameters": [param(p) for p in path_params] + [param("apiVersion")],
+                     "responses": {"200": {"description": "Done."}, **errors("202", "409")}}}
+
+
+paths = {}
+NOT_ALLOWED = {"405": err("MethodNotAllowed: the path takes another method.")}
+paths["/healthz"] = {"get": {"tags": ["Server"], "operationId": "Health_Get", "summary": "Liveness.", "security": [],
+                             "responses": {"200": {"description": "The server is up.",
+                                                   "content": {"application/json": {"schema": {"type": "object", "properties": {"status": {"type": "string"}}}}}}, **NOT_ALLOWED}}}
+paths["/metrics"] = {"get": {"tags": ["Server"], "operationId": "Metrics_Get", "summary": "Prometheus metrics.", "security": [],
+                             "responses": {"200": {"description": "The text exposition format, version 0.0.4.",
+                                                   "content": {"text/plain": {"schema": {"type": "string"}}}}, **NOT_ALLOWED}}}
+paths["/openapi.json"] = {"get": {"tags": ["Server"], "operationId": "OpenApi_Get", "summary": "This document.", "security": [],
+                                  "responses": {"200": {"description": "The OpenAPI document.",
+                                                   "content": {"application/json": {"schema": {"type": "object"}}}}, **NOT_ALLOWED}}}
+paths["/{tenant}/oauth2/v2.0/token"] = {"post": {
+    "tags": ["Identity"], "operationId": "Token_ClientCredentials", "security": [],
+    "summary": "A bearer token for a service principal (OAuth 2.0 client credentials grant).",
+    "parameters": [param("tenant")],
+    "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
+        "type": "object", "required": ["grant_type", "client_id", "client_secret"],
+        "properties": {"grant_type": {"type": "string", "enum": ["client_credentials"]},
+                       "client_id": {"type": "string"}, "client_secret": {"type": "string"},
+                       "scope": {"type": "string"}}}}}},
+    "responses": {"200": {"description": "The token.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TokenResponse"}}}},
+                  "400": {"description": "invalid_request", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OAuthError"}}}},
+                  "401": {"description": "invalid_client", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OAuthError"}}}}}}}
+
+paths[SUB] = {"get": resource_ops("Subscriptions", "subscription", ["subscriptionId"], put=False, patch=False, delete=False)["get"]}
+paths[SUB + "/resourcegroups"] = list_op("ResourceGroups_List", "resource group", ["subscriptionId"])
+paths[SUB + "/resourcegroups/{resourceGroupName}"] = resource_ops("ResourceGroups", "resource group", ["subscriptionId", "resourceGroupName"])
+
+G = RG + "/providers/Microsoft.Compute/galleries"
+paths[SUB + "/providers/Microsoft.Compute/galleries"] = list_op("Galleries_List", "gallery", ["subscriptionId"])
+paths[G] = list_op("Galleries_ListByResourceGroup", "gallery", ["subscriptionId", "resourceGroupName"])
+gp = ["subscriptionId", "resourceGroupName", "galleryName"]
+paths[G + "/{galleryName}"] = resource_ops("Galleries", "gallery", gp)
+paths[G + "/{galleryName}/images"] = list_op("GalleryImages_ListByGallery", "gallery image", gp)
+ip = gp + ["galleryImageName"]
+paths[G + "/{galleryName}/images/{galleryImageName}"] = resource_ops("GalleryImages", "gallery image", ip)
+paths[G + "/{galleryName}/images/{galleryImageName}/versions"] = list_op("GalleryImageVersions_ListByGalleryImage", "gallery image version", ip)
+paths[G + "/{galleryName}/images/{galleryImageName}/versions/{galleryImageVersionName}"] = resource_ops(
+    "GalleryImageVersions", "gallery image version", ip + ["galleryImageVersionName"])
+
+I = RG + "/providers/Microsoft.Compute/images"
+paths[SUB + "/providers/Microsoft.Compute/images"] = list_op("Images_List", "managed image", ["subscriptionId"])
+paths[I] = list_op("Images_ListByResourceGroup", "managed image", ["subscriptionId", "resourceGroupName"])
+paths[I + "/{imageName}"] = resource_ops("Images", "managed image", ["subscriptionId", "resourceGroupName", "imageName"])
+
+T = RG + "/providers/Microsoft.VirtualMachineImages/imageTemplates"
+tp = ["subscriptionId", "resourceGroupName", "imageTemplateName"]
+paths[SUB + "/providers/Microsoft.VirtualMachineImages/imageTemplates"] = list_op("VirtualMachineImageTemplates_List", "image template", ["subscriptionId"])
+paths[T] = list_op("VirtualMachineImageTemplates_ListByResourceGroup", "image template", ["subscriptionId", "resourceGroupName"])
+paths[T + "/{imageTemplateName}"] = resource_ops("VirtualMachineImageTemplates", "image template", tp)
+paths[T + "/{imageTemplateName}/run"] = action_op("VirtualMachineImageTemplates_Run", "image template", tp, "Start a run (asynchronous).")
+paths[T + "/{imageTemplateName}/cancel"] = action_op("VirtualMachineImageTemplates_Cancel", "image template", tp, "Cancel the running build.")
+paths[T + "/{imageTemplateName}/runOutputs"] = list_op("VirtualMachineImageTemplates_ListRunOutputs", "run output", tp)
+paths[T + "/{imageTemplateName}/runOutputs/{runOutputName}"] = {"get": resource_ops("VirtualMachineImageTemplates_GetRunOutput", "run output", tp + ["runOutputName"], put=False, patch=False, delete=False)["get"]}
+
+# Role assignments: an extension resource at any scope; here at subscription
+# and resource group scope (a resource's scope works the same way).
+for scope, params, label in [(SUB, ["subscriptionId"], "Subscription"),
+                             (RG, ["subscriptionId", "resourceGroupName"], "ResourceGroup")]:
+    RA = scope + "/providers/Microsoft.Authorization/roleAssignments"
+    paths[RA] = list_op("RoleAssignments_ListFor" + label, "role assignment", params)
+    paths[RA + "/{roleAssignmentName}"] = resource_ops("RoleAssignments_" + label, "role assignment",
+                                                       params + ["roleAssignmentName"], patch=False)
+
+MI = RG + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
+paths[SUB + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities"] = list_op(
+    "UserAssignedIdentities_ListBySubscription", "user-assigned identity", ["subscriptionId"])
+paths[MI] = list_op("UserAssignedIdentities_ListByResourceGroup", "user-assigned identity",
+                    ["subscriptionId", "resourceGroupName"])
+paths[MI + "/{resourceName}"] = resource_ops("UserAssignedIdentities", "user-assigned identity",
+                                             ["subscriptionId", "resourceGroupName", "resourceName"])
+
+OPS = SUB + "/providers/Microsoft.VirtualMachineImages/locations/{location}"
+opp = [param("subscriptionId"), param("location"), param("operationId"), param("apiVersion")]
+paths[OPS + "/operations/{operationId}"] = {"get": {
+    "tags": ["Operation"], "operationId": "Operations_GetStatus", "summary": "The status of a durable operation.",
+    "parameters": opp, "responses": {"200": ok("The operation.", "OperationStatus"), **errors()}}}
+paths[OPS + "/operationResults/{operationId}"] = {"get": {
+    "tags": ["Operation"], "operationId": "Operations_GetResult", "summary": "202 while the operation runs, then its final status.",
+    "parameters": opp, "responses": {"200": ok("The operation has ended.", "OperationStatus"),
+                                     "202": {"description": "Still running; poll the Location header again.",
+                                             "headers": {"Location": {"$ref": "#/components/headers/Location"}}},
+                                     **errors()}}}
+
+parameters = {}
+for name, desc in PARAMS.items():
+    parameters[name] = {"name": name, "in": "path", "required": True, "description": desc, "schema": {"type": "string"}}
+parameters["apiVersion"] = {"name": "api-version", "in": "query", "required": True,
+                            "description": "The API version; each resource type lists the ones it accepts (InvalidApiVersionParameter names them).",
+                            "schema": {"type": "string"}}
+parameters["top"] = {"name": "$top", "in": "query", "required": False, "description": "Page size, 1 to 1000.",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}
+parameters["skipToken"] = {"name": "$skipToken", "in": "query", "required": False,
+                           "description": "Where the page starts; take it from the previous page's nextLink.",
+                           "schema": {"type": "string"}}
+parameters["ifMatch"] = {"name": "If-Match", "in": "header", "required": False,
+                         "description": "Only if the resource's ETag is this one (or any, for *).", "schema": {"type": "string"}}
+parameters["ifNoneMatch"] = {"name": "If-None-Match", "in": "header", "required": False,
+                             "description": "* creates only if the resource does not exist.", "schema": {"type": "string"}}
+
+doc = {
+    "openapi": "3.0.3",
+    "info": {"title": "imagesmith REST API", "version": "0.1.0",
+             "description": "Azure Resource Manager's URL shapes, verbs, status codes and error bodies for the resources imagesmith provides. See doc/server.md.",
+             "license": {"name": "Apache-2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0"}},
+    "servers": [{"url": "http://127.0.0.1:8443", "description": "imagesmith serve (https:// with --tls-cert and --tls-key)"}],
+    "security": [{"bearer": []}],
+    "tags": [{"name": t, "description": d} for t, d in [
+        ("Server", "The server's own endpoints."), ("Identity", "Tokens."),
+        ("subscription", "Subscriptions."), ("resource group", "Resource groups."),
+        ("gallery", "Azure Compute Galleries."), ("gallery image", "Image definitions."),
+        ("gallery image version", "Image versions."), ("managed image", "Managed images."),
+        ("image template", "Image Builder templates."), ("run output", "A template run's outputs."),
+        ("role assignment", "Role assignments (Owner, Contributor, Reader) at a scope."),
+        ("user-assigned identity", "Managed identities that templates name."),
+        ("Operation", "Durable operations.")]],
+    "paths": paths,
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                                       "description": "imagesmith account get-access-token, or the token endpoint."}},
+        "parameters": parameters,
+        "headers": {
+            "ETag": {"description": "The resource's version; send it back in If-Match.", "schema": {"type": "string"}},
+            "AzureAsyncOperation": {"description": "The operation status URL to poll.", "schema": {"type": "string"}},
+            "Location": {"description": "The operation result URL: 202 while running.", "schema": {"type": "string"}},
+        },
+        "schemas": {
+            "Resource": {"type": "object", "description": "A resource in Azure's REST shape.",
+                         "properties": {"id": {"type": "string", "readOnly": True}, "name": {"type": "string", "readOnly": True},
+                                        "type": {"type": "string", "readOnly": True}, "location": {"type": "string"},
+                                        "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+                                        "properties": {"type": "object"}},
+                         "additionalProperties": True},
+            "ResourceList": {"type": "object", "required": ["value"],
+                             "properties": {"value": {"type": "array", "items": {"$ref": "#/components/schemas/Resource"}},
+                                            "nextLink": {"type": "string", "description": "The next page; absent on the last."}}},
+            "ErrorDetail": {"type": "object", "required": ["code", "message"],
+                            "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "target": {"type": "string"},
+                                           "details": {"type": "array", "items": {"$ref": "#/components/schemas/ErrorDetail"}}}},
+            "ErrorResponse": {"type": "object", "required": ["error"],
+                              "properties": {"error": {"$ref": "#/components/schemas/ErrorDetail"}}},
+            "OperationStatus": {"type": "object", "required": ["id", "status"],
+                                "properties": {"id": {"type": "string"}, "name": {"type": "string"},
+                                               "status": {"type": "string", "enum": ["InProgress", "Succeeded", "Failed", "Canceled"]},
+                                               "startTime": {"type": "string", "format": "date-time"},
+                                               "endTime": {"type": "string", "format": "date-time"},
+                                               "percentComplete": {"type": "number"},
+                                               "error": {"$ref": "#/components/schemas/ErrorDetail"}}},
+            "TokenResponse": {"type": "object", "required": ["access_token", "token_type", "expires_in"],
+                              "properties": {"token_type": {"type": "string"}, "expires_in": {"type": "integer"},
+                                             "ext_expires_in": {"type": "integer"}, "access_token": {"type": "string"}}},
+            "OAuthError": {"type": "object", "required": ["error"],
+                           "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}}},
+        },
+    },
+}
+print(json.dumps(doc, indent=2))

@@ -1,0 +1,257 @@
+#include "server/router.h"
+
+#include <cctype>
+
+#include "api/arm_error.h"
+#include "server/http.h"
+
+namespace imagesmith::server {
+namespace {
+
+bool IEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+Status NoRoute(const std::vector<std::string>& segments) {
+  std::string path;
+  for (const std::string& s : segments) {
+    path += '/';
+    path += s.substr(0, 200);
+  }
+  if (path.size() > 600) path = path.substr(0, 600) + "...";
+  return api::ArmStatus(StatusCode::kNotFound, "NotFound",
+                        "no route matches the path '" + path + "'");
+}
+
+Status NotAllowed(std::string_view method, const std::string& route, const char* allowed) {
+  return api::ArmStatus(StatusCode::kUnimplemented, "MethodNotAllowed",
+                        "the method '" + std::string(method.substr(0, 32)) +
+                            "' is not allowed on " + route + " (allowed: " + allowed + ")");
+}
+
+bool IsResourceVerb(std::string_view m) {
+  return m == "PUT" || m == "PATCH" || m == "GET" || m == "DELETE";
+}
+
+api::Verb ResourceVerb(std::string_view m) {
+  if (m == "PUT") return api::Verb::kPut;
+  if (m == "PATCH") return api::Verb::kPatch;
+  if (m == "DELETE") return api::Verb::kDelete;
+  return api::Verb::kGet;
+}
+
+}  // namespace
+
+Status ValidatePathName(std::string_view what, std::string_view name) {
+  auto bad = [&](const std::string& why) {
+    std::string shown = SanitizeUtf8(name.substr(0, 100));
+    for (char& c : shown) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    }
+    return api::ArmStatus(StatusCode::kInvalidArgument, "InvalidResourceName",
+                          "the " + std::string(what) + " '" + shown + "' " + why);
+  };
+  if (name.empty()) return bad("is empty");
+  if (name == "." || name == "..") return bad("is not a name ('.' and '..' are refused)");
+  if (name.size() > 260) return bad("is longer than 260 characters");
+  for (char c : name) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (c == '/' || c == '\\') return bad("contains '/' or '\\'");
+    if (u < 0x20 || u == 0x7f) return bad("contains a control character");
+  }
+  if (!IsValidUtf8(name)) return bad("is not valid UTF-8");
+  return Status::Ok();
+}
+
+StatusOr<Route> RouteRequest(std::string_view method, const std::vector<std::string>& segs) {
+  Route route;
+  const size_t n = segs.size();
+  // The server's own paths.
+  if (n == 1 && (segs[0] == "healthz" || segs[0] == "metrics" || segs[0] == "openapi.json")) {
+    route.route_template = "/" + segs[0];
+    if (method != "GET" && method != "HEAD") {
+      return NotAllowed(method, route.route_template, "GET, HEAD");
+    }
+    route.kind = segs[0] == "healthz"   ? RouteKind::kHealth
+                 : segs[0] == "metrics" ? RouteKind::kMetrics
+                                        : RouteKind::kOpenApi;
+    return route;
+  }
+  if (n == 4 && segs[1] == "oauth2" && segs[2] == "v2.0" && segs[3] == "token") {
+    route.route_template = "/{tenant}/oauth2/v2.0/token";
+    if (method != "POST") return NotAllowed(method, route.route_template, "POST");
+    RETURN_IF_ERROR(ValidatePathName("tenant", segs[0]));
+    route.kind = RouteKind::kToken;
+    route.tenant = segs[0];
+    return route;
+  }
+  if (n < 2 || !IEquals(segs[0], "subscriptions")) return NoRoute(segs);
+  const std::string& sub = segs[1];
+  RETURN_IF_ERROR(ValidatePathName("subscription", sub));
+  route.kind = RouteKind::kArm;
+  // Extension resources at any scope:
+  //   {scope}/providers/Microsoft.Authorization/roleAssignments[/{name}]
+  for (size_t j = 2; j + 2 < n; ++j) {
+    if (!IEquals(segs[j], "providers") || !IEquals(segs[j + 1], "Microsoft.Authorization") ||
+        !IEquals(segs[j + 2], "roleAssignments") || n > j + 4) {
+      continue;
+    }
+    std::string scope_text;
+    for (size_t i = 0; i < j; ++i) {
+      RETURN_IF_ERROR(ValidatePathName("scope segment", segs[i]));
+      scope_text += "/" + segs[i];
+    }
+    StatusOr<ResourceId> scope = ResourceId::Parse(scope_text);
+    if (!scope.ok()) {
+      return api::ArmStatus(StatusCode::kInvalidArgument, "InvalidResourceName",
+                            "the scope of the role assignment: " + scope.status().message());
+    }
+    route.route_template = "/{scope}/providers/Microsoft.Authorization/roleAssignments";
+    route.request.id = *scope;
+    if (n == j + 3) {
+      if (method != "GET") return NotAllowed(method, route.route_template, "GET");
+      route.request.verb = api::Verb::kList;
+      route.request.list_type = "Microsoft.Authorization/roleAssignments";
+      return route;
+    }
+    RETURN_IF_ERROR(ValidatePathName("role assignment name", segs[j + 3]));
+    route.route_template += "/{roleAssignmentName}";
+    if (method != "PUT" && method != "GET" && method != "DELETE") {
+      return NotAllowed(method, route.route_template, "PUT, GET, DELETE");
+    }
+    route.request.verb = ResourceVerb(method);
+    route.request.extension_type = "Microsoft.Authorization/roleAssignments";
+    route.request.extension_name = segs[j + 3];
+    return route;
+  }
+  std::string tmpl = "/subscriptions/{subscriptionId}";
+  if (n == 2) {
+    route.route_template = tmpl;
+    if (method != "GET") return NotAllowed(method, tmpl, "GET");
+    route.request.verb = api::Verb::kGet;
+    route.request.id = ResourceId::ForSubscription(sub);
+    return route;
+  }
+  // Subscription scope: resource groups, lists, operations.
+  if (IEquals(segs[2], "resourceGroups")) {
+    if (n == 3) {
+      route.route_template = tmpl + "/resourceGroups";
+      if (method != "GET") return NotAllowed(method, route.route_template, "GET");
+      route.request.verb = api::Verb::kList;
+      route.request.id = ResourceId::ForSubscription(sub);
+      route.request.list_type = "Microsoft.Resources/resourceGroups";
+      return route;
+    }
+  } else if (IEquals(segs[2], "providers")) {
+    if (n == 8 && IEquals(segs[3], "Microsoft.VirtualMachineImages") &&
+        IEquals(segs[4], "locations") &&
+        (IEquals(segs[6], "operations") || IEquals(segs[6], "operationResults"))) {
+      bool status = IEquals(segs[6], "operations");
+      route.route_template = tmpl +
+                             "/providers/Microsoft.VirtualMachineImages/locations/{location}/" +
+                             (status ? "operations" : "operationResults") + "/{operationId}";
+      if (method != "GET") return NotAllowed(method, route.route_template, "GET");
+      RETURN_IF_ERROR(ValidatePathName("location", segs[5]));
+      RETURN_IF_ERROR(ValidatePathName("operation ID", segs[7]));
+      route.kind = status ? RouteKind::kOperationStatus : RouteKind::kOperationResult;
+      route.subscription = sub;
+      route.location = segs[5];
+      route.operation_id = segs[7];
+      return route;
+    }
+    if (n == 5) {
+      RETURN_IF_ERROR(ValidatePathName("resource provider namespace", segs[3]));
+      RETURN_IF_ERROR(ValidatePathName("resource type", segs[4]));
+      route.route_template = tmpl + "/providers/" + segs[3] + "/" + segs[4];
+      if (method != "GET") return NotAllowed(method, route.route_template, "GET");
+      route.request.verb = api::Verb::kList;
+      route.request.id = ResourceId::ForSubscription(sub);
+      route.request.list_type = segs[3] + "/" + segs[4];
+      return route;
+    }
+    return NoRoute(segs);
+  } else {
+    return NoRoute(segs);
+  }
+  // /subscriptions/{s}/resourceGroups/{g}...
+  const std::string& group = segs[3];
+  {
+    Status valid = ValidatePathName("resource group name", group);
+    if (valid.ok()) valid = ValidateResourceGroupName(group);
+    if (!valid.ok()) {
+      if (valid.message().rfind("InvalidResourceName: ", 0) == 0) return valid;
+      return api::ArmStatus(StatusCode::kInvalidArgument, "InvalidResourceName", valid.message());
+    }
+  }
+  tmpl += "/resourceGroups/{resourceGroupName}";
+  if (n == 4) {
+    route.route_template = tmpl;
+    if (!IsResourceVerb(method)) return NotAllowed(method, tmpl, "PUT, PATCH, GET, DELETE");
+    route.request.verb = ResourceVerb(method);
+    route.request.id = ResourceId::ForResourceGroup(sub, group);
+    return route;
+  }
+  if (n < 7 || !IEquals(segs[4], "providers")) return NoRoute(segs);
+  const std::string& ns = segs[5];
+  RETURN_IF_ERROR(ValidatePathName("resource provider namespace", ns));
+  tmpl += "/providers/" + ns;
+  // segs[6..]: type, name, type, name, ... and maybe one trailing word.
+  const size_t k = n - 6;
+  std::string full_type = ns;
+  for (size_t i = 0; i < k; ++i) {
+    bool is_type = i % 2 == 0;
+    RETURN_IF_ERROR(ValidatePathName(is_type ? "resource type" : "resource name", segs[6 + i]));
+  }
+  // The resource (k even) or the resource the trailing word belongs to.
+  size_t pairs = k / 2;
+  ResourceId id = ResourceId::ForResourceGroup(sub, group);
+  for (size_t p = 0; p < pairs; ++p) {
+    const std::string& type = segs[6 + 2 * p];
+    const std::string& name = segs[7 + 2 * p];
+    id = p == 0 ? ResourceId::ForResource(sub, group, ns, type, name) : id.Child(type, name);
+    full_type += "/" + type;
+    tmpl +=
+        "/" + type + "/{" + (p == 0 ? std::string("name") : "name" + std::to_string(p + 1)) + "}";
+  }
+  if (k % 2 == 0) {
+    route.route_template = tmpl;
+    if (!IsResourceVerb(method)) return NotAllowed(method, tmpl, "PUT, PATCH, GET, DELETE");
+    route.request.verb = ResourceVerb(method);
+    route.request.id = id;
+    return route;
+  }
+  const std::string& word = segs[n - 1];
+  if (pairs == 0) {
+    // A list in a group: .../providers/{ns}/{type}.
+    route.route_template = tmpl + "/" + word;
+    if (method != "GET") return NotAllowed(method, route.route_template, "GET");
+    route.request.verb = api::Verb::kList;
+    route.request.id = ResourceId::ForResourceGroup(sub, group);
+    route.request.list_type = full_type + "/" + word;
+    return route;
+  }
+  if (method == "GET") {
+    route.route_template = tmpl + "/" + word;
+    route.request.verb = api::Verb::kList;
+    route.request.id = id;
+    route.request.list_type = full_type + "/" + word;
+    return route;
+  }
+  if (method == "POST") {
+    route.route_template = tmpl + "/" + word;
+    route.request.verb = api::Verb::kAction;
+    route.request.id = id;
+    route.request.action = word;
+    return route;
+  }
+  return NotAllowed(method, tmpl + "/" + word, "GET (a child list), POST (an action)");
+}
+
+}  // namespace imagesmith::server
