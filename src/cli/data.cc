@@ -1,24 +1,18 @@
 #include "cli/data.h"
 
-#include "base/data_dir.h"
-#include "meta/scopes.h"
+#include "api/local.h"
 
 namespace imagesmith::cli {
 
+// The api layer opens the data directory (api::OpenLocal); a command that
+// still needs the database handle itself (backup, store) takes it from there.
 StatusOr<Data> OpenData(Env& env) {
+  ASSIGN_OR_RETURN(std::unique_ptr<api::Local> local, api::OpenLocal(env));
   Data d;
-  ASSIGN_OR_RETURN(d.dir, DataDirPath());
-  Status made = env.CreateDirs(d.dir);
-  if (!made.ok()) {
-    return made.WithContext("cannot create the data directory " + d.dir +
-                            " (set IMAGESMITH_HOME to a writable directory)");
-  }
-  ASSIGN_OR_RETURN(d.meta, meta::OpenSqliteMetaStore(env, d.dir + "/meta.db"));
-  RETURN_IF_ERROR(d.meta->Update([&](meta::Transaction& txn) {
-    ASSIGN_OR_RETURN(meta::Resource sub, meta::EnsureDefaultSubscription(txn, env));
-    d.subscription = sub.id.subscription();
-    return Status::Ok();
-  }));
+  d.dir = local->services.data_dir;
+  d.subscription = local->services.subscription;
+  local->operations.reset();  // it refers to the database moved out below
+  d.meta = std::move(local->meta);
   return d;
 }
 

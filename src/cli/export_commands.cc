@@ -4,6 +4,8 @@
 #include <functional>
 #include <optional>
 
+#include "api/image_export.h"
+#include "api/local.h"
 #include "builder/distribute.h"
 #include "cli/command.h"
 #include "cli/gallery_args.h"
@@ -23,23 +25,12 @@ int Export(const ParsedArgs& args, CommandContext& ctx,
   auto g = OpenGalleryData(*ctx.env);
   if (!g.ok()) return ReportError(g.status(), ctx);
   const ResourceId id = id_of(g->data);
-  std::optional<gallery::SourceImage> image;
-  Status s = g->data.meta->Read([&](meta::Transaction& txn) -> Status {
-    // The home region: the resource's (for `latest`, its definition's).
-    // (The gallery's getters say how to create what is missing.)
-    const bool is_image = id.IsType("Microsoft.Compute/images");
-    const bool latest = !is_image && id.name() == "latest";
-    ASSIGN_OR_RETURN(meta::Resource r, is_image ? gallery::GetManagedImage(txn, id)
-                                       : latest ? gallery::GetDefinition(txn, id.Parent())
-                                                : gallery::GetVersion(txn, id));
-    Region region = *Region::Parse(r.location);
-    if (args.Has("location")) {
-      ASSIGN_OR_RETURN(region, Region::Parse(args.Get("location")));
-    }
-    ASSIGN_OR_RETURN(gallery::SourceImage got, gallery::ResolveImageSource(txn, id, region));
-    image = std::move(got);
-    return Status::Ok();
-  });
+  auto local = api::OpenLocal(*ctx.env);
+  if (!local.ok()) return ReportError(local.status(), ctx);
+  std::optional<std::string> region;
+  if (args.Has("location")) region = args.Get("location");
+  auto image = api::ResolveExportImage((*local)->services, (*local)->owner, id, region);
+  Status s = image.status();
   if (!s.ok()) return ReportError(s, ctx);
   const std::string out = args.Get("file");
   s = build::ExportStoredImage(*ctx.env, *g->store, image->region, image->image, *format, out,

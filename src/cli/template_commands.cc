@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "base/strings.h"
+#include "cli/api_client.h"
 #include "cli/command.h"
 #include "cli/template_input.h"
 #include "meta/scopes.h"
@@ -35,12 +36,15 @@ StatusOr<tmpl::DeploymentInputs> TemplateInputs(const ParsedArgs& args, CommandC
   if (data != nullptr && !group.empty()) {
     in.scope.subscription_id = data->subscription;
     in.scope.resource_group = group;
-    Status s = data->meta->Read([&](meta::Transaction& txn) {
-      auto g = meta::GetGroup(txn, data->Group(group));
-      if (g.ok()) in.scope.location = g->location;
-      return Status::Ok();
-    });
-    RETURN_IF_ERROR(s);
+    // resourceGroup().location, when the group exists (a missing group is
+    // reported where it matters, by the deployment).
+    ASSIGN_OR_RETURN(ApiClient api, ApiClient::Open(*ctx.env));
+    auto g = api.Call(MakeRequest(api::Verb::kGet, data->Group(group)));
+    if (g.ok()) {
+      if (const Json* loc = g->body.Find("location"); loc != nullptr && loc->is_string()) {
+        in.scope.location = loc->string_value();
+      }
+    }
   }
   return in;
 }
