@@ -27,8 +27,9 @@ PACKAGES=(
   # peers the benchmarks compare against
   casync mkosi
   wrk nginx  # bench/api: load generator and the static-file peer
-  # the OpenAPI linter (Redocly CLI, tests/openapi) runs on node
-  nodejs npm
+  # the OpenAPI linter (Redocly CLI, tests/openapi) runs on node; npm comes
+  # with it or from Debian's npm package (install_npm)
+  nodejs
   # used by the tests
   python3 curl jq busybox-static time
   # the Debian package: CPack uses dpkg-shlibdeps (dpkg-dev), checked by lintian;
@@ -115,7 +116,20 @@ qemu_user() {
   fi
 }
 
+# A nodejs package that bundles npm (not Debian's) conflicts with Debian's
+# npm package, so npm is installed only when the command is missing.
+install_npm() {
+  if ! command -v npm >/dev/null; then
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+    log "installing npm"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      npm >/dev/null
+  fi
+}
+
 install_packages
+install_npm
 subordinate_ids
 qemu_user
 install_node_tools
