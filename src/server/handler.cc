@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "api/arm_error.h"
+#include "auth/crypto.h"
 #include "server/router.h"
 
 namespace imagesmith::server {
@@ -175,7 +176,9 @@ Status Page(const HttpRequest& request, const RequestInfo& info, size_t max_page
   }
   std::string after;
   if (const std::string* token = request.Query("$skipToken")) {
-    if (!Base64UrlDecode(*token, &after) || after.empty()) {
+    auto decoded = auth::Base64UrlDecode(*token);
+    if (decoded.ok()) after = std::move(*decoded);
+    if (!decoded.ok() || after.empty()) {
       return api::ArmStatus(StatusCode::kInvalidArgument, "InvalidParameter",
                             "$skipToken is not one this server gave out in a nextLink");
     }
@@ -211,60 +214,13 @@ Status Page(const HttpRequest& request, const RequestInfo& info, size_t max_page
       link += "api-version=" + UrlEncode(*v) + "&";
     }
     if (request.Query("$top") != nullptr) link += "$top=" + std::to_string(top) + "&";
-    link += "$skipToken=" + Base64UrlEncode(last_key);
+    link += "$skipToken=" + auth::Base64UrlEncode(last_key);
     body.Set("nextLink", Json::String(link));
   }
   return Status::Ok();
 }
 
 }  // namespace
-
-std::string Base64UrlEncode(std::string_view data) {
-  static const char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : data) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += kAlphabet[(acc >> bits) & 63];
-    }
-  }
-  if (bits > 0) out += kAlphabet[(acc << (6 - bits)) & 63];
-  return out;
-}
-
-bool Base64UrlDecode(std::string_view text, std::string* out) {
-  out->clear();
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : text) {
-    int v;
-    if (c >= 'A' && c <= 'Z') {
-      v = c - 'A';
-    } else if (c >= 'a' && c <= 'z') {
-      v = c - 'a' + 26;
-    } else if (c >= '0' && c <= '9') {
-      v = c - '0' + 52;
-    } else if (c == '-') {
-      v = 62;
-    } else if (c == '_') {
-      v = 63;
-    } else {
-      return false;
-    }
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out->push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return true;
-}
 
 HttpResponse ErrorResponse(const Status& status, std::string* code_out) {
   api::ArmError e;

@@ -103,8 +103,4 @@ class ArmHandler : public RequestHandler {
 // the server's own codes ("NotFound").
 HttpResponse ErrorResponse(const Status& status, std::string* code_out = nullptr);
 
-// base64url without padding (RFC 4648 section 5), for $skipToken.
-std::string Base64UrlEncode(std::string_view data);
-bool Base64UrlDecode(std::string_view text, std::string* out);
-
 }  // namespace imagesmith::server

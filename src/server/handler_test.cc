@@ -350,16 +350,5 @@ TEST_F(HandlerTest, AccessLogHasNoTokenAndMetricsUseTemplates) {
   EXPECT_EQ(metrics.find("missing"), std::string::npos);
 }
 
-TEST(Base64Url, RoundTrips) {
-  for (std::string s : {std::string(""), std::string("a"), std::string("ab"), std::string("abc"),
-                        std::string("/subscriptions/x/\xff\x00", 18)}) {
-    std::string back;
-    ASSERT_TRUE(Base64UrlDecode(Base64UrlEncode(s), &back));
-    EXPECT_EQ(back, s);
-  }
-  std::string out;
-  EXPECT_FALSE(Base64UrlDecode("a+b", &out));
-}
-
 }  // namespace
 }  // namespace imagesmith::server

@@ -4,19 +4,10 @@
 #include <cstdint>
 #include <ctime>
 
+#include "base/strings.h"
+
 namespace imagesmith::server {
 namespace {
-
-bool IEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
 
 // RFC 9110 token characters (method and field names).
 bool IsTchar(char c) {
@@ -120,7 +111,7 @@ const std::string* HttpRequest::Header(std::string_view lower_name) const {
 
 const std::string* HttpRequest::Query(std::string_view name) const {
   for (const auto& [key, value] : query) {
-    if (IEquals(key, name)) return &value;
+    if (EqualsIgnoreCase(key, name)) return &value;
   }
   return nullptr;
 }
@@ -285,13 +276,13 @@ ParseState ParseRequest(std::string_view buffer, const HttpLimits& limits, HttpR
       while (!v.empty()) {
         size_t comma = v.find(',');
         std::string_view opt = Trim(v.substr(0, comma));
-        if (IEquals(opt, "close")) close = true;
-        if (IEquals(opt, "keep-alive")) close = false;
+        if (EqualsIgnoreCase(opt, "close")) close = true;
+        if (EqualsIgnoreCase(opt, "keep-alive")) close = false;
         if (comma == std::string_view::npos) break;
         v.remove_prefix(comma + 1);
       }
     } else if (name == "expect") {
-      if (!IEquals(value, "100-continue")) {
+      if (!EqualsIgnoreCase(value, "100-continue")) {
         return Fail(error, 417, "only 'Expect: 100-continue' is supported");
       }
       req.expects_continue = true;

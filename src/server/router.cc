@@ -3,21 +3,11 @@
 #include <cctype>
 
 #include "api/arm_error.h"
+#include "base/strings.h"
 #include "server/http.h"
 
 namespace imagesmith::server {
 namespace {
-
-bool IEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
 
 Status NoRoute(const std::vector<std::string>& segments) {
   std::string path;
@@ -92,15 +82,16 @@ StatusOr<Route> RouteRequest(std::string_view method, const std::vector<std::str
     route.tenant = segs[0];
     return route;
   }
-  if (n < 2 || !IEquals(segs[0], "subscriptions")) return NoRoute(segs);
+  if (n < 2 || !EqualsIgnoreCase(segs[0], "subscriptions")) return NoRoute(segs);
   const std::string& sub = segs[1];
   RETURN_IF_ERROR(ValidatePathName("subscription", sub));
   route.kind = RouteKind::kArm;
   // Extension resources at any scope:
   //   {scope}/providers/Microsoft.Authorization/roleAssignments[/{name}]
   for (size_t j = 2; j + 2 < n; ++j) {
-    if (!IEquals(segs[j], "providers") || !IEquals(segs[j + 1], "Microsoft.Authorization") ||
-        !IEquals(segs[j + 2], "roleAssignments") || n > j + 4) {
+    if (!EqualsIgnoreCase(segs[j], "providers") ||
+        !EqualsIgnoreCase(segs[j + 1], "Microsoft.Authorization") ||
+        !EqualsIgnoreCase(segs[j + 2], "roleAssignments") || n > j + 4) {
       continue;
     }
     std::string scope_text;
@@ -140,7 +131,7 @@ StatusOr<Route> RouteRequest(std::string_view method, const std::vector<std::str
     return route;
   }
   // Subscription scope: resource groups, lists, operations.
-  if (IEquals(segs[2], "resourceGroups")) {
+  if (EqualsIgnoreCase(segs[2], "resourceGroups")) {
     if (n == 3) {
       route.route_template = tmpl + "/resourceGroups";
       if (method != "GET") return NotAllowed(method, route.route_template, "GET");
@@ -149,11 +140,12 @@ StatusOr<Route> RouteRequest(std::string_view method, const std::vector<std::str
       route.request.list_type = "Microsoft.Resources/resourceGroups";
       return route;
     }
-  } else if (IEquals(segs[2], "providers")) {
-    if (n == 8 && IEquals(segs[3], "Microsoft.VirtualMachineImages") &&
-        IEquals(segs[4], "locations") &&
-        (IEquals(segs[6], "operations") || IEquals(segs[6], "operationResults"))) {
-      bool status = IEquals(segs[6], "operations");
+  } else if (EqualsIgnoreCase(segs[2], "providers")) {
+    if (n == 8 && EqualsIgnoreCase(segs[3], "Microsoft.VirtualMachineImages") &&
+        EqualsIgnoreCase(segs[4], "locations") &&
+        (EqualsIgnoreCase(segs[6], "operations") ||
+         EqualsIgnoreCase(segs[6], "operationResults"))) {
+      bool status = EqualsIgnoreCase(segs[6], "operations");
       route.route_template = tmpl +
                              "/providers/Microsoft.VirtualMachineImages/locations/{location}/" +
                              (status ? "operations" : "operationResults") + "/{operationId}";
@@ -198,7 +190,7 @@ StatusOr<Route> RouteRequest(std::string_view method, const std::vector<std::str
     route.request.id = ResourceId::ForResourceGroup(sub, group);
     return route;
   }
-  if (n < 7 || !IEquals(segs[4], "providers")) return NoRoute(segs);
+  if (n < 7 || !EqualsIgnoreCase(segs[4], "providers")) return NoRoute(segs);
   const std::string& ns = segs[5];
   RETURN_IF_ERROR(ValidatePathName("resource provider namespace", ns));
   tmpl += "/providers/" + ns;
