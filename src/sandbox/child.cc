@@ -457,9 +457,19 @@ void EnterBoundary(const ChildPlan& plan) {
   if (::setns(plan.userns_fd, CLONE_NEWUSER) != 0)
     Fatal("enter the user namespace", nullptr, errno);
   ::close(plan.userns_fd);
-  if (::setgroups(0, nullptr) != 0) Fatal("clear supplementary groups", nullptr, errno);
-  if (::setresgid(0, 0, 0) != 0) Fatal("become gid 0 of the user namespace", nullptr, errno);
-  if (::setresuid(0, 0, 0) != 0) Fatal("become uid 0 of the user namespace", nullptr, errno);
+  // Raw system calls, not glibc's wrappers: this process was made by a raw
+  // clone, so glibc still lists the parent's other threads, and its setxid
+  // wrappers wait forever for those threads to change their credentials too
+  // (a hang seen in SandboxTest.ConcurrentRunsDoNotInterfere, 1 run in ~25).
+  if (::syscall(SYS_setgroups, 0, nullptr) != 0) {
+    Fatal("clear supplementary groups", nullptr, errno);
+  }
+  if (::syscall(SYS_setresgid, 0, 0, 0) != 0) {
+    Fatal("become gid 0 of the user namespace", nullptr, errno);
+  }
+  if (::syscall(SYS_setresuid, 0, 0, 0) != 0) {
+    Fatal("become uid 0 of the user namespace", nullptr, errno);
+  }
   // A change of credentials clears the parent-death signal: arm it again.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::unshare(CLONE_NEWUTS | CLONE_NEWIPC) != 0) {
