@@ -26,6 +26,7 @@
 #include "base/strings.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/child.h"
+#include "sandbox/dns_relay.h"
 #include "sandbox/isolation.h"
 
 namespace imagesmith::sandbox {
@@ -428,6 +429,21 @@ int64_t BlocksUnder(int dirfd, dev_t dev, int depth) {
 }
 
 // Watches a run's writes (RunSpec::disk_limit_bytes).
+// A file removed when the run is over.
+struct TempFile {
+  std::string path;
+  ~TempFile() {
+    if (!path.empty()) ::unlink(path.c_str());
+  }
+};
+
+// The run's network: pasta when user_net, and the DNS relay's upstreams when
+// the host's resolver is on its loopback (dns_relay.h).
+struct NetSetup {
+  bool user_net = false;
+  std::vector<internal::NameServer> dns_relay_to;
+};
+
 struct DiskWatch {
   std::string upper;
   int64_t limit = 0;
@@ -456,7 +472,7 @@ struct DiskWatch {
 };
 
 StatusOr<Outcome> Supervise(ChildPlan& plan, const ProcessControl& control, Cgroup* cgroup,
-                            int clone_flags, bool user_net, const DiskWatch& disk) {
+                            int clone_flags, const NetSetup& net_setup, const DiskWatch& disk) {
   Outcome out;
   RunResult& result = out.result;
   result.timeout = control.timeout;
@@ -522,12 +538,18 @@ StatusOr<Outcome> Supervise(ChildPlan& plan, const ProcessControl& control, Cgro
   // The child has its network namespace from the clone; pasta configures it
   // before the child may go on.
   std::unique_ptr<internal::UserNet> net;
-  if (user_net) {
+  std::unique_ptr<internal::DnsRelay> dns;
+  if (net_setup.user_net) {
     Fd netns(::open(("/proc/" + std::to_string(child) + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC));
     if (netns.get() < 0) return abandon(ErrnoError("open the sandbox's network namespace", errno));
     auto started = internal::UserNet::Start(netns.get(), child);
     if (!started.ok()) return abandon(started.status());
     net = std::move(started).value();
+    if (!net_setup.dns_relay_to.empty()) {
+      auto relay = internal::DnsRelay::Start(netns.get(), net_setup.dns_relay_to);
+      if (!relay.ok()) return abandon(relay.status());
+      dns = std::move(relay).value();
+    }
   }
   std::unique_ptr<internal::Refusals> refusals;
   bool refusals_done = false;
@@ -755,7 +777,7 @@ StatusOr<Outcome> Supervise(ChildPlan& plan, const ProcessControl& control, Cgro
 
 // Everything a run sets up around Supervise, torn down in reverse order.
 StatusOr<RunResult> Execute(ChildPlan& plan, const ProcessControl& control, int clone_flags,
-                            bool user_net, const std::string& upper,
+                            const NetSetup& net, const std::string& upper,
                             const std::vector<std::string>& candidates, int64_t disk_limit = 0) {
   std::unique_ptr<Cgroup> cgroup;
   const Limits& limits = control.limits;
@@ -773,7 +795,7 @@ StatusOr<RunResult> Execute(ChildPlan& plan, const ProcessControl& control, int 
     for (const std::string& rel : candidates) whiteouts[rel] = IsWhiteout(upper, rel);
   }
   DiskWatch disk{upper, disk_limit};
-  StatusOr<Outcome> outcome = Supervise(plan, control, cgroup.get(), clone_flags, user_net, disk);
+  StatusOr<Outcome> outcome = Supervise(plan, control, cgroup.get(), clone_flags, net, disk);
   Status cleanup;
   if (cgroup != nullptr) cleanup = cgroup->Remove();
   if (::rmdir(plan.mount_point) != 0 && cleanup.ok()) {
@@ -810,7 +832,12 @@ StatusOr<std::string> MakeMountPoint() {
       }
     }
     ::closedir(dir);
-    for (const std::string& d : stale) ::rmdir(d.c_str());  // only if empty
+    for (const std::string& d : stale) {
+      // Only an empty mount point; and a relay's resolv.conf (dns_relay.h).
+      if (::rmdir(d.c_str()) != 0 && errno == ENOTDIR && EndsWith(d, ".resolv.conf")) {
+        ::unlink(d.c_str());
+      }
+    }
   }
   std::string tmpl = base + "/" + prefix + std::to_string(::getpid()) + "-XXXXXX";
   if (::mkdtemp(tmpl.data()) == nullptr) return ErrnoError("create a directory in " + base, errno);
@@ -874,7 +901,9 @@ StatusOr<RunResult> Run(const RunSpec& spec) {
   }
   plan.hostname = spec.hostname.empty() ? nullptr : cs.Add(spec.hostname);
   struct stat st {};
-  if (::stat("/etc/resolv.conf", &st) == 0) plan.resolv_source = "/etc/resolv.conf";
+  if (::stat(spec.host_resolv_conf.c_str(), &st) == 0) {
+    plan.resolv_source = cs.Add(spec.host_resolv_conf);
+  }
 
   std::vector<std::string> candidates = {"proc", "dev", "etc/resolv.conf"};
   for (const BindMount& b : spec.binds) {
@@ -932,7 +961,7 @@ StatusOr<RunResult> Run(const RunSpec& spec) {
     ASSIGN_OR_RETURN(std::string mount_point, MakeMountPoint());
     plan.mount_point = cs.Add(mount_point);
     return Execute(plan, spec.control, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC,
-                   false, spec.tree.upper, candidates, spec.disk_limit_bytes);
+                   NetSetup{}, spec.tree.upper, candidates, spec.disk_limit_bytes);
   }
   ASSIGN_OR_RETURN(internal::IdRange range, internal::SubordinateIds());
   ASSIGN_OR_RETURN(const std::vector<sock_filter>* program, internal::SeccompProgram());
@@ -953,7 +982,24 @@ StatusOr<RunResult> Run(const RunSpec& spec) {
   plan.keep_fds.push_back(userns_fd.get());
   ASSIGN_OR_RETURN(std::string mount_point, MakeMountPoint());
   plan.mount_point = cs.Add(mount_point);
-  return Execute(plan, spec.control, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET, spec.network,
+  NetSetup net;
+  net.user_net = spec.network;
+  // A resolver on the host's loopback is out of the namespace's reach: the
+  // sandbox gets the relay's resolv.conf, and the relay (dns_relay.h).
+  TempFile relay_conf;
+  if (spec.network && plan.resolv_source != nullptr) {
+    StatusOr<std::string> text = Env::Default()->ReadFile(plan.resolv_source, 64 << 10);
+    internal::ResolvConf host = internal::ParseResolvConf(text.ok() ? text.value() : "");
+    if (host.HasLoopbackServer()) {
+      relay_conf.path = mount_point + ".resolv.conf";
+      RETURN_IF_ERROR(
+          Env::Default()->WriteFileAtomic(relay_conf.path, internal::RelayResolvConf(host)));
+      ::chmod(relay_conf.path.c_str(), 0644);
+      plan.resolv_source = cs.Add(relay_conf.path);
+      net.dns_relay_to = std::move(host.servers);
+    }
+  }
+  return Execute(plan, spec.control, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET, net,
                  spec.tree.upper, candidates, spec.disk_limit_bytes);
 }
 
@@ -1002,7 +1048,8 @@ StatusOr<RunResult> RunHostWithTree(const Tree& tree, std::vector<std::string> a
   for (const std::string& c : ExecCandidates(argv[0], path)) plan.exec_paths.push_back(cs.Add(c));
   plan.exec_paths_with_shim = plan.exec_paths;
   plan.working_dir = options.working_dir.empty() ? nullptr : cs.Add(options.working_dir);
-  return Execute(plan, options.control, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC, false, "", {});
+  return Execute(plan, options.control, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC, NetSetup{}, "",
+                 {});
 }
 
 }  // namespace imagesmith::sandbox

@@ -124,6 +124,12 @@ struct RunSpec {
   // (Debian package passt) but not the host's loopback or abstract Unix
   // sockets; false gives it only a loopback of its own.
   bool network = true;
+  // The host's resolver configuration, bound read-only at /etc/resolv.conf.
+  // When it names a nameserver on the host's loopback (127.0.0.53 of
+  // systemd-resolved), the sandbox instead gets a resolv.conf naming its own
+  // 127.0.0.53, where a relay forwards queries to the host's nameservers
+  // (doc/sandbox.md, "DNS"). Another path is for tests.
+  std::string host_resolv_conf = "/etc/resolv.conf";
   // Run inside the tree (after pivot_root). argv[0] without '/' is looked up
   // on the PATH given in `env` (Debian's default PATH when `env` has none).
   std::vector<std::string> argv;

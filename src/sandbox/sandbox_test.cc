@@ -22,6 +22,7 @@
 #include "base/env.h"
 #include "base/strings.h"
 #include "sandbox/cgroup.h"
+#include "sandbox/dns_relay.h"
 #include "sandbox/isolation.h"
 
 namespace imagesmith::sandbox {
@@ -34,6 +35,13 @@ std::string Slurp(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// What a sandbox with network sees at /etc/resolv.conf on this host.
+std::string ExpectedResolvConf() {
+  std::string host = Slurp("/etc/resolv.conf");
+  internal::ResolvConf parsed = internal::ParseResolvConf(host);
+  return parsed.HasLoopbackServer() ? internal::RelayResolvConf(parsed) : host;
 }
 
 void WriteFile(const std::string& path, const std::string& data) {
@@ -125,10 +133,10 @@ class SandboxTest : public ::testing::Test {
     auto copy = env_->RunProcess(cp);
     ASSERT_TRUE(copy.ok() && copy->success());
     for (const char* applet :
-         {"sh",       "ls",    "ps",    "cat",   "echo",   "sleep",   "hostname", "dd",
-          "head",     "mkdir", "touch", "rm",    "setsid", "env",     "grep",     "id",
-          "wc",       "kill",  "test",  "ln",    "printf", "true",    "false",    "pwd",
-          "readlink", "stat",  "chown", "mount", "swapon", "unshare", "nc",       "mknod"}) {
+         {"sh",    "ls",     "ps",      "cat",    "echo",  "sleep",    "hostname", "dd",   "head",
+          "mkdir", "touch",  "rm",      "setsid", "env",   "grep",     "id",       "wc",   "kill",
+          "test",  "ln",     "printf",  "true",   "false", "pwd",      "readlink", "stat", "chown",
+          "mount", "swapon", "unshare", "nc",     "mknod", "nslookup", "timeout"}) {
       ASSERT_EQ(::symlink("busybox", (root + "/bin/" + applet).c_str()), 0) << applet;
     }
   }
@@ -436,8 +444,8 @@ TEST_F(SandboxTest, TreeOfHundredsOfLongNamedLayersMounts) {
 }
 
 TEST_F(SandboxTest, HostResolvConfIsVisibleWithoutChangingTheTree) {
-  std::string host = Slurp("/etc/resolv.conf");
-  ASSERT_FALSE(host.empty()) << "the host needs an /etc/resolv.conf for this test";
+  ASSERT_FALSE(Slurp("/etc/resolv.conf").empty()) << "the host needs an /etc/resolv.conf";
+  const std::string host = ExpectedResolvConf();
   // The tree has none: a placeholder is used for the mount and removed after.
   auto r = sandbox::Run(Spec({"cat", "/etc/resolv.conf"}));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -456,8 +464,8 @@ TEST_F(SandboxTest, HostResolvConfIsVisibleWithoutChangingTheTree) {
 }
 
 TEST_F(SandboxTest, ResolvConfLinkedIntoRunAsWithSystemdResolvedStillResolves) {
-  std::string host = Slurp("/etc/resolv.conf");
-  ASSERT_FALSE(host.empty()) << "the host needs an /etc/resolv.conf for this test";
+  ASSERT_FALSE(Slurp("/etc/resolv.conf").empty()) << "the host needs an /etc/resolv.conf";
+  const std::string host = ExpectedResolvConf();
   ASSERT_EQ(
       ::symlink("../run/systemd/resolve/stub-resolv.conf", (lower_ + "/etc/resolv.conf").c_str()),
       0);
@@ -468,6 +476,118 @@ TEST_F(SandboxTest, ResolvConfLinkedIntoRunAsWithSystemdResolvedStillResolves) {
   // Nothing of it reaches the tree: /run is the sandbox's own tmpfs.
   EXPECT_FALSE(Exists(upper_ + "/run/systemd"));
   EXPECT_FALSE(Exists(lower_ + "/run/systemd"));
+}
+
+// A resolver on the host's loopback, as systemd-resolved's 127.0.0.53: every
+// query gets the A record 192.0.2.7. Binds a loopback address other than
+// 127.0.0.1 and .53 so that it never meets a real resolver on this host.
+class LoopbackResolver {
+ public:
+  explicit LoopbackResolver(const char* address) {
+    fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(53);
+    ::inet_pton(AF_INET, address, &a.sin_addr);
+    bound_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    timeval tv{0, 100000};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~LoopbackResolver() {
+    stop_ = true;
+    thread_.join();
+    ::close(fd_);
+  }
+  bool bound() const { return bound_; }
+  int queries() const { return queries_.load(); }
+
+ private:
+  void Serve() {
+    while (!stop_) {
+      unsigned char q[512];
+      sockaddr_in peer{};
+      socklen_t len = sizeof peer;
+      ssize_t n = ::recvfrom(fd_, q, sizeof q, 0, reinterpret_cast<sockaddr*>(&peer), &len);
+      if (n < 17) continue;
+      ++queries_;
+      size_t end = 12;
+      while (end < static_cast<size_t>(n) && q[end] != 0) end += q[end] + 1;
+      end += 5;  // the root label, QTYPE, QCLASS
+      if (end > static_cast<size_t>(n)) continue;
+      std::string r(reinterpret_cast<char*>(q), end);
+      r[2] = static_cast<char>(0x81);  // a response, recursion desired and available
+      r[3] = static_cast<char>(0x80);
+      r[6] = 0;  // one answer, nothing else
+      r[7] = 1;
+      r[8] = r[9] = r[10] = r[11] = 0;
+      const unsigned char answer[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 7};
+      if (q[end - 4] == 0 && q[end - 3] == 1) {  // QTYPE A
+        r.append(reinterpret_cast<const char*>(answer), sizeof answer);
+      } else {
+        r[7] = 0;
+      }
+      ::sendto(fd_, r.data(), r.size(), 0, reinterpret_cast<sockaddr*>(&peer), len);
+    }
+  }
+  int fd_ = -1;
+  bool bound_ = false;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> queries_{0};
+  std::thread thread_;
+};
+
+TEST(ResolvConfTest, ParsesNameserversAndKeepsSearchAndOptions) {
+  internal::ResolvConf c = internal::ParseResolvConf(
+      "# generated\nnameserver 127.0.0.53 # stub\nnameserver 10.0.0.2\n"
+      "nameserver ::1\nnameserver 192.0.2.9\nnameserver bogus\n"
+      "search corp.example lab.example\noptions edns0 trust-ad\nsortlist 10.0.0.0\n");
+  ASSERT_EQ(c.servers.size(), 3u) << "glibc reads at most three";
+  EXPECT_EQ(c.servers[0].text, "127.0.0.53");
+  EXPECT_TRUE(c.servers[0].loopback);
+  EXPECT_FALSE(c.servers[1].loopback);
+  EXPECT_TRUE(c.servers[2].loopback);
+  EXPECT_TRUE(c.HasLoopbackServer());
+  EXPECT_EQ(internal::RelayResolvConf(c),
+            "# imagesmith: the host's resolver is on its loopback; queries are relayed to it\n"
+            "nameserver 127.0.0.53\nsearch corp.example lab.example\noptions edns0 trust-ad\n");
+  EXPECT_FALSE(internal::ParseResolvConf("nameserver 10.255.255.53\n").HasLoopbackServer());
+  EXPECT_TRUE(internal::ParseResolvConf("nameserver ::ffff:127.0.0.1\n").HasLoopbackServer());
+}
+
+TEST_F(SandboxTest, ResolverOnTheHostsLoopbackAnswersThroughTheRelayAndNothingElseOpens) {
+  LoopbackResolver resolver("127.0.0.77");
+  ASSERT_TRUE(resolver.bound()) << "bind 127.0.0.77:53";
+  const std::string conf = dir_ + "/host-resolv.conf";
+  WriteFile(conf, "nameserver 127.0.0.77\nsearch imagesmith.test\noptions timeout:2\n");
+  RunSpec spec = Shell(
+      "cat /etc/resolv.conf; echo ---; nslookup probe.imagesmith.test; echo ---; "
+      "timeout 5 nslookup probe.imagesmith.test 127.0.0.77 >/dev/null 2>&1 "
+      "&& echo direct-reached || echo direct-refused");
+  spec.host_resolv_conf = conf;
+  auto r = sandbox::Run(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(
+      r->stdout_data.find("nameserver 127.0.0.53\nsearch imagesmith.test\noptions timeout:2\n"),
+      std::string::npos)
+      << r->stdout_data;
+  EXPECT_EQ(r->stdout_data.find("127.0.0.77\n"), std::string::npos) << r->stdout_data;
+  // The name resolves through the relay to the loopback resolver's answer.
+  EXPECT_NE(r->stdout_data.find("192.0.2.7"), std::string::npos)
+      << r->stdout_data << r->stderr_data;
+  // The resolver itself stays out of reach: only DNS to 127.0.0.53 is relayed.
+  EXPECT_NE(r->stdout_data.find("direct-refused"), std::string::npos) << r->stdout_data;
+  EXPECT_GE(resolver.queries(), 1);
+  // The relay's resolv.conf is gone with the run (TearDown checks /tmp).
+
+  // Without the network the relay does not run, and nothing resolves.
+  spec.network = false;
+  spec.argv = {"sh", "-c", "timeout 5 nslookup probe.imagesmith.test || echo no-answer"};
+  int before = resolver.queries();
+  r = sandbox::Run(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->stdout_data.find("192.0.2.7"), std::string::npos) << r->stdout_data;
+  EXPECT_EQ(resolver.queries(), before);
 }
 
 TEST_F(SandboxTest, SudoShimRunsCommandsAsRootWithoutTouchingTheTree) {
