@@ -127,6 +127,7 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
   handler_options.verify_token = server::MakeTokenVerifier(**local);
   handler_options.issue_token = server::MakeTokenIssuer(**local);
   handler_options.openapi_json = server::kOpenApiJson;
+  handler_options.serve_console = true;
   handler_options.operation_status = [&operations](const std::string& subscription,
                                                    const std::string& id) -> StatusOr<Json> {
     ASSIGN_OR_RETURN(api::Operation op, operations.Get(id));
