@@ -57,10 +57,16 @@ export async function definitionView({ group, gallery, image }) {
     get(defId, V.compute),
     list(`${defId}/versions?$expand=ReplicationStatus`, V.compute),
   ]);
-  const regions = new Set([def.location]);
-  for (const v of versions) for (const r of v.properties?.publishingProfile?.targetRegions || []) regions.add(r.name);
+  // Regions by their normalized name ("West US 2" is westus2).
+  const regions = new Map([[def.location.toLowerCase().replace(/\s/g, ''), def.location]]);
+  for (const v of versions) {
+    for (const r of v.properties?.publishingProfile?.targetRegions || []) {
+      const key = r.name.toLowerCase().replace(/\s/g, '');
+      if (!regions.has(key)) regions.set(key, r.name);
+    }
+  }
   const latest = await Promise.all(
-    [...regions].map((r) =>
+    [...regions.values()].map((r) =>
       get(`${defId}/versions/latest?location=${encodeURIComponent(r)}`, V.compute)
         .then((v) => [r, v.name])
         .catch(() => [r, 'none']),

@@ -216,6 +216,8 @@ export function stepsFromLog(text) {
     const head = /^==== (.*) ====$/.exec(m[2]);
     if (head) {
       if (last) last.end = t;
+      last = null;
+      if (/^run (Succeeded|Failed|Canceled|PartiallySucceeded)\b/.test(head[1])) continue;
       last = { name: head[1], start: t, end: null, cache: '', reason: '' };
       steps.push(last);
       continue;
@@ -275,7 +277,7 @@ export async function templateView({ group, name }) {
     runBtn.disabled = !mayRun || running;
     const pct = { Queued: 0, Building: 10, Customizing: 30, Validating: 70, Distributing: 85, Succeeded: 100 };
     progress.value = rs.runState === 'Succeeded' ? 100 : pct[rs.runSubState] ?? 0;
-    const lr = tpl.properties?.imagesmith?.lastRun;
+    const lr = tpl.properties?.lastRun;
     lastRun.replaceChildren(
       lr
         ? h(

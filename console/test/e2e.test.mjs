@@ -168,8 +168,10 @@ test('a template from JSON with a deliberate error, run, log, gallery version', 
   const log = await page.textContent('#run-log');
   assert.match(log, /console-line-3/);
   // Steps with timings and the cache miss (the first run) and its reason.
-  await page.waitForSelector('table:has(caption:text-matches("Steps of run")) td:text("Miss")');
+  await page.waitForSelector('table:has(caption:text-matches("Steps of run")) .badge:text("Miss")');
   await page.waitForSelector('table:has(caption:text("Run outputs")) td:text("gal")');
+  // The last run's facts: the disk, and the cache counts.
+  assert.match(await page.textContent('section:has(#h-last)'), /0 hits, 1 misses[\s\S]*disk\.raw/);
   await axe(page, 'template');
   await page.screenshot({ path: join(SHOTS, 'template.png'), fullPage: true });
 
@@ -177,13 +179,14 @@ test('a template from JSON with a deliberate error, run, log, gallery version', 
   await page.click('table:has(caption:text("Run outputs")) a');
   await page.waitForSelector('h1:text-matches("Version ")');
   const regions = await page.textContent('table:has(caption:text("Target regions"))');
-  assert.match(regions, /eastus[\s\S]*Completed/);
-  assert.match(regions, /westus2[\s\S]*Completed/);
+  assert.match(regions, /East US\s*1\s*Standard_LRS\s*Completed/);
+  assert.match(regions, /West US 2\s*1\s*Standard_LRS\s*Completed/);
   await axe(page, 'version');
   await page.screenshot({ path: join(SHOTS, 'version.png') });
-  await view(page, '/galleries/imgs/gal/deb', 'definition', 'table:has(caption:text("Latest version per region")) td:text("westus2")');
+  await view(page, '/galleries/imgs/gal/deb', 'definition', 'table:has(caption:text("Latest version per region")) td:text("West US 2")');
   const latest = await page.textContent('table:has(caption:text("Latest version per region"))');
-  assert.match(latest, /eastus\s*\d+\.\d+\.\d+/);
+  assert.match(latest, /eastus\s*1\.0\.0/);
+  assert.match(latest, /West US 2\s*1\.0\.0/);
 
   // Every other view.
   await view(page, '/templates', 'templates', 'td a:text("web")');
