@@ -5,6 +5,12 @@ import { ctx, groupId, onLeave, sub } from './app.js';
 import { badge, errorBox, h, table } from './dom.js';
 
 const RA = 'providers/Microsoft.Authorization/roleAssignments';
+// The built-in roles' fixed IDs (doc/auth.md), as Azure spells them.
+const ROLES = {
+  '8e3af657-a8ff-443c-a75c-2fe8c4bcb635': 'Owner',
+  'b24988ac-6180-42a0-ab88-20f7382dd24c': 'Contributor',
+  'acdd72a7-3385-48ef-bd42-f606fba81ae7': 'Reader',
+};
 
 export async function rolesView() {
   const scopeInput = h('input', { id: 'scope', value: sessionStorage.getItem('imagesmith.scope') || sub(), size: '60' });
@@ -22,11 +28,12 @@ export async function rolesView() {
         h('p', { class: 'help' }, mayWrite ? 'You may grant and remove roles here.' : 'Your role may not grant or remove roles at this scope.'),
         table(
           `Role assignments at ${scope}`,
-          ['Principal', 'Type', 'Role', 'Scope', 'Relation'],
+          ['Principal ID', 'Type', 'Role', 'Scope', 'Relation'],
           items.map((a) => {
             const p = a.properties || a;
             const rel = norm(p.scope) === norm(scope) ? 'this scope' : norm(scope).startsWith(norm(p.scope)) ? 'inherited' : 'below';
-            return [p.principalName || p.principalId, p.principalType || '', p.roleDefinitionName || parseId(p.roleDefinitionId || '').name, p.scope, rel];
+            const guid = parseId(p.roleDefinitionId || '').name;
+            return [p.principalId, p.principalType || '', ROLES[guid] || guid, p.scope, rel];
           }),
         ),
       );

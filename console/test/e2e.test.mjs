@@ -193,12 +193,16 @@ test('a template from JSON with a deliberate error, run, log, gallery version', 
   await view(page, '/galleries', 'galleries', 'td a:text("gal")');
   await view(page, '/galleries/imgs/gal', 'gallery', 'td a:text("deb")');
   await view(page, '/images', 'images', 'caption:text("Managed images")');
-  await view(page, '/roles', 'roles', 'td:text("reader")');
+  await view(page, '/roles', 'roles', 'td:text("Reader")');
   await view(page, '/operations', 'operations', '.op .badge:text("Succeeded")');
   await view(page, '/picker', 'picker', '#pick-gallery:not([disabled])');
   await page.selectOption('#pick-gallery', { label: 'gal' });
   await page.selectOption('#pick-definition', { label: 'deb' });
-  await page.waitForSelector('#pick-version option:nth-child(2)');
+  await page.waitForSelector('#pick-version option:nth-child(2)', { state: 'attached' });
+  await page.selectOption('#pick-version', { label: '1.0.0' });
+  await page.click('button:text("Use this version")');
+  assert.match(await page.textContent('main'), /Chosen: \/subscriptions\/.*\/galleries\/gal\/images\/deb\/versions\/1\.0\.0/);
+  await page.screenshot({ path: join(SHOTS, 'picker.png') });
   await view(page, '/fleet', 'fleet', 'h1:text("Fleet")');
   await page.goto(`${base}/#/signin`);
   await page.waitForSelector('#token');
