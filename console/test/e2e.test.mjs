@@ -173,7 +173,7 @@ test('a template from JSON with a deliberate error, run, log, gallery version', 
   // The last run's facts: the disk, and the cache counts.
   assert.match(await page.textContent('section:has(#h-last)'), /0 hits, 1 misses[\s\S]*disk\.raw/);
   await axe(page, 'template');
-  await page.screenshot({ path: join(SHOTS, 'template.png'), fullPage: true });
+  await page.screenshot({ path: join(SHOTS, 'template.png') });
 
   // The version in the gallery view, with its regions.
   await page.click('table:has(caption:text("Run outputs")) a');
