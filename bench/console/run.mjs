@@ -10,7 +10,8 @@
 // Writes bench/console/README.md's results table to RESULTS (default:
 // bench/console/results.md).
 //
-// Usage: node bench/console/run.mjs [BUILD_DIR]   (needs nginx, chromium)
+// Usage: bench/console/run.sh, or node bench/console/run.mjs [BUILD_DIR]
+// (needs nginx, chromium). RUNS: cold loads per page (default 7).
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
