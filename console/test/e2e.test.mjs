@@ -188,13 +188,35 @@ test('a template from JSON with a deliberate error, run, log, gallery version', 
   assert.match(latest, /eastus\s*1\.0\.0/);
   assert.match(latest, /West US 2\s*1\.0\.0/);
 
+  // A run that fails: its operation ends in the ARM error's code and message.
+  const broken = JSON.parse(fixed);
+  broken.properties.customize = [{ type: 'Shell', name: 'fails', inline: ['echo about to fail', 'exit 3'] }];
+  broken.properties.distribute = [];
+  const put = await page.evaluate(async ([id, body]) => {
+    const r = await fetch(`${id}?api-version=2024-02-01`, {
+      method: 'PUT',
+      headers: { Authorization: `Bearer ${sessionStorage.getItem('imagesmith.token')}`, 'Content-Type': 'application/json' },
+      body,
+    });
+    return r.status;
+  }, [`/subscriptions/${SUB}/resourceGroups/imgs/providers/Microsoft.VirtualMachineImages/imageTemplates/broken`, JSON.stringify(broken)]);
+  assert.equal(put, 201);
+  await page.goto(`${base}/#/templates/imgs/broken`);
+  await page.waitForSelector('#run:not([disabled])');
+  await page.click('#run');
+  const failed = await page.waitForSelector('.op [role=alert]', { timeout: 10 * 60 * 1000 });
+  assert.match(await failed.textContent(), /^BuildFailed: the run Failed: .*exit/);
+  assert.match(await page.textContent('#run-log'), /about to fail/);
+  await axe(page, 'template-failed');
+
   // Every other view.
   await view(page, '/templates', 'templates', 'td a:text("web")');
   await view(page, '/galleries', 'galleries', 'td a:text("gal")');
   await view(page, '/galleries/imgs/gal', 'gallery', 'td a:text("deb")');
   await view(page, '/images', 'images', 'caption:text("Managed images")');
   await view(page, '/roles', 'roles', 'td:text("Reader")');
-  await view(page, '/operations', 'operations', '.op .badge:text("Succeeded")');
+  await view(page, '/operations', 'operations', '.op .badge:text("Failed")');
+  assert.match(await page.textContent('main'), /run web\s*Succeeded[\s\S]*run broken\s*Failed[\s\S]*BuildFailed:|run broken\s*Failed[\s\S]*BuildFailed:[\s\S]*run web\s*Succeeded/);
   await view(page, '/picker', 'picker', '#pick-gallery:not([disabled])');
   await page.selectOption('#pick-gallery', { label: 'gal' });
   await page.selectOption('#pick-definition', { label: 'deb' });
