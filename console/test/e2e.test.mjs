@@ -97,6 +97,21 @@ async function view(page, hash, name, waitFor) {
   await page.screenshot({ path: join(SHOTS, `${name}.png`) });
 }
 
+// PUT of a template through the page's own token; the HTTP status.
+function putTemplate(page, name, body) {
+  return page.evaluate(
+    async ([id, text]) => {
+      const r = await fetch(`${id}?api-version=2024-02-01`, {
+        method: 'PUT',
+        headers: { Authorization: `Bearer ${sessionStorage.getItem('imagesmith.token')}`, 'Content-Type': 'application/json' },
+        body: text,
+      });
+      return r.status;
+    },
+    [`/subscriptions/${SUB}/resourceGroups/imgs/providers/Microsoft.VirtualMachineImages/imageTemplates/${name}`, JSON.stringify(body)],
+  );
+}
+
 const TEMPLATE_BAD = `{
   "apiVersion": "2022-07-01",
   "location": "eastus",
@@ -124,8 +139,11 @@ test('a template from JSON with a deliberate error, run, log, gallery version', 
   await page.waitForSelector('#tpl-json');
   await page.selectOption('#tpl-group', 'imgs');
   await page.fill('#tpl-name', 'web');
-  // A syntax error first: a missing comma at the end of line 2.
+  // An uploaded file lands in the editor.
   const bad = TEMPLATE_BAD.replaceAll('SUB', SUB);
+  await page.setInputFiles('#tpl-file', { name: 'web.json', mimeType: 'application/json', buffer: Buffer.from(bad) });
+  await page.waitForFunction((text) => document.getElementById('tpl-json').value === text, bad);
+  // A syntax error first: a missing comma at the end of line 2.
   await page.fill('#tpl-json', bad.replace('"2022-07-01",', '"2022-07-01"'));
   await page.waitForSelector('#tpl-problems li');
   let problems = await page.textContent('#tpl-problems');
@@ -188,19 +206,30 @@ test('a template from JSON with a deliberate error, run, log, gallery version', 
   assert.match(latest, /eastus\s*1\.0\.0/);
   assert.match(latest, /West US 2\s*1\.0\.0/);
 
+  // Cancel: a run whose step would sleep for minutes, canceled once its
+  // first line is in the log.
+  const slow = JSON.parse(fixed);
+  slow.properties.customize = [{ type: 'Shell', name: 'slow', inline: ['echo started-slow', 'sleep 300'] }];
+  slow.properties.distribute = [];
+  assert.equal(await putTemplate(page, 'slow', slow), 201);
+  await page.goto(`${base}/#/templates/imgs/slow`);
+  await page.waitForSelector('#run:not([disabled])');
+  assert.equal(await page.isDisabled('#cancel'), true);
+  await page.click('#run');
+  await page.waitForFunction(() => /started-slow/.test(document.getElementById('run-log').textContent), null, {
+    timeout: 10 * 60 * 1000,
+  });
+  await page.click('#cancel:not([disabled])');
+  await page.waitForFunction(() => document.querySelector('section .badge')?.textContent === 'Canceled', null, {
+    timeout: 5 * 60 * 1000,
+  });
+  assert.match(await (await page.waitForSelector('.op [role=alert]')).textContent(), /^OperationCanceled: /);
+
   // A run that fails: its operation ends in the ARM error's code and message.
   const broken = JSON.parse(fixed);
   broken.properties.customize = [{ type: 'Shell', name: 'fails', inline: ['echo about to fail', 'exit 3'] }];
   broken.properties.distribute = [];
-  const put = await page.evaluate(async ([id, body]) => {
-    const r = await fetch(`${id}?api-version=2024-02-01`, {
-      method: 'PUT',
-      headers: { Authorization: `Bearer ${sessionStorage.getItem('imagesmith.token')}`, 'Content-Type': 'application/json' },
-      body,
-    });
-    return r.status;
-  }, [`/subscriptions/${SUB}/resourceGroups/imgs/providers/Microsoft.VirtualMachineImages/imageTemplates/broken`, JSON.stringify(broken)]);
-  assert.equal(put, 201);
+  assert.equal(await putTemplate(page, 'broken', broken), 201);
   await page.goto(`${base}/#/templates/imgs/broken`);
   await page.waitForSelector('#run:not([disabled])');
   await page.click('#run');
