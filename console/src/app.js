@@ -115,7 +115,11 @@ function signinView(next) {
         setToken(input.value.trim());
         try {
           await loadSubscriptions();
-          location.hash = next && next !== '/signin' ? `#${next}` : '#/templates';
+          sessionStorage.removeItem('imagesmith.next');
+          const target = next && next !== '/signin' ? `#${next}` : '#/templates';
+          // The bookmarked view's hash may be the current one: no hashchange then.
+          if (location.hash === target) render();
+          else location.hash = target;
         } catch (e) {
           setToken('');
           status.replaceChildren(errorBox(e));
@@ -154,6 +158,8 @@ async function render() {
   const path = location.hash.replace(/^#/, '') || '/templates';
   const main = document.getElementById('main');
   if (!token() || path === '/signin') {
+    // Back to the bookmarked view after signing in.
+    if (path !== '/signin') sessionStorage.setItem('imagesmith.next', path);
     renderNav(path);
     document.title = 'Sign in · imagesmith';
     main.replaceChildren(...signinView(sessionStorage.getItem('imagesmith.next')));

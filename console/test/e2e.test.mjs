@@ -145,7 +145,8 @@ test('a template from JSON with a deliberate error, run, log, gallery version', 
   await page.waitForFunction((text) => document.getElementById('tpl-json').value === text, bad);
   // A syntax error first: a missing comma at the end of line 2.
   await page.fill('#tpl-json', bad.replace('"2022-07-01",', '"2022-07-01"'));
-  await page.waitForSelector('#tpl-problems li');
+  // (Each edit is checked 300 ms after it; wait for this one's answer.)
+  await page.waitForSelector('#tpl-problems li:has-text("expected \',\' or")');
   let problems = await page.textContent('#tpl-problems');
   assert.match(problems, /Line 3, column 3: error: expected ',' or '}'/);
   assert.equal(await page.getAttribute('#tpl-json', 'aria-invalid'), 'true');
@@ -270,6 +271,16 @@ test('a template from JSON with a deliberate error, run, log, gallery version', 
   await page.screenshot({ path: join(SHOTS, 'template-narrow.png') });
   await page.close();
   assert.deepEqual(violations, []);
+});
+
+test('a bookmarked view opened without a token goes through sign-in and back', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await page.goto(`${base}/#/galleries/imgs/gal`);
+  await page.fill('#token', ownerToken);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('h1:text("gal")');
+  assert.ok(page.url().endsWith('#/galleries/imgs/gal'));
+  await page.close();
 });
 
 test('keyboard: skip link, then the navigation by Tab and Enter', async () => {
