@@ -27,9 +27,11 @@ PACKAGES=(
   # peers the benchmarks compare against
   casync mkosi
   wrk nginx  # bench/api: load generator and the static-file peer
-  # the OpenAPI linter (Redocly CLI, tests/openapi) runs on node; npm comes
-  # with it or from Debian's npm package (install_npm)
+  # the OpenAPI linter (Redocly CLI, tests/openapi) and the web console's
+  # bundler and browser tests (console/) run on node; npm comes with it or
+  # from Debian's npm package (install_npm)
   nodejs
+  chromium  # the browser the console's tests drive (doc/console.md)
   # used by the tests
   python3 curl jq busybox-static time
   # the Debian package: CPack uses dpkg-shlibdeps (dpkg-dev), checked by lintian;
@@ -59,13 +61,21 @@ install_packages() {
 
 # Node tools the tests use, into project-local node_modules from the
 # checked-in lockfile (npm ci), only when the lockfile changed.
+# console/: esbuild (the build bundles the console with it and embeds it in
+# the binary), playwright-core and axe-core (its browser tests). Playwright
+# never downloads a browser: the tests drive Debian's chromium.
 install_node_tools() {
-  local dir=tests/openapi
-  if [ ! -f $dir/node_modules/.package-lock.json ] ||
-     [ $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]; then
-    log "npm ci in $dir (the OpenAPI linter)"
-    npm ci --prefix $dir --no-audit --no-fund --loglevel=error >/dev/null
-  fi
+  local dir what
+  for dir in tests/openapi console; do
+    what="the OpenAPI linter"
+    [ $dir = console ] && what="the web console's bundler and browser tests"
+    if [ ! -f $dir/node_modules/.package-lock.json ] ||
+       [ $dir/package-lock.json -nt $dir/node_modules/.package-lock.json ]; then
+      log "npm ci in $dir ($what)"
+      PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix $dir --no-audit --no-fund \
+        --loglevel=error >/dev/null
+    fi
+  done
 }
 
 build() {

@@ -21,4 +21,12 @@ std::unique_ptr<Provider> NewIdentityProvider();
 // without $filter), DELETE.
 std::unique_ptr<Provider> NewRoleAssignmentProvider();
 
+// Microsoft.Authorization/permissions at any scope (LIST, with the scope in
+// Request::id): the caller's own effective permissions there, as Azure's
+// "Permissions - List For Resource" gives them: {"value": [{"actions",
+// "notActions", "dataActions", "notDataActions"}]}, one entry per role the
+// caller holds at the scope or above; the owner gets {"actions": ["*"]}.
+// Anyone may ask about themselves. The web console hides what these deny.
+std::unique_ptr<Provider> NewPermissionsProvider();
+
 }  // namespace imagesmith::api

@@ -320,5 +320,31 @@ TEST_F(AuthProvidersTest, CreateForRbacIsAllOrNothingAndTokensFollowTheSecret) {
             StatusCode::kPermissionDenied);
 }
 
+TEST_F(AuthProvidersTest, PermissionsAreTheCallersRolesAtTheScope) {
+  auto perms = [&](const std::string& scope, const Caller& caller) {
+    Request r;
+    r.verb = Verb::kList;
+    r.id = *ResourceId::Parse(scope);
+    r.list_type = "Microsoft.Authorization/permissions";
+    r.caller = caller;
+    return local_->registry->Dispatch(local_->services, r);
+  };
+  auto owner = perms(Group("rg1"), local_->owner);
+  ASSERT_TRUE(owner.ok()) << owner.status().ToString();
+  EXPECT_EQ(
+      owner->body.Dump(-1),
+      R"({"value":[{"actions":["*"],"notActions":[],"dataActions":[],"notDataActions":[]}]})");
+  Caller reader = NewSp("perm-reader", "Reader", {Group("rg1")});
+  auto at = perms(Group("rg1") + "/providers/Microsoft.Compute/galleries/gal", reader);
+  ASSERT_TRUE(at.ok());
+  const Json& value = *at->body.Find("value");
+  ASSERT_EQ(value.array_items().size(), 1u);
+  EXPECT_EQ(value.array_items()[0].Find("actions")->Dump(-1), R"(["*/read"])");
+  // Beside the assignment: nothing, and no error (it is about the caller).
+  auto beside = perms(Group("rg2"), reader);
+  ASSERT_TRUE(beside.ok());
+  EXPECT_TRUE(beside->body.Find("value")->array_items().empty());
+}
+
 }  // namespace
 }  // namespace imagesmith::api

@@ -18,8 +18,10 @@ std::unique_ptr<Registry> BuiltinRegistry() {
 #endif
   registry->Add(NewImageTemplateProvider());
   registry->Add(NewRunOutputProvider());
+  registry->Add(NewRunLogProvider());
   registry->Add(NewIdentityProvider());
   registry->Add(NewRoleAssignmentProvider());
+  registry->Add(NewPermissionsProvider());
   return registry;
 }
 

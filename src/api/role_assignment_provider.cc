@@ -213,4 +213,55 @@ std::unique_ptr<Provider> NewRoleAssignmentProvider() {
   return std::make_unique<RoleAssignmentProvider>();
 }
 
+namespace {
+
+// Microsoft.Authorization/permissions at a scope: what the caller may do
+// there, as Azure's "Permissions - List For Resource" answers it: one entry
+// per role the caller holds at the scope or above.
+class PermissionsProvider final : public Provider {
+ public:
+  std::string_view Type() const override { return "Microsoft.Authorization/permissions"; }
+  std::vector<std::string> ApiVersions() const override {
+    return {"2015-07-01", "2018-01-01-preview", "2022-04-01"};
+  }
+
+  StatusOr<Response> List(Services& s, const Request& req) override {
+    auto entry = [](const std::vector<std::string>& actions,
+                    const std::vector<std::string>& not_actions) {
+      Json e = Json::MakeObject();
+      Json a = Json::MakeArray(), n = Json::MakeArray();
+      for (const std::string& x : actions) a.Append(Json::String(x));
+      for (const std::string& x : not_actions) n.Append(Json::String(x));
+      e.Set("actions", std::move(a));
+      e.Set("notActions", std::move(n));
+      e.Set("dataActions", Json::MakeArray());
+      e.Set("notDataActions", Json::MakeArray());
+      return e;
+    };
+    Json value = Json::MakeArray();
+    const auth::Principal& p = req.caller.principal;
+    if (p.is_owner) {
+      value.Append(entry({"*"}, {}));
+    } else {
+      RETURN_IF_ERROR(s.meta->Read([&](meta::Transaction& txn) {
+        ASSIGN_OR_RETURN(auto roles, auth::EffectiveRoles(txn, p.object_id, req.id));
+        for (const auth::RoleDefinition* role : roles) {
+          value.Append(entry(role->actions, role->not_actions));
+        }
+        return Status::Ok();
+      }));
+    }
+    Response out;
+    out.body = Json::MakeObject();
+    out.body.Set("value", std::move(value));
+    return out;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Provider> NewPermissionsProvider() {
+  return std::make_unique<PermissionsProvider>();
+}
+
 }  // namespace imagesmith::api

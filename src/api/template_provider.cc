@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
+
 #include "api/arm_error.h"
 #include "api/etag.h"
 #include "api/template_internal.h"
@@ -412,11 +415,62 @@ class ImageTemplateProvider final : public Provider {
   StatusOr<Response> Action(Services& s, const Request& req) override {
     if (EqualsIgnoreCase(req.action, "run")) return Run(s, req);
     if (EqualsIgnoreCase(req.action, "cancel")) return Cancel(s, req);
+    if (EqualsIgnoreCase(req.action, "validate")) return Validate(s, req);
     return ArmStatus(StatusCode::kNotFound, "InvalidAction",
-                     "image templates have no action '" + req.action + "' (run, cancel)");
+                     "image templates have no action '" + req.action + "' (run, cancel, validate)");
   }
 
  private:
+  // POST {template}/validate with a template as the body: every problem the
+  // PUT would refuse it for, without storing anything. imagesmith's own (the
+  // web console checks a template while it is typed). 200 {"valid",
+  // "diagnostics": [{"severity", "path", "message"}]}. Needs the write action
+  // on the template's ID (who may not create it has nothing to check).
+  StatusOr<Response> Validate(Services& s, const Request& req) {
+    const ResourceId& id = req.id;
+    RETURN_IF_TXN_ERROR(s.meta->Read([&](meta::Transaction& txn) {
+      return auth::Authorize(txn, req.caller.principal, kWrite, id);
+    }));
+    Json diagnostics = Json::MakeArray();
+    bool valid = true;
+    auto add = [&](const std::string& severity, const std::string& path,
+                   const std::string& message) {
+      Json d = Json::MakeObject();
+      d.Set("severity", Json::String(severity));
+      d.Set("path", Json::String(path));
+      d.Set("message", Json::String(message));
+      diagnostics.Append(std::move(d));
+      if (severity == "error") valid = false;
+    };
+    if (Status name = ValidateTemplateName(id.name()); !name.ok()) {
+      add("error", "name", ToArmError(name).message);
+    }
+    if (!req.body.is_object()) {
+      add("error", "", "the template must be a JSON object");
+    } else {
+      Json body = req.body;
+      EraseMember(body, "imagesmith");
+      tmpl::ParseOptions po;
+      po.name = id.name();
+      po.default_api_version =
+          req.api_version.empty() ? tmpl::KnownApiVersions().back() : req.api_version;
+      tmpl::ParseResult parsed = tmpl::ParseTemplateJson(body, po);
+      for (const tmpl::Diagnostic& d : parsed.diagnostics) {
+        add(d.severity == tmpl::Severity::kError ? "error" : "warning", d.path, d.message);
+      }
+      if (parsed.ok()) {
+        if (Status pre = build::Precheck(*parsed.value); !pre.ok()) {
+          add("error", "", ToArmError(pre).message);
+        }
+      }
+    }
+    Response resp;
+    resp.body = Json::MakeObject();
+    resp.body.Set("valid", Json::Bool(valid));
+    resp.body.Set("diagnostics", std::move(diagnostics));
+    return resp;
+  }
+
   StatusOr<Response> Run(Services& s, const Request& req) {
     const ResourceId& id = req.id;
     bool use_cache = true;
@@ -564,12 +618,94 @@ class RunOutputProvider final : public Provider {
   }
 };
 
+// GET .../imageTemplates/{name}/customizationLog[?runId=R][&offset=N]: a
+// piece of a run's customization.log from byte `offset`, so a client can
+// follow a run while it goes (the web console polls it). Not an Azure API.
+class RunLogProvider final : public Provider {
+ public:
+  std::string_view Type() const override { return kRunLogType; }
+  std::vector<std::string> ApiVersions() const override { return tmpl::KnownApiVersions(); }
+
+  StatusOr<Response> List(Services& s, const Request& req) override {
+    const ResourceId& id = req.id;
+    std::string current_dir, state;
+    RETURN_IF_TXN_ERROR(s.meta->Read([&](meta::Transaction& txn) {
+      RETURN_IF_ERROR(auth::Authorize(txn, req.caller.principal, kRead, id));
+      ASSIGN_OR_RETURN(meta::Resource r, GetTemplate(txn, id));
+      current_dir = ExtString(r, "currentRunDir");
+      if (r.properties.Find("lastRunStatus") != nullptr) {
+        const Json status = EffectiveRunStatus(txn, r, s.env->NowMicros());
+        const Json* st = status.Find("runState");
+        if (st != nullptr && st->is_string()) state = st->string_value();
+      }
+      return Status::Ok();
+    }));
+    if (current_dir.empty()) {
+      return NotFoundError("image template '" + id.name() + "' has not run yet");
+    }
+    const std::string runs_dir = Dirname(current_dir);
+    const std::string current_run = current_dir.substr(runs_dir.size() + 1);
+    std::vector<std::string> runs;
+    if (auto listed = s.env->ListDir(runs_dir); listed.ok()) runs = *listed;
+    std::sort(runs.rbegin(), runs.rend());  // run IDs start with their UTC time: newest first
+    std::string run = current_run;
+    if (auto it = req.params.find("runId"); it != req.params.end()) {
+      run = it->second;
+      if (std::find(runs.begin(), runs.end(), run) == runs.end()) {
+        return ArmStatus(
+            StatusCode::kNotFound, "ResourceNotFound",
+            "image template '" + id.name() + "' has no run '" + run.substr(0, 64) + "'");
+      }
+    }
+    uint64_t offset = 0;
+    if (auto it = req.params.find("offset"); it != req.params.end()) {
+      char* end = nullptr;
+      unsigned long long n = std::strtoull(it->second.c_str(), &end, 10);
+      if (it->second.empty() || *end != '\0' || it->second[0] == '-') {
+        return ArmStatus(StatusCode::kInvalidArgument, "InvalidParameter",
+                         "offset must be a byte offset (a whole number from 0)");
+      }
+      offset = n;
+    }
+    constexpr uint64_t kChunk = 256 * 1024;
+    std::string text;
+    std::string path = runs_dir + "/" + run + "/customization.log";
+    if (s.env->FileExists(path)) {
+      ASSIGN_OR_RETURN(text, s.env->ReadFile(path, offset + kChunk));
+    }
+    if (offset > text.size()) offset = text.size();
+    std::string piece = text.substr(offset);
+    // Whole lines only, so a client never shows half a line (unless one
+    // line is longer than a chunk).
+    if (size_t nl = piece.rfind('\n'); nl != std::string::npos) {
+      piece.resize(nl + 1);
+    } else if (piece.size() < kChunk) {
+      piece.clear();
+    }
+    Response resp;
+    resp.body = Json::MakeObject();
+    resp.body.Set("runId", Json::String(run));
+    Json list = Json::MakeArray();
+    for (const std::string& r : runs) list.Append(Json::String(r));
+    resp.body.Set("runs", std::move(list));
+    resp.body.Set("runState", Json::String(run == current_run ? state : "Ended"));
+    resp.body.Set("offset", Json::Int(static_cast<int64_t>(offset)));
+    resp.body.Set("nextOffset", Json::Int(static_cast<int64_t>(offset + piece.size())));
+    // The log's bytes as written; a step that printed bytes that are not
+    // UTF-8 gets them replaced by the client's UTF-8 decoder (and the server
+    // sanitizes error messages, so the run ID above is safe to echo).
+    resp.body.Set("content", Json::String(piece));
+    return resp;
+  }
+};
+
 }  // namespace
 
 std::unique_ptr<Provider> NewImageTemplateProvider() {
   return std::make_unique<ImageTemplateProvider>();
 }
 std::unique_ptr<Provider> NewRunOutputProvider() { return std::make_unique<RunOutputProvider>(); }
+std::unique_ptr<Provider> NewRunLogProvider() { return std::make_unique<RunLogProvider>(); }
 
 ResourceId TemplateId(const Services& s, const std::string& group, const std::string& name) {
   return ResourceId::ForResource(s.subscription, group, kNamespace, "imageTemplates", name);

@@ -36,10 +36,17 @@ namespace imagesmith::api {
 
 inline constexpr char kTemplateType[] = "Microsoft.VirtualMachineImages/imageTemplates";
 inline constexpr char kRunOutputType[] = "Microsoft.VirtualMachineImages/imageTemplates/runOutputs";
+// imagesmith's own: a run's customization.log from a byte offset (not Azure's).
+inline constexpr char kRunLogType[] =
+    "Microsoft.VirtualMachineImages/imageTemplates/customizationLog";
 inline constexpr char kTemplateRunOperation[] = "Microsoft.VirtualMachineImages/imageTemplates/run";
 
 std::unique_ptr<Provider> NewImageTemplateProvider();
 std::unique_ptr<Provider> NewRunOutputProvider();
+// GET {template}/customizationLog?runId=&offset=: {"runId", "runs" (newest
+// first), "runState", "offset", "nextOffset", "content"} -- whole lines of the
+// run's log from `offset`, at most 256 KiB. Needs the template's read action.
+std::unique_ptr<Provider> NewRunLogProvider();
 // The handler of kTemplateRunOperation (template_run.cc).
 std::unique_ptr<OperationHandler> NewTemplateRunHandler();
 

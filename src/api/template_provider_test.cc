@@ -280,5 +280,69 @@ TEST_F(TemplateProviderTest, OnlyTheOwnerMayNameHostFilesInATemplate) {
   EXPECT_EQ(ok->http_status, 201);
 }
 
+TEST_F(TemplateProviderTest, ValidateReportsEveryProblemByPathAndStoresNothing) {
+  std::string text = Body().Dump(-1);
+  text.replace(text.find("\"inline\""), 8, "\"inlin\"");
+  Json body = *ParseJson(text);
+  auto r = Call(Verb::kAction, Id("web"), body, "validate");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->http_status, 200);
+  EXPECT_FALSE(r->body.Find("valid")->bool_value());
+  std::vector<std::string> paths;
+  for (const Json& d : r->body.Find("diagnostics")->array_items()) {
+    paths.push_back(d.Find("path")->string_value());
+    EXPECT_EQ(d.Find("severity")->string_value(), "error");
+  }
+  EXPECT_EQ(paths,
+            (std::vector<std::string>{"properties.customize[0]", "properties.customize[0].inlin"}));
+  auto good = Call(Verb::kAction, Id("web"), Body(), "validate");
+  ASSERT_TRUE(good.ok());
+  EXPECT_TRUE(good->body.Find("valid")->bool_value());
+  EXPECT_EQ(Err(Call(Verb::kGet, Id("web"))).http_status, 404);  // nothing stored
+}
+
+TEST_F(TemplateProviderTest, CustomizationLogFollowsFromAnOffsetInWholeLines) {
+  ASSERT_TRUE(Call(Verb::kPut, Id("web"), Body()).ok());
+  auto log = [&](const std::string& offset, const std::string& run = "") {
+    Request r;
+    r.verb = Verb::kList;
+    r.id = Id("web");
+    r.list_type = kRunLogType;
+    if (!offset.empty()) r.params["offset"] = offset;
+    if (!run.empty()) r.params["runId"] = run;
+    return local_->Call(std::move(r));
+  };
+  EXPECT_EQ(Err(log("")).http_status, 404);  // not run yet
+  auto run = Call(Verb::kAction, Id("web"), Json(), "run");
+  ASSERT_TRUE(run.ok()) << run.status().message();
+  // The queued run's directory, as a worker would write its log there.
+  auto shown = Call(Verb::kGet, Id("web"));
+  ASSERT_TRUE(shown.ok());
+  std::string dir;
+  ASSERT_TRUE(local_->meta
+                  ->Read([&](meta::Transaction& txn) {
+                    auto r = txn.Get(Id("web"));
+                    if (!r.ok()) return r.status();
+                    dir = r->properties.Find("imagesmith")->Find("currentRunDir")->string_value();
+                    return Status::Ok();
+                  })
+                  .ok());
+  ASSERT_TRUE(Env::Default()->CreateDirs(dir).ok());
+  ASSERT_TRUE(Env::Default()->WriteFileAtomic(dir + "/customization.log", "one\ntwo\nthr").ok());
+  auto first = log("0");
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_EQ(first->body.Find("content")->string_value(), "one\ntwo\n");  // whole lines only
+  EXPECT_EQ(first->body.Find("nextOffset")->AsInt64().value_or(-1), 8);
+  EXPECT_EQ(first->body.Find("runState")->string_value(), "Running");
+  ASSERT_EQ(first->body.Find("runs")->array_items().size(), 1u);
+  std::string run_id = first->body.Find("runId")->string_value();
+  auto next = log("8", run_id);
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->body.Find("content")->string_value(), "");
+  EXPECT_EQ(next->body.Find("nextOffset")->AsInt64().value_or(-1), 8);
+  EXPECT_EQ(Err(log("-1")).code, "InvalidParameter");
+  EXPECT_EQ(Err(log("0", "20260101T000000Z-nope")).http_status, 404);
+}
+
 }  // namespace
 }  // namespace imagesmith::api

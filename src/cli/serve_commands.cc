@@ -127,6 +127,7 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
   handler_options.verify_token = server::MakeTokenVerifier(**local);
   handler_options.issue_token = server::MakeTokenIssuer(**local);
   handler_options.openapi_json = server::kOpenApiJson;
+  handler_options.serve_console = true;
   handler_options.operation_status = [&operations](const std::string& subscription,
                                                    const std::string& id) -> StatusOr<Json> {
     ASSIGN_OR_RETURN(api::Operation op, operations.Get(id));
@@ -192,7 +193,8 @@ void RegisterServeCommands(CommandRegistry& registry) {
       .summary = "Serve the REST API (Azure Resource Manager's shape) over HTTP or HTTPS.",
       .description =
           "Runs an HTTP/1.1 server on the data directory: ARM's resource paths and verbs,\n"
-          "/healthz, /metrics (Prometheus), /openapi.json and the token endpoint. Every ARM\n"
+          "/healthz, /metrics (Prometheus), /openapi.json, the token endpoint and the web\n"
+          "console at / (doc/console.md). Every ARM\n"
           "request needs 'Authorization: Bearer TOKEN'. Prints the bound address as one JSON\n"
           "line on stdout once it accepts connections; logs one JSON line per request on\n"
           "stderr (or --access-log FILE). It also runs --workers operation workers (template\n"

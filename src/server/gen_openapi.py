@@ -127,6 +127,19 @@ paths["/{tenant}/oauth2/v2.0/token"] = {"post": {
                   "400": {"description": "invalid_request", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OAuthError"}}}},
                   "401": {"description": "invalid_client", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OAuthError"}}}}}}}
 
+for path, op, kind, summary in [
+        ("/", "Console_Page", "text/html", "The web console's page (doc/console.md); its routes follow '#'."),
+        ("/console/app.js", "Console_Script", "text/javascript", "The web console's script."),
+        ("/console/app.css", "Console_Stylesheet", "text/css", "The web console's stylesheet.")]:
+    paths[path] = {"get": {"tags": ["Console"], "operationId": op, "summary": summary, "security": [],
+                           "responses": {"200": {"description": "The file, gzip-compressed when Accept-Encoding allows.",
+                                                 "content": {kind: {"schema": {"type": "string"}}}},
+                                         **NOT_ALLOWED}}}
+
+paths["/subscriptions"] = {"get": {
+    "tags": ["subscription"], "operationId": "Subscriptions_List", "summary": "The subscriptions the caller may read.",
+    "parameters": [param("apiVersion")],
+    "responses": {"200": ok("The subscriptions.", "ResourceList"), **errors()}}}
 paths[SUB] = {"get": resource_ops("Subscriptions", "subscription", ["subscriptionId"], put=False, patch=False, delete=False)["get"]}
 paths[SUB + "/resourcegroups"] = list_op("ResourceGroups_List", "resource group", ["subscriptionId"])
 paths[SUB + "/resourcegroups/{resourceGroupName}"] = resource_ops("ResourceGroups", "resource group", ["subscriptionId", "resourceGroupName"])
@@ -155,6 +168,17 @@ paths[T] = list_op("VirtualMachineImageTemplates_ListByResourceGroup", "image te
 paths[T + "/{imageTemplateName}"] = resource_ops("VirtualMachineImageTemplates", "image template", tp)
 paths[T + "/{imageTemplateName}/run"] = action_op("VirtualMachineImageTemplates_Run", "image template", tp, "Start a run (asynchronous).")
 paths[T + "/{imageTemplateName}/cancel"] = action_op("VirtualMachineImageTemplates_Cancel", "image template", tp, "Cancel the running build.")
+paths[T + "/{imageTemplateName}/validate"] = {"post": {
+    "tags": ["image template"], "operationId": "VirtualMachineImageTemplates_Validate",
+    "summary": "Check a template without storing it (imagesmith's own): every problem, with its JSON path.",
+    "parameters": [param(p) for p in tp] + [param("apiVersion")],
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Resource"}}}},
+    "responses": {"200": ok("The problems found (none when valid).", "ValidationResult"), **errors("413")}}}
+paths[T + "/{imageTemplateName}/customizationLog"] = {"get": {
+    "tags": ["image template"], "operationId": "VirtualMachineImageTemplates_GetCustomizationLog",
+    "summary": "A run's customization log from a byte offset, in whole lines (imagesmith's own), to follow a run.",
+    "parameters": [param(p) for p in tp] + [param("apiVersion"), param("offset"), param("runId")],
+    "responses": {"200": ok("Up to 256 KiB of the log.", "LogChunk"), **errors()}}}
 paths[T + "/{imageTemplateName}/runOutputs"] = list_op("VirtualMachineImageTemplates_ListRunOutputs", "run output", tp)
 paths[T + "/{imageTemplateName}/runOutputs/{runOutputName}"] = {"get": resource_ops("VirtualMachineImageTemplates_GetRunOutput", "run output", tp + ["runOutputName"], put=False, patch=False, delete=False)["get"]}
 
@@ -166,6 +190,15 @@ for scope, params, label in [(SUB, ["subscriptionId"], "Subscription"),
     paths[RA] = list_op("RoleAssignments_ListFor" + label, "role assignment", params)
     paths[RA + "/{roleAssignmentName}"] = resource_ops("RoleAssignments_" + label, "role assignment",
                                                        params + ["roleAssignmentName"], patch=False)
+
+# The caller's own permissions at a scope (Azure's Permissions API).
+for scope, params, label in [(SUB, ["subscriptionId"], "Subscription"),
+                             (RG, ["subscriptionId", "resourceGroupName"], "ResourceGroup")]:
+    paths[scope + "/providers/Microsoft.Authorization/permissions"] = {"get": {
+        "tags": ["role assignment"], "operationId": "Permissions_ListFor" + label,
+        "summary": "What the caller may do at the scope: one entry per role held there or above.",
+        "parameters": [param(p) for p in params] + [param("apiVersion")],
+        "responses": {"200": ok("The caller's permissions.", "PermissionList"), **errors()}}}
 
 MI = RG + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
 paths[SUB + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities"] = list_op(
@@ -198,6 +231,12 @@ parameters["top"] = {"name": "$top", "in": "query", "required": False, "descript
 parameters["skipToken"] = {"name": "$skipToken", "in": "query", "required": False,
                            "description": "Where the page starts; take it from the previous page's nextLink.",
                            "schema": {"type": "string"}}
+parameters["offset"] = {"name": "offset", "in": "query", "required": False,
+                        "description": "The byte offset to read from (nextOffset of the previous answer); default 0.",
+                        "schema": {"type": "integer", "minimum": 0}}
+parameters["runId"] = {"name": "runId", "in": "query", "required": False,
+                       "description": "An earlier run (one of runs); default the current or last run.",
+                       "schema": {"type": "string"}}
 parameters["ifMatch"] = {"name": "If-Match", "in": "header", "required": False,
                          "description": "Only if the resource's ETag is this one (or any, for *).", "schema": {"type": "string"}}
 parameters["ifNoneMatch"] = {"name": "If-None-Match", "in": "header", "required": False,
@@ -211,7 +250,7 @@ doc = {
     "servers": [{"url": "http://127.0.0.1:8443", "description": "imagesmith serve (https:// with --tls-cert and --tls-key)"}],
     "security": [{"bearer": []}],
     "tags": [{"name": t, "description": d} for t, d in [
-        ("Server", "The server's own endpoints."), ("Identity", "Tokens."),
+        ("Server", "The server's own endpoints."), ("Console", "The web console's files."), ("Identity", "Tokens."),
         ("subscription", "Subscriptions."), ("resource group", "Resource groups."),
         ("gallery", "Azure Compute Galleries."), ("gallery image", "Image definitions."),
         ("gallery image version", "Image versions."), ("managed image", "Managed images."),
@@ -254,6 +293,21 @@ doc = {
             "TokenResponse": {"type": "object", "required": ["access_token", "token_type", "expires_in"],
                               "properties": {"token_type": {"type": "string"}, "expires_in": {"type": "integer"},
                                              "ext_expires_in": {"type": "integer"}, "access_token": {"type": "string"}}},
+            "ValidationResult": {"type": "object", "required": ["valid", "diagnostics"],
+                                 "properties": {"valid": {"type": "boolean"},
+                                                "diagnostics": {"type": "array", "items": {
+                                                    "type": "object", "required": ["severity", "path", "message"],
+                                                    "properties": {"severity": {"type": "string", "enum": ["error", "warning"]},
+                                                                   "path": {"type": "string"}, "message": {"type": "string"}}}}}},
+            "LogChunk": {"type": "object", "required": ["runId", "runs", "runState", "offset", "nextOffset", "content"],
+                         "properties": {"runId": {"type": "string"}, "runs": {"type": "array", "items": {"type": "string"}},
+                                        "runState": {"type": "string"}, "offset": {"type": "integer"},
+                                        "nextOffset": {"type": "integer"}, "content": {"type": "string"}}},
+            "PermissionList": {"type": "object", "required": ["value"],
+                               "properties": {"value": {"type": "array", "items": {
+                                   "type": "object",
+                                   "properties": {k: {"type": "array", "items": {"type": "string"}}
+                                                  for k in ["actions", "notActions", "dataActions", "notDataActions"]}}}}},
             "OAuthError": {"type": "object", "required": ["error"],
                            "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}}},
         },

@@ -10,6 +10,7 @@
 
 #include "api/arm_error.h"
 #include "auth/crypto.h"
+#include "server/console_assets.h"
 #include "server/router.h"
 
 namespace imagesmith::server {
@@ -362,6 +363,8 @@ HttpResponse ArmHandler::Route(const HttpRequest& request, const RequestInfo& in
       r.body = options_.openapi_json;
       return r;
     }
+    case RouteKind::kConsole:
+      return Console(request, route->asset, outcome);
     case RouteKind::kToken:
       return Token(request, route->tenant, outcome);
     case RouteKind::kOperationStatus:
@@ -527,6 +530,38 @@ HttpResponse ArmHandler::Operation(const HttpRequest& request, const RequestInfo
     return r;
   }
   return JsonResponse(200, *status);
+}
+
+HttpResponse ArmHandler::Console(const HttpRequest& request, const std::string& name,
+                                 Outcome& outcome) {
+  const ConsoleAsset* asset = options_.serve_console ? FindConsoleAsset(name) : nullptr;
+  if (asset == nullptr) {
+    return ErrorResponse(
+        api::ArmStatus(StatusCode::kNotFound, "NotFound",
+                       options_.serve_console
+                           ? "the console has no file '" + SanitizeUtf8(name.substr(0, 100)) + "'"
+                           : "this server does not serve the web console"),
+        &outcome.error_code);
+  }
+  HttpResponse r;
+  r.content_type = std::string(asset->content_type);
+  const std::string* accept = request.Header("accept-encoding");
+  if (accept != nullptr && Lower(*accept).find("gzip") != std::string::npos) {
+    r.body = std::string(asset->gzip);
+    r.headers.emplace_back("Content-Encoding", "gzip");
+  } else {
+    r.body = std::string(asset->data);
+  }
+  r.headers.emplace_back("Vary", "Accept-Encoding");
+  r.headers.emplace_back("Cache-Control", "no-cache");
+  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  // Only its own files: no inline script, nothing from elsewhere.
+  r.headers.emplace_back("Content-Security-Policy",
+                         "default-src 'none'; script-src 'self'; style-src 'self'; "
+                         "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
+                         "form-action 'none'; frame-ancestors 'none'");
+  r.headers.emplace_back("Referrer-Policy", "no-referrer");
+  return r;
 }
 
 HttpResponse ArmHandler::Token(const HttpRequest& request, const std::string& tenant,

@@ -64,6 +64,7 @@ struct HandlerOptions {
   TokenIssuer issue_token;           // empty: the token route answers 501
   OperationLookup operation_status;  // empty: operation routes answer 404
   std::string openapi_json;          // served at /openapi.json
+  bool serve_console = false;        // GET / and /console/{asset}: the web console
   size_t max_page_size = 1000;       // list pages without $top; the largest $top
   // A token verified on a server thread is trusted for this long again on
   // that thread without asking the verifier (a read transaction): so a
@@ -88,6 +89,7 @@ class ArmHandler : public RequestHandler {
   HttpResponse Arm(const HttpRequest& request, const RequestInfo& info, struct Route& route,
                    Outcome& outcome);
   HttpResponse Token(const HttpRequest& request, const std::string& tenant, Outcome& outcome);
+  HttpResponse Console(const HttpRequest& request, const std::string& name, Outcome& outcome);
   HttpResponse Operation(const HttpRequest& request, const RequestInfo& info,
                          const struct Route& route, Outcome& outcome);
   StatusOr<auth::Principal> Authenticate(const HttpRequest& request);

@@ -132,7 +132,8 @@ class HandlerTest : public ::testing::Test {
 
   HttpResponse Call(const std::string& method, const std::string& target,
                     const std::string& body = "",
-                    std::vector<std::pair<std::string, std::string>> headers = {}) {
+                    std::vector<std::pair<std::string, std::string>> headers = {},
+                    ArmHandler* handler = nullptr) {
     std::string text = method + " " + target + " HTTP/1.1\r\nHost: example:1\r\n";
     headers.emplace_back("authorization", std::string("Bearer ") + kToken);
     for (const auto& [n, v] : headers) {
@@ -151,7 +152,8 @@ class HandlerTest : public ::testing::Test {
       }
       return false;
     });
-    return handler_->Handle(request, RequestInfo{"http", "127.0.0.1:1"});
+    return (handler != nullptr ? handler : handler_.get())
+        ->Handle(request, RequestInfo{"http", "127.0.0.1:1"});
   }
   static std::string Header(const HttpResponse& r, const std::string& name) {
     for (const auto& [n, v] : r.headers) {
@@ -348,6 +350,40 @@ TEST_F(HandlerTest, AccessLogHasNoTokenAndMetricsUseTemplates) {
             std::string::npos)
       << metrics;
   EXPECT_EQ(metrics.find("missing"), std::string::npos);
+}
+
+TEST_F(HandlerTest, TheConsoleIsServedOnlyWhenAskedGzippedWhenAccepted) {
+  // The fixture's handler does not serve it.
+  EXPECT_EQ(Call("GET", "/").status, 404);
+  HandlerOptions options;
+  options.verify_token = [](api::Services&, std::string_view) -> StatusOr<auth::Principal> {
+    return auth::Principal{};
+  };
+  options.serve_console = true;
+  ArmHandler console(registry_, *pool_, metrics_, *log_, options);
+  HttpResponse page = Call("GET", "/", "", {{"authorization", ""}}, &console);
+  ASSERT_EQ(page.status, 200);
+  EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("console/app.js"), std::string::npos);
+  EXPECT_EQ(Header(page, "Content-Encoding"), "");
+  EXPECT_NE(Header(page, "Content-Security-Policy").find("script-src 'self'"), std::string::npos);
+  HttpResponse js =
+      Call("GET", "/console/app.js", "",
+           {{"authorization", ""}, {"accept-encoding", "gzip, deflate, br"}}, &console);
+  ASSERT_EQ(js.status, 200);
+  EXPECT_EQ(js.content_type, "text/javascript; charset=utf-8");
+  EXPECT_EQ(Header(js, "Content-Encoding"), "gzip");
+  ASSERT_GE(js.body.size(), 2u);
+  EXPECT_EQ(static_cast<unsigned char>(js.body[0]), 0x1f);  // the gzip magic
+  EXPECT_EQ(static_cast<unsigned char>(js.body[1]), 0x8b);
+  EXPECT_EQ(Header(js, "Vary"), "Accept-Encoding");
+  HttpResponse none = Call("GET", "/console/secret.txt", "", {{"authorization", ""}}, &console);
+  EXPECT_EQ(none.status, 404);
+  EXPECT_EQ(Code(none), "NotFound");
+  EXPECT_EQ(Call("POST", "/", "", {{"authorization", ""}}, &console).status, 405);
+  // ARM paths still go to the providers.
+  EXPECT_EQ(Call("GET", std::string(kBase) + "?api-version=2024-01-01", "", {}, &console).status,
+            200);
 }
 
 }  // namespace

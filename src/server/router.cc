@@ -74,12 +74,32 @@ StatusOr<Route> RouteRequest(std::string_view method, const std::vector<std::str
                                         : RouteKind::kOpenApi;
     return route;
   }
+  // The web console: its page at "/" and its files under /console/. Its
+  // routes are the part after '#', so no ARM path is shadowed.
+  if (n == 0 || (n == 2 && segs[0] == "console")) {
+    route.route_template = n == 0 ? "/" : "/console/{asset}";
+    if (method != "GET" && method != "HEAD") {
+      return NotAllowed(method, route.route_template, "GET, HEAD");
+    }
+    route.kind = RouteKind::kConsole;
+    route.asset = n == 0 ? "index.html" : segs[1];
+    return route;
+  }
   if (n == 4 && segs[1] == "oauth2" && segs[2] == "v2.0" && segs[3] == "token") {
     route.route_template = "/{tenant}/oauth2/v2.0/token";
     if (method != "POST") return NotAllowed(method, route.route_template, "POST");
     RETURN_IF_ERROR(ValidatePathName("tenant", segs[0]));
     route.kind = RouteKind::kToken;
     route.tenant = segs[0];
+    return route;
+  }
+  if (n == 1 && EqualsIgnoreCase(segs[0], "subscriptions")) {
+    // The subscriptions the caller may read (ARM's Subscriptions - List).
+    route.kind = RouteKind::kArm;
+    route.route_template = "/subscriptions";
+    if (method != "GET") return NotAllowed(method, route.route_template, "GET");
+    route.request.verb = api::Verb::kList;
+    route.request.list_type = "Microsoft.Resources/subscriptions";
     return route;
   }
   if (n < 2 || !EqualsIgnoreCase(segs[0], "subscriptions")) return NoRoute(segs);
@@ -90,8 +110,11 @@ StatusOr<Route> RouteRequest(std::string_view method, const std::vector<std::str
   //   {scope}/providers/Microsoft.Authorization/roleAssignments[/{name}]
   for (size_t j = 2; j + 2 < n; ++j) {
     if (!EqualsIgnoreCase(segs[j], "providers") ||
-        !EqualsIgnoreCase(segs[j + 1], "Microsoft.Authorization") ||
-        !EqualsIgnoreCase(segs[j + 2], "roleAssignments") || n > j + 4) {
+        !EqualsIgnoreCase(segs[j + 1], "Microsoft.Authorization")) {
+      continue;
+    }
+    bool permissions = EqualsIgnoreCase(segs[j + 2], "permissions") && n == j + 3;
+    if (!permissions && (!EqualsIgnoreCase(segs[j + 2], "roleAssignments") || n > j + 4)) {
       continue;
     }
     std::string scope_text;
@@ -104,8 +127,16 @@ StatusOr<Route> RouteRequest(std::string_view method, const std::vector<std::str
       return api::ArmStatus(StatusCode::kInvalidArgument, "InvalidResourceName",
                             "the scope of the role assignment: " + scope.status().message());
     }
-    route.route_template = "/{scope}/providers/Microsoft.Authorization/roleAssignments";
     route.request.id = *scope;
+    if (permissions) {
+      // The caller's own permissions at the scope (Azure's Permissions API).
+      route.route_template = "/{scope}/providers/Microsoft.Authorization/permissions";
+      if (method != "GET") return NotAllowed(method, route.route_template, "GET");
+      route.request.verb = api::Verb::kList;
+      route.request.list_type = "Microsoft.Authorization/permissions";
+      return route;
+    }
+    route.route_template = "/{scope}/providers/Microsoft.Authorization/roleAssignments";
     if (n == j + 3) {
       if (method != "GET") return NotAllowed(method, route.route_template, "GET");
       route.request.verb = api::Verb::kList;

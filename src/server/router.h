@@ -41,6 +41,7 @@ enum class RouteKind {
   kOperationStatus,  // Azure-AsyncOperation target; `subscription`, `location`, `operation_id`
   kOperationResult,  // Location target; same fields
   kArm,              // a resource request; `request`
+  kConsole,          // the web console: GET / (index.html) or /console/{asset}; `asset`
 };
 
 struct Route {
@@ -57,6 +58,7 @@ struct Route {
   std::string subscription;
   std::string location;
   std::string operation_id;
+  std::string asset;  // kConsole: "index.html", "app.js", ...
 };
 
 // The route for `method` and `segments` (HttpRequest::segments).

@@ -25,6 +25,12 @@ StatusOr<Route> R(const std::string& method, const std::string& path) {
 
 const std::string kRg = "/subscriptions/s/resourceGroups/g";
 
+int HttpStatusOf(const Status& s) {
+  std::string m = s.message();
+  if (m.rfind("NotFound: ", 0) == 0) return 404;
+  return api::ToArmError(s).http_status;
+}
+
 TEST(Router, ResourceVerbsOnGroupsAndResources) {
   auto g = R("PUT", kRg);
   ASSERT_TRUE(g.ok()) << g.status().message();
@@ -110,10 +116,37 @@ TEST(Router, RoleAssignmentsAtAnyScope) {
   EXPECT_FALSE(R("PATCH", rg + "/providers/Microsoft.Authorization/roleAssignments/x").ok());
 }
 
-int HttpStatusOf(const Status& s) {
-  std::string m = s.message();
-  if (m.rfind("NotFound: ", 0) == 0) return 404;
-  return api::ToArmError(s).http_status;
+TEST(Router, PermissionsAtAnyScopeAndTheSubscriptionList) {
+  const std::string rg = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/g";
+  auto p = R("GET", rg + "/providers/Microsoft.Compute/galleries/gal/providers/"
+                         "Microsoft.Authorization/permissions");
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_EQ(p->kind, RouteKind::kArm);
+  EXPECT_EQ(p->request.verb, api::Verb::kList);
+  EXPECT_EQ(p->request.list_type, "Microsoft.Authorization/permissions");
+  EXPECT_EQ(p->request.id.ToString(), rg + "/providers/Microsoft.Compute/galleries/gal");
+  EXPECT_EQ(p->route_template, "/{scope}/providers/Microsoft.Authorization/permissions");
+  EXPECT_FALSE(R("PUT", rg + "/providers/Microsoft.Authorization/permissions").ok());
+  auto subs = R("GET", "/subscriptions");
+  ASSERT_TRUE(subs.ok()) << subs.status().message();
+  EXPECT_EQ(subs->request.verb, api::Verb::kList);
+  EXPECT_EQ(subs->request.list_type, "Microsoft.Resources/subscriptions");
+  EXPECT_FALSE(R("POST", "/subscriptions").ok());
+}
+
+TEST(Router, TheConsoleAtTheRootAndUnderConsole) {
+  auto root = RouteRequest("GET", {});  // "/" (HttpRequest::segments is empty)
+  ASSERT_TRUE(root.ok());
+  EXPECT_EQ(root->kind, RouteKind::kConsole);
+  EXPECT_EQ(root->asset, "index.html");
+  auto js = R("GET", "/console/app.js");
+  ASSERT_TRUE(js.ok());
+  EXPECT_EQ(js->kind, RouteKind::kConsole);
+  EXPECT_EQ(js->asset, "app.js");
+  EXPECT_EQ(js->route_template, "/console/{asset}");
+  EXPECT_EQ(HttpStatusOf(RouteRequest("POST", {}).status()), 405);
+  // ARM paths are never the console's.
+  EXPECT_EQ(R("GET", kRg)->kind, RouteKind::kArm);
 }
 
 TEST(Router, WrongMethodsAre405UnknownPathsAre404) {
