@@ -170,6 +170,9 @@ struct SimSettings {
   std::chrono::milliseconds boot_min{std::chrono::milliseconds(200)};
   std::chrono::milliseconds boot_max{std::chrono::milliseconds(800)};
   double boot_failure_rate = 0;    // a node that never says hello
+  // Per NodeImage::image_id, in place of boot_failure_rate for nodes
+  // (re)booted on that image: "a v3 that does not boot" for rollouts.
+  std::map<std::string, double> image_boot_failure_rate;
   double heartbeat_loss_rate = 0;  // per node, heartbeats stop after hello
   double preemption_rate = 0;      // per low-priority node and minute
   std::chrono::milliseconds task_duration{std::chrono::milliseconds(50)};

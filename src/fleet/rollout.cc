@@ -139,8 +139,8 @@ void Breach(RolloutState& s, const std::string& code, const std::string& message
   s.error_message = message;
   s.error_details = std::move(details);
   if (s.policy.disable_automatic_rollback) {
-    s.error_message += "; automatic rollback is disabled, so the upgraded instances stay on " +
-                       s.target_image;
+    s.error_message +=
+        "; automatic rollback is disabled, so the upgraded instances stay on " + s.target_image;
     Finish(s, RunningStatus::kFaulted, now_us);
     return;
   }
@@ -271,17 +271,16 @@ Status StartBatch(RolloutTarget& target, RolloutState& s, const std::vector<Inst
   if (Over(unhealthy.size(), total, s.policy.max_unhealthy_instance_percent)) {
     std::string names;
     for (const auto& [id, why] : unhealthy) names += (names.empty() ? "" : ", ") + id;
-    Breach(s, "MaxUnhealthyInstancePercentExceeded",
-           "before batch " + std::to_string(s.batches.size() + 1) + ", " +
-               std::to_string(unhealthy.size()) + " of " + std::to_string(total) +
-               " instances are unhealthy (" + Percent(unhealthy.size(), total) +
-               "), over maxUnhealthyInstancePercent (" +
-               std::to_string(s.policy.max_unhealthy_instance_percent) + "%): " + names,
-           std::move(unhealthy), now_us);
+    std::string message = "before batch " + std::to_string(s.batches.size() + 1) + ", " +
+                          std::to_string(unhealthy.size()) + " of " + std::to_string(total) +
+                          " instances are unhealthy (" + Percent(unhealthy.size(), total) +
+                          "), over maxUnhealthyInstancePercent (" +
+                          std::to_string(s.policy.max_unhealthy_instance_percent) + "%): " + names;
+    Breach(s, "MaxUnhealthyInstancePercentExceeded", message, std::move(unhealthy), now_us);
     return Status::Ok();
   }
-  size_t size = std::max<size_t>(
-      1, total * static_cast<size_t>(s.policy.max_batch_instance_percent) / 100);
+  size_t size =
+      std::max<size_t>(1, total * static_cast<size_t>(s.policy.max_batch_instance_percent) / 100);
   bool only_deferred = false;
   std::vector<std::string> ids = NextBatch(s, all, size, &only_deferred);
   if (ids.empty()) {
@@ -456,13 +455,12 @@ StatusOr<UpgradePolicy> UpgradePolicy::FromJson(const Json* rolling, const Json*
   if (rolling != nullptr && !rolling->is_null()) {
     const std::string rp = base + ".rollingUpgradePolicy";
     if (!rolling->is_object()) return InvalidArgumentError(rp + ": expected an object");
-    RETURN_IF_ERROR(OnlyKnown(
-        *rolling,
-        {"maxBatchInstancePercent", "maxUnhealthyInstancePercent",
-         "maxUnhealthyUpgradedInstancePercent", "pauseTimeBetweenBatches",
-         "prioritizeUnhealthyInstances", "maxSurge", "enableCrossZoneUpgrade",
-         "rollbackFailedInstancesOnPolicyBreach", "healthDeadline"},
-        rp));
+    RETURN_IF_ERROR(OnlyKnown(*rolling,
+                              {"maxBatchInstancePercent", "maxUnhealthyInstancePercent",
+                               "maxUnhealthyUpgradedInstancePercent", "pauseTimeBetweenBatches",
+                               "prioritizeUnhealthyInstances", "maxSurge", "enableCrossZoneUpgrade",
+                               "rollbackFailedInstancesOnPolicyBreach", "healthDeadline"},
+                              rp));
     ASSIGN_OR_RETURN(p.max_batch_instance_percent,
                      Percentage(*rolling, "maxBatchInstancePercent", 20, rp));
     ASSIGN_OR_RETURN(p.max_unhealthy_instance_percent,
@@ -472,8 +470,9 @@ StatusOr<UpgradePolicy> UpgradePolicy::FromJson(const Json* rolling, const Json*
     ASSIGN_OR_RETURN(p.prioritize_unhealthy_instances,
                      Flag(*rolling, "prioritizeUnhealthyInstances", false, rp));
     ASSIGN_OR_RETURN(p.max_surge, Flag(*rolling, "maxSurge", false, rp));
-    for (auto [key, field] : {std::pair{"pauseTimeBetweenBatches", &p.pause_time_between_batches_us},
-                              std::pair{"healthDeadline", &p.health_deadline_us}}) {
+    for (auto [key, field] :
+         {std::pair{"pauseTimeBetweenBatches", &p.pause_time_between_batches_us},
+          std::pair{"healthDeadline", &p.health_deadline_us}}) {
       const Json* v = rolling->Find(key);
       if (v == nullptr) continue;
       if (!v->is_string()) {

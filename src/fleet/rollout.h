@@ -94,11 +94,11 @@ enum class RunningStatus { kRollingForward, kCancelled, kCompleted, kFaulted };
 std::string_view RunningStatusName(RunningStatus status);
 
 struct RolloutBatch {
-  int number = 0;                     // 1-based
+  int number = 0;                      // 1-based
   std::vector<std::string> instances;  // reimaged, or made (maxSurge)
   std::vector<std::string> replaces;   // maxSurge: the old instances removed after
   int64_t start_us = 0;
-  int64_t end_us = 0;  // 0 while running
+  int64_t end_us = 0;                         // 0 while running
   std::map<std::string, std::string> failed;  // instance -> why
 };
 
@@ -115,14 +115,14 @@ struct RolloutState {
   int64_t last_action_us = 0;
   // Every instance the rollout has to move, and where it was before.
   std::map<std::string, std::string> previous_image;
-  std::vector<std::string> succeeded;  // in the order they finished
+  std::vector<std::string> succeeded;         // in the order they finished
   std::map<std::string, std::string> failed;  // instance -> why
   std::vector<RolloutBatch> batches;
   int64_t next_batch_us = 0;  // pauseTimeBetweenBatches
   std::string waiting;        // what the rollout waits for now, for people
   // Rollback (after a breached gate, unless disableAutomaticRollback).
   bool rolling_back = false;
-  bool rollback_started = false;  // the reimages back have been asked for
+  bool rollback_started = false;                // the reimages back have been asked for
   std::map<std::string, std::string> rollback;  // instance -> image it goes back to
   int64_t rollback_start_us = 0;
   int rolled_back_succeeded = 0;

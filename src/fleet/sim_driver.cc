@@ -202,7 +202,10 @@ class SimDriver final : public NodeDriver {
     int64_t lo = settings_.boot_min.count() * 1000;
     int64_t hi = std::max(lo, static_cast<int64_t>(settings_.boot_max.count() * 1000));
     node.boot_us = lo + static_cast<int64_t>(unit(rng) * static_cast<double>(hi - lo));
-    node.boot_fails = unit(rng) < settings_.boot_failure_rate;
+    auto per_image = settings_.image_boot_failure_rate.find(spec.image.image_id);
+    node.boot_fails = unit(rng) < (per_image != settings_.image_boot_failure_rate.end()
+                                       ? per_image->second
+                                       : settings_.boot_failure_rate);
     node.heartbeat_lost = unit(rng) < settings_.heartbeat_loss_rate;
     double u = unit(rng);
     if (spec.low_priority && settings_.preemption_rate > 0) {
