@@ -79,6 +79,10 @@ struct NodeSpec {
   // Tasks that may run at once (taskSlotsPerNode). qemu opens one agent
   // channel per slot, at most kMaxTaskChannels; more RunTasks wait for one.
   int task_slots = 1;
+  // A data disk of this many GiB beside the OS disk (Service Fabric's
+  // dataDiskSizeGB); 0: none. Kept across Reimage. sim records it only;
+  // qemu: not implemented yet (see doc/servicefabric.md).
+  int64_t data_disk_gb = 0;
 };
 inline constexpr int kMaxTaskChannels = 30;
 

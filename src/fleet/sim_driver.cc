@@ -355,6 +355,23 @@ StatusOr<SimSettings> SimSettings::ParseEnv() {
       s.os_release[pair.substr(0, eq)] = pair.substr(eq + 1);
     }
   }
+  // IMAGE_ID=RATE pairs separated by spaces (resource IDs hold no spaces).
+  if (const char* rates = std::getenv("IMAGESMITH_SIM_IMAGE_BOOT_FAILURE_RATES");
+      rates != nullptr && *rates != '\0') {
+    for (const std::string& pair : Split(rates, ' ')) {
+      if (pair.empty()) continue;
+      size_t eq = pair.rfind('=');
+      char* end = nullptr;
+      double rate = eq == std::string::npos ? -1 : std::strtod(pair.c_str() + eq + 1, &end);
+      if (eq == std::string::npos || eq == 0 || end == nullptr || *end != '\0' || !(rate >= 0) ||
+          rate > 1) {
+        return InvalidArgumentError("$IMAGESMITH_SIM_IMAGE_BOOT_FAILURE_RATES: " +
+                                    QuoteForMessage(pair) +
+                                    " is not IMAGE_ID=RATE with a rate from 0 to 1");
+      }
+      s.image_boot_failure_rate[pair.substr(0, eq)] = rate;
+    }
+  }
   return s;
 }
 
