@@ -9,8 +9,8 @@
 #include "api/etag.h"
 #include "api/image_export.h"
 #include "api/provider_util.h"
-#include "api/template_internal.h"
 #include "api/sf_internal.h"
+#include "api/template_internal.h"
 #include "base/sha256.h"
 #include "base/strings.h"
 #include "builder/distribute.h"
@@ -104,8 +104,10 @@ std::vector<NodeRecord> Nodes(const meta::Resource& r) {
   for (const Json& n : nodes->array_items()) {
     NodeRecord rec;
     if (const Json* v = n.Find("id"); v != nullptr && v->is_string()) rec.id = v->string_value();
-    if (const Json* v = n.Find("index"); v != nullptr) rec.index = static_cast<int>(v->AsInt64().value_or(0));
-    if (const Json* v = n.Find("image"); v != nullptr && v->is_string()) rec.image = v->string_value();
+    if (const Json* v = n.Find("index"); v != nullptr)
+      rec.index = static_cast<int>(v->AsInt64().value_or(0));
+    if (const Json* v = n.Find("image"); v != nullptr && v->is_string())
+      rec.image = v->string_value();
     if (const Json* v = n.Find("runtime"); v != nullptr) rec.runtime = *v;
     out.push_back(rec);
   }
@@ -273,8 +275,8 @@ constexpr int64_t kReadyDeadlineUs = 15LL * 60 * 1'000'000;
 
 OperationOutcome Failed(const std::string& code, const Status& why) {
   OperationOutcome out;
-  out.status = why.code() == StatusCode::kCancelled ? OperationStatus::kCanceled
-                                                     : OperationStatus::kFailed;
+  out.status =
+      why.code() == StatusCode::kCancelled ? OperationStatus::kCanceled : OperationStatus::kFailed;
   ArmError e = ToArmError(why);
   if (!code.empty()) e.code = code;
   out.error = e;
@@ -310,7 +312,8 @@ OperationOutcome Provision(OperationContext& ctx, Fleet& f) {
   std::vector<std::string> made;
   std::vector<NodeRecord> all;
   for (int i = 0; i < desired; ++i) {
-    auto it = std::find_if(keep.begin(), keep.end(), [&](const NodeRecord& n) { return n.index == i; });
+    auto it =
+        std::find_if(keep.begin(), keep.end(), [&](const NodeRecord& n) { return n.index == i; });
     if (it != keep.end()) {
       all.push_back(*it);
       continue;
@@ -501,8 +504,11 @@ OperationOutcome RollOut(OperationContext& ctx, Fleet& f) {
     return out;
   }
   out.status = OperationStatus::kFailed;
-  out.error = ArmError{409, state.error_code.empty() ? "RollingUpgradeFaulted" : state.error_code,
-                       state.error_message, f.nt().id.ToString(), {}};
+  out.error = ArmError{409,
+                       state.error_code.empty() ? "RollingUpgradeFaulted" : state.error_code,
+                       state.error_message,
+                       f.nt().id.ToString(),
+                       {}};
   return out;
 }
 
@@ -570,9 +576,8 @@ StatusOr<Operation> StartNodeTypeOperation(Services& services, meta::Transaction
   }
   Json input = extra.is_object() ? extra : Json::MakeObject();
   input.Set("kind", Json::String(kind));
-  ASSIGN_OR_RETURN(Operation op, services.operations->StartIn(txn, kNodeTypeOperation,
-                                                              node_type.id, node_type.location,
-                                                              input, held));
+  ASSIGN_OR_RETURN(Operation op, services.operations->StartIn(txn, kNodeTypeOperation, node_type.id,
+                                                              node_type.location, input, held));
   Ext(node_type).Set("operationId", Json::String(op.id));
   RETURN_IF_ERROR(txn.Replace(node_type));
   return op;
@@ -612,8 +617,7 @@ StatusOr<Json> RunAutoOsUpgrade(Services& services, const Request& request,
   std::vector<meta::Resource> node_types;
   bool enabled = false;
   RETURN_IF_TXN_ERROR(services.meta->Read([&](meta::Transaction& txn) -> Status {
-    RETURN_IF_ERROR(
-        Allow(txn, request, "Microsoft.ServiceFabric/managedClusters/write", cluster));
+    RETURN_IF_ERROR(Allow(txn, request, "Microsoft.ServiceFabric/managedClusters/write", cluster));
     ASSIGN_OR_RETURN(meta::Resource c, txn.Get(cluster));
     const Json* e = c.properties.Find("enableAutoOSUpgrade");
     enabled = e != nullptr && e->is_bool() && e->bool_value();
@@ -631,9 +635,9 @@ StatusOr<Json> RunAutoOsUpgrade(Services& services, const Request& request,
       ASSIGN_OR_RETURN(meta::Resource r, txn.Get(listed.id));
       const int64_t now = services.env->NowMicros();
       const Json* ref_j = r.properties.Find("vmImageResourceId");
-      ASSIGN_OR_RETURN(ResourceId ref, ResourceId::Parse(ref_j != nullptr && ref_j->is_string()
-                                                             ? ref_j->string_value()
-                                                             : ""));
+      ASSIGN_OR_RETURN(
+          ResourceId ref,
+          ResourceId::Parse(ref_j != nullptr && ref_j->is_string() ? ref_j->string_value() : ""));
       if (!enabled) {
         detail = "the cluster's enableAutoOSUpgrade is false";
         return Status::Ok();
@@ -659,8 +663,8 @@ StatusOr<Json> RunAutoOsUpgrade(Services& services, const Request& request,
         detail = "operation " + ExtString(r, "operationId") + " is in progress";
         return Status::Ok();
       }
-      Json au = ExtFind(r, "autoUpgrade") != nullptr ? *ExtFind(r, "autoUpgrade")
-                                                     : Json::MakeObject();
+      Json au =
+          ExtFind(r, "autoUpgrade") != nullptr ? *ExtFind(r, "autoUpgrade") : Json::MakeObject();
       int64_t attempts = 0;
       const Json* t = au.Find("targetImage");
       if (t != nullptr && t->is_string() && EqualsIgnoreCase(t->string_value(), *latest)) {
@@ -675,9 +679,8 @@ StatusOr<Json> RunAutoOsUpgrade(Services& services, const Request& request,
                      " retries); it is not tried again until a newer version is published";
             return Status::Ok();
           }
-          int64_t next = au.Find("nextRetryUs") != nullptr
-                             ? au.Find("nextRetryUs")->AsInt64().value_or(0)
-                             : 0;
+          int64_t next =
+              au.Find("nextRetryUs") != nullptr ? au.Find("nextRetryUs")->AsInt64().value_or(0) : 0;
           if (now < next) {
             action = "WaitingForRetry";
             detail = "the upgrade to " + *latest + " failed; retry " + std::to_string(attempts) +
@@ -696,10 +699,11 @@ StatusOr<Json> RunAutoOsUpgrade(Services& services, const Request& request,
       Json extra = Json::MakeObject();
       extra.Set("targetImage", Json::String(*latest));
       extra.Set("startedBy", Json::String("Platform"));
-      ASSIGN_OR_RETURN(op, StartNodeTypeOperation(services, txn, r, "rollout", extra,
-                                                  request.wait));
+      ASSIGN_OR_RETURN(op,
+                       StartNodeTypeOperation(services, txn, r, "rollout", extra, request.wait));
       action = attempts == 0 ? "Started" : "Retried";
-      detail = "rollout to " + *latest + (attempts == 0 ? "" : " (retry " + std::to_string(attempts) + ")");
+      detail = "rollout to " + *latest +
+               (attempts == 0 ? "" : " (retry " + std::to_string(attempts) + ")");
       return Status::Ok();
     });
     if (!st.ok()) return WithTarget(st, listed.id.ToString());
@@ -709,8 +713,8 @@ StatusOr<Json> RunAutoOsUpgrade(Services& services, const Request& request,
       entry.Set("operationId", Json::String(op->id));
       if (request.wait) {
         // One node type at a time: this rollout ends before the next starts.
-        ASSIGN_OR_RETURN(Operation done, services.operations->Execute(op->id, request.progress,
-                                                                       request.interrupt));
+        ASSIGN_OR_RETURN(Operation done,
+                         services.operations->Execute(op->id, request.progress, request.interrupt));
         entry.Set("rollout", done.result);
       } else {
         entries.Append(entry);

@@ -6,8 +6,8 @@
 #include "api/body.h"
 #include "api/etag.h"
 #include "api/provider_util.h"
-#include "api/template_internal.h"
 #include "api/sf_internal.h"
+#include "api/template_internal.h"
 #include "auth/authorize.h"
 #include "auth/directory.h"
 #include "base/random.h"
@@ -42,7 +42,8 @@ const std::vector<std::string> kApiVersions = {"2022-08-01-preview", "2023-02-01
 // types 1-9 letters, digits and '_' (Service Fabric's limit, as node names
 // are made from them).
 Status CheckClusterName(const std::string& name) {
-  bool ok = name.size() >= 4 && name.size() <= 23 && std::isalpha(static_cast<unsigned char>(name[0]));
+  bool ok =
+      name.size() >= 4 && name.size() <= 23 && std::isalpha(static_cast<unsigned char>(name[0]));
   for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-');
   if (!ok) {
     return InvalidArgumentError("cluster name " + QuoteForMessage(name) +
@@ -107,8 +108,7 @@ int PrimaryMinimum(const std::string& sku) { return sku == "Standard" ? 5 : 3; }
 Json ClusterJson(const meta::Resource& r) {
   Json j = r.ToJson();
   Json props = r.properties;
-  std::erase_if(props.object_items(),
-                [](const JsonMember& m) { return m.key == "imagesmithSku"; });
+  std::erase_if(props.object_items(), [](const JsonMember& m) { return m.key == "imagesmithSku"; });
   j.Set("properties", props);
   Json sku = Json::MakeObject();
   sku.Set("name", Json::String(Sku(r)));
@@ -140,10 +140,10 @@ class ManagedClusterProvider final : public Provider {
       return BodyError("sku.name", QuoteForMessage(*sku) + " is not a SKU: Basic or Standard");
     }
     ASSIGN_OR_RETURN(BodyObject props, top.Object("properties"));
-    RETURN_IF_ERROR(props.AllowOnly(
-        {"enableAutoOSUpgrade", "clusterState", "provisioningState", "dnsName", "fqdn",
-         "adminUserName", "adminPassword", "clientConnectionPort", "httpGatewayConnectionPort",
-         "clusterId", "clusterUpgradeMode"}));
+    RETURN_IF_ERROR(
+        props.AllowOnly({"enableAutoOSUpgrade", "clusterState", "provisioningState", "dnsName",
+                         "fqdn", "adminUserName", "adminPassword", "clientConnectionPort",
+                         "httpGatewayConnectionPort", "clusterId", "clusterUpgradeMode"}));
     ASSIGN_OR_RETURN(std::optional<bool> auto_os, props.Bool("enableAutoOSUpgrade"));
     ASSIGN_OR_RETURN(std::optional<std::string> dns, props.String("dnsName"));
     ASSIGN_OR_RETURN(std::optional<std::string> admin, props.String("adminUserName"));
@@ -315,13 +315,14 @@ StatusOr<NodeTypeBody> ParseNodeTypeBody(const Json& body) {
   if (image) {
     auto id = ResourceId::Parse(*image);
     if (!id.ok()) return BodyError("properties.vmImageResourceId", id.status().message());
-    RETURN_IF_ERROR(ClassifyImage(*id, "properties.vmImageResourceId").status());
+    auto kind = ClassifyImage(*id, "properties.vmImageResourceId");
+    if (!kind.ok()) return BodyError("properties.vmImageResourceId", kind.status().message());
     out.image = *id;
   }
   ASSIGN_OR_RETURN(BodyObject ext, props.Object("imagesmith"));
-  RETURN_IF_ERROR(ext.AllowOnly({"nodeDriver", "healthCommand", "rollingUpgradePolicy", "nodes",
-                                 "currentImage", "operationId", "rollout", "rolloutHistory",
-                                 "autoUpgrade"}));
+  RETURN_IF_ERROR(
+      ext.AllowOnly({"nodeDriver", "healthCommand", "rollingUpgradePolicy", "nodes", "currentImage",
+                     "operationId", "rollout", "rolloutHistory", "autoUpgrade"}));
   ASSIGN_OR_RETURN(out.driver, ext.String("nodeDriver"));
   if (out.driver && *out.driver != "qemu" && *out.driver != "sim") {
     return BodyError("properties.imagesmith.nodeDriver",
@@ -329,8 +330,7 @@ StatusOr<NodeTypeBody> ParseNodeTypeBody(const Json& body) {
   }
   ASSIGN_OR_RETURN(out.health_command, ext.String("healthCommand"));
   if (const Json* p = ext.Find("rollingUpgradePolicy"); p != nullptr && !p->is_null()) {
-    RETURN_IF_ERROR(
-        fleet::UpgradePolicy::FromJson(p, nullptr, "properties.imagesmith").status());
+    RETURN_IF_ERROR(fleet::UpgradePolicy::FromJson(p, nullptr, "properties.imagesmith").status());
     out.policy = *p;
   }
   return out;
@@ -387,18 +387,17 @@ class NodeTypeProvider final : public Provider {
         const Json* was = r.properties.Find("isPrimary");
         is_primary = was != nullptr && was->is_bool() && was->bool_value();
         if (body.is_primary && *body.is_primary != is_primary) {
-          return BodyError("properties.isPrimary",
-                           std::string("cannot change (the node type is ") +
-                               (is_primary ? "" : "not ") +
-                               "primary); create a new node type instead");
+          return BodyError("properties.isPrimary", std::string("cannot change (the node type is ") +
+                                                       (is_primary ? "" : "not ") +
+                                                       "primary); create a new node type instead");
         }
         auto same_string = [&](const char* key, const std::optional<std::string>& v) -> Status {
           const Json* was_v = r.properties.Find(key);
           if (v && was_v != nullptr && was_v->is_string() &&
               !EqualsIgnoreCase(was_v->string_value(), *v)) {
-            return BodyError(std::string("properties.") + key,
-                             "cannot change on an existing node type (it is " +
-                                 was_v->string_value() + ")");
+            return BodyError(
+                std::string("properties.") + key,
+                "cannot change on an existing node type (it is " + was_v->string_value() + ")");
           }
           return Status::Ok();
         };
@@ -407,9 +406,9 @@ class NodeTypeProvider final : public Provider {
             "vmImageResourceId",
             body.image ? std::optional<std::string>(body.image->ToString()) : std::nullopt));
         if (body.driver && *body.driver != ExtString(r, "nodeDriver")) {
-          return BodyError("properties.imagesmith.nodeDriver",
-                           "cannot change on an existing node type (it is " +
-                               ExtString(r, "nodeDriver") + ")");
+          return BodyError(
+              "properties.imagesmith.nodeDriver",
+              "cannot change on an existing node type (it is " + ExtString(r, "nodeDriver") + ")");
         }
       } else {
         if (!body.is_primary) return BodyError("properties.isPrimary", "is required");
@@ -479,8 +478,8 @@ class NodeTypeProvider final : public Provider {
         r.properties.Set("provisioningState", Json::String("Updating"));
         RETURN_IF_ERROR(txn.Replace(r, r.generation));
       }
-      ASSIGN_OR_RETURN(op, StartNodeTypeOperation(services, txn, r, "provision",
-                                                   Json::MakeObject(), request.wait));
+      ASSIGN_OR_RETURN(op, StartNodeTypeOperation(services, txn, r, "provision", Json::MakeObject(),
+                                                  request.wait));
       return Status::Ok();
     });
     if (!s.ok()) return WithTarget(s, target);
@@ -525,7 +524,8 @@ class NodeTypeProvider final : public Provider {
       RETURN_IF_ERROR(CheckPreconditions(request, &*current));
       const Json* primary = current->properties.Find("isPrimary");
       if (primary != nullptr && primary->is_bool() && primary->bool_value()) {
-        ASSIGN_OR_RETURN(std::vector<meta::Resource> all, txn.ListChildren(id.Parent(), kNodeTypeType));
+        ASSIGN_OR_RETURN(std::vector<meta::Resource> all,
+                         txn.ListChildren(id.Parent(), kNodeTypeType));
         if (all.size() > 1) {
           return ArmStatus(StatusCode::kFailedPrecondition, "CannotDeleteResource",
                            "the primary node type " + id.name() +
@@ -536,8 +536,8 @@ class NodeTypeProvider final : public Provider {
       meta::Resource r = *current;
       r.properties.Set("provisioningState", Json::String("Deleting"));
       RETURN_IF_ERROR(txn.Replace(r, r.generation));
-      ASSIGN_OR_RETURN(op, StartNodeTypeOperation(services, txn, r, "delete", Json::MakeObject(),
-                                                  request.wait));
+      ASSIGN_OR_RETURN(
+          op, StartNodeTypeOperation(services, txn, r, "delete", Json::MakeObject(), request.wait));
       return Status::Ok();
     });
     if (!s.ok()) return WithTarget(s, id.ToString());
@@ -549,8 +549,8 @@ class NodeTypeProvider final : public Provider {
       resp.body = op.ToJson();
       return resp;
     }
-    ASSIGN_OR_RETURN(Operation done, services.operations->Execute(op.id, request.progress,
-                                                                   request.interrupt));
+    ASSIGN_OR_RETURN(Operation done,
+                     services.operations->Execute(op.id, request.progress, request.interrupt));
     if (done.status != OperationStatus::kSucceeded) {
       return ArmStatus(StatusCode::kInternal, done.error ? done.error->code : "DeleteFailed",
                        done.error ? done.error->message : "the delete failed", id.ToString());
@@ -579,7 +579,7 @@ class NodeTypeProvider final : public Provider {
         }
         const Json* current = ExtFind(r, "rollout");
         if (current == nullptr || current->is_null()) {
-          return ArmStatus(StatusCode::kNotFound, "NotFound",
+          return ArmStatus(StatusCode::kNotFound, "ResourceNotFound",
                            "the node type " + id.name() + " has had no rollout yet", id.ToString());
         }
         auto state = fleet::RolloutState::FromJson(*current);
@@ -619,7 +619,7 @@ class NodeTypeProvider final : public Provider {
       Operation op;
       Status s = services.meta->Update([&](meta::Transaction& txn) -> Status {
         RETURN_IF_ERROR(Allow(txn, request,
-                              a == "restart" ? kNodeTypeRestart
+                              a == "restart"   ? kNodeTypeRestart
                               : a == "reimage" ? kNodeTypeReimage
                                                : kNodeTypeWrite,
                               id));
@@ -628,8 +628,9 @@ class NodeTypeProvider final : public Provider {
         std::string kind = a;
         if (a == "osRollingUpgrade") {
           kind = "rollout";
-          ASSIGN_OR_RETURN(ResourceId ref, ResourceId::Parse(r.properties.Find("vmImageResourceId")
-                                                                 ->string_value()));
+          ASSIGN_OR_RETURN(
+              ResourceId ref,
+              ResourceId::Parse(r.properties.Find("vmImageResourceId")->string_value()));
           ASSIGN_OR_RETURN(std::string latest, ResolveNodeImage(txn, ref, r.location));
           if (EqualsIgnoreCase(latest, ExtString(r, "currentImage"))) {
             return ArmStatus(StatusCode::kFailedPrecondition, "AlreadyUpToDate",

@@ -67,8 +67,8 @@ int ClusterCreate(const ParsedArgs& args, CommandContext& ctx) {
       props.Set("adminUserName", Json::String(args.Get("admin-user-name")));
     }
     if (args.Has("enable-auto-os-upgrade")) {
-      ASSIGN_OR_RETURN(bool on,
-                       ParseBoolArg("--enable-auto-os-upgrade", args.Get("enable-auto-os-upgrade")));
+      ASSIGN_OR_RETURN(
+          bool on, ParseBoolArg("--enable-auto-os-upgrade", args.Get("enable-auto-os-upgrade")));
       props.Set("enableAutoOSUpgrade", Json::Bool(on));
     }
     body.Set("properties", props);
@@ -224,30 +224,30 @@ void RegisterSfCommands(CommandRegistry& registry) {
   registry.AddGroup("sf managed-node-type", "Manage node types of a managed cluster.");
   registry.AddGroup("sf managed-node-type rollout",
                     "A node type's OS image rollouts (VMSS rolling upgrades).");
-  const OptionSpec group{"resource-group", 'g', "GROUP", "Name of the resource group.", false,
-                         true};
-  const OptionSpec cluster{"cluster-name", 'c', "NAME", "Name of the managed cluster.", false,
-                           true};
+  const OptionSpec group{
+      "resource-group", 'g', "GROUP", "Name of the resource group.", false, true};
+  const OptionSpec cluster{"cluster-name", 'c', "NAME", "Name of the managed cluster.",
+                           false,          true};
   const OptionSpec node_type{"name", 'n', "NAME", "Name of the node type.", false, true};
   const OptionSpec tags{"tags", 0, "KEY=VALUE", "Space-separated tags.", true, false};
-  registry.Add(Spec(
-      "sf managed-cluster create", "Create a managed cluster.",
-      "SKU Basic (the primary node type needs at least 3 instances) or Standard (at least 5). "
-      "--enable-auto-os-upgrade makes node types on a gallery image definition move to each "
-      "new latest version.",
-      {group,
-       cluster,
-       {"location", 'l', "REGION", "Region; default: the group's.", false, false},
-       {"sku", 0, "SKU", "Basic (default) or Standard.", false, false, {"Basic", "Standard"}},
-       {"dns-name", 0, "NAME", "DNS name; default: the cluster name.", false, false},
-       {"admin-user-name", 0, "NAME", "Admin user of the nodes.", false, false},
-       {"admin-password", 0, "PASSWORD", "Accepted for az compatibility; not stored.", false,
-        false},
-       {"enable-auto-os-upgrade", 0, "BOOL", "Automatic OS image upgrades.", false, false},
-       tags},
-      {"imagesmith sf managed-cluster create -g rg -c mysfcluster --sku Standard "
-       "--enable-auto-os-upgrade true"},
-      ClusterCreate));
+  registry.Add(
+      Spec("sf managed-cluster create", "Create a managed cluster.",
+           "SKU Basic (the primary node type needs at least 3 instances) or Standard (at least 5). "
+           "--enable-auto-os-upgrade makes node types on a gallery image definition move to each "
+           "new latest version.",
+           {group,
+            cluster,
+            {"location", 'l', "REGION", "Region; default: the group's.", false, false},
+            {"sku", 0, "SKU", "Basic (default) or Standard.", false, false, {"Basic", "Standard"}},
+            {"dns-name", 0, "NAME", "DNS name; default: the cluster name.", false, false},
+            {"admin-user-name", 0, "NAME", "Admin user of the nodes.", false, false},
+            {"admin-password", 0, "PASSWORD", "Accepted for az compatibility; not stored.", false,
+             false},
+            {"enable-auto-os-upgrade", 0, "BOOL", "Automatic OS image upgrades.", false, false},
+            tags},
+           {"imagesmith sf managed-cluster create -g rg -c mysfcluster --sku Standard "
+            "--enable-auto-os-upgrade true"},
+           ClusterCreate));
   registry.Add(Spec("sf managed-cluster show", "Show a managed cluster.", "", {group, cluster},
                     {"imagesmith sf managed-cluster show -g rg -c mysfcluster"}, ClusterShow));
   OptionSpec optional_group = group;
@@ -257,32 +257,36 @@ void RegisterSfCommands(CommandRegistry& registry) {
   registry.Add(Spec("sf managed-cluster delete", "Delete a managed cluster (without node types).",
                     "", {group, cluster}, {"imagesmith sf managed-cluster delete -g rg -c c1"},
                     ClusterDelete));
-  registry.Add(Spec(
-      "sf managed-cluster check-os-upgrades",
-      "Run the automatic OS upgrade check once.",
-      "What `imagesmith serve` does every minute: for each node type on a gallery image "
-      "definition, when the cluster has automatic OS upgrades, roll it to the definition's "
-      "new latest version in the cluster's region, one node type at a time; a failed upgrade "
-      "is retried after 24 hours, at most 3 times.",
-      {group, cluster}, {"imagesmith sf managed-cluster check-os-upgrades -g rg -c c1"},
-      ClusterCheckUpgrades));
+  registry.Add(
+      Spec("sf managed-cluster check-os-upgrades", "Run the automatic OS upgrade check once.",
+           "What `imagesmith serve` does every minute: for each node type on a gallery image "
+           "definition, when the cluster has automatic OS upgrades, roll it to the definition's "
+           "new latest version in the cluster's region, one node type at a time; a failed upgrade "
+           "is retried after 24 hours, at most 3 times.",
+           {group, cluster}, {"imagesmith sf managed-cluster check-os-upgrades -g rg -c c1"},
+           ClusterCheckUpgrades));
 
   const std::vector<OptionSpec> create_opts = {
       group,
       cluster,
       node_type,
-      {"instance-count", 0, "N", "Number of nodes (the primary: at least 3 on Basic, 5 on "
-                                 "Standard).", false, true},
+      {"instance-count", 0, "N",
+       "Number of nodes (the primary: at least 3 on Basic, 5 on "
+       "Standard).",
+       false, true},
       {"primary", 0, "", "The primary node type (cannot change later)."},
       {"vm-size", 0, "SIZE", "VM size; default Standard_D2s_v3.", false, false},
       {"data-disk-size", 0, "GIB", "Data disk size in GiB (default 100).", false, false},
       {"vm-image-resource-id", 0, "ID",
        "A managed image, a gallery image definition (floats on latest) or a gallery image "
-       "version ID.", false, true},
+       "version ID.",
+       false, true},
       {"node-driver", 0, "DRIVER", "qemu (default) or sim.", false, false, {"qemu", "sim"}},
       {"health-command", 0, "CMD", "Application health command run in each node.", false, false},
-      {"rolling-upgrade-policy", 0, "JSON", "rollingUpgradePolicy (maxBatchInstancePercent, "
-                                            "..., healthDeadline).", false, false},
+      {"rolling-upgrade-policy", 0, "JSON",
+       "rollingUpgradePolicy (maxBatchInstancePercent, "
+       "..., healthDeadline).",
+       false, false},
       tags};
   registry.Add(Spec(
       "sf managed-node-type create", "Create a node type and its nodes.",
@@ -292,22 +296,25 @@ void RegisterSfCommands(CommandRegistry& registry) {
       {"imagesmith sf managed-node-type create -g rg -c c1 -n pnt --primary --instance-count 5 "
        "--vm-image-resource-id /subscriptions/.../galleries/gal/images/deb --node-driver sim"},
       NodeTypeCreate));
-  registry.Add(Spec("sf managed-node-type update", "Scale a node type or change its tags.", "",
-                    {group, cluster, node_type,
-                     {"instance-count", 0, "N", "New number of nodes.", false, false},
-                     {"health-command", 0, "CMD", "Application health command.", false, false},
-                     {"rolling-upgrade-policy", 0, "JSON", "rollingUpgradePolicy.", false, false},
-                     tags},
-                    {"imagesmith sf managed-node-type update -g rg -c c1 -n pnt --instance-count 7"},
-                    NodeTypeUpdate));
+  registry.Add(
+      Spec("sf managed-node-type update", "Scale a node type or change its tags.", "",
+           {group,
+            cluster,
+            node_type,
+            {"instance-count", 0, "N", "New number of nodes.", false, false},
+            {"health-command", 0, "CMD", "Application health command.", false, false},
+            {"rolling-upgrade-policy", 0, "JSON", "rollingUpgradePolicy.", false, false},
+            tags},
+           {"imagesmith sf managed-node-type update -g rg -c c1 -n pnt --instance-count 7"},
+           NodeTypeUpdate));
   registry.Add(Spec("sf managed-node-type show", "Show a node type.", "",
                     {group, cluster, node_type}, {}, NodeTypeShow));
   registry.Add(Spec("sf managed-node-type list", "List a cluster's node types.", "",
                     {group, cluster}, {}, NodeTypeList));
   registry.Add(Spec("sf managed-node-type delete", "Delete a node type and its nodes.", "",
                     {group, cluster, node_type}, {}, NodeTypeDelete));
-  const OptionSpec node_names{"node-name", 0, "NODE", "Only these nodes (default: all).", true,
-                              false};
+  const OptionSpec node_names{"node-name", 0,    "NODE", "Only these nodes (default: all).",
+                              true,        false};
   registry.Add(Spec("sf managed-node-type restart", "Restart nodes, one upgrade domain at a time.",
                     "", {group, cluster, node_type, node_names, {"force", 0, "", "Accepted."}}, {},
                     NodeTypeAction("restart")));
@@ -325,8 +332,8 @@ void RegisterSfCommands(CommandRegistry& registry) {
                     "The last 5 rollouts, newest first: az vmss get-os-upgrade-history.", "",
                     {group, cluster, node_type}, {}, NodeTypeAction("rolloutHistory")));
   registry.Add(Spec("sf managed-node-type rollout start",
-                    "Roll to the image definition's latest now: az vmss rolling-upgrade start.",
-                    "", {group, cluster, node_type}, {}, NodeTypeAction("osRollingUpgrade")));
+                    "Roll to the image definition's latest now: az vmss rolling-upgrade start.", "",
+                    {group, cluster, node_type}, {}, NodeTypeAction("osRollingUpgrade")));
 }
 
 }  // namespace imagesmith::cli

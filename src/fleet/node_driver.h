@@ -185,7 +185,7 @@ class NodeDriver {
 struct SimSettings {
   std::chrono::milliseconds boot_min{std::chrono::milliseconds(200)};
   std::chrono::milliseconds boot_max{std::chrono::milliseconds(800)};
-  double boot_failure_rate = 0;    // a node that never says hello
+  double boot_failure_rate = 0;  // a node that never says hello
   // Per NodeImage::image_id, in place of boot_failure_rate for nodes
   // (re)booted on that image: "a v3 that does not boot" for rollouts.
   std::map<std::string, double> image_boot_failure_rate;

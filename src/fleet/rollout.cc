@@ -464,13 +464,13 @@ StatusOr<UpgradePolicy> UpgradePolicy::FromJson(const Json* rolling, const Json*
   if (rolling != nullptr && !rolling->is_null()) {
     const std::string rp = base + ".rollingUpgradePolicy";
     if (!rolling->is_object()) return InvalidArgumentError(rp + ": expected an object");
-    RETURN_IF_ERROR(OnlyKnown(*rolling,
-                              {"maxBatchInstancePercent", "maxUnhealthyInstancePercent",
-                               "maxUnhealthyUpgradedInstancePercent", "pauseTimeBetweenBatches",
-                               "prioritizeUnhealthyInstances", "maxSurge", "enableCrossZoneUpgrade",
-                               "rollbackFailedInstancesOnPolicyBreach", "healthDeadline",
-                               "batchByUpgradeDomain"},
-                              rp));
+    RETURN_IF_ERROR(OnlyKnown(
+        *rolling,
+        {"maxBatchInstancePercent", "maxUnhealthyInstancePercent",
+         "maxUnhealthyUpgradedInstancePercent", "pauseTimeBetweenBatches",
+         "prioritizeUnhealthyInstances", "maxSurge", "enableCrossZoneUpgrade",
+         "rollbackFailedInstancesOnPolicyBreach", "healthDeadline", "batchByUpgradeDomain"},
+        rp));
     ASSIGN_OR_RETURN(p.max_batch_instance_percent,
                      Percentage(*rolling, "maxBatchInstancePercent", 20, rp));
     ASSIGN_OR_RETURN(p.max_unhealthy_instance_percent,

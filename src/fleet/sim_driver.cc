@@ -365,9 +365,9 @@ StatusOr<SimSettings> SimSettings::ParseEnv() {
       double rate = eq == std::string::npos ? -1 : std::strtod(pair.c_str() + eq + 1, &end);
       if (eq == std::string::npos || eq == 0 || end == nullptr || *end != '\0' || !(rate >= 0) ||
           rate > 1) {
-        return InvalidArgumentError("$IMAGESMITH_SIM_IMAGE_BOOT_FAILURE_RATES: " +
-                                    QuoteForMessage(pair) +
-                                    " is not IMAGE_ID=RATE with a rate from 0 to 1");
+        return InvalidArgumentError(
+            "$IMAGESMITH_SIM_IMAGE_BOOT_FAILURE_RATES: " + QuoteForMessage(pair) +
+            " is not IMAGE_ID=RATE with a rate from 0 to 1");
       }
       s.image_boot_failure_rate[pair.substr(0, eq)] = rate;
     }
