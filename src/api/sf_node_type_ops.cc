@@ -663,6 +663,16 @@ StatusOr<Json> RunAutoOsUpgrade(Services& services, const Request& request,
         detail = "operation " + ExtString(r, "operationId") + " is in progress";
         return Status::Ok();
       }
+      // Node types upgrade one at a time.
+      ASSIGN_OR_RETURN(std::vector<meta::Resource> siblings,
+                       txn.ListChildren(cluster, kNodeTypeType));
+      for (const meta::Resource& other : siblings) {
+        if (other.id == r.id || !Busy(txn, other, now)) continue;
+        action = "Waiting";
+        detail = "node type " + other.id.name() +
+                 " has an operation in progress; node types upgrade one at a time";
+        return Status::Ok();
+      }
       Json au =
           ExtFind(r, "autoUpgrade") != nullptr ? *ExtFind(r, "autoUpgrade") : Json::MakeObject();
       int64_t attempts = 0;
