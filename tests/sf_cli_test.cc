@@ -5,7 +5,9 @@
 // version that does not boot rolled back with the gate named.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "base/json.h"
 #include "e2e_util.h"
@@ -157,6 +159,39 @@ TEST_F(SfCliTest, StandardPrimaryFromDefinitionRollsAndRollsBack) {
   history = J(Ok({"sf", "managed-node-type", "rollout", "history", "-g", "rg", "-c", "sfcluster",
                   "-n", "pnt"}));
   EXPECT_EQ(history.Find("value")->array_items().size(), 2u);
+
+  // A user-started rollout to v4, cancelled from another process while it
+  // pauses between batches: Cancelled, nothing rolled back.
+  Ok({"sf", "managed-node-type", "update", "-g", "rg", "-c", "sfcluster", "-n", "pnt",
+      "--rolling-upgrade-policy", R"({"pauseTimeBetweenBatches": "PT5S"})", "-o", "none"});
+  Ok({"sig", "image-version", "create", "-g", "rg", "-r", "gal", "-i", "deb", "-e", "4.0.0",
+      "--managed-image", "img", "-o", "none"});
+  CliResult started;
+  std::thread rollout([&] {
+    started = Run({"sf", "managed-node-type", "rollout", "start", "-g", "rg", "-c", "sfcluster",
+                   "-n", "pnt"});
+  });
+  bool cancelled = false;
+  for (int i = 0; i < 300 && !cancelled; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    CliResult show = Run(
+        {"sf", "managed-node-type", "rollout", "show", "-g", "rg", "-c", "sfcluster", "-n", "pnt"});
+    if (show.exit_code != 0) continue;
+    Json s = J(show);
+    if (s.Find("targetImage")->string_value() != def + "/versions/4.0.0") continue;
+    if (s.Find("progress")->Find("successfulInstanceCount")->AsInt64() < 1) continue;
+    cancelled = Run({"sf", "managed-node-type", "rollout", "cancel", "-g", "rg", "-c", "sfcluster",
+                     "-n", "pnt"})
+                    .exit_code == 0;
+  }
+  rollout.join();
+  EXPECT_TRUE(cancelled);
+  EXPECT_NE(started.exit_code, 0);
+  EXPECT_NE(started.err.find("the rollout was cancelled"), std::string::npos) << started.err;
+  last = J(Ok(
+      {"sf", "managed-node-type", "rollout", "show", "-g", "rg", "-c", "sfcluster", "-n", "pnt"}));
+  EXPECT_EQ(last.Find("runningStatus")->Find("code")->string_value(), "Cancelled");
+  EXPECT_EQ(last.Find("runningStatus")->Find("lastAction")->string_value(), "Cancel");
 
   // Cleanup in order: the cluster refuses while node types remain.
   EXPECT_NE(Run({"sf", "managed-cluster", "delete", "-g", "rg", "-c", "sfcluster"}).exit_code, 0);

@@ -500,7 +500,7 @@ OperationOutcome RollOut(OperationContext& ctx, Fleet& f) {
   if (state.status == fleet::RunningStatus::kCompleted) return out;
   if (state.status == fleet::RunningStatus::kCancelled) {
     out.status = OperationStatus::kCanceled;
-    out.error = ArmError{409, "OperationCancelled", "the rollout was cancelled", "", {}};
+    out.error = ArmError{409, "OperationCanceled", "the rollout was cancelled", "", {}};
     return out;
   }
   out.status = OperationStatus::kFailed;
