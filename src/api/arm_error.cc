@@ -77,6 +77,23 @@ constexpr std::string_view kExplicitCodes[] = {
     "InternalServerError",
     "InvalidResourceGroupLocation",
     "SubscriptionNotFound",
+    // Service Fabric node types and their rollouts (doc/servicefabric.md).
+    "CannotDeleteResource",
+    "InvalidAction",
+    "NoRollingUpgradeInProgress",
+    "AlreadyUpToDate",
+    "RollingUpgradeFaulted",
+    "TargetImageDeleted",
+    "MaxUnhealthyInstancePercentExceeded",
+    "MaxUnhealthyUpgradedInstancePercentExceeded",
+    "NodesNotReady",
+    "NodeCreateFailed",
+    "NodeDeleteFailed",
+    "NodeDriverUnavailable",
+    "ImageNotAvailable",
+    "RestartFailed",
+    "ReimageFailed",
+    "OperationFailed",
 };
 
 struct Prefix {

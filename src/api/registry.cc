@@ -2,6 +2,9 @@
 #include "api/auth_providers.h"
 #include "api/provider.h"
 #include "api/resource_providers.h"
+#ifdef IMAGESMITH_HAVE_GALLERY_PUBLISH
+#include "api/sf_internal.h"
+#endif
 #include "api/template_provider.h"
 
 namespace imagesmith::api {
@@ -15,6 +18,8 @@ std::unique_ptr<Registry> BuiltinRegistry() {
   registry->Add(NewImageDefinitionProvider());
   registry->Add(NewImageVersionProvider());
   registry->Add(NewManagedImageProvider());
+  registry->Add(NewManagedClusterProvider());
+  registry->Add(NewNodeTypeProvider());
 #endif
   registry->Add(NewImageTemplateProvider());
   registry->Add(NewRunOutputProvider());
@@ -25,6 +30,11 @@ std::unique_ptr<Registry> BuiltinRegistry() {
   return registry;
 }
 
-void AddBuiltinHandlers(Operations& operations) { operations.AddHandler(NewTemplateRunHandler()); }
+void AddBuiltinHandlers(Operations& operations) {
+  operations.AddHandler(NewTemplateRunHandler());
+#ifdef IMAGESMITH_HAVE_GALLERY_PUBLISH
+  operations.AddHandler(sf::NewNodeTypeOperationHandler());
+#endif
+}
 
 }  // namespace imagesmith::api

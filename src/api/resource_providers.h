@@ -21,5 +21,9 @@ std::unique_ptr<Provider> NewImageDefinitionProvider();
 std::unique_ptr<Provider> NewImageVersionProvider();
 // Microsoft.Compute/images (managed images); PUT imports a disk file.
 std::unique_ptr<Provider> NewManagedImageProvider();
+// Microsoft.ServiceFabric/managedClusters and .../nodeTypes
+// (doc/servicefabric.md); node work is a durable operation.
+std::unique_ptr<Provider> NewManagedClusterProvider();
+std::unique_ptr<Provider> NewNodeTypeProvider();
 
 }  // namespace imagesmith::api

@@ -171,9 +171,23 @@ StatusOr<Principal> AuthenticateServicePrincipal(meta::Transaction& txn, const s
   return s.ToPrincipal();
 }
 
+const std::vector<ServicePrincipal>& FirstPartyServicePrincipals() {
+  static const std::vector<ServicePrincipal> kApps = [] {
+    ServicePrincipal sf;
+    sf.app_id = kServiceFabricRpAppId;
+    sf.object_id = kServiceFabricRpObjectId;
+    sf.display_name = kServiceFabricRpName;
+    return std::vector<ServicePrincipal>{sf};
+  }();
+  return kApps;
+}
+
 StatusOr<Principal> FindPrincipal(meta::Transaction& txn, const std::string& object_id) {
   auto dir = ReadDirectory(txn);
   if (dir.ok() && EqualsIgnoreCase(dir->owner_object_id, object_id)) return OwnerPrincipal(*dir);
+  for (const ServicePrincipal& sp : FirstPartyServicePrincipals()) {
+    if (EqualsIgnoreCase(sp.object_id, object_id)) return sp.ToPrincipal();
+  }
   ASSIGN_OR_RETURN(std::vector<ServicePrincipal> sps, ListServicePrincipals(txn));
   for (const ServicePrincipal& sp : sps) {
     if (EqualsIgnoreCase(sp.object_id, object_id)) return sp.ToPrincipal();
@@ -199,6 +213,7 @@ StatusOr<Principal> ResolveAssignee(meta::Transaction& txn, const std::string& a
     if (by_oid.ok() || by_oid.status().code() != StatusCode::kNotFound) return by_oid;
   }
   ASSIGN_OR_RETURN(std::vector<ServicePrincipal> sps, ListServicePrincipals(txn));
+  for (const ServicePrincipal& sp : FirstPartyServicePrincipals()) sps.push_back(sp);
   std::vector<const ServicePrincipal*> named;
   for (const ServicePrincipal& sp : sps) {
     if (EqualsIgnoreCase(sp.app_id, assignee)) return sp.ToPrincipal();

@@ -74,8 +74,23 @@ Status DeleteServicePrincipal(meta::Transaction& txn, const std::string& app_id)
 StatusOr<Principal> AuthenticateServicePrincipal(meta::Transaction& txn, const std::string& app_id,
                                                  const std::string& secret);
 
+// First-party applications: service principals every directory has, with
+// fixed IDs and no client secret (nobody signs in as them). imagesmith acts
+// as one of them when it does work for a resource provider, as Azure's
+// first-party apps do; role assignments name them like any principal.
+//
+// The Service Fabric managed cluster resource provider ("SFMC First Party
+// AAD App"): it reads the image a node type boots (seed 000), so it needs
+// Reader on that image. appId is Azure's "Azure Service Fabric Resource
+// Provider"; the object ID is the seed's example SFMC SPID.
+inline constexpr const char* kServiceFabricRpAppId = "74cb6831-0dbc-4be1-8206-fcf6d5c0a6fc";
+inline constexpr const char* kServiceFabricRpObjectId = "fbc587f2-66f5-4459-a027-bcd908b9d278";
+inline constexpr const char* kServiceFabricRpName = "Azure Service Fabric Resource Provider";
+// Every first-party service principal (no secret_hash).
+const std::vector<ServicePrincipal>& FirstPartyServicePrincipals();
+
 // The principal whose object ID is `object_id`: the owner, a service
-// principal or a managed identity. NotFound with the ARM code
+// principal (first-party ones included) or a managed identity. NotFound with the ARM code
 // PrincipalNotFound otherwise.
 StatusOr<Principal> FindPrincipal(meta::Transaction& txn, const std::string& object_id);
 

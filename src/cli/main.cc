@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
 #ifdef IMAGESMITH_HAVE_GALLERY
   RegisterSigCommands(registry);
   RegisterImageCommands(registry);
+  RegisterSfCommands(registry);
 #endif
 #if defined(IMAGESMITH_HAVE_BUILD) && defined(IMAGESMITH_HAVE_GALLERY)
   RegisterExportCommands(registry);        // after the image and sig groups exist

@@ -160,6 +160,46 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
     });
   }
 
+  // The automatic OS upgrade controller of Service Fabric node types
+  // (doc/servicefabric.md): every minute ($IMAGESMITH_SF_CHECK_SECONDS),
+  // checkOSUpgrades on every managed cluster; the rollouts it starts are
+  // operations the workers above run.
+  std::thread sf_controller;
+  if (*workers > 0) {
+    int64_t every_s = 60;
+    if (const char* v = std::getenv("IMAGESMITH_SF_CHECK_SECONDS"); v != nullptr && *v != '\0') {
+      every_s = std::max<int64_t>(1, std::atoll(v));
+    }
+    sf_controller = std::thread([&local, &stop_workers, &ctx, every_s] {
+      api::Local& l = **local;
+      while (!stop_workers.load()) {
+        api::Request list;
+        list.verb = api::Verb::kList;
+        list.id = ResourceId::ForSubscription(l.services.subscription);
+        list.list_type = "Microsoft.ServiceFabric/managedClusters";
+        auto clusters = l.Call(list);
+        const Json* items = clusters.ok() ? clusters->body.Find("value") : nullptr;
+        for (const Json& c : items != nullptr ? items->array_items() : std::vector<Json>{}) {
+          auto id = ResourceId::Parse(c.Find("id") != nullptr ? c.Find("id")->string_value() : "");
+          if (!id.ok()) continue;
+          api::Request check;
+          check.verb = api::Verb::kAction;
+          check.id = *id;
+          check.action = "checkOSUpgrades";
+          check.wait = false;
+          auto r = l.Call(check);
+          if (!r.ok()) {
+            *ctx.err << "imagesmith serve: checkOSUpgrades " << id->ToString() << ": "
+                     << r.status().message() << std::endl;
+          }
+        }
+        for (int64_t i = 0; i < every_s * 4 && !stop_workers.load(); ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        }
+      }
+    });
+  }
+
   Json ready = Json::MakeObject();
   ready.Set("listen", Json::String((*http)->address()));
   ready.Set("url", Json::String(std::string((*http)->tls() ? "https" : "http") + "://" +
@@ -180,6 +220,7 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
     *ctx.err << "imagesmith serve: waiting for the operation workers" << std::endl;
   }
   for (std::thread& t : worker_threads) t.join();
+  if (sf_controller.joinable()) sf_controller.join();
   if (log_fd > STDERR_FILENO) ::close(log_fd);
   *ctx.err << "imagesmith serve: stopped" << std::endl;
   return 0;

@@ -76,7 +76,19 @@ struct NodeSpec {
   VmSize size;
   bool low_priority = false;  // sim may preempt these
   std::string work_dir;       // exists; owned by the node: overlay, console, state
+  // Tasks that may run at once (taskSlotsPerNode). qemu opens one agent
+  // channel per slot, at most kMaxTaskChannels; more RunTasks wait for one.
+  int task_slots = 1;
+  // A data disk of this many GiB beside the OS disk (Service Fabric's
+  // dataDiskSizeGB); 0: none. Kept across Reimage. sim records it only;
+  // qemu: not implemented yet (see doc/servicefabric.md).
+  int64_t data_disk_gb = 0;
 };
+inline constexpr int kMaxTaskChannels = 30;
+
+// The unprivileged auto-user (elevationLevel nonadmin) that qemu nodes make
+// at their first hello and run non-admin tasks as.
+inline constexpr char kAutoUser[] = "_azbatch";
 
 // What identifies a running node's machine across processes. Kept by the
 // controller in its node record (ToJson/FromJson) and handed to Adopt.
@@ -156,10 +168,14 @@ class NodeDriver {
   // non-zero, or ran past max_wall_clock (timed_out), is an OK result.
   virtual StatusOr<TaskResult> RunTask(const std::string& node_id, const TaskSpec& task,
                                        const std::atomic<bool>* cancel) = 0;
-  // Restarts the guest on the same overlay.
+  // Restarts the guest on the same overlay (same machine process).
   virtual Status Reboot(const std::string& node_id) = 0;
   // Replaces the node's overlay with a fresh one on `image` and boots it.
+  // For qemu this starts a new machine process: save Runtime() again after.
   virtual Status Reimage(const std::string& node_id, const NodeImage& image) = 0;
+  // The node's runtime now (changes after Reimage). NotFound for a node this
+  // driver object does not know (never made or adopted here, or deleted).
+  virtual StatusOr<NodeRuntime> Runtime(const std::string& node_id) = 0;
   // Stops the machine and removes everything in its work_dir the driver
   // made. Idempotent: OK when the node is already gone.
   virtual Status Delete(const std::string& node_id) = 0;
@@ -169,7 +185,7 @@ class NodeDriver {
 struct SimSettings {
   std::chrono::milliseconds boot_min{std::chrono::milliseconds(200)};
   std::chrono::milliseconds boot_max{std::chrono::milliseconds(800)};
-  double boot_failure_rate = 0;    // a node that never says hello
+  double boot_failure_rate = 0;  // a node that never says hello
   // Per NodeImage::image_id, in place of boot_failure_rate for nodes
   // (re)booted on that image: "a v3 that does not boot" for rollouts.
   std::map<std::string, double> image_boot_failure_rate;

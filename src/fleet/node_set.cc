@@ -17,6 +17,7 @@ InstanceView NodeSet::View(const std::string& id, const std::string& image, int6
   v.id = id;
   v.image = image;
   v.deferred = options_.deferred ? options_.deferred(id) : false;
+  v.upgrade_domain = options_.upgrade_domain ? options_.upgrade_domain(id) : 0;
   NodeObservation obs = driver_.Observe(id);
   switch (obs.machine) {
     case NodeObservation::Machine::kBooting:

@@ -37,6 +37,9 @@ struct NodeSetOptions {
   // Whether a node's upgrade is deferred now (a running task with
   // osRollingUpgradeDeferral). Unset: never.
   std::function<bool(const std::string& node_id)> deferred;
+  // The upgrade domain of a node (UpgradePolicy::batch_by_upgrade_domain).
+  // Unset: 0 for every node.
+  std::function<int(const std::string& node_id)> upgrade_domain;
   // Run with /bin/sh -c in the guest as root; empty: heartbeats alone.
   std::string health_command;
   std::string health_dir;  // host directory for the command's output files

@@ -252,6 +252,15 @@ std::vector<std::string> NextBatch(const RolloutState& s, const std::vector<Inst
     return a->id < b->id;
   });
   std::vector<std::string> out;
+  if (s.policy.batch_by_upgrade_domain && !todo.empty()) {
+    // One upgrade domain per batch: the lowest domain with work left.
+    int domain = todo.front()->upgrade_domain;
+    for (const InstanceView* v : todo) domain = std::min(domain, v->upgrade_domain);
+    for (const InstanceView* v : todo) {
+      if (v->upgrade_domain == domain) out.push_back(v->id);
+    }
+    return out;
+  }
   for (const InstanceView* v : todo) {
     if (out.size() == size) break;
     out.push_back(v->id);
@@ -455,12 +464,13 @@ StatusOr<UpgradePolicy> UpgradePolicy::FromJson(const Json* rolling, const Json*
   if (rolling != nullptr && !rolling->is_null()) {
     const std::string rp = base + ".rollingUpgradePolicy";
     if (!rolling->is_object()) return InvalidArgumentError(rp + ": expected an object");
-    RETURN_IF_ERROR(OnlyKnown(*rolling,
-                              {"maxBatchInstancePercent", "maxUnhealthyInstancePercent",
-                               "maxUnhealthyUpgradedInstancePercent", "pauseTimeBetweenBatches",
-                               "prioritizeUnhealthyInstances", "maxSurge", "enableCrossZoneUpgrade",
-                               "rollbackFailedInstancesOnPolicyBreach", "healthDeadline"},
-                              rp));
+    RETURN_IF_ERROR(OnlyKnown(
+        *rolling,
+        {"maxBatchInstancePercent", "maxUnhealthyInstancePercent",
+         "maxUnhealthyUpgradedInstancePercent", "pauseTimeBetweenBatches",
+         "prioritizeUnhealthyInstances", "maxSurge", "enableCrossZoneUpgrade",
+         "rollbackFailedInstancesOnPolicyBreach", "healthDeadline", "batchByUpgradeDomain"},
+        rp));
     ASSIGN_OR_RETURN(p.max_batch_instance_percent,
                      Percentage(*rolling, "maxBatchInstancePercent", 20, rp));
     ASSIGN_OR_RETURN(p.max_unhealthy_instance_percent,
@@ -470,6 +480,7 @@ StatusOr<UpgradePolicy> UpgradePolicy::FromJson(const Json* rolling, const Json*
     ASSIGN_OR_RETURN(p.prioritize_unhealthy_instances,
                      Flag(*rolling, "prioritizeUnhealthyInstances", false, rp));
     ASSIGN_OR_RETURN(p.max_surge, Flag(*rolling, "maxSurge", false, rp));
+    ASSIGN_OR_RETURN(p.batch_by_upgrade_domain, Flag(*rolling, "batchByUpgradeDomain", false, rp));
     for (auto [key, field] :
          {std::pair{"pauseTimeBetweenBatches", &p.pause_time_between_batches_us},
           std::pair{"healthDeadline", &p.health_deadline_us}}) {
@@ -506,6 +517,7 @@ Json UpgradePolicy::ToJson() const {
   o.Set("prioritizeUnhealthyInstances", Json::Bool(prioritize_unhealthy_instances));
   o.Set("maxSurge", Json::Bool(max_surge));
   o.Set("healthDeadline", Json::String(FormatIsoDuration(health_deadline_us)));
+  if (batch_by_upgrade_domain) o.Set("batchByUpgradeDomain", Json::Bool(true));
   return o;
 }
 

@@ -49,6 +49,11 @@ struct UpgradePolicy {
   // How long an upgraded instance may take to report healthy
   // (imagesmith's "healthDeadline", default PT5M).
   int64_t health_deadline_us = 300'000'000;
+  // Service Fabric node types (imagesmith's "batchByUpgradeDomain"): each
+  // batch is the pending instances of one upgrade domain
+  // (InstanceView::upgrade_domain), lowest domain first, in place of
+  // maxBatchInstancePercent.
+  bool batch_by_upgrade_domain = false;
 
   // `rolling` is a rollingUpgradePolicy object (or null), `automatic` an
   // automaticOSUpgradePolicy object (or null); `path` is the JSON path of
@@ -72,6 +77,7 @@ struct InstanceView {
   Health health = Health::kPending;
   std::string health_detail;  // why unhealthy: the health command's output, "no heartbeat..."
   bool deferred = false;      // a running task defers its upgrade (osRollingUpgradeDeferral)
+  int upgrade_domain = 0;     // UpgradePolicy::batch_by_upgrade_domain's grouping
 };
 
 // The fleet a rollout acts on. Calls return quickly: a reimage or a new

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <set>
 
 #include "base/manual_clock_env.h"
@@ -43,6 +44,7 @@ class RolloutTest : public ::testing::Test {
       return Spec("surge" + std::to_string(++surge_), image.image_id);
     };
     o.deferred = [this](const std::string& id) { return deferred_.count(id) != 0; };
+    o.upgrade_domain = [](const std::string& id) { return std::atoi(id.c_str() + 1) % 5; };
     o.heartbeat_limit_us = 60'000'000;
     set_ = std::make_unique<NodeSet>(env_, *driver_, o);
     for (int i = 0; i < n; ++i) {
@@ -168,6 +170,24 @@ TEST_F(RolloutTest, ThousandInstancesWithoutFailuresMoveInFiveBatchesOfTwoHundre
   EXPECT_EQ(*j.Find("progress")->Find("successfulInstanceCount")->AsInt64(), 1000);
   EXPECT_EQ(*j.Find("progress")->Find("pendingInstanceCount")->AsInt64(), 0);
   EXPECT_EQ(j.Find("error"), nullptr);
+}
+
+TEST_F(RolloutTest, BatchByUpgradeDomainTakesOneDomainPerBatch) {
+  // 12 nodes; node i is in domain i % 5 (Service Fabric's 5 upgrade domains).
+  MakeFleet(12);
+  UpgradePolicy policy;
+  policy.batch_by_upgrade_domain = true;
+  RolloutState s = Begin(policy);
+  RunToEnd(s);
+  ASSERT_EQ(s.status, RunningStatus::kCompleted) << s.error_message;
+  ASSERT_EQ(s.batches.size(), 5u);
+  EXPECT_EQ(s.batches[0].instances, (std::vector<std::string>{"n0000", "n0005", "n0010"}));
+  EXPECT_EQ(s.batches[1].instances, (std::vector<std::string>{"n0001", "n0006", "n0011"}));
+  EXPECT_EQ(s.batches[4].instances, (std::vector<std::string>{"n0004", "n0009"}));
+  // The policy survives the resumable JSON form.
+  auto back = RolloutState::FromJson(s.ToJson(true));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(back->policy.batch_by_upgrade_domain);
 }
 
 TEST_F(RolloutTest, TenPercentFailuresStayUnderTheGatesAndComplete) {

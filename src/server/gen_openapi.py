@@ -25,6 +25,8 @@ PARAMS = {
     "resourceName": "The user-assigned identity's name.",
     "operationId": "The operation's ID, from the Azure-AsyncOperation header.",
     "tenant": "The tenant (directory) ID.",
+    "clusterName": "The Service Fabric managed cluster's name.",
+    "nodeTypeName": "The node type's name.",
 }
 
 
@@ -207,6 +209,27 @@ paths[MI] = list_op("UserAssignedIdentities_ListByResourceGroup", "user-assigned
                     ["subscriptionId", "resourceGroupName"])
 paths[MI + "/{resourceName}"] = resource_ops("UserAssignedIdentities", "user-assigned identity",
                                              ["subscriptionId", "resourceGroupName", "resourceName"])
+
+SF = RG + "/providers/Microsoft.ServiceFabric/managedClusters"
+cp = ["subscriptionId", "resourceGroupName", "clusterName"]
+paths[SUB + "/providers/Microsoft.ServiceFabric/managedClusters"] = list_op(
+    "ManagedClusters_ListBySubscription", "managed cluster", ["subscriptionId"])
+paths[SF] = list_op("ManagedClusters_ListByResourceGroup", "managed cluster", ["subscriptionId", "resourceGroupName"])
+paths[SF + "/{clusterName}"] = resource_ops("ManagedClusters", "managed cluster", cp)
+paths[SF + "/{clusterName}/checkOSUpgrades"] = action_op(
+    "ManagedClusters_CheckOSUpgrades", "managed cluster", cp,
+    "Run the automatic OS upgrade check once (doc/servicefabric.md).")
+paths[SF + "/{clusterName}/nodeTypes"] = list_op("NodeTypes_ListByManagedClusters", "node type", cp)
+np_ = cp + ["nodeTypeName"]
+paths[SF + "/{clusterName}/nodeTypes/{nodeTypeName}"] = resource_ops("NodeTypes", "node type", np_, patch=False)
+for action, name, summary in [
+        ("restart", "NodeTypes_Restart", "Restart nodes, one upgrade domain at a time."),
+        ("reimage", "NodeTypes_Reimage", "Reimage nodes onto their image, one upgrade domain at a time."),
+        ("osRollingUpgrade", "NodeTypes_StartOSRollingUpgrade", "Roll to the image definition's latest now."),
+        ("getRollout", "NodeTypes_GetRollout", "The current or last rollout."),
+        ("cancelRollout", "NodeTypes_CancelRollout", "Cancel the rollout in progress."),
+        ("rolloutHistory", "NodeTypes_RolloutHistory", "The last 5 rollouts, newest first.")]:
+    paths[SF + "/{clusterName}/nodeTypes/{nodeTypeName}/" + action] = action_op(name, "node type", np_, summary)
 
 OPS = SUB + "/providers/Microsoft.VirtualMachineImages/locations/{location}"
 opp = [param("subscriptionId"), param("location"), param("operationId"), param("apiVersion")]
