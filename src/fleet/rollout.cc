@@ -611,6 +611,8 @@ Json RolloutState::ToJson(bool resumable) const {
     st.Set("succeeded", StringList(succeeded));
     st.Set("failed", StringMap(failed));
     st.Set("nextBatchUs", Json::Int(next_batch_us));
+    // automaticOSUpgradePolicy's, which policy.ToJson does not carry.
+    st.Set("disableAutomaticRollback", Json::Bool(policy.disable_automatic_rollback));
     st.Set("rollingBack", Json::Bool(rolling_back));
     st.Set("rollbackStarted", Json::Bool(rollback_started));
     st.Set("rollback", StringMap(rollback));
@@ -658,6 +660,8 @@ StatusOr<RolloutState> RolloutState::FromJson(const Json& json) {
   s.succeeded = ReadList(st->Find("succeeded"));
   s.failed = ReadMap(st->Find("failed"));
   s.next_batch_us = ReadInt(*st, "nextBatchUs");
+  const Json* dar = st->Find("disableAutomaticRollback");
+  s.policy.disable_automatic_rollback = dar != nullptr && dar->is_bool() && dar->bool_value();
   const Json* rb = st->Find("rollingBack");
   s.rolling_back = rb != nullptr && rb->is_bool() && rb->bool_value();
   const Json* rbs = st->Find("rollbackStarted");

@@ -252,6 +252,10 @@ TEST_F(RolloutTest, DisabledRollbackLeavesTheUpgradedInstancesOnTheNewImage) {
   EXPECT_EQ(BatchSizes(s), (std::vector<size_t>{20}));
   EXPECT_EQ(s.rolled_back_succeeded + s.rolled_back_failed, 0);
   EXPECT_NE(s.error_message.find("automatic rollback is disabled"), std::string::npos);
+  // The flag survives the saved state (it is automaticOSUpgradePolicy's).
+  StatusOr<RolloutState> saved = RolloutState::FromJson(*ParseJson(s.ToJson(true).Dump()));
+  ASSERT_TRUE(saved.ok());
+  EXPECT_TRUE(saved->policy.disable_automatic_rollback);
   int on_v2 = 0;
   for (const auto& [id, image] : set_->images()) on_v2 += image == "v2";
   EXPECT_EQ(on_v2, 20);
