@@ -20,6 +20,7 @@ std::unique_ptr<Registry> BuiltinRegistry() {
   registry->Add(NewRunOutputProvider());
   registry->Add(NewIdentityProvider());
   registry->Add(NewRoleAssignmentProvider());
+  registry->Add(NewCycleCloudClusterProvider());
   return registry;
 }
 

@@ -21,5 +21,8 @@ std::unique_ptr<Provider> NewImageDefinitionProvider();
 std::unique_ptr<Provider> NewImageVersionProvider();
 // Microsoft.Compute/images (managed images); PUT imports a disk file.
 std::unique_ptr<Provider> NewManagedImageProvider();
+// Microsoft.CycleCloud/clusters: clusters imported from CycleCloud templates
+// (doc/cyclecloud.md).
+std::unique_ptr<Provider> NewCycleCloudClusterProvider();
 
 }  // namespace imagesmith::api

@@ -413,7 +413,8 @@ StatusOr<ParameterValues> ParseParameterFile(std::string_view text, const std::s
 }
 
 StatusOr<ClusterSpec> AssembleCluster(const TemplateFile& file, const ParameterValues& params,
-                                      const std::string& section) {
+                                      const std::string& section,
+                                      const ParameterValues& overrides) {
   Compiled compiled;
   for (const Section& s : file.sections) RETURN_IF_ERROR(CompileAll(s, compiled));
 
@@ -461,7 +462,18 @@ StatusOr<ClusterSpec> AssembleCluster(const TemplateFile& file, const ParameterV
   // Values given for names the template does not declare are accepted and
   // readable, as CycleCloud's import_cluster -P does (cyclecloud-vFXT's
   // io.txt reads $rawaverejson that only -P gives).
+  std::vector<std::string> declared;
+  for (const ParamDef& d : defs) declared.push_back(d.name);
   for (const auto& [name, given] : params) {
+    if (!scope.Declares(name)) {
+      std::string near = ClosestMatch(name, declared);
+      return ErrorAt(given.at, "parameter " + name + " is not declared by " + file.path +
+                                   (near.empty() ? "" : "; did you mean " + near + "?"));
+    }
+    RETURN_IF_ERROR(CheckParameterType(*scope.Def(name), given.value, given.at));
+    scope.Give(name, given.value);
+  }
+  for (const auto& [name, given] : overrides) {
     if (!scope.Declares(name)) {
       scope.AddParameter(ParamDef{name, {}, "", true});
     } else {

@@ -87,13 +87,16 @@ StatusOr<ParameterValues> ParseParameterFile(std::string_view text, const std::s
 // Assembles the cluster `section` (the only [cluster] if empty) of `file`.
 // Checks, each error naming FILE:LINE:COL (or the parameter file's place):
 // every value's syntax anywhere in the file; a -c name that is not a
-// [cluster] (the message lists them); parameters given that the template
-// does not declare; values of the wrong type for ParameterType Integer or
+// [cluster] (the message lists them); a parameter file naming a parameter
+// the template does not declare (the message suggests the closest; values
+// from `overrides`, import_cluster's -P, may name undeclared ones, as
+// CycleCloud's -P does); values of the wrong type for ParameterType Integer or
 // Boolean; unknown names in the cluster's
 // and its nodes', [noderef]'s and [environment]'s values; Extends naming
 // no node, or a loop; node names used twice; MaxCount, MaxCoreCount and
 // Azure.MaxScalesetSize that are not whole numbers in range.
 StatusOr<ClusterSpec> AssembleCluster(const TemplateFile& file, const ParameterValues& params,
-                                      const std::string& section);
+                                      const std::string& section,
+                                      const ParameterValues& overrides = {});
 
 }  // namespace imagesmith::cyclecloud

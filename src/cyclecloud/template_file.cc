@@ -198,6 +198,13 @@ class FileParser {
       pos_ += 1;
     }
     SkipBlanks();
+    // `Key = =EXPR` is the older spelling of `Key := EXPR`
+    // (cyclecloud-slurm: `DefaultValue = =undefined`).
+    if (!a.expression && pos_ < text_.size() && text_[pos_] == '=') {
+      a.expression = true;
+      ++pos_;
+      SkipBlanks();
+    }
     a.value_at = Here();
     if (text_.substr(pos_).starts_with("'''") || text_.substr(pos_).starts_with("\"\"\"")) {
       std::string delimiter(text_.substr(pos_, 3));

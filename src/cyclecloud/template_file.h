@@ -10,6 +10,7 @@
 //     `[environment X]`, `[noderef X]` and `[parameters X]` are rank 1.
 //   - Section types and keys ignore case. Names may hold spaces
 //     (`[[parameters About Slurm]]`).
+//   - `Key = =EXPR` is read as `Key := EXPR`.
 //   - `#` starts a comment at the start of a line, or after white space
 //     outside quotes, `${...}` and `'''...'''`.
 //   - `'''...'''` and `"""..."""` values and `${...}` / `:=` values may span lines.
