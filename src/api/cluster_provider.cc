@@ -27,7 +27,8 @@ constexpr const char* kDelete = "Microsoft.CycleCloud/clusters/delete";
 
 Status CheckClusterId(const ResourceId& id) {
   if (id.kind() != ResourceId::Kind::kResource || !id.IsType(kClusterType)) {
-    return InvalidArgumentError("expected a " + std::string(kClusterType) + " ID, got " + id.ToString());
+    return InvalidArgumentError("expected a " + std::string(kClusterType) + " ID, got " +
+                                id.ToString());
   }
   RETURN_IF_ERROR(ValidateResourceGroupName(id.resource_group()));
   const std::string& name = id.name();
@@ -36,10 +37,10 @@ Status CheckClusterId(const ResourceId& id) {
     ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
   }
   if (!ok) {
-    return ArmStatus(StatusCode::kInvalidArgument, "InvalidResourceName",
-                     "cluster name " + QuoteForMessage(name) +
-                         " must be 1-80 letters, digits, '-', '_' or '.'",
-                     id.ToString());
+    return ArmStatus(
+        StatusCode::kInvalidArgument, "InvalidResourceName",
+        "cluster name " + QuoteForMessage(name) + " must be 1-80 letters, digits, '-', '_' or '.'",
+        id.ToString());
   }
   return Status::Ok();
 }
@@ -52,7 +53,8 @@ struct FileBody {
 StatusOr<std::optional<FileBody>> ReadFile(const BodyObject& props, std::string_view key,
                                            bool required) {
   if (!props.Has(key)) {
-    if (required) return BodyError(props.PathOf(key), "is required: {\"name\": ..., \"text\": ...}");
+    if (required)
+      return BodyError(props.PathOf(key), "is required: {\"name\": ..., \"text\": ...}");
     return std::optional<FileBody>();
   }
   ASSIGN_OR_RETURN(BodyObject f, props.Object(key));
@@ -97,8 +99,9 @@ StatusOr<Imported> Import(const Json& body) {
   if (const Json* given = props.Find("parameters"); given != nullptr && !given->is_null()) {
     if (!given->is_object()) return BodyError(props.PathOf("parameters"), "must be an object");
     for (const JsonMember& m : given->object_items()) {
-      cyclecloud::ParameterValue v{cyclecloud::Value::FromJson(m.value),
-                                   cyclecloud::Location{props.PathOf("parameters") + "." + m.key, 1, 1}};
+      cyclecloud::ParameterValue v{
+          cyclecloud::Value::FromJson(m.value),
+          cyclecloud::Location{props.PathOf("parameters") + "." + m.key, 1, 1}};
       overrides.emplace_back(m.key, std::move(v));
     }
   }
@@ -107,7 +110,8 @@ StatusOr<Imported> Import(const Json& body) {
   }
   StatusOr<cyclecloud::TemplateFile> file = cyclecloud::ParseTemplateFile(tmpl->text, tmpl->name);
   if (!file.ok()) return invalid(file.status());
-  StatusOr<cyclecloud::ClusterSpec> spec = cyclecloud::AssembleCluster(*file, params, out.section, overrides);
+  StatusOr<cyclecloud::ClusterSpec> spec =
+      cyclecloud::AssembleCluster(*file, params, out.section, overrides);
   if (!spec.ok()) return invalid(spec.status());
   out.spec = std::move(*spec);
   return out;
@@ -119,7 +123,8 @@ std::string Member(const Json& j, const char* key) {
 }
 
 bool SameNode(const Json& a, const Json& b) {
-  return EqualsIgnoreCase(Member(a, "name"), Member(b, "name")) && Member(a, "kind") == Member(b, "kind");
+  return EqualsIgnoreCase(Member(a, "name"), Member(b, "name")) &&
+         Member(a, "kind") == Member(b, "kind");
 }
 
 Json NodesJson(const cyclecloud::ClusterSpec& spec) {
@@ -251,6 +256,8 @@ class ClusterProvider final : public Provider {
 
 }  // namespace
 
-std::unique_ptr<Provider> NewCycleCloudClusterProvider() { return std::make_unique<ClusterProvider>(); }
+std::unique_ptr<Provider> NewCycleCloudClusterProvider() {
+  return std::make_unique<ClusterProvider>();
+}
 
 }  // namespace imagesmith::api

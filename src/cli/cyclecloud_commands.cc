@@ -22,7 +22,9 @@ ResourceId ClusterId(const ApiClient& client, const ParsedArgs& args, const std:
 
 StatusOr<Json> FileMember(Env& env, const std::string& path, const char* flag) {
   StatusOr<std::string> text = env.ReadFile(path, kMaxFile);
-  if (!text.ok()) return Status(text.status().code(), std::string(flag) + " " + path + ": " + text.status().message());
+  if (!text.ok())
+    return Status(text.status().code(),
+                  std::string(flag) + " " + path + ": " + text.status().message());
   Json f = Json::MakeObject();
   f.Set("name", Json::String(path));
   f.Set("text", Json::String(std::move(*text)));
@@ -42,7 +44,8 @@ StatusOr<Json> OverrideParameters(Env& env, const std::vector<std::string>& item
     std::string value = item.substr(eq + 1);
     if (StartsWith(value, "@")) {
       StatusOr<std::string> text = env.ReadFile(value.substr(1), kMaxFile);
-      if (!text.ok()) return Status(text.status().code(), "-P " + name + ": " + text.status().message());
+      if (!text.ok())
+        return Status(text.status().code(), "-P " + name + ": " + text.status().message());
       out.Set(name, Json::String(std::move(*text)));
       continue;
     }
@@ -91,7 +94,8 @@ Json ShowJson(const Json& arm) {
   }
   out.Set("nodes", std::move(nodes));
   if (cluster) {
-    if (const Json* m = cluster->Find("missingRequired"); m && m->is_array() && !m->array_items().empty()) {
+    if (const Json* m = cluster->Find("missingRequired");
+        m && m->is_array() && !m->array_items().empty()) {
       out.Set("missingRequiredParameters", *m);
     }
   }
@@ -195,7 +199,8 @@ int RunParseCheck(const ParsedArgs& args, CommandContext& ctx) {
       if (st.ok()) {
         for (const cyclecloud::Section& s : file->sections) {
           if (s.type != "cluster") continue;
-          StatusOr<cyclecloud::ClusterSpec> spec = cyclecloud::AssembleCluster(*file, {}, s.name, given);
+          StatusOr<cyclecloud::ClusterSpec> spec =
+              cyclecloud::AssembleCluster(*file, {}, s.name, given);
           if (!spec.ok()) {
             st = spec.status();
             break;
@@ -203,7 +208,8 @@ int RunParseCheck(const ParsedArgs& args, CommandContext& ctx) {
           ++file_clusters;
           file_nodes += static_cast<int>(spec->nodes.size());
         }
-        if (st.ok() && file_clusters == 0) st = InvalidArgumentError(path + ": no [cluster] section");
+        if (st.ok() && file_clusters == 0)
+          st = InvalidArgumentError(path + ": no [cluster] section");
       }
     }
     if (st.ok()) {
@@ -223,7 +229,8 @@ int RunParseCheck(const ParsedArgs& args, CommandContext& ctx) {
 }
 
 OptionSpec Group() {
-  return {"resource-group", 'g', "GROUP", "The resource group holding the cluster (default: cyclecloud)."};
+  return {"resource-group", 'g', "GROUP",
+          "The resource group holding the cluster (default: cyclecloud)."};
 }
 OptionSpec Parameter() {
   return {"parameter", 'P', "NAME=VALUE",
@@ -237,23 +244,25 @@ void RegisterCycleCloudCommands(CommandRegistry& registry) {
   registry.Add(CommandSpec{
       .path = "cyclecloud import_cluster",
       .summary = "Import a cluster from a CycleCloud template file.",
-      .description =
-          "Parses the template, applies the parameters (-p file, then -P values, then\n"
-          "each parameter's DefaultValue) and checks every value's syntax and every\n"
-          "reference; an error names FILE:LINE:COL and nothing is stored. Images are\n"
-          "resolved when nodes start, so a template naming images this machine lacks\n"
-          "still imports. Nodes start Off. See doc/cyclecloud.md.",
+      .description = "Parses the template, applies the parameters (-p file, then -P values, then\n"
+                     "each parameter's DefaultValue) and checks every value's syntax and every\n"
+                     "reference; an error names FILE:LINE:COL and nothing is stored. Images are\n"
+                     "resolved when nodes start, so a template naming images this machine lacks\n"
+                     "still imports. Nodes start Off. See doc/cyclecloud.md.",
       .args_usage = "NAME",
       .min_positionals = 1,
       .max_positionals = 1,
       .options = {{"file", 'f', "TEMPLATE", "The template file (.txt).", false, true},
-                  {"parameters", 'p', "PARAMS", "Parameter values: a .json object or a .properties file."},
+                  {"parameters", 'p', "PARAMS",
+                   "Parameter values: a .json object or a .properties file."},
                   Parameter(),
-                  {"cluster", 'c', "SECTION", "The [cluster SECTION] to import when the file has several."},
+                  {"cluster", 'c', "SECTION",
+                   "The [cluster SECTION] to import when the file has several."},
                   {"force", 0, "", "Replace an existing cluster of that name."},
                   Group()},
-      .examples = {"imagesmith cyclecloud import_cluster hpc -f slurm.txt -p params.json",
-                   "imagesmith cyclecloud import_cluster demo -f cluster.txt -c Demo -P MaxCount=4"},
+      .examples =
+          {"imagesmith cyclecloud import_cluster hpc -f slurm.txt -p params.json",
+           "imagesmith cyclecloud import_cluster demo -f cluster.txt -c Demo -P MaxCount=4"},
       .run = RunImport,
   });
   registry.Add(CommandSpec{

@@ -175,8 +175,8 @@ StatusOr<AttributeValue> AttributeValue::CompileText(const std::string& raw, con
         i = j + 1;
         continue;
       }
-      if (s[i] == '$' && i + 1 < s.size() && (std::isalpha(static_cast<unsigned char>(s[i + 1])) ||
-                                              s[i + 1] == '_')) {
+      if (s[i] == '$' && i + 1 < s.size() &&
+          (std::isalpha(static_cast<unsigned char>(s[i + 1])) || s[i + 1] == '_')) {
         size_t j = i + 1;
         while (j < s.size() && IsNameChar(s[j])) ++j;
         Location name_at = Advance(at, text, b + i);

@@ -44,8 +44,8 @@ class AttributeValue {
 
  private:
   struct Piece {
-    std::string text;                   // literal text, or
-    std::shared_ptr<Expression> expr;   // a reference / ${...}
+    std::string text;                  // literal text, or
+    std::shared_ptr<Expression> expr;  // a reference / ${...}
   };
   struct Item {
     std::vector<Piece> pieces;

@@ -140,7 +140,7 @@ class Compiled {
 struct ParamDef {
   std::string name;
   std::vector<const Section*> sections;
-  std::string type;  // ParameterType, lower-cased
+  std::string type;         // ParameterType, lower-cased
   bool given_only = false;  // not declared; given by a parameter file or -P
 
   const Attribute* Find(std::string_view key) const {
@@ -154,7 +154,8 @@ struct ParamDef {
 
 class ClusterScope final : public Scope {
  public:
-  ClusterScope(std::string cluster_name, Compiled& compiled) : cluster_name_(std::move(cluster_name)), compiled_(compiled) {}
+  ClusterScope(std::string cluster_name, Compiled& compiled)
+      : cluster_name_(std::move(cluster_name)), compiled_(compiled) {}
 
   void AddParameter(const ParamDef& def) {
     auto [it, fresh] = params_.emplace(AsciiToLower(def.name), def);
@@ -216,7 +217,8 @@ class ClusterScope final : public Scope {
 void CollectParameters(const Section& s, std::vector<ParamDef>& out) {
   if (s.type == "parameter") {
     const Attribute* type = s.Find("ParameterType");
-    out.push_back({s.name, {&s}, type ? AsciiToLower(std::string(TrimWhitespace(type->raw))) : "", false});
+    out.push_back(
+        {s.name, {&s}, type ? AsciiToLower(std::string(TrimWhitespace(type->raw))) : "", false});
   }
   for (const Section& child : s.children) CollectParameters(child, out);
 }
@@ -234,7 +236,8 @@ StatusOr<Value> EvalAttr(const Attribute& a, Compiled& compiled, const Scope& sc
   return v->Evaluate(scope);
 }
 
-StatusOr<Attributes> EvalAll(const std::vector<RawAttr>& raw, Compiled& compiled, const Scope& scope) {
+StatusOr<Attributes> EvalAll(const std::vector<RawAttr>& raw, Compiled& compiled,
+                             const Scope& scope) {
   Attributes out;
   for (const RawAttr& r : raw) {
     ASSIGN_OR_RETURN(Value v, EvalAttr(*r.attr, compiled, scope));
@@ -244,7 +247,8 @@ StatusOr<Attributes> EvalAll(const std::vector<RawAttr>& raw, Compiled& compiled
   return out;
 }
 
-Status CheckCount(const NodeSpec& node, const std::vector<RawAttr>& raw, const char* key, int64_t min) {
+Status CheckCount(const NodeSpec& node, const std::vector<RawAttr>& raw, const char* key,
+                  int64_t min) {
   const Value* v = FindAttribute(node.attributes, key);
   if (v == nullptr || v->is_deferred()) return Status::Ok();
   const Attribute* where = nullptr;
@@ -333,7 +337,8 @@ StatusOr<ClusterSpec> ClusterSpec::FromJson(const Json& json) {
       if (!nj.is_object()) continue;
       NodeSpec node;
       if (const Json* n = nj.Find("name"); n && n->is_string()) node.name = n->string_value();
-      if (const Json* k = nj.Find("kind"); k && k->is_string()) node.is_array = k->string_value() == "nodearray";
+      if (const Json* k = nj.Find("kind"); k && k->is_string())
+        node.is_array = k->string_value() == "nodearray";
       node.attributes = AttributesFromJson(nj.Find("attributes"));
       node.configuration = AttributesFromJson(nj.Find("configuration"));
       if (const Json* subs = nj.Find("subsections"); subs && subs->is_array()) {
@@ -371,7 +376,8 @@ StatusOr<ParameterValues> ParseParameterFile(std::string_view text, const std::s
                                   std::to_string(err.pos.column) + ": " + err.message);
     }
     if (!json->is_object()) {
-      return InvalidArgumentError(path + ":1:1: a parameter file holds one JSON object of name: value");
+      return InvalidArgumentError(path +
+                                  ":1:1: a parameter file holds one JSON object of name: value");
     }
     for (const JsonMember& m : json->object_items()) {
       Location at{path, static_cast<int>(m.key_pos.line), static_cast<int>(m.key_pos.column)};
@@ -441,8 +447,8 @@ StatusOr<ClusterSpec> AssembleCluster(const TemplateFile& file, const ParameterV
       if (EqualsIgnoreCase(c->name, section)) cluster = c;
     }
     if (cluster == nullptr) {
-      return InvalidArgumentError(file.path + " has no [cluster " + section + "] section; it has: " +
-                                  names());
+      return InvalidArgumentError(file.path + " has no [cluster " + section +
+                                  "] section; it has: " + names());
     }
   }
 
@@ -516,8 +522,8 @@ StatusOr<ClusterSpec> AssembleCluster(const TemplateFile& file, const ParameterV
     if (s.name.empty()) return ErrorAt(s.at, "[[" + s.type + "]] needs a name");
     auto& list = by_name[AsciiToLower(s.name)];
     if (!list.empty() && list.front()->type != s.type) {
-      return ErrorAt(s.at, s.name + " is a " + list.front()->type + " at " + list.front()->at.ToString() +
-                               " and a " + s.type + " here");
+      return ErrorAt(s.at, s.name + " is a " + list.front()->type + " at " +
+                               list.front()->at.ToString() + " and a " + s.type + " here");
     }
     if (list.empty()) order.push_back(AsciiToLower(s.name));
     list.push_back(&s);
@@ -544,16 +550,18 @@ StatusOr<ClusterSpec> AssembleCluster(const TemplateFile& file, const ParameterV
     }
     if (extends != nullptr) {
       ASSIGN_OR_RETURN(Value v, EvalAttr(*extends, compiled, scope));
-      std::vector<Value> parents = v.kind() == Value::Kind::kList ? v.list_items() : std::vector<Value>{v};
+      std::vector<Value> parents =
+          v.kind() == Value::Kind::kList ? v.list_items() : std::vector<Value>{v};
       for (const Value& p : parents) {
         if (p.is_undefined()) continue;
         if (p.kind() != Value::Kind::kString) {
-          return ErrorAt(extends->value_at, "Extends names nodes, got " + std::string(p.KindName()));
+          return ErrorAt(extends->value_at,
+                         "Extends names nodes, got " + std::string(p.KindName()));
         }
         auto it = by_name.find(AsciiToLower(p.string_value()));
         if (it == by_name.end()) {
-          return ErrorAt(extends->value_at,
-                         "Extends names " + p.string_value() + ", which is no node of cluster " + cluster->name);
+          return ErrorAt(extends->value_at, "Extends names " + p.string_value() +
+                                                ", which is no node of cluster " + cluster->name);
         }
         ASSIGN_OR_RETURN(RawNode parent, merge(it->second));
         OverlayNode(raw, parent);

@@ -9,13 +9,24 @@
 
 namespace imagesmith::cyclecloud {
 
-enum class NodeKind { kLiteral, kName, kMember, kIndex, kCall, kUnary, kBinary, kTernary, kList, kRecord };
+enum class NodeKind {
+  kLiteral,
+  kName,
+  kMember,
+  kIndex,
+  kCall,
+  kUnary,
+  kBinary,
+  kTernary,
+  kList,
+  kRecord
+};
 
 struct ExprNode {
   NodeKind kind = NodeKind::kLiteral;
   Location at;
-  Value literal;       // kLiteral
-  std::string name;    // kName, kMember (field), kCall (function), kUnary/kBinary (operator)
+  Value literal;     // kLiteral
+  std::string name;  // kName, kMember (field), kCall (function), kUnary/kBinary (operator)
   std::vector<std::unique_ptr<ExprNode>> kids;
   std::vector<std::string> field_names;  // kRecord, one per kid
 };
@@ -80,9 +91,9 @@ class Parser {
         (c == '.' && pos_ + 1 < text_.size() &&
          std::isdigit(static_cast<unsigned char>(text_[pos_ + 1])))) {
       size_t b = pos_;
-      while (pos_ < text_.size() && (std::isdigit(static_cast<unsigned char>(text_[pos_])) ||
-                                     text_[pos_] == '.' || text_[pos_] == 'e' ||
-                                     text_[pos_] == 'E')) {
+      while (pos_ < text_.size() &&
+             (std::isdigit(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '.' ||
+              text_[pos_] == 'e' || text_[pos_] == 'E')) {
         ++pos_;
       }
       tok_.kind = Tok::kNumber;
@@ -367,7 +378,8 @@ class Parser {
       RETURN_IF_ERROR(Advance());
       while (!IsOp("]")) {
         if (tok_.kind != Tok::kName) {
-          return ErrorAt(At(tok_.offset), "expected a field name in record, found " + Describe(tok_));
+          return ErrorAt(At(tok_.offset),
+                         "expected a field name in record, found " + Describe(tok_));
         }
         n->field_names.push_back(tok_.text);
         RETURN_IF_ERROR(Advance());
@@ -564,8 +576,8 @@ class Evaluator {
   Status Arity(const ExprNode& n, size_t min, size_t max) {
     size_t got = n.kids.size();
     if (got >= min && got <= max) return Status::Ok();
-    std::string want = min == max ? std::to_string(min)
-                                  : std::to_string(min) + " to " + std::to_string(max);
+    std::string want =
+        min == max ? std::to_string(min) : std::to_string(min) + " to " + std::to_string(max);
     return ErrorAt(n.at, n.name + "() takes " + want + " argument" + (max == 1 ? "" : "s") +
                              ", got " + std::to_string(got));
   }
@@ -620,8 +632,10 @@ class Evaluator {
       RETURN_IF_ERROR(Arity(n, 1, 1));
       const Value& v = args[0];
       if (v.is_undefined()) return Value::Int(0);
-      if (v.kind() == Value::Kind::kString) return Value::Int(static_cast<int64_t>(v.string_value().size()));
-      if (v.kind() == Value::Kind::kList) return Value::Int(static_cast<int64_t>(v.list_items().size()));
+      if (v.kind() == Value::Kind::kString)
+        return Value::Int(static_cast<int64_t>(v.string_value().size()));
+      if (v.kind() == Value::Kind::kList)
+        return Value::Int(static_cast<int64_t>(v.list_items().size()));
       if (v.kind() == Value::Kind::kRecord) {
         return Value::Int(static_cast<int64_t>(v.record_fields().size()));
       }
@@ -640,7 +654,8 @@ class Evaluator {
       RETURN_IF_ERROR(Arity(n, 2, 3));
       if (args[0].is_undefined()) return args[0];
       ASSIGN_OR_RETURN(std::string s, StringArg(n, args[0], 1));
-      if (args[1].kind() != Value::Kind::kInt) return KindError(n, "substr() offset must be an integer", args[1]);
+      if (args[1].kind() != Value::Kind::kInt)
+        return KindError(n, "substr() offset must be an integer", args[1]);
       int64_t size = static_cast<int64_t>(s.size());
       int64_t start = args[1].int_value();
       if (start < 0) start = std::max<int64_t>(0, size + start);
@@ -667,7 +682,8 @@ class Evaluator {
       try {
         re = std::regex(pattern, std::regex::ECMAScript);
       } catch (const std::regex_error& e) {
-        return ErrorAt(n.kids[0]->at, "bad regular expression " + QuoteForMessage(pattern) + ": " + e.what());
+        return ErrorAt(n.kids[0]->at,
+                       "bad regular expression " + QuoteForMessage(pattern) + ": " + e.what());
       }
       if (fn == "regexp") return Value::Bool(std::regex_search(text, re));
       ASSIGN_OR_RETURN(std::string repl, StringArg(n, args[2], 3));
@@ -696,17 +712,17 @@ class Evaluator {
         if (v.is_undefined()) continue;
         if (!v.is_number()) return KindError(n, fn + "() needs numbers", v);
         if (best.is_undefined() || (fn == "min" ? v.double_value() < best.double_value()
-                                                 : v.double_value() > best.double_value())) {
+                                                : v.double_value() > best.double_value())) {
           best = v;
         }
       }
       return best;
     }
-    return ErrorAt(n.at, "unknown function " + n.name + "()" +
-                             [&] {
-                               std::string near = ClosestMatch(fn, FunctionNames());
-                               return near.empty() ? std::string() : "; did you mean " + near + "()?";
-                             }());
+    return ErrorAt(
+        n.at, "unknown function " + n.name + "()" + [&] {
+          std::string near = ClosestMatch(fn, FunctionNames());
+          return near.empty() ? std::string() : "; did you mean " + near + "()?";
+        }());
   }
 
   const Scope& scope_;
@@ -721,9 +737,9 @@ void CollectNames(const ExprNode& n, std::vector<Expression::NameUse>& out) {
 
 const std::vector<std::string>& FunctionNames() {
   static const std::vector<std::string> names = {
-      "ifthenelse", "ifundefined", "strjoin", "strcat",     "size",     "trim",
-      "tolower",    "toupper",     "substr",  "regexp",     "regexps",  "startswith",
-      "endswith",   "ceil",        "floor",   "round",      "min",      "max"};
+      "ifthenelse", "ifundefined", "strjoin", "strcat", "size",    "trim",
+      "tolower",    "toupper",     "substr",  "regexp", "regexps", "startswith",
+      "endswith",   "ceil",        "floor",   "round",  "min",     "max"};
   return names;
 }
 

@@ -20,7 +20,7 @@ namespace {
 // CycleCloud's own built-in names (and the family prefixes of ones we do
 // not list): they name distributions imagesmith does not build.
 bool IsCycleCloudBuiltin(const std::string& lower) {
-  static const char* kPrefixes[] = {"cycle.image.", "almalinux", "centos", "ubuntu", "sles",
+  static const char* kPrefixes[] = {"cycle.image.", "almalinux", "centos",  "ubuntu", "sles",
                                     "rhel",         "win",       "windows", "rocky"};
   for (const char* p : kPrefixes) {
     if (StartsWith(lower, p)) return true;
@@ -32,8 +32,7 @@ std::string NamesThatResolve(const ImageCatalogView& catalog) {
   std::vector<std::string> names;
   for (const auto& [name, urn] : BuiltinImageNames()) names.push_back(name);
   for (const std::string& offer : catalog.offers) names.push_back(offer + ":latest");
-  return Join(names, ", ") +
-         ", or the resource ID of a managed image or gallery image version";
+  return Join(names, ", ") + ", or the resource ID of a managed image or gallery image version";
 }
 
 const std::string* Text(const NodeSpec& node, const char* key) {
@@ -46,9 +45,12 @@ Status Bad(const NodeSpec& node, const std::string& message) {
   return InvalidArgumentError("node " + node.name + ": " + message);
 }
 
-StatusOr<ImageChoice> FromResourceId(const NodeSpec& node, const char* attr, const std::string& text) {
+StatusOr<ImageChoice> FromResourceId(const NodeSpec& node, const char* attr,
+                                     const std::string& text) {
   StatusOr<ResourceId> id = ResourceId::Parse(text);
-  if (!id.ok()) return Bad(node, std::string(attr) + " " + QuoteForMessage(text) + ": " + id.status().message());
+  if (!id.ok())
+    return Bad(node,
+               std::string(attr) + " " + QuoteForMessage(text) + ": " + id.status().message());
   ImageChoice c;
   c.reference = id->ToString();
   c.decided_by = attr;
@@ -79,8 +81,8 @@ StatusOr<ImageChoice> FromUrn(const NodeSpec& node, const char* attr, const std:
       return c;
     }
   }
-  return Bad(node, std::string(attr) + " " + wanted + " is not in the platform catalog; it offers " +
-                       Join(catalog.offers, ", "));
+  return Bad(node, std::string(attr) + " " + wanted +
+                       " is not in the platform catalog; it offers " + Join(catalog.offers, ", "));
 }
 
 }  // namespace
@@ -107,14 +109,16 @@ StatusOr<ImageChoice> ResolveNodeImage(const NodeSpec& node, const ImageCatalogV
       return FromUrn(node, "ImageName", parts[0], parts[1], parts[2], parts[3], catalog);
     }
     if (parts.size() != 1) {
-      return Bad(node, "ImageName " + QuoteForMessage(*name) +
-                           " is neither a resource ID, a Publisher:Offer:Sku:Version URN nor a name");
+      return Bad(node,
+                 "ImageName " + QuoteForMessage(*name) +
+                     " is neither a resource ID, a Publisher:Offer:Sku:Version URN nor a name");
     }
     std::string lower = AsciiToLower(*name);
     for (const auto& [builtin, urn] : BuiltinImageNames()) {
       if (lower == builtin) {
         std::vector<std::string> u = Split(urn, ':');
-        ASSIGN_OR_RETURN(ImageChoice c, FromUrn(node, "ImageName", u[0], u[1], u[2], u[3], catalog));
+        ASSIGN_OR_RETURN(ImageChoice c,
+                         FromUrn(node, "ImageName", u[0], u[1], u[2], u[3], catalog));
         return c;
       }
     }
@@ -124,8 +128,9 @@ StatusOr<ImageChoice> ResolveNodeImage(const NodeSpec& node, const ImageCatalogV
                            "that resolve: " +
                            NamesThatResolve(catalog));
     }
-    return Bad(node, "ImageName " + QuoteForMessage(*name) + " is no image name known here; names that resolve: " +
-                         NamesThatResolve(catalog));
+    return Bad(
+        node, "ImageName " + QuoteForMessage(*name) +
+                  " is no image name known here; names that resolve: " + NamesThatResolve(catalog));
   }
   // 3. Azure.Publisher / Offer / Sku / ImageVersion.
   const std::string* publisher = Text(node, "Azure.Publisher");
@@ -136,14 +141,16 @@ StatusOr<ImageChoice> ResolveNodeImage(const NodeSpec& node, const ImageCatalogV
     if (!publisher) missing.push_back("Azure.Publisher");
     if (!offer) missing.push_back("Azure.Offer");
     if (!sku) missing.push_back("Azure.Sku");
-    if (!missing.empty()) return Bad(node, "a marketplace image also needs " + Join(missing, " and "));
+    if (!missing.empty())
+      return Bad(node, "a marketplace image also needs " + Join(missing, " and "));
     const std::string* version = Text(node, "Azure.ImageVersion");
     return FromUrn(node, "Azure.Publisher", *publisher, *offer, *sku, version ? *version : "latest",
                    catalog);
   }
-  return Bad(node, "no image: set ImageName, ImageId with ImageOS, or Azure.Publisher, "
-                   "Azure.Offer and Azure.Sku; names that resolve: " +
-                       NamesThatResolve(catalog));
+  return Bad(node,
+             "no image: set ImageName, ImageId with ImageOS, or Azure.Publisher, "
+             "Azure.Offer and Azure.Sku; names that resolve: " +
+                 NamesThatResolve(catalog));
 }
 
 StatusOr<AgentPlan> PlanAgent(const NodeSpec& node, const std::string& installed_version) {
@@ -152,7 +159,8 @@ StatusOr<AgentPlan> PlanAgent(const NodeSpec& node, const std::string& installed
     const Value* v = FindAttribute(node.attributes, key);
     if (v == nullptr) return false;
     if (v->kind() != Value::Kind::kBool) {
-      return Bad(node, std::string(key) + " must be true or false, got " + QuoteForMessage(v->ToText()));
+      return Bad(node,
+                 std::string(key) + " must be true or false, got " + QuoteForMessage(v->ToText()));
     }
     return v->bool_value();
   };
@@ -161,9 +169,9 @@ StatusOr<AgentPlan> PlanAgent(const NodeSpec& node, const std::string& installed
   if (const Value* v = FindAttribute(node.attributes, "JetpackVersion")) {
     std::string wanted = v->ToText();
     if (wanted != installed_version) {
-      return Bad(node, "JetpackVersion " + wanted + " does not match the installed agent, version " +
-                           installed_version + " (set JetpackVersion = " + installed_version +
-                           " or leave it out)");
+      return Bad(node, "JetpackVersion " + wanted +
+                           " does not match the installed agent, version " + installed_version +
+                           " (set JetpackVersion = " + installed_version + " or leave it out)");
     }
   }
   return plan;

@@ -2,8 +2,8 @@
 
 namespace imagesmith::cyclecloud {
 
-NodeLimit EffectiveNodeLimit(std::optional<int64_t> max_count, std::optional<int64_t> max_core_count,
-                             int64_t cores_per_node) {
+NodeLimit EffectiveNodeLimit(std::optional<int64_t> max_count,
+                             std::optional<int64_t> max_core_count, int64_t cores_per_node) {
   NodeLimit out;
   if (max_count) {
     out.max_nodes = *max_count;
@@ -22,7 +22,8 @@ NodeLimit EffectiveNodeLimit(std::optional<int64_t> max_count, std::optional<int
 
 Status CheckAddNodes(const std::string& nodearray, int64_t current, int64_t adding,
                      const NodeLimit& limit) {
-  if (adding < 0) return InvalidArgumentError("nodearray " + nodearray + ": cannot add a negative count");
+  if (adding < 0)
+    return InvalidArgumentError("nodearray " + nodearray + ": cannot add a negative count");
   if (!limit.max_nodes || current + adding <= *limit.max_nodes) return Status::Ok();
   return ResourceExhaustedError("nodearray " + nodearray + ": adding " + std::to_string(adding) +
                                 " nodes to " + std::to_string(current) + " would exceed " +

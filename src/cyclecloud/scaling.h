@@ -21,8 +21,8 @@ struct NodeLimit {
 };
 
 // Requires cores_per_node >= 1 and non-negative limits.
-NodeLimit EffectiveNodeLimit(std::optional<int64_t> max_count, std::optional<int64_t> max_core_count,
-                             int64_t cores_per_node);
+NodeLimit EffectiveNodeLimit(std::optional<int64_t> max_count,
+                             std::optional<int64_t> max_core_count, int64_t cores_per_node);
 
 // OK when `current + adding` nodes fit `limit`; otherwise ResourceExhausted
 // "nodearray NAME: adding N nodes to M would exceed REASON (at most K)".

@@ -16,9 +16,9 @@ const Attribute* Section::Find(std::string_view key) const {
 
 const std::vector<std::string>& SectionTypes() {
   static const std::vector<std::string> types = {
-      "cluster",       "environment",       "noderef",      "parameters",     "parameter",
-      "node",          "nodearray",         "volume",       "network-interface",
-      "cluster-init",  "input-endpoint",    "configuration", "list"};
+      "cluster",        "environment",   "noderef", "parameters",        "parameter",
+      "node",           "nodearray",     "volume",  "network-interface", "cluster-init",
+      "input-endpoint", "configuration", "list"};
   return types;
 }
 
@@ -65,12 +65,13 @@ class FileParser {
       if (c == '[') {
         Location at = Here();
         ASSIGN_OR_RETURN(Section header, ParseHeader());
-        const Section* parent = header.rank >= 2 && static_cast<int>(stack.size()) >= header.rank - 1
-                                    ? stack[static_cast<size_t>(header.rank - 2)]
-                                    : nullptr;
+        const Section* parent =
+            header.rank >= 2 && static_cast<int>(stack.size()) >= header.rank - 1
+                ? stack[static_cast<size_t>(header.rank - 2)]
+                : nullptr;
         if (header.rank >= 2 && parent == nullptr) {
-          return ErrorAt(at, "section [" + header.type + "] of rank " + std::to_string(header.rank) +
-                                 " is not inside a section of rank " +
+          return ErrorAt(at, "section [" + header.type + "] of rank " +
+                                 std::to_string(header.rank) + " is not inside a section of rank " +
                                  std::to_string(header.rank - 1));
         }
         std::string parent_type = parent ? parent->type : "";
@@ -81,8 +82,7 @@ class FileParser {
                                  " (rank " + std::to_string(header.rank) + ")");
         }
         stack.resize(static_cast<size_t>(header.rank - 1));
-        std::vector<Section>& siblings =
-            parent ? stack.back()->children : file.sections;
+        std::vector<Section>& siblings = parent ? stack.back()->children : file.sections;
         siblings.push_back(std::move(header));
         stack.push_back(&siblings.back());
         continue;
@@ -171,8 +171,8 @@ class FileParser {
     Attribute a;
     a.key_at = Here();
     size_t key_start = pos_;
-    while (!AtEol() && text_[pos_] != '=' && !(text_[pos_] == ':' && pos_ + 1 < text_.size() &&
-                                                text_[pos_ + 1] == '=')) {
+    while (!AtEol() && text_[pos_] != '=' &&
+           !(text_[pos_] == ':' && pos_ + 1 < text_.size() && text_[pos_ + 1] == '=')) {
       ++pos_;
     }
     if (AtEol()) {

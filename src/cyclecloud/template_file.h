@@ -28,11 +28,11 @@
 namespace imagesmith::cyclecloud {
 
 struct Attribute {
-  std::string key;      // as written: "Azure.MaxScalesetSize"
+  std::string key;  // as written: "Azure.MaxScalesetSize"
   Location key_at;
-  bool expression = false;  // `:=`: the whole value is one expression
-  std::string raw;          // the value's text, comment and outer space removed
-  Location value_at;        // where raw[0] is
+  bool expression = false;     // `:=`: the whole value is one expression
+  std::string raw;             // the value's text, comment and outer space removed
+  Location value_at;           // where raw[0] is
   bool triple_quoted = false;  // written as '''...''' or """..."""  (raw is the inside)
 };
 

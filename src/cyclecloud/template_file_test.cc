@@ -80,15 +80,18 @@ TEST(TemplateFileTest, SyntaxErrorsHaveFileLineColumn) {
             "t.txt:2:5: section [volume] of rank 3 is not inside a section of rank 2");
   EXPECT_EQ(ErrorOf("[cluster A]\n  [[volume v]]\n"),
             "t.txt:2:3: a [volume] section cannot be inside a [cluster] section (rank 2)");
-  EXPECT_EQ(ErrorOf("[[node a]]\n"), "t.txt:1:1: section [node] of rank 2 is not inside a section of rank 1");
+  EXPECT_EQ(ErrorOf("[[node a]]\n"),
+            "t.txt:1:1: section [node] of rank 2 is not inside a section of rank 1");
   EXPECT_EQ(ErrorOf("Key = 1\n"),
             "t.txt:1:1: an attribute must be inside a section ([cluster NAME], ...)");
   EXPECT_EQ(ErrorOf("[cluster A]\n  just words\n"),
             "t.txt:2:3: expected 'Key = value', 'Key := expression' or a [section] header");
-  EXPECT_EQ(ErrorOf("[cluster A]\n  Bad Key = 1\n"),
-            "t.txt:2:6: bad character ' ' in key 'Bad Key' (keys are letters, digits, '_', '-', ':' "
-            "and '.')");
-  EXPECT_EQ(ErrorOf("[cluster A]\nX = '''never closed\n"), "t.txt:2:1: ''' value of 'X' is never closed");
+  EXPECT_EQ(
+      ErrorOf("[cluster A]\n  Bad Key = 1\n"),
+      "t.txt:2:6: bad character ' ' in key 'Bad Key' (keys are letters, digits, '_', '-', ':' "
+      "and '.')");
+  EXPECT_EQ(ErrorOf("[cluster A]\nX = '''never closed\n"),
+            "t.txt:2:1: ''' value of 'X' is never closed");
   EXPECT_EQ(ErrorOf("[cluster A]\nX = ${a\n"), "t.txt:2:5: '${' in value of 'X' is never closed");
   EXPECT_EQ(ErrorOf("[cluster A] junk\n"), "t.txt:1:13: unexpected text after the section header");
 }
