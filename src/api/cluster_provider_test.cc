@@ -81,7 +81,8 @@ TEST_F(ClusterProviderTest, BadTemplateIsRefusedWithItsLocationAndNothingIsStore
   EXPECT_EQ(e.message, "lab.txt:15:22: expected a value, found end of expression");
   e = Arm(Call(Verb::kPut, Cluster("lab"), Body(kTemplate, R"({"Max": "many"})")));
   EXPECT_EQ(e.code, "InvalidTemplate");
-  EXPECT_EQ(e.message.rfind("params.json:1:2: parameter Max must be an integer", 0), 0u) << e.message;
+  EXPECT_EQ(e.message.rfind("params.json:1:2: parameter Max must be an integer", 0), 0u)
+      << e.message;
   auto list = List(Group("cc"), "Microsoft.CycleCloud/clusters");
   ASSERT_TRUE(list.ok());
   EXPECT_TRUE(Names(*list).empty());
