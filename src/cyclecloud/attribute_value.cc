@@ -93,6 +93,19 @@ StatusOr<AttributeValue> AttributeValue::Compile(const Attribute& attribute) {
 }
 
 StatusOr<AttributeValue> AttributeValue::CompileText(const std::string& raw, const Location& at) {
+  // Where text[offset] is; offsets come in increasing order, so continue
+  // from the last answer (linear in the value's length).
+  size_t loc_offset = 0;
+  Location loc = at;
+  auto where = [&](size_t offset) {
+    if (offset < loc_offset) {
+      loc_offset = 0;
+      loc = at;
+    }
+    loc = Advance(loc, std::string_view(raw).substr(loc_offset), offset - loc_offset);
+    loc_offset = offset;
+    return loc;
+  };
   AttributeValue v;
   v.raw_ = raw;
   std::string_view text = raw;
@@ -164,8 +177,8 @@ StatusOr<AttributeValue> AttributeValue::CompileText(const std::string& raw, con
             break;
           }
         }
-        Location expr_at = Advance(at, text, b + i + 2);
-        if (j >= s.size()) return ErrorAt(Advance(at, text, b + i), "'${' is never closed");
+        Location expr_at = where(b + i + 2);
+        if (j >= s.size()) return ErrorAt(where(b + i), "'${' is never closed");
         std::string inner(s.substr(i + 2, j - i - 2));
         if (TrimWhitespace(inner).empty()) return ErrorAt(expr_at, "empty '${}'");
         ASSIGN_OR_RETURN(Expression parsed, Expression::Parse(inner, expr_at));
@@ -179,7 +192,7 @@ StatusOr<AttributeValue> AttributeValue::CompileText(const std::string& raw, con
           (std::isalpha(static_cast<unsigned char>(s[i + 1])) || s[i + 1] == '_')) {
         size_t j = i + 1;
         while (j < s.size() && IsNameChar(s[j])) ++j;
-        Location name_at = Advance(at, text, b + i);
+        Location name_at = where(b + i);
         ASSIGN_OR_RETURN(Expression parsed, Expression::Parse(s.substr(i, j - i), name_at));
         if (!literal.empty()) item.pieces.push_back(Piece{std::move(literal), nullptr});
         literal.clear();

@@ -188,6 +188,10 @@ class ClusterScope final : public Scope {
     if (visiting_.count(key)) {
       return ErrorAt(def->value_at, "DefaultValue of " + it->second.name + " refers to itself");
     }
+    if (visiting_.size() >= 64) {
+      return ErrorAt(def->value_at, "DefaultValue of " + it->second.name +
+                                        " is at the end of a chain of more than 64 defaults");
+    }
     visiting_.insert(key);
     StatusOr<Value> v = [&]() -> StatusOr<Value> {
       ASSIGN_OR_RETURN(const AttributeValue* compiled, compiled_.Get(*def));
@@ -538,6 +542,9 @@ StatusOr<ClusterSpec> AssembleCluster(const TemplateFile& file, const ParameterV
     std::string key = AsciiToLower(s.name);
     if (auto it = merged.find(key); it != merged.end()) return it->second;
     if (in_progress.count(key)) return ErrorAt(s.at, "Extends of " + s.name + " forms a loop");
+    if (in_progress.size() >= 64) {
+      return ErrorAt(s.at, "Extends of " + s.name + " is more than 64 nodes deep");
+    }
     in_progress.insert(key);
     RawNode raw;
     if (defaults != nullptr && &sections != defaults) {

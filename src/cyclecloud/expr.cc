@@ -43,7 +43,7 @@ struct Token {
 
 class Parser {
  public:
-  Parser(std::string_view text, const Location& start) : text_(text), start_(start) {}
+  Parser(std::string_view text, const Location& start) : text_(text), start_(start), loc_(start) {}
 
   StatusOr<std::unique_ptr<ExprNode>> ParseAll() {
     RETURN_IF_ERROR(Advance());
@@ -55,17 +55,22 @@ class Parser {
   }
 
  private:
+  // Locations are asked for in increasing order almost always: continue
+  // from the last one instead of rescanning (keeps long inputs linear).
   Location At(size_t offset) const {
-    Location at = start_;
-    for (size_t i = 0; i < offset && i < text_.size(); ++i) {
-      if (text_[i] == '\n') {
-        ++at.line;
-        at.column = 1;
+    if (offset < loc_offset_) {
+      loc_offset_ = 0;
+      loc_ = start_;
+    }
+    for (; loc_offset_ < offset && loc_offset_ < text_.size(); ++loc_offset_) {
+      if (text_[loc_offset_] == '\n') {
+        ++loc_.line;
+        loc_.column = 1;
       } else {
-        ++at.column;
+        ++loc_.column;
       }
     }
-    return at;
+    return loc_;
   }
 
   static std::string Describe(const Token& t) {
@@ -405,6 +410,8 @@ class Parser {
   size_t pos_ = 0;
   Token tok_;
   int nesting_ = 0;
+  mutable size_t loc_offset_ = 0;
+  mutable Location loc_;
 };
 
 // ---- evaluation ----------------------------------------------------------------
