@@ -88,6 +88,12 @@ class Parser {
 
   Status Advance() {
     while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
+    // Chains (a+b+c..., a.b.c...) build trees as deep as they are long;
+    // bounding the tokens bounds every recursion over the tree. The real
+    // templates' longest expression has under 60.
+    if (++tokens_ > kMaxTokens) {
+      return ErrorAt(At(pos_), "expression longer than " + std::to_string(kMaxTokens) + " tokens");
+    }
     tok_ = Token{};
     tok_.offset = pos_;
     if (pos_ >= text_.size()) return Status::Ok();
@@ -410,6 +416,8 @@ class Parser {
   size_t pos_ = 0;
   Token tok_;
   int nesting_ = 0;
+  static constexpr int kMaxTokens = 2000;
+  int tokens_ = 0;
   mutable size_t loc_offset_ = 0;
   mutable Location loc_;
 };

@@ -138,6 +138,12 @@ TEST(ExprTest, WrongKindsAreErrorsNotCrashes) {
   EXPECT_FALSE(Eval("1 in 2", {}).ok());
   EXPECT_FALSE(Eval("regexps(\"(\", \"a\", \"b\")", {}).ok());
   EXPECT_FALSE(Eval("\"a\" * 2", {}).ok());
+  std::string chain = "1";
+  for (int i = 0; i < 5000; ++i) chain += "+1";
+  EXPECT_FALSE(Expression::Parse(chain, {}).ok());  // bounded, not a deep tree
+  std::string members = "a";
+  for (int i = 0; i < 5000; ++i) members += ".b";
+  EXPECT_FALSE(Expression::Parse(members, {}).ok());
   std::string deep(500, '(');
   EXPECT_FALSE(Expression::Parse(deep + "1" + std::string(500, ')'), {}).ok());
 }
