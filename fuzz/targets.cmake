@@ -9,3 +9,5 @@ imagesmith_fuzzer(store_format_fuzzer SOURCES store_format_fuzzer.cc LIBS images
 imagesmith_fuzzer(agent_client_fuzzer SOURCES agent_client_fuzzer.cc LIBS imagesmith_vm)
 imagesmith_fuzzer(auth_token_fuzzer SOURCES auth_token_fuzzer.cc LIBS imagesmith_auth)
 imagesmith_fuzzer(http_request_fuzzer SOURCES http_request_fuzzer.cc LIBS imagesmith_server)
+imagesmith_fuzzer(cyclecloud_template_fuzzer SOURCES cyclecloud_template_fuzzer.cc
+                  LIBS imagesmith_cyclecloud)

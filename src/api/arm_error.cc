@@ -53,6 +53,7 @@ constexpr std::string_view kExplicitCodes[] = {
     "InvalidRequestContent",
     "InvalidResourceType",
     "InvalidResourceName",
+    "InvalidTemplate",
     "MissingApiVersionParameter",
     "NoRegisteredProviderFound",
     "OperationNotAllowed",

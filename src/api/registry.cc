@@ -27,6 +27,7 @@ std::unique_ptr<Registry> BuiltinRegistry() {
   registry->Add(NewIdentityProvider());
   registry->Add(NewRoleAssignmentProvider());
   registry->Add(NewPermissionsProvider());
+  registry->Add(NewCycleCloudClusterProvider());
   return registry;
 }
 

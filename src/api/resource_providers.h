@@ -25,5 +25,8 @@ std::unique_ptr<Provider> NewManagedImageProvider();
 // (doc/servicefabric.md); node work is a durable operation.
 std::unique_ptr<Provider> NewManagedClusterProvider();
 std::unique_ptr<Provider> NewNodeTypeProvider();
+// Microsoft.CycleCloud/clusters: clusters imported from CycleCloud templates
+// (doc/cyclecloud.md).
+std::unique_ptr<Provider> NewCycleCloudClusterProvider();
 
 }  // namespace imagesmith::api

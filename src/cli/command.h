@@ -129,5 +129,6 @@ void RegisterAuthCommands(CommandRegistry& registry);           // cli/auth_comm
 void RegisterIdentityCommands(CommandRegistry& registry);       // cli/identity_commands.cc
 void RegisterServeCommands(CommandRegistry& registry);          // cli/serve_commands.cc
 void RegisterSfCommands(CommandRegistry& registry);             // cli/sf_commands.cc
+void RegisterCycleCloudCommands(CommandRegistry& registry);     // cli/cyclecloud_commands.cc
 
 }  // namespace imagesmith::cli

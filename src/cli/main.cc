@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
 #endif
   RegisterAuthCommands(registry);  // after the account group exists
   RegisterIdentityCommands(registry);
+  RegisterCycleCloudCommands(registry);
 #ifdef IMAGESMITH_HAVE_SERVER
   RegisterServeCommands(registry);
 #endif
