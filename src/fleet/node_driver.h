@@ -128,6 +128,7 @@ struct TaskSpec {
   std::string working_dir;  // in the guest; made if missing
   // Host files that receive the task's stdout and stderr as it runs
   // (appended, flushed per chunk), so they can be read while it runs.
+  // Empty: that stream is discarded.
   std::string stdout_path;
   std::string stderr_path;
   std::chrono::milliseconds max_wall_clock{std::chrono::hours(24)};
@@ -151,7 +152,8 @@ class NodeDriver {
   virtual StatusOr<NodeRuntime> Create(const NodeSpec& spec) = 0;
   // Takes over a node made by an earlier process (possibly SIGKILLed)
   // without rebooting it. NotFound when its machine is gone or its pid now
-  // belongs to another process.
+  // belongs to another process. qemu waits up to 15 s for the agent's
+  // hello, so that a running node Observes as kReady right after Adopt.
   virtual Status Adopt(const NodeSpec& spec, const NodeRuntime& runtime) = 0;
   // Cheap; never blocks on the guest.
   virtual NodeObservation Observe(const std::string& node_id) = 0;

@@ -208,7 +208,16 @@ class QemuDriver final : public NodeDriver {
     }
     node->task_clients.resize(static_cast<size_t>(node->channels));
     node->busy.assign(static_cast<size_t>(node->channels), false);
+    node->detail = "adopted; waiting for the agent's hello";
     Install(node);
+    // A node that was ready is ready again as soon as its agent answers:
+    // wait a little for that, so that Observe right after Adopt tells a
+    // running node from one that is really (re)booting.
+    int64_t deadline = env_.MonotonicMicros() + 15000000;
+    std::unique_lock lock(node->mu);
+    while (node->machine == Machine::kBooting && env_.MonotonicMicros() < deadline) {
+      node->wake.wait_for(lock, milliseconds(50));
+    }
     return Status::Ok();
   }
 
@@ -672,8 +681,13 @@ StatusOr<TaskResult> QemuDriver::RunTask(const std::string& node_id, const TaskS
     client = std::move(*connected);
   }
   // The output files exist from the start, so they can be read while it runs.
-  int out_fd = ::open(task.stdout_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  int err_fd = ::open(task.stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  // (An empty path discards that stream.)
+  auto open_output = [](const std::string& path) {
+    return ::open(path.empty() ? "/dev/null" : path.c_str(),
+                  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  };
+  int out_fd = open_output(task.stdout_path);
+  int err_fd = open_output(task.stderr_path);
   if (out_fd < 0 || err_fd < 0) {
     int e = errno;
     if (out_fd >= 0) ::close(out_fd);
