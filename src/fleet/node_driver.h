@@ -17,7 +17,10 @@
 //
 // Thread-safety: every method may be called from several threads at once,
 // for the same or different nodes. Nothing blocks for longer than the
-// timeouts it is given.
+// timeouts it is given. A driver object must outlive the calls into it:
+// let RunTask calls finish (or cancel them) before destroying it.
+// Destroying a qemu driver leaves its nodes running (adopt them later);
+// Delete is what stops a node.
 #pragma once
 
 #include <atomic>

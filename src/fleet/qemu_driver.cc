@@ -271,6 +271,12 @@ class QemuDriver final : public NodeDriver {
     StopWatcher(*node);
     KillMachine(*node);
     RemoveFiles(*node);
+    {
+      // Connections to the old machine's sockets are dead; tasks still
+      // running on them end Unavailable.
+      std::lock_guard lock(node->mu);
+      for (auto& client : node->task_clients) client.reset();
+    }
     node->spec.image = image;
     {
       std::lock_guard lock(node->mu);
@@ -603,18 +609,22 @@ void QemuDriver::Watch(std::shared_ptr<Node> node) {
                                 r->Describe(req.timeout) + "): " + Tail(output, 5));
         }
       }
+      if (!setup.ok() &&
+          (setup.code() == StatusCode::kUnavailable || setup.code() == StatusCode::kDataLoss)) {
+        node->control.reset();
+      }
       control_lock.unlock();
-      std::lock_guard lock(node->mu);
       if (!setup.ok()) {
         // Stays booting; a node that never gets ready is the controller's
-        // to call unusable. The watcher tries again.
-        node->detail = "node setup: " + setup.ToString();
-        if (setup.code() == StatusCode::kUnavailable || setup.code() == StatusCode::kDataLoss) {
-          std::lock_guard control(node->control_mu);
-          node->control.reset();
+        // to call unusable. The watcher tries again a second later.
+        {
+          std::lock_guard lock(node->mu);
+          node->detail = "node setup: " + setup.ToString();
         }
+        pause(milliseconds(1000));
         continue;
       }
+      std::lock_guard lock(node->mu);
       GuestInfo guest;
       guest.os_release = ParseOsRelease(info->os_release);
       guest.agent_version = hello->name;
