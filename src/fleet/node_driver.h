@@ -85,8 +85,8 @@ struct NodeSpec {
 };
 inline constexpr int kMaxTaskChannels = 30;
 
-// The unprivileged auto-user (elevationLevel nonadmin) that qemu nodes make
-// at their first hello and run non-admin tasks as.
+// The unprivileged auto-user (elevationLevel nonadmin) that qemu nodes run
+// non-admin tasks as; the first such task on a node makes it.
 inline constexpr char kAutoUser[] = "_azbatch";
 
 // What identifies a running node's machine across processes. Kept by the
