@@ -153,6 +153,11 @@ int Peer(const std::string& disk, const std::string& dir) {
              "user,id=net0",
              "-device",
              "virtio-net-pci,netdev=net0,romfile="};
+  if (std::getenv("FLEET_BENCH_PEER_CONFINED") != nullptr) {
+    // The node's confinement (-runas, -sandbox) on the peer too, to tell
+    // its cost from the driver's.
+    for (std::string& a : vm::QemuConfinementArgs()) po.argv.push_back(std::move(a));
+  }
   po.timeout = std::chrono::seconds(600);
   int64_t t0 = env.MonotonicMicros();
   std::atomic<bool> exited{false};
