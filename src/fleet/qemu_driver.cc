@@ -71,7 +71,7 @@ bool MachineRuns(int64_t pid, uint64_t ticks) {
   if (f == nullptr) return false;
   char buf[512] = {};
   size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
-  std::fclose(f);
+  (void)std::fclose(f);
   std::string_view s(buf, n);
   size_t p = s.rfind(')');
   return p != std::string_view::npos && p + 2 < s.size() && s[p + 2] != 'Z';
