@@ -95,6 +95,16 @@ int Node(const std::string& disk, const std::string& dir) {
     (void)driver->Delete(spec.node_id);
     return Fail(InternalError("the node did not become ready: " + obs.detail));
   }
+  // The guest's own uptime just after ready, to tell a slow guest boot from
+  // time lost outside the guest.
+  fleet::TaskSpec uptime;
+  uptime.command_line = "cut -d' ' -f1 /proc/uptime";
+  uptime.stdout_path = work + "/uptime.txt";
+  uptime.stderr_path = "";
+  if (driver->RunTask(spec.node_id, uptime, nullptr).ok()) {
+    auto text = env.ReadFile(uptime.stdout_path, 100);
+    if (text.ok()) std::printf("node guest uptime after ready %s", text->c_str());
+  }
   // Settle: what the guest writes in its first seconds after boot.
   env.SleepFor(std::chrono::seconds(10));
   uint64_t overlay = AllocatedBytes(work + "/machine/overlay.qcow2");
@@ -170,7 +180,11 @@ int Peer(const std::string& disk, const std::string& dir) {
   if (client.ok()) {
     auto hello = (*client)->WaitReady(vm::MonotonicNowUs() + 600000000, nullptr,
                                       [&] { return !exited.load(); });
-    if (hello.ok()) ready = static_cast<double>(env.MonotonicMicros() - t0) / 1e6;
+    if (hello.ok()) {
+      ready = static_cast<double>(env.MonotonicMicros() - t0) / 1e6;
+      std::printf("peer guest uptime at ready %.2f\n",
+                  static_cast<double>(hello->guest_uptime_ms) / 1000.0);
+    }
     (void)(*client)->PowerOff(vm::MonotonicNowUs() + 5000000);
   }
   qemu.join();
