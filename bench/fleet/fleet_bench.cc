@@ -163,6 +163,16 @@ int Peer(const std::string& disk, const std::string& dir) {
              "user,id=net0",
              "-device",
              "virtio-net-pci,netdev=net0,romfile="};
+  if (std::getenv("FLEET_BENCH_PEER_NODE_SERIAL") != nullptr) {
+    // The node's virtio-serial layout: 32 ports possible, a second port.
+    for (std::string& a : po.argv) {
+      if (a == "virtio-serial-pci,id=vser0") a += ",max_ports=32";
+    }
+    po.argv.insert(po.argv.end(),
+                   {"-chardev", "socket,id=agent1,path=" + sock + "1,server=on,wait=off", "-device",
+                    std::string("virtserialport,bus=vser0.0,chardev=agent1,name=") +
+                        vm::proto::kPortPrefix + "1"});
+  }
   if (std::getenv("FLEET_BENCH_PEER_CONFINED") != nullptr) {
     // The node's confinement (-runas, -sandbox) on the peer too, to tell
     // its cost from the driver's.
@@ -189,6 +199,7 @@ int Peer(const std::string& disk, const std::string& dir) {
   }
   qemu.join();
   (void)env.RemoveAll(sock);
+  (void)env.RemoveAll(sock + "1");
   if (ready < 0) return Fail(InternalError("the peer's agent never answered"));
   std::printf("peer ready %.2f s\n", ready);
   return 0;
