@@ -17,7 +17,7 @@ namespace {
 
 constexpr uint64_t kHostReserveMb = 4096;
 constexpr int kCpusPerHostCpu = 8;
-constexpr int64_t kCreatingLimitUs = 10 * 60 * 1000000LL;
+constexpr int64_t kCreatingLimitUs = 10LL * 60 * 1000000;
 
 class Flock {
  public:
@@ -76,7 +76,7 @@ StatusOr<HostLimits> ReadHostLimits(Env& env) {
   return InternalError("/proc/meminfo has no MemTotal line");
 }
 
-HostCapacity::HostCapacity(Env& env, std::string state_dir)
+HostCapacity::HostCapacity(Env& env, const std::string& state_dir)
     : env_(env), dir_(JoinPath(state_dir, "ledger")), lock_(JoinPath(state_dir, "ledger.lock")) {}
 
 Status HostCapacity::Reserve(const std::string& node_id, int cpus, uint64_t memory_mb) {

@@ -31,7 +31,7 @@ StatusOr<HostLimits> ReadHostLimits(Env& env);
 
 class HostCapacity {
  public:
-  HostCapacity(Env& env, std::string state_dir);
+  HostCapacity(Env& env, const std::string& state_dir);
   // Records `node_id` (pid 0: being made) when cpus and memory_mb fit
   // beside the live entries. ResourceExhausted otherwise, giving what is
   // asked, what is in use (and by how many nodes) and the host's limit.

@@ -17,7 +17,10 @@
 //
 // Thread-safety: every method may be called from several threads at once,
 // for the same or different nodes. Nothing blocks for longer than the
-// timeouts it is given.
+// timeouts it is given. A driver object must outlive the calls into it:
+// let RunTask calls finish (or cancel them) before destroying it.
+// Destroying a qemu driver leaves its nodes running (adopt them later);
+// Delete is what stops a node.
 #pragma once
 
 #include <atomic>
@@ -86,8 +89,8 @@ struct NodeSpec {
 };
 inline constexpr int kMaxTaskChannels = 30;
 
-// The unprivileged auto-user (elevationLevel nonadmin) that qemu nodes make
-// at their first hello and run non-admin tasks as.
+// The unprivileged auto-user (elevationLevel nonadmin) that qemu nodes run
+// non-admin tasks as; the first such task on a node makes it.
 inline constexpr char kAutoUser[] = "_azbatch";
 
 // What identifies a running node's machine across processes. Kept by the
@@ -132,6 +135,7 @@ struct TaskSpec {
   std::string working_dir;  // in the guest; made if missing
   // Host files that receive the task's stdout and stderr as it runs
   // (appended, flushed per chunk), so they can be read while it runs.
+  // Empty: that stream is discarded.
   std::string stdout_path;
   std::string stderr_path;
   std::chrono::milliseconds max_wall_clock{std::chrono::hours(24)};
@@ -155,7 +159,8 @@ class NodeDriver {
   virtual StatusOr<NodeRuntime> Create(const NodeSpec& spec) = 0;
   // Takes over a node made by an earlier process (possibly SIGKILLed)
   // without rebooting it. NotFound when its machine is gone or its pid now
-  // belongs to another process.
+  // belongs to another process. qemu waits up to 15 s for the agent's
+  // hello, so that a running node Observes as kReady right after Adopt.
   virtual Status Adopt(const NodeSpec& spec, const NodeRuntime& runtime) = 0;
   // Cheap; never blocks on the guest.
   virtual NodeObservation Observe(const std::string& node_id) = 0;

@@ -6,9 +6,8 @@
 // for tasks (one per task slot), qmp.sock for the monitor.
 //
 // Each node this driver object knows has one watcher thread: it connects to
-// a0, says hello, asks INFO, makes the auto-user, then pings every
-// kHeartbeatInterval. Observe reads what the watcher last saw. A new driver
-// object adopts a running node by pid and start time and starts a watcher
+// a0, says hello, asks INFO, then pings every kHeartbeatInterval. Observe reads what the watcher
+// last saw. A new driver object adopts a running node by pid and start time and starts a watcher
 // for it; the guest is not touched.
 #include <fcntl.h>
 #include <signal.h>
@@ -40,9 +39,14 @@ constexpr const char kOvmfCode[] = "/usr/share/OVMF/OVMF_CODE.fd";
 constexpr const char kOvmfVars[] = "/usr/share/OVMF/OVMF_VARS.fd";
 
 // Runs a task: $1 working dir, $2 user ("" for root), $3 command line, $4
-// the file that gets the task's pid (its process group, for cancel).
+// the file that gets the task's pid (its process group, for cancel). The
+// auto-user is made by the first non-admin task that needs it (a second one
+// racing it finds it made), so that a node's hello waits for nothing.
 constexpr const char kTaskWrapper[] = R"sh(wd=$1 user=$2 cmd=$3 pidf=$4
-echo $$ > "$pidf" || exit 125
+mkdir -p /run/imagesmith-tasks && echo $$ > "$pidf" || exit 125
+if [ -n "$user" ] && ! id -u "$user" >/dev/null 2>&1; then
+  useradd --create-home --user-group --shell /bin/sh "$user" || id -u "$user" >/dev/null || exit 125
+fi
 mkdir -p "$wd" || exit 125
 if [ -n "$user" ]; then chown "$user:" "$wd" || exit 125; fi
 cd "$wd" || exit 125
@@ -50,14 +54,6 @@ if [ -n "$user" ]; then
   exec setpriv --reuid="$user" --regid="$user" --init-groups -- /bin/sh -c "$cmd"
 fi
 exec /bin/sh -c "$cmd"
-)sh";
-
-// Makes the auto-user once per guest.
-constexpr const char kSetupScript[] = R"sh(set -e
-mkdir -p /run/imagesmith-tasks
-if ! id -u "$1" >/dev/null 2>&1; then
-  useradd --create-home --user-group --shell /bin/sh "$1"
-fi
 )sh";
 
 bool ValidNodeId(std::string_view id) {
@@ -75,7 +71,7 @@ bool MachineRuns(int64_t pid, uint64_t ticks) {
   if (f == nullptr) return false;
   char buf[512] = {};
   size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
-  std::fclose(f);
+  (void)std::fclose(f);
   std::string_view s(buf, n);
   size_t p = s.rfind(')');
   return p != std::string_view::npos && p + 2 < s.size() && s[p + 2] != 'Z';
@@ -125,6 +121,9 @@ struct Node {
   int64_t last_heartbeat_us = 0;
   uint64_t last_uptime_ms = 0;
   std::string detail;
+  // Bumped whenever the guest is found (re)booting or gone: tasks running
+  // across it end Unavailable instead of waiting for an EXIT that never comes.
+  std::atomic<int> generation{0};
   bool stop = false;  // the watcher ends
   std::condition_variable wake;
   std::vector<std::unique_ptr<vm::AgentClient>> task_clients;  // index i: channel a(i+1)
@@ -208,7 +207,16 @@ class QemuDriver final : public NodeDriver {
     }
     node->task_clients.resize(static_cast<size_t>(node->channels));
     node->busy.assign(static_cast<size_t>(node->channels), false);
+    node->detail = "adopted; waiting for the agent's hello";
     Install(node);
+    // A node that was ready is ready again as soon as its agent answers:
+    // wait a little for that, so that Observe right after Adopt tells a
+    // running node from one that is really (re)booting.
+    int64_t deadline = env_.MonotonicMicros() + 15000000;
+    std::unique_lock lock(node->mu);
+    while (node->machine == Machine::kBooting && env_.MonotonicMicros() < deadline) {
+      node->wake.wait_for(lock, milliseconds(50));
+    }
     return Status::Ok();
   }
 
@@ -262,6 +270,12 @@ class QemuDriver final : public NodeDriver {
     StopWatcher(*node);
     KillMachine(*node);
     RemoveFiles(*node);
+    {
+      // Connections to the old machine's sockets are dead; tasks still
+      // running on them end Unavailable.
+      std::lock_guard lock(node->mu);
+      for (auto& client : node->task_clients) client.reset();
+    }
     node->spec.image = image;
     {
       std::lock_guard lock(node->mu);
@@ -362,6 +376,7 @@ class QemuDriver final : public NodeDriver {
     node.guest.reset();
     node.last_uptime_ms = 0;
     node.detail = why;
+    ++node.generation;
     node.wake.notify_all();
   }
 
@@ -545,6 +560,7 @@ void QemuDriver::Watch(std::shared_ptr<Node> node) {
       std::string tail = Tail(ReadOrEmpty(env_, console), 20);
       std::lock_guard lock(node->mu);
       node->machine = Machine::kGone;
+      ++node->generation;
       node->detail = "qemu (pid " + std::to_string(pid) +
                      ") is not running; the console's last lines:\n" + tail;
       return;
@@ -576,36 +592,25 @@ void QemuDriver::Watch(std::shared_ptr<Node> node) {
     }
     if (rebooted) MarkBooting(*node, "the guest rebooted");
     if (!ready || rebooted) {
-      // First hello of this boot: what the guest is, then the auto-user.
+      // First hello of this boot: what the guest is.
       auto info = node->control->Info(vm::MonotonicNowUs() + 10000000);
       Status setup = info.status();
-      if (setup.ok()) {
-        vm::ExecRequest req;
-        req.argv = {"/bin/sh", "-c", kSetupScript, "imagesmith-setup", kAutoUser};
-        req.env = {{"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}};
-        req.timeout = std::chrono::seconds(60);
-        std::string output;
-        req.on_line = [&](std::string_view line, bool) { output += std::string(line) + "\n"; };
-        auto r = node->control->Exec(req, vm::MonotonicNowUs() + 90000000, nullptr);
-        if (!r.ok()) {
-          setup = r.status();
-        } else if (!r->success()) {
-          setup = InternalError("making the auto-user " + std::string(kAutoUser) + " failed (" +
-                                r->Describe(req.timeout) + "): " + Tail(output, 5));
-        }
+      if (!setup.ok() &&
+          (setup.code() == StatusCode::kUnavailable || setup.code() == StatusCode::kDataLoss)) {
+        node->control.reset();
       }
       control_lock.unlock();
-      std::lock_guard lock(node->mu);
       if (!setup.ok()) {
         // Stays booting; a node that never gets ready is the controller's
-        // to call unusable. The watcher tries again.
-        node->detail = "node setup: " + setup.ToString();
-        if (setup.code() == StatusCode::kUnavailable || setup.code() == StatusCode::kDataLoss) {
-          std::lock_guard control(node->control_mu);
-          node->control.reset();
+        // to call unusable. The watcher tries again a second later.
+        {
+          std::lock_guard lock(node->mu);
+          node->detail = "node setup: " + setup.ToString();
         }
+        pause(milliseconds(1000));
         continue;
       }
+      std::lock_guard lock(node->mu);
       GuestInfo guest;
       guest.os_release = ParseOsRelease(info->os_release);
       guest.agent_version = hello->name;
@@ -629,7 +634,9 @@ StatusOr<TaskResult> QemuDriver::RunTask(const std::string& node_id, const TaskS
                                          const std::atomic<bool>* cancel) {
   std::shared_ptr<Node> node = Find(node_id);
   if (node == nullptr) return FailedPreconditionError("no node " + node_id + " in this driver");
+  const int generation = node->generation.load();
   auto cancelled = [&] { return cancel != nullptr && cancel->load(); };
+  auto lost = [&] { return node->generation.load() != generation; };
   // A free channel; tasks beyond the node's channels wait for one.
   size_t channel = 0;
   {
@@ -672,8 +679,13 @@ StatusOr<TaskResult> QemuDriver::RunTask(const std::string& node_id, const TaskS
     client = std::move(*connected);
   }
   // The output files exist from the start, so they can be read while it runs.
-  int out_fd = ::open(task.stdout_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  int err_fd = ::open(task.stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  // (An empty path discards that stream.)
+  auto open_output = [](const std::string& path) {
+    return ::open(path.empty() ? "/dev/null" : path.c_str(),
+                  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  };
+  int out_fd = open_output(task.stdout_path);
+  int err_fd = open_output(task.stderr_path);
   if (out_fd < 0 || err_fd < 0) {
     int e = errno;
     if (out_fd >= 0) ::close(out_fd);
@@ -719,7 +731,14 @@ StatusOr<TaskResult> QemuDriver::RunTask(const std::string& node_id, const TaskS
       data.remove_prefix(static_cast<size_t>(n));
     }
   };
-  auto result = client->Exec(req, vm::MonotonicNowUs() + (wall_ms + 60000) * 1000, cancelled);
+  auto result = client->Exec(req, vm::MonotonicNowUs() + (wall_ms + 60000) * 1000,
+                             [&] { return cancelled() || lost(); });
+  if (!result.ok() && result.status().code() == StatusCode::kCancelled && lost()) {
+    ::close(out_fd);
+    ::close(err_fd);
+    release(false);
+    return UnavailableError("node " + node_id + " rebooted or went away while the task ran");
+  }
   ::close(out_fd);
   ::close(err_fd);
   if (!result.ok() && result.status().code() == StatusCode::kCancelled) {

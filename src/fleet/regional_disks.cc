@@ -53,7 +53,7 @@ Status CheckUser(const std::string& user) {
 
 }  // namespace
 
-RegionalDisks::RegionalDisks(Env& env, std::string state_dir)
+RegionalDisks::RegionalDisks(Env& env, const std::string& state_dir)
     : env_(env), root_(JoinPath(state_dir, "disks")) {}
 
 std::string RegionalDisks::DirFor(const std::string& image_id, const std::string& region) const {

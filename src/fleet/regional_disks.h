@@ -30,7 +30,7 @@ class RegionalDisks {
   // Writes the image's raw disk to `path` (which does not exist yet).
   using Materialize = std::function<Status(const std::string& path)>;
 
-  RegionalDisks(Env& env, std::string state_dir);
+  RegionalDisks(Env& env, const std::string& state_dir);
 
   // Returns the path of the disk for (image_id, region), making it with
   // `materialize` when it does not exist, and records `user` ([A-Za-z0-9_.-],

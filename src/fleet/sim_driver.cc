@@ -152,7 +152,8 @@ class SimDriver final : public NodeDriver {
         std::string_view code = TrimWhitespace(part.substr(4));
         result.exit_code = code.empty() ? result.exit_code : std::atoi(std::string(code).c_str());
         return result;
-      } else if (part == "true" || part == ":") {
+      }
+      if (part == "true" || part == ":") {
         result.exit_code = 0;
       } else if (part == "false") {
         result.exit_code = 1;
