@@ -1,5 +1,6 @@
 // The built-in providers. Each resource type's provider is added here once.
 #include "api/auth_providers.h"
+#include "api/batch_internal.h"
 #include "api/provider.h"
 #include "api/resource_providers.h"
 #include "api/template_provider.h"
@@ -20,9 +21,21 @@ std::unique_ptr<Registry> BuiltinRegistry() {
   registry->Add(NewRunOutputProvider());
   registry->Add(NewIdentityProvider());
   registry->Add(NewRoleAssignmentProvider());
+#ifdef IMAGESMITH_HAVE_GALLERY_PUBLISH
+  registry->Add(NewBatchAccountProvider());
+  registry->Add(NewBatchPoolProvider());
+  registry->Add(NewBatchNodeProvider());
+  registry->Add(NewBatchJobProvider());
+  registry->Add(NewBatchTaskProvider());
+#endif
   return registry;
 }
 
-void AddBuiltinHandlers(Operations& operations) { operations.AddHandler(NewTemplateRunHandler()); }
+void AddBuiltinHandlers(Operations& operations) {
+  operations.AddHandler(NewTemplateRunHandler());
+#ifdef IMAGESMITH_HAVE_GALLERY_PUBLISH
+  operations.AddHandler(NewPoolControlHandler());
+#endif
+}
 
 }  // namespace imagesmith::api

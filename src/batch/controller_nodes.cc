@@ -193,13 +193,11 @@ void PoolController::Impl::SetNodeState(Snapshot&, Changes& changes, meta::Resou
 }
 
 std::string PoolController::Impl::NodeDir(const std::string& node) const {
-  return data_dir_ + "/batch/nodes/" + node;
+  return batch::NodeDir(data_dir_, node);
 }
 
 std::string PoolController::Impl::TaskDir(const meta::Resource& task) const {
-  ResourceId job = task.id.Parent();
-  return data_dir_ + "/batch/accounts/" + AsciiToLower(job.Parent().name()) + "/jobs/" +
-         AsciiToLower(job.name()) + "/" + AsciiToLower(task.id.name());
+  return TaskFilesDir(data_dir_, task.id);
 }
 
 fleet::NodeSpec PoolController::Impl::SpecOf(const meta::Resource& node,

@@ -133,6 +133,16 @@ bool SkuFitsOsRelease(std::string_view sku, std::string_view id, std::string_vie
          (version_id.size() == ver.size() || version_id[ver.size()] == '.');
 }
 
+std::string TaskFilesDir(const std::string& data_dir, const ResourceId& task) {
+  ResourceId job = task.Parent();
+  return data_dir + "/batch/accounts/" + AsciiToLower(job.Parent().name()) + "/jobs/" +
+         AsciiToLower(job.name()) + "/" + AsciiToLower(task.name());
+}
+
+std::string NodeDir(const std::string& data_dir, const std::string& node) {
+  return data_dir + "/batch/nodes/" + node;
+}
+
 Status ValidateBatchId(std::string_view id, std::string_view what) {
   bool ok = !id.empty() && id.size() <= 64;
   for (char c : id) {

@@ -130,6 +130,13 @@ inline constexpr std::string_view kNodeStates[] = {
     "starttaskfailed", "unusable", "unknown", "rebooting", "reimaging",
     "leavingpool", "offline", "preempted"};
 
+// Where a task's stdout.txt and stderr.txt are kept on the host:
+// <data_dir>/batch/accounts/<account>/jobs/<job>/<task> (lowercase), and a
+// node's work directory (its start task output is under startup/):
+// <data_dir>/batch/nodes/<node>.
+std::string TaskFilesDir(const std::string& data_dir, const ResourceId& task);
+std::string NodeDir(const std::string& data_dir, const std::string& node);
+
 // Names Batch accepts for pool, job and task IDs: 1-64 letters, digits,
 // hyphens and underscores. InvalidArgument naming `what`.
 Status ValidateBatchId(std::string_view id, std::string_view what);
