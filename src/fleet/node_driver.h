@@ -36,6 +36,11 @@
 
 namespace imagesmith::fleet {
 
+// How often a ready node reports that it is alive (the qemu node agent and
+// sim both use it). Controllers declare a node lost after several missed
+// heartbeats; doc/fleet.md gives the deadlines.
+inline constexpr std::chrono::seconds kHeartbeatInterval{5};
+
 // A VM size: the CPUs and memory a node gets. "Standard_D2s_v3" and the
 // other sizes Batch examples use; doc/fleet.md lists them.
 struct VmSize {
@@ -44,7 +49,15 @@ struct VmSize {
   uint64_t memory_mb = 1024;
 };
 // InvalidArgument naming the size and listing the known ones when unknown.
+// Case-insensitive ("STANDARD_D2_V3" is Standard_D2_v3); the result carries
+// Azure's numbers (memory_mb as Azure has it). The qemu driver gives a guest
+// less memory than that (QemuGuestMemoryMb below, doc/fleet.md).
 StatusOr<VmSize> LookupVmSize(std::string_view name);
+// Every known size, in table order.
+const std::vector<VmSize>& KnownVmSizes();
+// The memory a qemu guest of `size` gets: a quarter of Azure's, between 512
+// and 2048 MiB, so that test pools fit on one host (doc/fleet.md).
+uint64_t QemuGuestMemoryMb(const VmSize& size);
 
 // What a node boots. For qemu, `disk` is a raw disk in imagesmith's layout
 // (the regional disk, see RegionalDisks); sim only records it.
@@ -134,9 +147,13 @@ class NodeDriver {
   virtual Status Adopt(const NodeSpec& spec, const NodeRuntime& runtime) = 0;
   // Cheap; never blocks on the guest.
   virtual NodeObservation Observe(const std::string& node_id) = 0;
-  // Runs a command in the node and waits for it (or `cancel`). Several may
-  // run at once on one node (taskSlotsPerNode). FailedPrecondition when the
-  // node's agent is not ready.
+  // Runs a command in the node and waits for it (or `cancel`, which may be
+  // null). Several may run at once on one node (taskSlotsPerNode).
+  // FailedPrecondition when the node's agent is not ready; Cancelled when
+  // `cancel` became true (the task is killed in the guest); Unavailable when
+  // the node was lost (gone, preempted, deleted, agent channel broken) while
+  // the task ran -- Batch requeues such a task. A task that ran and exited
+  // non-zero, or ran past max_wall_clock (timed_out), is an OK result.
   virtual StatusOr<TaskResult> RunTask(const std::string& node_id, const TaskSpec& task,
                                        const std::atomic<bool>* cancel) = 0;
   // Restarts the guest on the same overlay.
@@ -158,7 +175,13 @@ struct SimSettings {
   std::chrono::milliseconds task_duration{std::chrono::milliseconds(50)};
   std::map<std::string, std::string> os_release = {{"ID", "debian"}, {"VERSION_ID", "12"}};
   uint64_t seed = 1;
+  // Healthy nodes report last_heartbeat_us on this grid after hello.
+  std::chrono::milliseconds heartbeat_interval{kHeartbeatInterval};
   // From $IMAGESMITH_SIM_* variables (doc/fleet.md); defaults otherwise.
+  // InvalidArgument naming the variable when one does not parse.
+  static StatusOr<SimSettings> ParseEnv();
+  // ParseEnv, or the defaults when a variable is bad (front ends should call
+  // ParseEnv to report it).
   static SimSettings FromEnv();
 };
 
