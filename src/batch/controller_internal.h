@@ -138,7 +138,5 @@ class PoolController::Impl {
   TaskRunner runner_;
 };
 
-// ISO 8601 UTC time with milliseconds, "2026-11-29T18:01:02.123Z".
-std::string FormatUtc(int64_t micros);
 
 }  // namespace imagesmith::batch

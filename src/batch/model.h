@@ -130,6 +130,9 @@ inline constexpr std::string_view kNodeStates[] = {
     "starttaskfailed", "unusable", "unknown", "rebooting", "reimaging",
     "leavingpool", "offline", "preempted"};
 
+// ISO 8601 UTC time with milliseconds, "2026-11-29T18:01:02.123Z".
+std::string FormatUtc(int64_t micros);
+
 // Where a task's stdout.txt and stderr.txt are kept on the host:
 // <data_dir>/batch/accounts/<account>/jobs/<job>/<task> (lowercase), and a
 // node's work directory (its start task output is under startup/):

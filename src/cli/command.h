@@ -128,5 +128,6 @@ void RegisterBackupCommands(CommandRegistry& registry);         // cli/backup_co
 void RegisterAuthCommands(CommandRegistry& registry);           // cli/auth_commands.cc
 void RegisterIdentityCommands(CommandRegistry& registry);       // cli/identity_commands.cc
 void RegisterServeCommands(CommandRegistry& registry);          // cli/serve_commands.cc
+void RegisterBatchCommands(CommandRegistry& registry);          // cli/batch_commands.cc
 
 }  // namespace imagesmith::cli
