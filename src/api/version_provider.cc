@@ -14,6 +14,7 @@
 #include "api/body.h"
 #include "api/etag.h"
 #include "api/provider_util.h"
+#include "batch/images.h"
 #include "api/resource_providers.h"
 #include "base/strings.h"
 #include "gallery/publish.h"
@@ -365,7 +366,8 @@ class ImageVersionProvider final : public Provider {
         [&](meta::Transaction& txn) {
           return gallery::GetDefinition(txn, request.id.Parent()).status();
         },
-        [&](meta::Transaction& txn) {
+        [&](meta::Transaction& txn) -> Status {
+          RETURN_IF_ERROR(batch::CheckImageNotInUse(txn, request.id, ForceDelete(request)));
           return gallery::DeleteVersion(txn, request.id, services.env->NowMicros());
         });
   }

@@ -179,6 +179,19 @@ StatusOr<api::Response> CallWithController(Session& s, api::Request req, bool no
   return resp;
 }
 
+// After a resize ran here: 0 when it ended without resizeErrors; 1 with an
+// error naming them otherwise (the pool was printed already).
+int ResizeOutcome(const api::Response& resp, bool waited, CommandContext& ctx) {
+  if (!waited) return 0;
+  const Json& errors = Sub(Sub(resp.body, "properties"), "resizeErrors");
+  if (!errors.is_array() || errors.array_items().empty()) return 0;
+  for (const Json& e : errors.array_items()) {
+    *ctx.err << "ERROR: the resize ended with " << Str(e, "code") << ": " << Str(e, "message")
+             << "\n";
+  }
+  return 1;
+}
+
 StatusOr<Json> ReadJsonFile(Env& env, const std::string& path) {
   auto text = env.ReadFile(path, 16 << 20);
   if (!text.ok()) return text.status().WithContext("--json-file " + path);
@@ -274,7 +287,7 @@ int PoolCreate(const ParsedArgs& args, CommandContext& ctx) {
                                  args.Has("no-wait"), ctx);
   if (!resp.ok()) return Fail(resp.status(), ctx);
   PrintOne(resp->body, PoolRow, ctx);
-  return 0;
+  return ResizeOutcome(*resp, !args.Has("no-wait"), ctx);
 }
 
 int PoolShow(const ParsedArgs& args, CommandContext& ctx) {
@@ -316,7 +329,7 @@ int PoolResize(const ParsedArgs& args, CommandContext& ctx) {
   auto resp = CallWithController(*s, std::move(req), args.Has("no-wait"), ctx);
   if (!resp.ok()) return Fail(resp.status(), ctx);
   PrintOne(resp->body, PoolRow, ctx);
-  return 0;
+  return ResizeOutcome(*resp, !args.Has("no-wait"), ctx);
 }
 
 int PoolStopResize(const ParsedArgs& args, CommandContext& ctx) {
