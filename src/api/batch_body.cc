@@ -8,11 +8,20 @@ namespace imagesmith::api {
 namespace {
 
 // Read-only members a pool GET returns; accepted and ignored.
-const std::vector<std::string_view> kPoolReadOnly = {
-    "url",          "eTag",           "lastModified",     "creationTime",
-    "state",        "stateTransitionTime", "allocationState", "allocationStateTransitionTime",
-    "currentDedicatedNodes", "currentLowPriorityNodes", "resizeErrors", "provisioningState",
-    "provisioningStateTransitionTime", "currentNodeCount"};
+const std::vector<std::string_view> kPoolReadOnly = {"url",
+                                                     "eTag",
+                                                     "lastModified",
+                                                     "creationTime",
+                                                     "state",
+                                                     "stateTransitionTime",
+                                                     "allocationState",
+                                                     "allocationStateTransitionTime",
+                                                     "currentDedicatedNodes",
+                                                     "currentLowPriorityNodes",
+                                                     "resizeErrors",
+                                                     "provisioningState",
+                                                     "provisioningStateTransitionTime",
+                                                     "currentNodeCount"};
 
 StatusOr<int64_t> Count(const BodyObject& obj, std::string_view key, int64_t fallback) {
   ASSIGN_OR_RETURN(std::optional<int64_t> n, obj.Int(key));
@@ -50,8 +59,8 @@ StatusOr<std::vector<batch::EnvironmentSetting>> EnvSettings(const BodyObject& o
   std::string path = obj.PathOf("environmentSettings");
   if (!v->is_array()) return BodyError(path, "expected an array of {name, value}");
   for (size_t i = 0; i < v->array_items().size(); ++i) {
-    ASSIGN_OR_RETURN(BodyObject item, BodyObject::At(&v->array_items()[i],
-                                                     path + "[" + std::to_string(i) + "]"));
+    ASSIGN_OR_RETURN(BodyObject item,
+                     BodyObject::At(&v->array_items()[i], path + "[" + std::to_string(i) + "]"));
     RETURN_IF_ERROR(item.AllowOnly({"name", "value"}));
     batch::EnvironmentSetting e;
     ASSIGN_OR_RETURN(e.name, item.RequiredString("name"));
@@ -109,8 +118,8 @@ Status VmConfig(const BodyObject& vmc, batch::PoolSpec& spec) {
   RETURN_IF_ERROR(vmc.AllowOnly({"imageReference", "nodeAgentSKUId", "nodeAgentSkuId", "osDisk",
                                  "dataDisks", "licenseType"}));
   ASSIGN_OR_RETURN(BodyObject ref, vmc.Object("imageReference"));
-  RETURN_IF_ERROR(ref.AllowOnly({"virtualMachineImageId", "id", "publisher", "offer", "sku",
-                                 "version", "exactVersion"}));
+  RETURN_IF_ERROR(ref.AllowOnly(
+      {"virtualMachineImageId", "id", "publisher", "offer", "sku", "version", "exactVersion"}));
   if (ref.Has("publisher") || ref.Has("offer") || ref.Has("sku")) {
     return BodyError(ref.PathOf("publisher"),
                      "Marketplace images are not served here; give a custom image with "
@@ -161,11 +170,24 @@ StatusOr<batch::PoolSpec> ParsePoolBody(const Json& body, const std::string& poo
     ASSIGN_OR_RETURN(std::optional<Region> location, top.Location());
     if (location.has_value()) spec.location = location->name();
   }
-  std::vector<std::string_view> allowed = {
-      "id", "displayName", "vmSize", "virtualMachineConfiguration", "deploymentConfiguration",
-      "scaleSettings", "targetDedicatedNodes", "targetLowPriorityNodes", "resizeTimeout",
-      "startTask", "taskSlotsPerNode", "maxTasksPerNode", "metadata", "imagesmith",
-      "enableAutoScale", "enableInterNodeCommunication", "taskSchedulingPolicy", "location"};
+  std::vector<std::string_view> allowed = {"id",
+                                           "displayName",
+                                           "vmSize",
+                                           "virtualMachineConfiguration",
+                                           "deploymentConfiguration",
+                                           "scaleSettings",
+                                           "targetDedicatedNodes",
+                                           "targetLowPriorityNodes",
+                                           "resizeTimeout",
+                                           "startTask",
+                                           "taskSlotsPerNode",
+                                           "maxTasksPerNode",
+                                           "metadata",
+                                           "imagesmith",
+                                           "enableAutoScale",
+                                           "enableInterNodeCommunication",
+                                           "taskSchedulingPolicy",
+                                           "location"};
   allowed.insert(allowed.end(), kPoolReadOnly.begin(), kPoolReadOnly.end());
   RETURN_IF_ERROR(props.AllowOnly(allowed));
   if (!top.Has("properties")) {
@@ -174,8 +196,8 @@ StatusOr<batch::PoolSpec> ParsePoolBody(const Json& body, const std::string& poo
   }
   ASSIGN_OR_RETURN(std::optional<std::string> id, props.String("id"));
   if (id.has_value() && *id != pool_name) {
-    return BodyError(props.PathOf("id"), "'" + *id + "' differs from the pool's name '" +
-                                             pool_name + "'");
+    return BodyError(props.PathOf("id"),
+                     "'" + *id + "' differs from the pool's name '" + pool_name + "'");
   }
   ASSIGN_OR_RETURN(std::optional<std::string> display, props.String("displayName"));
   spec.display_name = display.value_or("");
@@ -233,8 +255,8 @@ StatusOr<batch::PoolSpec> ParsePoolBody(const Json& body, const std::string& poo
     std::string path = props.PathOf("metadata");
     if (!md->is_array()) return BodyError(path, "expected an array of {name, value}");
     for (size_t i = 0; i < md->array_items().size(); ++i) {
-      ASSIGN_OR_RETURN(BodyObject item, BodyObject::At(&md->array_items()[i],
-                                                       path + "[" + std::to_string(i) + "]"));
+      ASSIGN_OR_RETURN(BodyObject item,
+                       BodyObject::At(&md->array_items()[i], path + "[" + std::to_string(i) + "]"));
       RETURN_IF_ERROR(item.AllowOnly({"name", "value"}));
       RETURN_IF_ERROR(item.RequiredString("name").status());
     }
@@ -255,8 +277,8 @@ StatusOr<batch::PoolSpec> ParsePoolBody(const Json& body, const std::string& poo
 
 StatusOr<batch::ResizeSpec> ParseResizeBody(const Json& body) {
   ASSIGN_OR_RETURN(BodyObject top, BodyObject::At(&body, ""));
-  RETURN_IF_ERROR(top.AllowOnly({"targetDedicatedNodes", "targetLowPriorityNodes",
-                                 "resizeTimeout", "nodeDeallocationOption"}));
+  RETURN_IF_ERROR(top.AllowOnly({"targetDedicatedNodes", "targetLowPriorityNodes", "resizeTimeout",
+                                 "nodeDeallocationOption"}));
   batch::ResizeSpec out;
   if (top.Has("targetDedicatedNodes")) {
     ASSIGN_OR_RETURN(int64_t n, Count(top, "targetDedicatedNodes", 0));
@@ -286,8 +308,8 @@ StatusOr<batch::JobSpec> ParseJobBody(const Json& body, const std::string& job_n
     RETURN_IF_ERROR(top.AllowOnly(kTopLevelMembers));
     ASSIGN_OR_RETURN(props, top.Object("properties"));
   }
-  RETURN_IF_ERROR(props.AllowOnly({"id", "displayName", "poolInfo", "priority", "metadata",
-                                   "state", "stateTransitionTime", "creationTime", "url", "eTag",
+  RETURN_IF_ERROR(props.AllowOnly({"id", "displayName", "poolInfo", "priority", "metadata", "state",
+                                   "stateTransitionTime", "creationTime", "url", "eTag",
                                    "lastModified", "executionInfo", "onAllTasksComplete"}));
   ASSIGN_OR_RETURN(std::optional<std::string> id, props.String("id"));
   if (id.has_value() && *id != job_name) {
@@ -316,10 +338,9 @@ StatusOr<batch::TaskSpec> ParseTaskBody(const Json& body, const std::string& tas
     ASSIGN_OR_RETURN(props, top.Object("properties"));
   }
   RETURN_IF_ERROR(props.AllowOnly({"id", "displayName", "commandLine", "environmentSettings",
-                                   "userIdentity", "constraints", "requiredSlots",
-                                   "resourceFiles", "state", "stateTransitionTime",
-                                   "creationTime", "executionInfo", "nodeInfo", "url", "eTag",
-                                   "lastModified"}));
+                                   "userIdentity", "constraints", "requiredSlots", "resourceFiles",
+                                   "state", "stateTransitionTime", "creationTime", "executionInfo",
+                                   "nodeInfo", "url", "eTag", "lastModified"}));
   ASSIGN_OR_RETURN(std::optional<std::string> id, props.String("id"));
   if (id.has_value() && *id != task_name) {
     return BodyError(props.PathOf("id"),
@@ -338,8 +359,8 @@ StatusOr<batch::TaskSpec> ParseTaskBody(const Json& body, const std::string& tas
   ASSIGN_OR_RETURN(out.command.environment, EnvSettings(props));
   ASSIGN_OR_RETURN(out.command.admin, Admin(props));
   ASSIGN_OR_RETURN(BodyObject constraints, props.Object("constraints"));
-  RETURN_IF_ERROR(constraints.AllowOnly({"maxTaskRetryCount", "maxWallClockTime",
-                                         "retentionTime"}));
+  RETURN_IF_ERROR(
+      constraints.AllowOnly({"maxTaskRetryCount", "maxWallClockTime", "retentionTime"}));
   ASSIGN_OR_RETURN(std::optional<int64_t> retries, constraints.Int("maxTaskRetryCount"));
   if (retries.has_value() && (*retries < -1 || *retries > 100)) {
     return BodyError(constraints.PathOf("maxTaskRetryCount"), "must be between -1 and 100");

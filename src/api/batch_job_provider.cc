@@ -47,8 +47,8 @@ class JobProvider final : public Provider {
     Status st = s.meta->Update([&](meta::Transaction& txn) -> Status {
       RETURN_IF_ERROR(Allow(txn, req, kJobWrite, req.id));
       ASSIGN_OR_RETURN(meta::Resource account, GetAccount(txn, req.id.Parent()));
-      RETURN_IF_ERROR(GetPool(txn, account.id.Child("pools", spec.pool_id), "poolInfo.poolId")
-                          .status());
+      RETURN_IF_ERROR(
+          GetPool(txn, account.id.Child("pools", spec.pool_id), "poolInfo.poolId").status());
       ASSIGN_OR_RETURN(std::optional<meta::Resource> existing, FindResource(txn, req.id));
       if (existing.has_value()) {
         return ArmStatus(StatusCode::kAlreadyExists, "JobExists",
@@ -103,16 +103,15 @@ class JobProvider final : public Provider {
   // Deletes the job and its tasks; a task still running is stopped by the
   // controller when it finds its record gone.
   StatusOr<Response> Delete(Services& s, const Request& req) override {
-    return DeleteOne(
-        s, req, kJobDelete, nullptr, [&](meta::Transaction& txn) -> Status {
-          ASSIGN_OR_RETURN(std::vector<meta::Resource> tasks,
-                           txn.ListChildren(req.id, batch::kTaskType));
-          for (const meta::Resource& t : tasks) RETURN_IF_ERROR(txn.Delete(t.id));
-          for (const meta::Resource& t : tasks) {
-            (void)s.env->RemoveAll(batch::TaskFilesDir(s.data_dir, t.id));
-          }
-          return txn.Delete(req.id);
-        });
+    return DeleteOne(s, req, kJobDelete, nullptr, [&](meta::Transaction& txn) -> Status {
+      ASSIGN_OR_RETURN(std::vector<meta::Resource> tasks,
+                       txn.ListChildren(req.id, batch::kTaskType));
+      for (const meta::Resource& t : tasks) RETURN_IF_ERROR(txn.Delete(t.id));
+      for (const meta::Resource& t : tasks) {
+        (void)s.env->RemoveAll(batch::TaskFilesDir(s.data_dir, t.id));
+      }
+      return txn.Delete(req.id);
+    });
   }
 
  private:
@@ -161,8 +160,9 @@ class TaskProvider final : public Provider {
       ASSIGN_OR_RETURN(meta::Resource job, GetJob(txn, req.id.Parent()));
       if (JStr(job.properties, "state") != "active") {
         return FailedPreconditionError("the job " + job.id.name() + " is " +
-                                       JStr(job.properties, "state") + "; tasks are added to "
-                                                                       "active jobs");
+                                       JStr(job.properties, "state") +
+                                       "; tasks are added to "
+                                       "active jobs");
       }
       ASSIGN_OR_RETURN(std::optional<meta::Resource> existing, FindResource(txn, req.id));
       if (existing.has_value()) {
@@ -174,12 +174,10 @@ class TaskProvider final : public Provider {
           job.id.Parent().Child("pools", JStr(JGet(job.properties, "poolInfo"), "poolId"));
       ASSIGN_OR_RETURN(meta::Resource pool, GetPool(txn, pool_id, "poolInfo.poolId"));
       if (spec.required_slots > JInt(pool.properties, "taskSlotsPerNode", 1)) {
-        return BodyError("requiredSlots", "the task needs " +
-                                              std::to_string(spec.required_slots) +
-                                              " slots but nodes of pool " + pool.id.name() +
-                                              " have " +
-                                              std::to_string(JInt(pool.properties,
-                                                                  "taskSlotsPerNode", 1)));
+        return BodyError("requiredSlots",
+                         "the task needs " + std::to_string(spec.required_slots) +
+                             " slots but nodes of pool " + pool.id.name() + " have " +
+                             std::to_string(JInt(pool.properties, "taskSlotsPerNode", 1)));
       }
       meta::Resource r = batch::NewResource(req.id);
       r.location = job.location;
@@ -231,17 +229,16 @@ class TaskProvider final : public Provider {
         BatchChildJson);
   }
   StatusOr<Response> Delete(Services& s, const Request& req) override {
-    return DeleteOne(
-        s, req, kTaskDelete, nullptr, [&](meta::Transaction& txn) -> Status {
-          ASSIGN_OR_RETURN(meta::Resource t, txn.Get(req.id));
-          std::string st = JStr(t.properties, "state");
-          if (st == "running" || st == "preparing") {
-            return FailedPreconditionError("the task " + req.id.name() +
-                                           " is running; wait for it to complete");
-          }
-          (void)s.env->RemoveAll(batch::TaskFilesDir(s.data_dir, req.id));
-          return txn.Delete(req.id);
-        });
+    return DeleteOne(s, req, kTaskDelete, nullptr, [&](meta::Transaction& txn) -> Status {
+      ASSIGN_OR_RETURN(meta::Resource t, txn.Get(req.id));
+      std::string st = JStr(t.properties, "state");
+      if (st == "running" || st == "preparing") {
+        return FailedPreconditionError("the task " + req.id.name() +
+                                       " is running; wait for it to complete");
+      }
+      (void)s.env->RemoveAll(batch::TaskFilesDir(s.data_dir, req.id));
+      return txn.Delete(req.id);
+    });
   }
 
   // getFile {"filePath": "stdout.txt" | "stderr.txt"}: the file's text.
@@ -254,8 +251,9 @@ class TaskProvider final : public Provider {
     RETURN_IF_ERROR(body.AllowOnly({"filePath"}));
     ASSIGN_OR_RETURN(std::string file, body.RequiredString("filePath"));
     if (file != "stdout.txt" && file != "stderr.txt") {
-      return BodyError("filePath", "'" + file + "' is not a task file; use stdout.txt or "
-                                                "stderr.txt");
+      return BodyError("filePath", "'" + file +
+                                       "' is not a task file; use stdout.txt or "
+                                       "stderr.txt");
     }
     Status st = s.meta->Read([&](meta::Transaction& txn) -> Status {
       RETURN_IF_ERROR(Allow(txn, req, kTaskRead, req.id));
@@ -300,9 +298,8 @@ class PoolControlHandler final : public OperationHandler {
     Services& s = ctx.services();
     const Operation& op = ctx.operation();
     batch::PoolController controller(*s.env, *s.meta, s.data_dir, op.target, op.id);
-    auto summary = controller.Run(ctx.cancel(), [&](std::string_view line) {
-      ctx.Line(ProgressKind::kStatus, line);
-    });
+    auto summary = controller.Run(
+        ctx.cancel(), [&](std::string_view line) { ctx.Line(ProgressKind::kStatus, line); });
     OperationOutcome out;
     if (!summary.ok()) {
       out.status = OperationStatus::kFailed;
@@ -312,7 +309,8 @@ class PoolControlHandler final : public OperationHandler {
     out.result = *summary;
     if (batch::JBool(*summary, "canceled")) {
       out.status = OperationStatus::kCanceled;
-      out.error = ArmError{409, "OperationCanceled",
+      out.error = ArmError{409,
+                           "OperationCanceled",
                            "the pool's controller stopped before the pool was quiet; the next "
                            "command on the pool (or a worker) resumes it",
                            "",

@@ -88,16 +88,15 @@ class AccountProvider final : public Provider {
         [](const meta::Resource& r) { return r.ToJson(); });
   }
   StatusOr<Response> Delete(Services& s, const Request& req) override {
-    return DeleteOne(
-        s, req, kAccountDelete, nullptr, [&](meta::Transaction& txn) -> Status {
-          ASSIGN_OR_RETURN(int64_t n, txn.CountDescendants(req.id));
-          if (n > 0) {
-            return FailedPreconditionError("the Batch account " + req.id.name() + " still has " +
-                                           std::to_string(n) +
-                                           " pools, nodes, jobs or tasks; delete them first");
-          }
-          return txn.Delete(req.id);
-        });
+    return DeleteOne(s, req, kAccountDelete, nullptr, [&](meta::Transaction& txn) -> Status {
+      ASSIGN_OR_RETURN(int64_t n, txn.CountDescendants(req.id));
+      if (n > 0) {
+        return FailedPreconditionError("the Batch account " + req.id.name() + " still has " +
+                                       std::to_string(n) +
+                                       " pools, nodes, jobs or tasks; delete them first");
+      }
+      return txn.Delete(req.id);
+    });
   }
 
  private:
@@ -106,8 +105,8 @@ class AccountProvider final : public Provider {
     ASSIGN_OR_RETURN(BodyObject top, BodyObject::At(&req.body, ""));
     RETURN_IF_ERROR(top.AllowOnly(kTopLevelMembers));
     ASSIGN_OR_RETURN(BodyObject props, top.Object("properties"));
-    RETURN_IF_ERROR(props.AllowOnly({"dedicatedCoreQuota", "lowPriorityCoreQuota",
-                                     "poolAllocationMode", "provisioningState"}));
+    RETURN_IF_ERROR(props.AllowOnly(
+        {"dedicatedCoreQuota", "lowPriorityCoreQuota", "poolAllocationMode", "provisioningState"}));
     ASSIGN_OR_RETURN(std::optional<Region> location, top.Location());
     ASSIGN_OR_RETURN(std::optional<Json> tags, top.Tags());
     ASSIGN_OR_RETURN(std::optional<int64_t> dedicated, props.Int("dedicatedCoreQuota"));
@@ -123,8 +122,8 @@ class AccountProvider final : public Provider {
       RETURN_IF_ERROR(Allow(txn, req, kAccountWrite, req.id));
       ASSIGN_OR_RETURN(std::optional<meta::Resource> before, FindResource(txn, req.id));
       RETURN_IF_ERROR(CheckPreconditions(req, before ? &*before : nullptr));
-      ASSIGN_OR_RETURN(meta::Resource r, GetOrCreateAccount(
-                                             txn, req.id, location ? location->name() : ""));
+      ASSIGN_OR_RETURN(meta::Resource r,
+                       GetOrCreateAccount(txn, req.id, location ? location->name() : ""));
       if (dedicated) r.properties.Set("dedicatedCoreQuota", Json::Int(*dedicated));
       if (low) r.properties.Set("lowPriorityCoreQuota", Json::Int(*low));
       if (tags) r.tags = *tags;
@@ -187,19 +186,18 @@ Status CheckPoolImage(Services& s, meta::Transaction& txn, const ResourceId& poo
                       const std::string& region, const std::string& image_id,
                       const std::vector<std::string>& vhd_uris, const std::string& image_path,
                       const std::string& sku, const std::string& sku_path, int64_t dedicated,
-                      int64_t low, const std::string& dedicated_path,
-                      const std::string& low_path, bool check_sku) {
+                      int64_t low, const std::string& dedicated_path, const std::string& low_path,
+                      bool check_sku) {
   if (!image_id.empty()) {
     auto image = batch::ResolvePoolImage(txn, image_id, region, image_path);
     if (!image.ok()) return WithTarget(image.status(), image_path);
     if (check_sku) {
-      RETURN_IF_ERROR(WithTarget(batch::CheckNodeAgentSku(sku, image->os_type, sku_path),
-                                 sku_path));
+      RETURN_IF_ERROR(
+          WithTarget(batch::CheckNodeAgentSku(sku, image->os_type, sku_path), sku_path));
     }
-    return WithTarget(batch::CheckImageLimits(txn, pool, image_id, dedicated, low,
-                                              dedicated_path, low_path),
-                      dedicated + 0 > batch::kMaxDedicatedPerImage ? dedicated_path
-                                                                   : dedicated_path);
+    return WithTarget(
+        batch::CheckImageLimits(txn, pool, image_id, dedicated, low, dedicated_path, low_path),
+        dedicated + 0 > batch::kMaxDedicatedPerImage ? dedicated_path : dedicated_path);
   }
   for (const std::string& uri : vhd_uris) {
     std::string path = StartsWith(uri, "file://") ? uri.substr(7) : uri;
@@ -229,8 +227,7 @@ class PoolProvider final : public Provider {
     meta::Resource created = batch::NewResource(id);
     Status st = s.meta->Update([&](meta::Transaction& txn) -> Status {
       RETURN_IF_ERROR(Allow(txn, req, kPoolWrite, id));
-      ASSIGN_OR_RETURN(meta::Resource account,
-                       GetOrCreateAccount(txn, id.Parent(), spec.location));
+      ASSIGN_OR_RETURN(meta::Resource account, GetOrCreateAccount(txn, id.Parent(), spec.location));
       if (!spec.location.empty() && !EqualsIgnoreCase(spec.location, account.location)) {
         return BodyError("location", "the pool must be in its account's region " +
                                          account.location + ", not " + spec.location);
@@ -356,10 +353,10 @@ class PoolProvider final : public Provider {
         // The limits hold at every resize; a deleted image is not refused
         // here but fails the allocation (AllocationFailed), as in Batch.
         if (!image_id.empty()) {
-          RETURN_IF_ERROR(WithTarget(
-              batch::CheckImageLimits(txn, req.id, image_id, d, l, "targetDedicatedNodes",
-                                      "targetLowPriorityNodes"),
-              "targetDedicatedNodes"));
+          RETURN_IF_ERROR(
+              WithTarget(batch::CheckImageLimits(txn, req.id, image_id, d, l,
+                                                 "targetDedicatedNodes", "targetLowPriorityNodes"),
+                         "targetDedicatedNodes"));
         } else {
           RETURN_IF_ERROR(WithTarget(
               batch::CheckVhdCapacity(uris, d + l, "virtualMachineConfiguration.osDisk.imageUris"),
@@ -450,8 +447,8 @@ class NodeProvider final : public Provider {
     std::string option = "requeue";
     if (req.body.is_object()) {
       ASSIGN_OR_RETURN(BodyObject body, BodyObject::At(&req.body, ""));
-      RETURN_IF_ERROR(body.AllowOnly({"nodeDeallocationOption", "nodeRebootOption",
-                                      "nodeReimageOption"}));
+      RETURN_IF_ERROR(
+          body.AllowOnly({"nodeDeallocationOption", "nodeRebootOption", "nodeReimageOption"}));
       for (const char* key : {"nodeDeallocationOption", "nodeRebootOption", "nodeReimageOption"}) {
         ASSIGN_OR_RETURN(std::optional<std::string> v, body.String(key));
         if (!v.has_value()) continue;
@@ -511,9 +508,7 @@ class NodeProvider final : public Provider {
 
 }  // namespace
 
-std::vector<std::string> BatchApiVersions() {
-  return {"2023-05-01", "2024-02-01", "2024-07-01"};
-}
+std::vector<std::string> BatchApiVersions() { return {"2023-05-01", "2024-02-01", "2024-07-01"}; }
 
 Json PoolJson(const meta::Resource& r) {
   Json out = r.ToJson();
@@ -600,10 +595,9 @@ StatusOr<ControlTicket> EnsureControl(Services& s, meta::Transaction& txn, meta:
 
 Status FinishControl(Services& s, const Request& req, const ControlTicket& ticket) {
   if (!req.wait || ticket.operation_id.empty()) return Status::Ok();
-  StatusOr<Operation> done = ticket.run_here
-                                 ? s.operations->Execute(ticket.operation_id, req.progress,
-                                                         req.interrupt)
-                                 : s.operations->Wait(ticket.operation_id, 24LL * 3600 * 1000000);
+  StatusOr<Operation> done =
+      ticket.run_here ? s.operations->Execute(ticket.operation_id, req.progress, req.interrupt)
+                      : s.operations->Wait(ticket.operation_id, 24LL * 3600 * 1000000);
   if (!done.ok()) return done.status();
   if (done->status == OperationStatus::kFailed && done->error.has_value()) {
     return InternalError("the pool's controller failed: " + done->error->message);

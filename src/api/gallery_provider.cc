@@ -5,8 +5,8 @@
 #include "api/body.h"
 #include "api/etag.h"
 #include "api/provider_util.h"
-#include "batch/images.h"
 #include "api/resource_providers.h"
+#include "batch/images.h"
 #include "gallery/resources.h"
 #include "meta/scopes.h"
 

@@ -6,9 +6,9 @@
 #include "api/body.h"
 #include "api/etag.h"
 #include "api/provider_util.h"
-#include "batch/images.h"
 #include "api/resource_providers.h"
 #include "base/strings.h"
+#include "batch/images.h"
 #include "gallery/publish.h"
 #include "meta/scopes.h"
 

@@ -80,8 +80,8 @@ StatusOr<Json> PoolController::Run(const std::atomic<bool>& cancel,
 
 // ---- Impl -------------------------------------------------------------------
 
-PoolController::Impl::Impl(Env& env, meta::MetaStore& meta, std::string data_dir,
-                           ResourceId pool, std::string operation_id, ControllerTiming timing)
+PoolController::Impl::Impl(Env& env, meta::MetaStore& meta, std::string data_dir, ResourceId pool,
+                           std::string operation_id, ControllerTiming timing)
     : env_(env),
       meta_(meta),
       data_dir_(std::move(data_dir)),
@@ -176,9 +176,8 @@ Status PoolController::Impl::Tick(bool& quiet, bool& gone, Json& summary) {
     summary.Set("superseded", Json::Bool(true));
     return Status::Ok();
   }
-  auto driver = ProcessDriver(env_, data_dir_, JStr(ext, "nodeDriver").empty()
-                                                   ? "qemu"
-                                                   : JStr(ext, "nodeDriver"));
+  auto driver = ProcessDriver(env_, data_dir_,
+                              JStr(ext, "nodeDriver").empty() ? "qemu" : JStr(ext, "nodeDriver"));
   if (!driver.ok()) return driver.status();
   driver_ = *driver;
 
@@ -212,8 +211,8 @@ Status PoolController::Impl::Tick(bool& quiet, bool& gone, Json& summary) {
   summary.Set("allocationState", Json::String(JStr(p, "allocationState")));
   summary.Set("currentDedicatedNodes", Json::Int(JInt(p, "currentDedicatedNodes")));
   summary.Set("currentLowPriorityNodes", Json::Int(JInt(p, "currentLowPriorityNodes")));
-  summary.Set("resizeErrors", JGet(p, "resizeErrors").is_array() ? JGet(p, "resizeErrors")
-                                                                  : Json::MakeArray());
+  summary.Set("resizeErrors",
+              JGet(p, "resizeErrors").is_array() ? JGet(p, "resizeErrors") : Json::MakeArray());
   std::map<std::string, int> by_state;
   for (const meta::Resource& n : snap.nodes) by_state[JStr(n.properties, "state")]++;
   std::string states;
@@ -247,8 +246,8 @@ bool PoolController::Impl::Quiet(const Snapshot& snap) const {
   if (runner_.InFlight() > 0) return false;
   for (const meta::Resource& n : snap.nodes) {
     std::string st = JStr(n.properties, "state");
-    if (st == "creating" || st == "starting" || st == "waitingforstarttask" ||
-        st == "rebooting" || st == "reimaging" || st == "leavingpool") {
+    if (st == "creating" || st == "starting" || st == "waitingforstarttask" || st == "rebooting" ||
+        st == "reimaging" || st == "leavingpool") {
       return false;
     }
   }
@@ -327,8 +326,8 @@ Status PoolController::Impl::Persist(Snapshot& snap, Changes& changes, bool dele
     if (quiet) {
       // Release the pool only if nothing new arrived since the snapshot: a
       // new resize, a node action, or a task that a job got meanwhile.
-      bool still = same_resize && actions.object_items().empty() &&
-                   JStr(fp, "allocationState") == "steady";
+      bool still =
+          same_resize && actions.object_items().empty() && JStr(fp, "allocationState") == "steady";
       if (still) {
         ASSIGN_OR_RETURN(std::vector<meta::Resource> jobs,
                          txn.ListChildren(pool_id_.Parent(), kJobType));
@@ -337,8 +336,7 @@ Status PoolController::Impl::Persist(Snapshot& snap, Changes& changes, bool dele
                                 pool_id_.name())) {
             continue;
           }
-          ASSIGN_OR_RETURN(std::vector<meta::Resource> tasks,
-                           txn.ListChildren(job.id, kTaskType));
+          ASSIGN_OR_RETURN(std::vector<meta::Resource> tasks, txn.ListChildren(job.id, kTaskType));
           for (const meta::Resource& t : tasks) {
             bool known = false;
             for (const meta::Resource& mine : snap.tasks) {

@@ -94,8 +94,9 @@ void PoolController::Impl::Allocate(Snapshot& snap, Changes& changes) {
   }
 
   if (alloc == "stopping") {
-    add_error("ResizeStopped", "the resize was stopped (batch pool stop-resize) before the pool "
-                               "reached its target");
+    add_error("ResizeStopped",
+              "the resize was stopped (batch pool stop-resize) before the pool "
+              "reached its target");
     set_alloc("steady");
     alloc = "steady";
   }
@@ -123,7 +124,8 @@ void PoolController::Impl::Allocate(Snapshot& snap, Changes& changes) {
     bool failed = false;
     const Json& errs = JGet(props, "resizeErrors");
     if (errs.is_array()) {
-      for (const Json& e : errs.array_items()) failed = failed || JStr(e, "code") == "AllocationFailed";
+      for (const Json& e : errs.array_items())
+        failed = failed || JStr(e, "code") == "AllocationFailed";
     }
     // Replace failed nodes while the resize has time left.
     if (!timed_out && !failed) {
@@ -134,10 +136,10 @@ void PoolController::Impl::Allocate(Snapshot& snap, Changes& changes) {
     // The account's core quota caps what may be allocated.
     auto size = fleet::LookupVmSize(JStr(props, "vmSize"));
     int64_t cores = size.ok() ? std::max(1, size->cpus) : 1;
-    int64_t quota_d = JInt(snap.account.properties, "dedicatedCoreQuota",
-                           kDefaultDedicatedCoreQuota);
-    int64_t quota_l = JInt(snap.account.properties, "lowPriorityCoreQuota",
-                           kDefaultLowPriorityCoreQuota);
+    int64_t quota_d =
+        JInt(snap.account.properties, "dedicatedCoreQuota", kDefaultDedicatedCoreQuota);
+    int64_t quota_l =
+        JInt(snap.account.properties, "lowPriorityCoreQuota", kDefaultLowPriorityCoreQuota);
     int64_t allowed_d = std::max<int64_t>(0, (quota_d - snap.other_dedicated_cores) / cores);
     int64_t allowed_l = std::max<int64_t>(0, (quota_l - snap.other_low_priority_cores) / cores);
     int64_t want_d = std::min(target_d, allowed_d), want_l = std::min(target_l, allowed_l);
@@ -148,12 +150,12 @@ void PoolController::Impl::Allocate(Snapshot& snap, Changes& changes) {
       std::string image_id = PoolImageIdOf(props);
       PoolImage image;
       Status resolved;
-      const Json& uris = JGet(JGet(JGet(props, "virtualMachineConfiguration"), "osDisk"),
-                              "imageUris");
+      const Json& uris =
+          JGet(JGet(JGet(props, "virtualMachineConfiguration"), "osDisk"), "imageUris");
       if (!image_id.empty()) {
         resolved = meta_.Read([&](meta::Transaction& txn) -> Status {
-          ASSIGN_OR_RETURN(image, ResolvePoolImage(txn, image_id, snap.pool.location,
-                                                   "virtualMachineImageId"));
+          ASSIGN_OR_RETURN(
+              image, ResolvePoolImage(txn, image_id, snap.pool.location, "virtualMachineImageId"));
           return Status::Ok();
         });
       } else if (uris.is_array()) {
@@ -171,11 +173,10 @@ void PoolController::Impl::Allocate(Snapshot& snap, Changes& changes) {
       if (!resolved.ok()) {
         std::string msg = resolved.message();
         if (StartsWith(msg, "virtualMachineImageId: ")) msg = msg.substr(23);
-        add_error("AllocationFailed", "allocating " + std::to_string(std::max<int64_t>(0, need_d)) +
-                                          " dedicated and " +
-                                          std::to_string(std::max<int64_t>(0, need_l)) +
-                                          " low-priority nodes in " + snap.pool.location +
-                                          " failed: " + msg);
+        add_error("AllocationFailed",
+                  "allocating " + std::to_string(std::max<int64_t>(0, need_d)) + " dedicated and " +
+                      std::to_string(std::max<int64_t>(0, need_l)) + " low-priority nodes in " +
+                      snap.pool.location + " failed: " + msg);
         failed = true;
       }
       for (int64_t i = 0; !failed && i < need_d + need_l; ++i) {
@@ -252,15 +253,15 @@ void PoolController::Impl::Allocate(Snapshot& snap, Changes& changes) {
     } else if (timed_out) {
       int64_t unusable = 0;
       for (const meta::Resource& n : snap.nodes) unusable += !Removed(n) && Failed(n) ? 1 : 0;
-      add_error("AllocationTimedOut",
-                "the pool did not reach its target of " + std::to_string(target_d) +
-                    " dedicated and " + std::to_string(target_l) +
-                    " low-priority nodes within its resizeTimeout of " +
-                    FormatIsoDuration(timeout_us / 1'000'000) + ": " + std::to_string(live_d) +
-                    " dedicated and " + std::to_string(live_l) + " low-priority nodes are up" +
-                    (unusable > 0 ? ", " + std::to_string(unusable) +
-                                        " unusable (see imagesmith batch node list)"
-                                  : std::string()));
+      add_error(
+          "AllocationTimedOut",
+          "the pool did not reach its target of " + std::to_string(target_d) + " dedicated and " +
+              std::to_string(target_l) + " low-priority nodes within its resizeTimeout of " +
+              FormatIsoDuration(timeout_us / 1'000'000) + ": " + std::to_string(live_d) +
+              " dedicated and " + std::to_string(live_l) + " low-priority nodes are up" +
+              (unusable > 0
+                   ? ", " + std::to_string(unusable) + " unusable (see imagesmith batch node list)"
+                   : std::string()));
       set_alloc("steady");
     } else if (live_d == want_d && live_l == want_l && settled && !leaving) {
       if (quota_hit) {

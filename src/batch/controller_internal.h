@@ -63,11 +63,11 @@ class TaskRunner {
   const int threads_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::string> queue_;        // guarded by mu_
-  std::map<std::string, Item> items_;    // guarded by mu_: queued and running
-  std::vector<Done> done_;               // guarded by mu_
-  bool stopping_ = false;                // guarded by mu_
-  std::vector<std::thread> workers_;     // started under mu_, joined by Stop
+  std::deque<std::string> queue_;      // guarded by mu_
+  std::map<std::string, Item> items_;  // guarded by mu_: queued and running
+  std::vector<Done> done_;             // guarded by mu_
+  bool stopping_ = false;              // guarded by mu_
+  std::vector<std::thread> workers_;   // started under mu_, joined by Stop
 };
 
 class PoolController::Impl {
@@ -96,7 +96,7 @@ class PoolController::Impl {
     std::set<std::string> created_nodes;  // by name; also in Snapshot::nodes
     std::set<std::string> changed_nodes;  // by name
     std::vector<ResourceId> deleted_nodes;
-    std::set<size_t> changed_tasks;  // indexes into Snapshot::tasks
+    std::set<size_t> changed_tasks;             // indexes into Snapshot::tasks
     std::vector<std::string> consumed_actions;  // node names
     meta::Resource pool = NewResource(ResourceId::ForSubscription(""));  // the pool as written
   };
@@ -137,6 +137,5 @@ class PoolController::Impl {
   std::set<std::string> adopted_;             // nodes this controller created or adopted
   TaskRunner runner_;
 };
-
 
 }  // namespace imagesmith::batch

@@ -21,7 +21,6 @@ bool Removing(const meta::Resource& n) {
 }
 std::string State(const meta::Resource& n) { return JStr(n.properties, "state"); }
 
-
 Json Error(const std::string& code, const std::string& message) {
   Json e = Json::MakeObject();
   e.Set("code", Json::String(code));
@@ -428,7 +427,8 @@ void PoolController::Impl::NodeActions(Snapshot& snap, Changes& changes) {
     Json& ext = JObj(node->properties, "imagesmith");
     ext.Set("bootStartUs", Json::Int(env_.NowMicros()));
     JErase(ext, "helloUs");
-    if (action == "reboot") JObj(node->properties, "startTaskInfo").Set("state", Json::String("none"));
+    if (action == "reboot")
+      JObj(node->properties, "startTaskInfo").Set("state", Json::String("none"));
     if (!s.ok()) {
       Json errors = Json::MakeArray();
       errors.Append(Error("NodeActionFailed", action + " failed: " + s.message()));
@@ -442,8 +442,7 @@ void PoolController::Impl::NodeActions(Snapshot& snap, Changes& changes) {
 
 // ---- observation -------------------------------------------------------------------
 
-void PoolController::Impl::StartStartTask(Snapshot& snap, Changes& changes,
-                                          meta::Resource& node) {
+void PoolController::Impl::StartStartTask(Snapshot& snap, Changes& changes, meta::Resource& node) {
   const Json& st = JGet(snap.pool.properties, "startTask");
   std::string dir = NodeDir(node.id.name()) + "/startup";
   (void)env_.CreateDirs(dir);
@@ -484,8 +483,8 @@ void PoolController::Impl::ObserveNodes(Snapshot& snap, Changes& changes) {
   const Json& start_task = JGet(snap.pool.properties, "startTask");
   bool has_start_task = start_task.is_object() && !JStr(start_task, "commandLine").empty();
   bool wait_for_success = JBool(start_task, "waitForSuccess", true);
-  std::string sku = JStr(JGet(snap.pool.properties, "virtualMachineConfiguration"),
-                         "nodeAgentSKUId");
+  std::string sku =
+      JStr(JGet(snap.pool.properties, "virtualMachineConfiguration"), "nodeAgentSKUId");
   for (meta::Resource& n : snap.nodes) {
     if (Removed(n) || !JGet(JGet(n.properties, "imagesmith"), "runtime").is_object()) continue;
     std::string state = State(n);
@@ -550,9 +549,8 @@ void PoolController::Impl::ObserveNodes(Snapshot& snap, Changes& changes) {
     if (obs.last_heartbeat_us > 0 && now - obs.last_heartbeat_us > timing_.heartbeat_deadline_us) {
       if (state != "unknown") {
         fail("unknown", "HeartbeatLost",
-             "no heartbeat from the node's agent for " +
-                 Seconds(now - obs.last_heartbeat_us) + " (deadline " +
-                 Seconds(timing_.heartbeat_deadline_us) + ")");
+             "no heartbeat from the node's agent for " + Seconds(now - obs.last_heartbeat_us) +
+                 " (deadline " + Seconds(timing_.heartbeat_deadline_us) + ")");
       }
       continue;
     }

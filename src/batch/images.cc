@@ -78,8 +78,9 @@ StatusOr<PoolImage> ResolvePoolImage(meta::Transaction& txn, const std::string& 
     }
     return FailedPreconditionError(
         path + ": the image version " + image_id + " is not replicated to the pool's region " +
-        region + " (" + (replica == nullptr ? "not a target region" : "replica " +
-                         std::string(gallery::ReplicaStateName(replica->state))) +
+        region + " (" +
+        (replica == nullptr ? "not a target region"
+                            : "replica " + std::string(gallery::ReplicaStateName(replica->state))) +
         "; completed in: " + (have.empty() ? "none" : have) +
         "); add the region with 'imagesmith sig image-version update --add-regions " + region +
         "' and wait for it to complete");
@@ -95,16 +96,15 @@ Status CheckNodeAgentSku(const std::string& sku, const std::string& os_type,
   }
   bool known = false;
   for (const std::string& k : KnownNodeAgentSkus()) known = known || EqualsIgnoreCase(k, sku);
-  return InvalidArgumentError(
-      path + ": '" + sku + "' " +
-      (known ? "does not fit the image's OS (" + os_type + ")"
-             : std::string("is not a node agent SKU imagesmith knows")) +
-      "; the SKUs that fit this image are: " + Join(fitting, ", "));
+  return InvalidArgumentError(path + ": '" + sku + "' " +
+                              (known ? "does not fit the image's OS (" + os_type + ")"
+                                     : std::string("is not a node agent SKU imagesmith knows")) +
+                              "; the SKUs that fit this image are: " + Join(fitting, ", "));
 }
 
-Status CheckImageLimits(meta::Transaction& txn, const ResourceId& pool,
-                        const std::string& image_id, int64_t dedicated, int64_t low_priority,
-                        const std::string& dedicated_path, const std::string& low_priority_path) {
+Status CheckImageLimits(meta::Transaction& txn, const ResourceId& pool, const std::string& image_id,
+                        int64_t dedicated, int64_t low_priority, const std::string& dedicated_path,
+                        const std::string& low_priority_path) {
   ASSIGN_OR_RETURN(std::vector<meta::Resource> pools,
                    txn.ListByType(ResourceId::ForSubscription(pool.subscription()), kPoolType));
   int64_t other_dedicated = 0, other_low = 0;

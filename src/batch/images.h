@@ -47,9 +47,9 @@ Status CheckNodeAgentSku(const std::string& sku, const std::string& os_type,
 // of `image_id` together with every other pool in the subscription on that
 // image. InvalidArgument with the numbers (limit, held by other pools and
 // which, asked) naming `dedicated_path` / `low_priority_path`.
-Status CheckImageLimits(meta::Transaction& txn, const ResourceId& pool,
-                        const std::string& image_id, int64_t dedicated, int64_t low_priority,
-                        const std::string& dedicated_path, const std::string& low_priority_path);
+Status CheckImageLimits(meta::Transaction& txn, const ResourceId& pool, const std::string& image_id,
+                        int64_t dedicated, int64_t low_priority, const std::string& dedicated_path,
+                        const std::string& low_priority_path);
 
 // VHD pools: at most 40 Linux nodes per VHD. InvalidArgument giving how
 // many VHD copies the node count needs.

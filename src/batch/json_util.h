@@ -44,9 +44,9 @@ inline const Json& JGet(const Json& obj, std::string_view key) {
 inline void JErase(Json& obj, std::string_view key) {
   if (!obj.is_object()) return;
   auto& items = obj.object_items();
-  items.erase(std::remove_if(items.begin(), items.end(),
-                             [&](const JsonMember& m) { return m.key == key; }),
-              items.end());
+  items.erase(
+      std::remove_if(items.begin(), items.end(), [&](const JsonMember& m) { return m.key == key; }),
+      items.end());
 }
 
 }  // namespace imagesmith::batch

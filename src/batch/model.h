@@ -73,11 +73,11 @@ StatusOr<DeallocationOption> ParseDeallocation(std::string_view text, const std:
 // (managed image or gallery version) or VHD files (seed 004).
 struct PoolSpec {
   std::string vm_size;
-  std::string image_id;                 // virtualMachineImageId / imageReference.id
-  std::vector<std::string> vhd_uris;    // osDisk.imageUris (VHD pools)
-  std::string image_path;               // JSON path of the image field, for errors
+  std::string image_id;               // virtualMachineImageId / imageReference.id
+  std::vector<std::string> vhd_uris;  // osDisk.imageUris (VHD pools)
+  std::string image_path;             // JSON path of the image field, for errors
   std::string node_agent_sku_id;
-  std::string sku_path;                 // JSON path of nodeAgentSKUId
+  std::string sku_path;  // JSON path of nodeAgentSKUId
   int64_t target_dedicated = 0;
   int64_t target_low_priority = 0;
   int64_t resize_timeout_s = kDefaultResizeTimeoutSeconds;
@@ -126,9 +126,9 @@ bool SkuFitsOsRelease(std::string_view sku, std::string_view id, std::string_vie
 
 // Batch's node states.
 inline constexpr std::string_view kNodeStates[] = {
-    "creating", "starting",   "waitingforstarttask", "idle",    "running",
-    "starttaskfailed", "unusable", "unknown", "rebooting", "reimaging",
-    "leavingpool", "offline", "preempted"};
+    "creating", "starting", "waitingforstarttask", "idle",      "running",     "starttaskfailed",
+    "unusable", "unknown",  "rebooting",           "reimaging", "leavingpool", "offline",
+    "preempted"};
 
 // ISO 8601 UTC time with milliseconds, "2026-11-29T18:01:02.123Z".
 std::string FormatUtc(int64_t micros);

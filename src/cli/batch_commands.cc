@@ -225,12 +225,12 @@ int PoolCreate(const ParsedArgs& args, CommandContext& ctx) {
   set("id", "id");
   set("vm-size", "vmSize");
   set("resize-timeout", "resizeTimeout");
-  for (const char* flag : {"target-dedicated-nodes", "target-low-priority-nodes",
-                           "task-slots-per-node"}) {
+  for (const char* flag :
+       {"target-dedicated-nodes", "target-low-priority-nodes", "task-slots-per-node"}) {
     if (!args.Has(flag)) continue;
     auto n = IntFlag(args, flag);
     if (!n.ok()) return Fail(n.status(), ctx);
-    std::string key = flag == std::string("target-dedicated-nodes") ? "targetDedicatedNodes"
+    std::string key = flag == std::string("target-dedicated-nodes")      ? "targetDedicatedNodes"
                       : flag == std::string("target-low-priority-nodes") ? "targetLowPriorityNodes"
                                                                          : "taskSlotsPerNode";
     body.Set(key, Json::Int(*n));
@@ -252,8 +252,8 @@ int PoolCreate(const ParsedArgs& args, CommandContext& ctx) {
   if (args.Has("start-task-command-line")) {
     Json st = Json::MakeObject();
     st.Set("commandLine", Json::String(args.Get("start-task-command-line")));
-    st.Set("waitForSuccess", Json::Bool(args.Has("start-task-wait-for-success") ||
-                                        !args.Has("start-task-no-wait")));
+    st.Set("waitForSuccess",
+           Json::Bool(args.Has("start-task-wait-for-success") || !args.Has("start-task-no-wait")));
     body.Set("startTask", st);
   }
   if (args.Has("metadata")) {
@@ -315,10 +315,11 @@ int PoolResize(const ParsedArgs& args, CommandContext& ctx) {
     auto n = IntFlag(args, flag);
     if (!n.ok()) return Fail(n.status(), ctx);
     body.Set(flag == std::string("target-dedicated-nodes") ? "targetDedicatedNodes"
-                                                          : "targetLowPriorityNodes",
+                                                           : "targetLowPriorityNodes",
              Json::Int(*n));
   }
-  if (args.Has("resize-timeout")) body.Set("resizeTimeout", Json::String(args.Get("resize-timeout")));
+  if (args.Has("resize-timeout"))
+    body.Set("resizeTimeout", Json::String(args.Get("resize-timeout")));
   if (args.Has("node-deallocation-option")) {
     body.Set("nodeDeallocationOption", Json::String(args.Get("node-deallocation-option")));
   }
@@ -381,15 +382,16 @@ int NodeAction(const ParsedArgs& args, CommandContext& ctx, const std::string& a
   if (!s.ok()) return Fail(s.status(), ctx);
   std::vector<std::string> nodes = args.GetAll("node-id");
   for (const std::string& n : args.GetAll("node-list")) nodes.push_back(n);
-  if (nodes.empty()) return Fail(InvalidArgumentError("--node-id: give the node to " + action), ctx);
+  if (nodes.empty())
+    return Fail(InvalidArgumentError("--node-id: give the node to " + action), ctx);
   Json body = Json::MakeObject();
   std::string option = args.Get("node-deallocation-option",
                                 args.Get("node-reboot-option", args.Get("node-reimage-option")));
   if (!option.empty()) body.Set("nodeDeallocationOption", Json::String(option));
   for (size_t i = 0; i < nodes.size(); ++i) {
     ResourceId id = s->Pool(args.Get("pool-id")).Child("nodes", nodes[i]);
-    api::Request req = MakeRequest(action == "delete" ? api::Verb::kDelete : api::Verb::kAction,
-                                   id, body);
+    api::Request req =
+        MakeRequest(action == "delete" ? api::Verb::kDelete : api::Verb::kAction, id, body);
     req.action = action;
     // Only the last request runs (or waits for) the controller: it sees
     // the earlier ones' node actions too.
@@ -575,9 +577,9 @@ int AccountSet(const ParsedArgs& args, CommandContext& ctx, bool create) {
     if (!args.Has(flag)) continue;
     auto n = IntFlag(args, flag);
     if (!n.ok()) return Fail(n.status(), ctx);
-    props.Set(flag == std::string("dedicated-core-quota") ? "dedicatedCoreQuota"
-                                                          : "lowPriorityCoreQuota",
-              Json::Int(*n));
+    props.Set(
+        flag == std::string("dedicated-core-quota") ? "dedicatedCoreQuota" : "lowPriorityCoreQuota",
+        Json::Int(*n));
   }
   body.Set("properties", props);
   if (args.Has("location")) body.Set("location", Json::String(args.Get("location")));
@@ -609,8 +611,8 @@ CommandSpec Spec(std::string path, std::string summary, std::string description,
        "Batch account (default: $AZURE_BATCH_ACCOUNT or imagesmith); made by the first pool.",
        false, false},
       {"resource-group", 'g', "GROUP",
-       "Resource group of the account (default: $IMAGESMITH_BATCH_RESOURCE_GROUP or batch).",
-       false, false}};
+       "Resource group of the account (default: $IMAGESMITH_BATCH_RESOURCE_GROUP or batch).", false,
+       false}};
   for (OptionSpec& o : options) all.push_back(std::move(o));
   return CommandSpec{.path = std::move(path),
                      .summary = std::move(summary),
@@ -637,27 +639,27 @@ void RegisterBatchCommands(CommandRegistry& registry) {
   const OptionSpec job_id{"job-id", 0, "ID", "The job's id.", false, true};
   const OptionSpec no_wait{"no-wait", 0, "",
                            "Return at once; a detached worker runs the pool's controller."};
-  const OptionSpec location{"location", 'l', "REGION",
-                            "Region of a new account (default: the group's).", false, false};
+  const OptionSpec location{
+      "location", 'l', "REGION", "Region of a new account (default: the group's).", false, false};
 
   registry.Add(Spec("batch account show", "Show the Batch account.", "", {},
                     {"imagesmith batch account show --account-name acct"}, AccountShow));
-  registry.Add(Spec(
-      "batch account create", "Create the Batch account (pool create also makes it).", "",
-      {location,
-       {"dedicated-core-quota", 0, "N", "Dedicated core quota (default 10000).", false, false},
-       {"low-priority-core-quota", 0, "N", "Low-priority core quota (default 10000).", false,
-        false}},
-      {"imagesmith batch account create --account-name acct -g batch -l eastus"},
-      [](const ParsedArgs& a, CommandContext& c) { return AccountSet(a, c, true); }));
-  registry.Add(Spec(
-      "batch account set", "Set the Batch account's core quotas.",
-      "A resize that needs more cores than the quota allows allocates what fits and reports "
-      "AccountCoreQuotaReached.",
-      {{"dedicated-core-quota", 0, "N", "Dedicated core quota.", false, false},
-       {"low-priority-core-quota", 0, "N", "Low-priority core quota.", false, false}},
-      {"imagesmith batch account set --dedicated-core-quota 40"},
-      [](const ParsedArgs& a, CommandContext& c) { return AccountSet(a, c, false); }));
+  registry.Add(
+      Spec("batch account create", "Create the Batch account (pool create also makes it).", "",
+           {location,
+            {"dedicated-core-quota", 0, "N", "Dedicated core quota (default 10000).", false, false},
+            {"low-priority-core-quota", 0, "N", "Low-priority core quota (default 10000).", false,
+             false}},
+           {"imagesmith batch account create --account-name acct -g batch -l eastus"},
+           [](const ParsedArgs& a, CommandContext& c) { return AccountSet(a, c, true); }));
+  registry.Add(
+      Spec("batch account set", "Set the Batch account's core quotas.",
+           "A resize that needs more cores than the quota allows allocates what fits and reports "
+           "AccountCoreQuotaReached.",
+           {{"dedicated-core-quota", 0, "N", "Dedicated core quota.", false, false},
+            {"low-priority-core-quota", 0, "N", "Low-priority core quota.", false, false}},
+           {"imagesmith batch account set --dedicated-core-quota 40"},
+           [](const ParsedArgs& a, CommandContext& c) { return AccountSet(a, c, false); }));
 
   registry.Add(Spec(
       "batch pool create", "Create a pool and allocate its nodes.",
@@ -673,8 +675,7 @@ void RegisterBatchCommands(CommandRegistry& registry) {
        {"node-agent-sku-id", 0, "SKU", "e.g. 'batch.node.debian 12'.", false, false},
        {"target-dedicated-nodes", 0, "N", "Dedicated nodes.", false, false},
        {"target-low-priority-nodes", 0, "N", "Low-priority nodes.", false, false},
-       {"resize-timeout", 0, "DURATION", "ISO 8601, at least PT5M (default PT15M).", false,
-        false},
+       {"resize-timeout", 0, "DURATION", "ISO 8601, at least PT5M (default PT15M).", false, false},
        {"start-task-command-line", 0, "CMD", "The start task's command line.", false, false},
        {"start-task-wait-for-success", 0, "", "Nodes wait for the start task (default)."},
        {"task-slots-per-node", 0, "N", "Tasks that run at once on a node (default 1).", false,
@@ -692,20 +693,21 @@ void RegisterBatchCommands(CommandRegistry& registry) {
                     {"imagesmith batch pool show --pool-id p1"}, PoolShow));
   registry.Add(Spec("batch pool list", "List the account's pools.", "", {},
                     {"imagesmith batch pool list -o table"}, PoolList));
-  registry.Add(Spec(
-      "batch pool resize", "Change a steady pool's target node counts.",
-      "Shrinking honours --node-deallocation-option: requeue (default), terminate, "
-      "taskcompletion or retaineddata.",
-      {pool_id,
-       {"target-dedicated-nodes", 0, "N", "Dedicated nodes.", false, false},
-       {"target-low-priority-nodes", 0, "N", "Low-priority nodes.", false, false},
-       {"resize-timeout", 0, "DURATION", "ISO 8601, at least PT5M.", false, false},
-       {"node-deallocation-option", 0, "OPTION", "requeue, terminate, taskcompletion, "
-                                                 "retaineddata.", false, false},
-       no_wait},
-      {"imagesmith batch pool resize --pool-id p1 --target-dedicated-nodes 1 "
-       "--node-deallocation-option taskcompletion"},
-      PoolResize));
+  registry.Add(Spec("batch pool resize", "Change a steady pool's target node counts.",
+                    "Shrinking honours --node-deallocation-option: requeue (default), terminate, "
+                    "taskcompletion or retaineddata.",
+                    {pool_id,
+                     {"target-dedicated-nodes", 0, "N", "Dedicated nodes.", false, false},
+                     {"target-low-priority-nodes", 0, "N", "Low-priority nodes.", false, false},
+                     {"resize-timeout", 0, "DURATION", "ISO 8601, at least PT5M.", false, false},
+                     {"node-deallocation-option", 0, "OPTION",
+                      "requeue, terminate, taskcompletion, "
+                      "retaineddata.",
+                      false, false},
+                     no_wait},
+                    {"imagesmith batch pool resize --pool-id p1 --target-dedicated-nodes 1 "
+                     "--node-deallocation-option taskcompletion"},
+                    PoolResize));
   registry.Add(Spec("batch pool stop-resize", "Stop a pool's resize (ResizeStopped).", "",
                     {pool_id, no_wait}, {"imagesmith batch pool stop-resize --pool-id p1"},
                     PoolStopResize));
@@ -721,29 +723,34 @@ void RegisterBatchCommands(CommandRegistry& registry) {
   one_node.repeatable = false;
   registry.Add(Spec("batch node show", "Show a node.", "", {pool_id, one_node},
                     {"imagesmith batch node show --pool-id p1 --node-id tvmps_…"}, NodeShow));
-  registry.Add(Spec(
-      "batch node reboot", "Reboot a node.", "Its tasks are requeued.",
-      {pool_id, node_id, {"node-reboot-option", 0, "OPTION", "requeue (default) or terminate.",
-                          false, false},
-       no_wait},
-      {"imagesmith batch node reboot --pool-id p1 --node-id tvmps_…"},
-      [](const ParsedArgs& a, CommandContext& c) { return NodeAction(a, c, "reboot"); }));
-  registry.Add(Spec(
-      "batch node reimage", "Reimage a node: a fresh disk from the pool's image.", "",
-      {pool_id, node_id, {"node-reimage-option", 0, "OPTION", "requeue (default) or terminate.",
-                          false, false},
-       no_wait},
-      {"imagesmith batch node reimage --pool-id p1 --node-id tvmps_…"},
-      [](const ParsedArgs& a, CommandContext& c) { return NodeAction(a, c, "reimage"); }));
-  registry.Add(Spec(
-      "batch node delete", "Remove nodes from a pool (its target shrinks by one each).", "",
-      {pool_id, node_id,
-       {"node-list", 0, "ID", "Nodes to remove (az's name for --node-id).", true, false},
-       {"node-deallocation-option", 0, "OPTION", "requeue, terminate, taskcompletion, "
-                                                 "retaineddata.", false, false},
-       no_wait},
-      {"imagesmith batch node delete --pool-id p1 --node-list tvmps_…"},
-      [](const ParsedArgs& a, CommandContext& c) { return NodeAction(a, c, "delete"); }));
+  registry.Add(
+      Spec("batch node reboot", "Reboot a node.", "Its tasks are requeued.",
+           {pool_id,
+            node_id,
+            {"node-reboot-option", 0, "OPTION", "requeue (default) or terminate.", false, false},
+            no_wait},
+           {"imagesmith batch node reboot --pool-id p1 --node-id tvmps_…"},
+           [](const ParsedArgs& a, CommandContext& c) { return NodeAction(a, c, "reboot"); }));
+  registry.Add(
+      Spec("batch node reimage", "Reimage a node: a fresh disk from the pool's image.", "",
+           {pool_id,
+            node_id,
+            {"node-reimage-option", 0, "OPTION", "requeue (default) or terminate.", false, false},
+            no_wait},
+           {"imagesmith batch node reimage --pool-id p1 --node-id tvmps_…"},
+           [](const ParsedArgs& a, CommandContext& c) { return NodeAction(a, c, "reimage"); }));
+  registry.Add(
+      Spec("batch node delete", "Remove nodes from a pool (its target shrinks by one each).", "",
+           {pool_id,
+            node_id,
+            {"node-list", 0, "ID", "Nodes to remove (az's name for --node-id).", true, false},
+            {"node-deallocation-option", 0, "OPTION",
+             "requeue, terminate, taskcompletion, "
+             "retaineddata.",
+             false, false},
+            no_wait},
+           {"imagesmith batch node delete --pool-id p1 --node-list tvmps_…"},
+           [](const ParsedArgs& a, CommandContext& c) { return NodeAction(a, c, "delete"); }));
 
   registry.Add(Spec("batch job create", "Create a job on a pool.", "",
                     {{"json-file", 0, "FILE", "The job in Batch's JSON.", false, false},
@@ -777,15 +784,16 @@ void RegisterBatchCommands(CommandRegistry& registry) {
                     {"imagesmith batch task show --job-id j1 --task-id t1"}, TaskShow));
   registry.Add(Spec("batch task list", "List a job's tasks.", "", {job_id},
                     {"imagesmith batch task list --job-id j1 -o table"}, TaskList));
-  registry.Add(Spec(
-      "batch task file download", "Download a task's stdout.txt or stderr.txt.", "",
-      {job_id, task_id,
-       {"file-path", 0, "FILE", "stdout.txt or stderr.txt.", false, true},
-       {"destination", 0, "PATH", "Where to write it ('-' or none: standard output).", false,
-        false}},
-      {"imagesmith batch task file download --job-id j1 --task-id t1 --file-path stdout.txt "
-       "--destination out.txt"},
-      TaskFileDownload));
+  registry.Add(
+      Spec("batch task file download", "Download a task's stdout.txt or stderr.txt.", "",
+           {job_id,
+            task_id,
+            {"file-path", 0, "FILE", "stdout.txt or stderr.txt.", false, true},
+            {"destination", 0, "PATH", "Where to write it ('-' or none: standard output).", false,
+             false}},
+           {"imagesmith batch task file download --job-id j1 --task-id t1 --file-path stdout.txt "
+            "--destination out.txt"},
+           TaskFileDownload));
 }
 
 }  // namespace imagesmith::cli
