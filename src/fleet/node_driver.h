@@ -17,7 +17,10 @@
 //
 // Thread-safety: every method may be called from several threads at once,
 // for the same or different nodes. Nothing blocks for longer than the
-// timeouts it is given.
+// timeouts it is given. A driver object must outlive the calls into it:
+// let RunTask calls finish (or cancel them) before destroying it.
+// Destroying a qemu driver leaves its nodes running (adopt them later);
+// Delete is what stops a node.
 #pragma once
 
 #include <atomic>
@@ -76,7 +79,15 @@ struct NodeSpec {
   VmSize size;
   bool low_priority = false;  // sim may preempt these
   std::string work_dir;       // exists; owned by the node: overlay, console, state
+  // Tasks that may run at once (taskSlotsPerNode). qemu opens one agent
+  // channel per slot, at most kMaxTaskChannels; more RunTasks wait for one.
+  int task_slots = 1;
 };
+inline constexpr int kMaxTaskChannels = 30;
+
+// The unprivileged auto-user (elevationLevel nonadmin) that qemu nodes run
+// non-admin tasks as; the first such task on a node makes it.
+inline constexpr char kAutoUser[] = "_azbatch";
 
 // What identifies a running node's machine across processes. Kept by the
 // controller in its node record (ToJson/FromJson) and handed to Adopt.
@@ -120,6 +131,7 @@ struct TaskSpec {
   std::string working_dir;  // in the guest; made if missing
   // Host files that receive the task's stdout and stderr as it runs
   // (appended, flushed per chunk), so they can be read while it runs.
+  // Empty: that stream is discarded.
   std::string stdout_path;
   std::string stderr_path;
   std::chrono::milliseconds max_wall_clock{std::chrono::hours(24)};
@@ -143,7 +155,8 @@ class NodeDriver {
   virtual StatusOr<NodeRuntime> Create(const NodeSpec& spec) = 0;
   // Takes over a node made by an earlier process (possibly SIGKILLed)
   // without rebooting it. NotFound when its machine is gone or its pid now
-  // belongs to another process.
+  // belongs to another process. qemu waits up to 15 s for the agent's
+  // hello, so that a running node Observes as kReady right after Adopt.
   virtual Status Adopt(const NodeSpec& spec, const NodeRuntime& runtime) = 0;
   // Cheap; never blocks on the guest.
   virtual NodeObservation Observe(const std::string& node_id) = 0;
@@ -156,10 +169,14 @@ class NodeDriver {
   // non-zero, or ran past max_wall_clock (timed_out), is an OK result.
   virtual StatusOr<TaskResult> RunTask(const std::string& node_id, const TaskSpec& task,
                                        const std::atomic<bool>* cancel) = 0;
-  // Restarts the guest on the same overlay.
+  // Restarts the guest on the same overlay (same machine process).
   virtual Status Reboot(const std::string& node_id) = 0;
   // Replaces the node's overlay with a fresh one on `image` and boots it.
+  // For qemu this starts a new machine process: save Runtime() again after.
   virtual Status Reimage(const std::string& node_id, const NodeImage& image) = 0;
+  // The node's runtime now (changes after Reimage). NotFound for a node this
+  // driver object does not know (never made or adopted here, or deleted).
+  virtual StatusOr<NodeRuntime> Runtime(const std::string& node_id) = 0;
   // Stops the machine and removes everything in its work_dir the driver
   // made. Idempotent: OK when the node is already gone.
   virtual Status Delete(const std::string& node_id) = 0;

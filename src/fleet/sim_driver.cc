@@ -37,9 +37,10 @@ bool ValidNodeId(std::string_view id) {
 // One node's fate, drawn when it is created, rebooted or reimaged.
 struct SimNode {
   NodeSpec spec;
-  int64_t start_us = 0;  // wall clock of the (re)boot
-  int generation = 0;    // reboots and reimages so far
-  int64_t boot_us = 0;   // hello comes boot_us after start_us
+  int64_t created_us = 0;  // wall clock of Create (NodeRuntime::created_us)
+  int64_t start_us = 0;    // wall clock of the (re)boot
+  int generation = 0;      // reboots and reimages so far
+  int64_t boot_us = 0;     // hello comes boot_us after start_us
   bool boot_fails = false;
   bool heartbeat_lost = false;
   int64_t preempt_after_us = -1;  // after hello; -1: never
@@ -64,6 +65,17 @@ class SimDriver final : public NodeDriver {
     runtime.driver = "sim";
     runtime.created_us = env_.NowMicros();
     nodes_[spec.node_id] = Draw(spec, runtime.created_us, 0);
+    nodes_[spec.node_id].created_us = runtime.created_us;
+    return runtime;
+  }
+
+  StatusOr<NodeRuntime> Runtime(const std::string& node_id) override {
+    std::lock_guard lock(mu_);
+    auto it = nodes_.find(node_id);
+    if (it == nodes_.end()) return NotFoundError("sim: no node " + node_id);
+    NodeRuntime runtime;
+    runtime.driver = "sim";
+    runtime.created_us = it->second.created_us;
     return runtime;
   }
 
@@ -75,6 +87,7 @@ class SimDriver final : public NodeDriver {
     std::lock_guard lock(mu_);
     if (nodes_.count(spec.node_id) == 0) {
       nodes_[spec.node_id] = Draw(spec, runtime.created_us, 0);
+      nodes_[spec.node_id].created_us = runtime.created_us;
     }
     return Status::Ok();
   }
@@ -170,7 +183,9 @@ class SimDriver final : public NodeDriver {
     std::lock_guard lock(mu_);
     auto it = nodes_.find(node_id);
     if (it == nodes_.end()) return NotFoundError("sim: no node " + node_id);
+    int64_t created = it->second.created_us;
     it->second = Draw(it->second.spec, env_.NowMicros(), it->second.generation + 1);
+    it->second.created_us = created;
     return Status::Ok();
   }
 
@@ -180,7 +195,9 @@ class SimDriver final : public NodeDriver {
     if (it == nodes_.end()) return NotFoundError("sim: no node " + node_id);
     NodeSpec spec = it->second.spec;
     spec.image = image;
+    int64_t created = it->second.created_us;
     it->second = Draw(spec, env_.NowMicros(), it->second.generation + 1);
+    it->second.created_us = created;
     return Status::Ok();
   }
 

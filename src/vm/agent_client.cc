@@ -210,6 +210,7 @@ StatusOr<ExecResult> AgentClient::Exec(const ExecRequest& req, int64_t deadline_
         dropping = true;
       }
       output_bytes += data.size();
+      if (req.on_output) req.on_output(data, i == 1);
       partial[i].append(data);
       flush(i, dropping);
       if (dropping) {
@@ -238,6 +239,52 @@ StatusOr<ExecResult> AgentClient::Exec(const ExecRequest& req, int64_t deadline_
       return Malformed("unexpected (type " + std::to_string(static_cast<unsigned>(type)) +
                        ") command");
     }
+  }
+}
+
+StatusOr<AgentInfo> AgentClient::Info(int64_t deadline_us) {
+  uint32_t id = next_id_++;
+  RETURN_IF_ERROR(SendFrame(proto::Type::kInfo, proto::Writer().U32(id).data()));
+  for (;;) {
+    proto::Type type{};
+    std::string payload;
+    RETURN_IF_ERROR(ReadFrame(&type, &payload, deadline_us, nullptr));
+    if (type == proto::Type::kReady) continue;  // a late answer to a HELLO
+    proto::Reader r(payload);
+    uint32_t got_id = 0;
+    if (!r.U32(&got_id)) return Malformed("info");
+    if (got_id != id) continue;
+    if (type == proto::Type::kError) {
+      std::string msg;
+      if (!r.Str(&msg) || !r.done()) return Malformed("error");
+      return FailedPreconditionError("the guest agent does not answer INFO: " +
+                                     SanitizeGuestText(msg, kMaxGuestMessage));
+    }
+    if (type != proto::Type::kInfoReply) return Malformed("unexpected info");
+    AgentInfo info;
+    if (!(r.Str(&info.hostname) && r.Str(&info.os_release)) || !r.done() ||
+        info.hostname.size() > 255 || info.os_release.size() > (64u << 10)) {
+      return Malformed("info");
+    }
+    info.hostname = SanitizeGuestText(info.hostname, 255);
+    return info;
+  }
+}
+
+StatusOr<AgentHello> AgentClient::Ping(int64_t deadline_us) {
+  RETURN_IF_ERROR(SendFrame(proto::Type::kHello, ""));
+  for (;;) {
+    proto::Type type{};
+    std::string payload;
+    RETURN_IF_ERROR(ReadFrame(&type, &payload, deadline_us, nullptr));
+    if (type != proto::Type::kReady) continue;  // stale output of an abandoned command
+    AgentHello h;
+    proto::Reader r(payload);
+    if (!(r.U32(&h.version) && r.U64(&h.guest_uptime_ms) && r.Str(&h.name)) || !r.done()) {
+      return Malformed("ready");
+    }
+    h.name = SanitizeGuestText(h.name, 256);
+    return h;
   }
 }
 

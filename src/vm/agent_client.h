@@ -36,6 +36,9 @@ struct ExecRequest {
   // control characters escaped (SanitizeGuestText). A line longer than
   // kMaxLineBytes is passed on in pieces of that size.
   std::function<void(std::string_view line, bool is_stderr)> on_line;
+  // Called with each chunk of output exactly as the guest sent it (not
+  // sanitized: for files, never for a terminal), before on_line. May be empty.
+  std::function<void(std::string_view data, bool is_stderr)> on_output;
   // Output past this many bytes (both streams together) is dropped; one
   // last line says so. The command still runs to its end.
   uint64_t max_output_bytes = 64ull << 20;
@@ -56,6 +59,12 @@ struct ExecResult {
   bool success() const { return signal == 0 && !timed_out && exit_code == 0; }
   // "exit status 3", "killed by signal 9", "timed out after 30s (killed)".
   std::string Describe(std::chrono::milliseconds timeout) const;
+};
+
+// What the node agent says about its guest (INFO, doc/agent-protocol.md).
+struct AgentInfo {
+  std::string hostname;    // sanitized, at most 255 bytes
+  std::string os_release;  // /etc/os-release as the guest has it, at most 64 KiB, raw
 };
 
 struct AgentHello {
@@ -83,6 +92,14 @@ class AgentClient {
   // (the VM ended).
   StatusOr<AgentHello> WaitReady(int64_t deadline_us, const std::function<bool()>& cancelled,
                                  const std::function<bool()>& alive);
+
+  // Asks the agent for the guest's hostname and /etc/os-release. DataLoss
+  // when the answer is malformed or oversized.
+  StatusOr<AgentInfo> Info(int64_t deadline_us);
+
+  // Sends HELLO once and waits for READY (a heartbeat on a connection that
+  // is already ready). DeadlineExceeded / Unavailable as ReadFrame.
+  StatusOr<AgentHello> Ping(int64_t deadline_us);
 
   // Runs a command in the guest. The agent kills it at req.timeout; the
   // host gives up (DeadlineExceeded) 15 s after that, or at `deadline_us`.

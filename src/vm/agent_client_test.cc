@@ -189,3 +189,55 @@ TEST(SanitizeGuestTextTest, CutsAndEscapes) {
 
 }  // namespace
 }  // namespace imagesmith::vm
+
+namespace imagesmith::vm {
+namespace {
+
+using proto::Type;
+using proto::Writer;
+
+std::string InfoReply(uint32_t id, std::string_view host, std::string_view os) {
+  return proto::EncodeFrame(Type::kInfoReply, Writer().U32(id).Str(host).Str(os).data());
+}
+
+TEST_F(HostileGuest, InfoReturnsHostnameAndOsReleaseAndSanitizesTheHostname) {
+  Send({InfoReply(1, "node\x1b[2J", "ID=debian\nVERSION_ID=\"12\"\n")});
+  auto info = client_->Info(Soon());
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->hostname, "node\\x1b[2J");
+  EXPECT_EQ(info->os_release, "ID=debian\nVERSION_ID=\"12\"\n");
+}
+
+TEST_F(HostileGuest, InfoWithTrailingBytesOrAnOversizedHostnameIsDataLoss) {
+  Send({proto::EncodeFrame(Type::kInfoReply, Writer().U32(1).Str("h").Str("ID=x").U8(0).data())});
+  EXPECT_EQ(client_->Info(Soon()).status().code(), StatusCode::kDataLoss);
+}
+
+TEST_F(HostileGuest, InfoHostnameOver255BytesIsDataLoss) {
+  Send({InfoReply(1, std::string(300, 'h'), "ID=x")});
+  EXPECT_EQ(client_->Info(Soon()).status().code(), StatusCode::kDataLoss);
+}
+
+TEST_F(HostileGuest, PingSkipsStaleOutputAndTakesTheNextReady) {
+  Send({proto::EncodeFrame(Type::kStdout, Writer().U32(7).Raw("late\n").data()),
+        proto::EncodeFrame(Type::kReady,
+                           Writer().U32(proto::kProtocolVersion).U64(1234).Str("a").data())});
+  auto hello = client_->Ping(Soon());
+  ASSERT_TRUE(hello.ok()) << hello.status().ToString();
+  EXPECT_EQ(hello->guest_uptime_ms, 1234u);
+}
+
+TEST_F(HostileGuest, OnOutputGetsTheRawBytes) {
+  Send({proto::EncodeFrame(Type::kStdout, Writer().U32(1).Raw("a\x1b[31mb\r\n").data()),
+        proto::EncodeFrame(Type::kExit, Writer().U32(1).I32(0).I32(0).U8(0).data())});
+  ExecRequest req;
+  req.argv = {"true"};
+  std::string raw;
+  req.on_output = [&](std::string_view data, bool) { raw.append(data); };
+  auto r = client_->Exec(req, Soon(), nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(raw, "a\x1b[31mb\r\n");
+}
+
+}  // namespace
+}  // namespace imagesmith::vm

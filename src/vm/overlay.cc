@@ -176,6 +176,18 @@ Status MakeAgentOverlay(Env& env, const OverlaySpec& spec) {
       "/grub.cfg /boot/grub/grub.cfg\n"
       "sif /boot/grub/grub.cfg mode 0100644\n" +
       key_cmds;
+  for (size_t i = 0; i < spec.extra_files.size(); ++i) {
+    const auto& [guest_path, content] = spec.extra_files[i];
+    if (guest_path.empty() || guest_path[0] != '/' ||
+        guest_path.find_first_of(" \n\t\"") != std::string::npos) {
+      return InvalidArgumentError("overlay file " + QuoteForMessage(guest_path) +
+                                  " must be an absolute path without spaces or quotes");
+    }
+    std::string from = dir + "/extra-" + std::to_string(i);
+    RETURN_IF_ERROR(env.WriteFileAtomic(from, content));
+    cmds += "rm " + guest_path + "\nwrite " + from + " " + guest_path + "\nsif " + guest_path +
+            " mode 0100644\n";
+  }
   RETURN_IF_ERROR(env.WriteFileAtomic(dir + "/debugfs.cmds", cmds));
 
   // qemu-img resolves a relative backing file against the overlay's

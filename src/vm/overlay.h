@@ -14,6 +14,8 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "base/env.h"
 #include "base/statusor.h"
@@ -34,6 +36,10 @@ struct OverlaySpec {
   // that is, when it would make them on first boot. Empty: never.
   std::string ssh_host_keys_dir;
   bool* ssh_host_keys_placed = nullptr;  // set to whether they were; may be null
+  // Files written into the overlay's root filesystem over what the image
+  // has (mode 0644): guest path (absolute; its folder must exist in the
+  // image) -> content. A fleet node's /etc/hostname, for one.
+  std::vector<std::pair<std::string, std::string>> extra_files;
   std::chrono::milliseconds timeout{60000};
 };
 

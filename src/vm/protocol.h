@@ -18,6 +18,11 @@ namespace imagesmith::vm::proto {
 // The virtio-serial port's name (the guest sees /dev/virtio-ports/<name> and
 // /sys/class/virtio-ports/vportNpM/name).
 inline constexpr char kPortName[] = "org.imagesmith.agent.0";
+// Every port whose name starts with this is served, each by its own agent
+// process: validation VMs have port .0 only; fleet nodes have .0 for hello,
+// heartbeats and setup and .1 ... .N, one per task slot, so that tasks run
+// at the same time (doc/agent-protocol.md, "Several channels").
+inline constexpr char kPortPrefix[] = "org.imagesmith.agent.";
 inline constexpr uint32_t kProtocolVersion = 1;
 
 // A frame is: u32 little-endian body length N, then N body bytes. The body
@@ -27,8 +32,10 @@ inline constexpr uint32_t kMaxFrameBody = 1u << 20;
 inline constexpr uint32_t kMaxChunk = 64u << 10;
 
 enum class Type : uint8_t {
-  kHello = 0x01,   // host -> guest: empty
-  kReady = 0x02,   // guest -> host: u32 version, u64 guest uptime ms, str agent name
+  kHello = 0x01,      // host -> guest: empty
+  kReady = 0x02,      // guest -> host: u32 version, u64 guest uptime ms, str agent name
+  kInfo = 0x03,       // host -> guest: u32 id
+  kInfoReply = 0x04,  // guest -> host: u32 id, str hostname, str /etc/os-release
   kExec = 0x10,    // host -> guest: u32 id, u32 timeout ms, u32 argc, str*, u32 envc, str*, str cwd
   kStdout = 0x11,  // guest -> host: u32 id, raw bytes
   kStderr = 0x12,  // guest -> host: u32 id, raw bytes

@@ -1,11 +1,15 @@
-// imagesmith-agent: the guest side of in-VM validation. imagesmith places
-// this static binary (and a systemd unit that starts it early in boot) only
-// in the throwaway overlay of a validation VM. It serves the frames of
-// doc/agent-protocol.md on the virtio-serial port named proto::kPortName:
-// run a command (streaming its output), copy a file in, power off.
+// imagesmith-agent: the guest side of in-VM validation and the fleet's node
+// agent. imagesmith places this static binary (and a systemd unit that
+// starts it early in boot) in the overlay of a validation VM or a node. It
+// serves the frames of doc/agent-protocol.md on every virtio-serial port
+// whose name starts with proto::kPortPrefix: say hello and what the guest
+// is, run a command (streaming its output), copy a file in, power off.
 //
-// Single-threaded; one request at a time. It depends on nothing but libc so
-// that it runs on any x86-64 Linux image when linked statically.
+// The first process is a supervisor: it finds the ports and forks one
+// server per port (and again when a server dies). Each server is
+// single-threaded and serves one request at a time, so a node runs as many
+// tasks at once as it has ports. It depends on nothing but libc so that it
+// runs on any x86-64 Linux image when linked statically.
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -63,13 +67,14 @@ void SendError(uint32_t id, const std::string& msg) {
   Send(proto::Type::kError, proto::Writer().U32(id).Str(msg).data());
 }
 
-// Finds our port: /sys/class/virtio-ports/vportNpM/name == kPortName. The
-// device node /dev/vportNpM comes from devtmpfs, so this works before udev
-// has made the /dev/virtio-ports/ symlinks.
-std::string FindPort() {
+// Finds our ports: /sys/class/virtio-ports/vportNpM/name starts with
+// kPortPrefix. Returns "name=/dev/vportNpM" entries. The device node
+// /dev/vportNpM comes from devtmpfs, so this works before udev has made the
+// /dev/virtio-ports/ symlinks.
+std::vector<std::string> FindPorts() {
+  std::vector<std::string> found;
   DIR* d = opendir("/sys/class/virtio-ports");
-  if (d == nullptr) return "";
-  std::string found;
+  if (d == nullptr) return found;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
     std::string p = std::string("/sys/class/virtio-ports/") + e->d_name + "/name";
@@ -80,13 +85,38 @@ std::string FindPort() {
     close(fd);
     std::string name(buf, n > 0 ? static_cast<size_t>(n) : 0);
     while (!name.empty() && (name.back() == '\n' || name.back() == '\0')) name.pop_back();
-    if (name == proto::kPortName) {
-      found = std::string("/dev/") + e->d_name;
-      break;
+    if (name.rfind(proto::kPortPrefix, 0) == 0 && name.find('=') == std::string::npos) {
+      found.push_back(name + "=/dev/" + e->d_name);
     }
   }
   closedir(d);
   return found;
+}
+
+std::string ReadSmallFile(const char* path, size_t max) {
+  std::string out;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[4096];
+  while (out.size() < max) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  if (out.size() > max) out.resize(max);
+  return out;
+}
+
+void Info(proto::Reader& r) {
+  uint32_t id = 0;
+  if (!(r.U32(&id) && r.done())) return SendError(id, "malformed info request");
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  std::string os = ReadSmallFile("/etc/os-release", 64 << 10);
+  if (os.empty()) os = ReadSmallFile("/usr/lib/os-release", 64 << 10);
+  Send(proto::Type::kInfoReply, proto::Writer().U32(id).Str(host).Str(os).data());
 }
 
 uint64_t UptimeMs() {
@@ -273,6 +303,8 @@ void Handle(proto::Type type, const std::string& payload) {
                                     .Str("imagesmith-agent 1")
                                     .data());
       return;
+    case proto::Type::kInfo:
+      return Info(r);
     case proto::Type::kExec:
       return Exec(r);
     case proto::Type::kPutBegin:
@@ -299,38 +331,14 @@ void Handle(proto::Type type, const std::string& payload) {
 
 }  // namespace
 
-int main() {
-  signal(SIGPIPE, SIG_IGN);
-  std::string port;
-  // The port appears when the virtio driver binds; poll for it.
-  for (int i = 0;; ++i) {
-    port = FindPort();
-    if (!port.empty()) {
-      g_port = open(port.c_str(), O_RDWR | O_CLOEXEC);
-      if (g_port >= 0) break;
-    }
-    if (i == 0) {
-      // virtio_console is a module in Debian's kernels; udev loads it only
-      // at coldplug, seconds later. Load it now instead.
-      pid_t m = fork();
-      if (m == 0) {
-        char* const args[] = {const_cast<char*>("modprobe"), const_cast<char*>("-q"),
-                              const_cast<char*>("virtio_console"), nullptr};
-        char* const envp[] = {const_cast<char*>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"), nullptr};
-        execve("/sbin/modprobe", args, envp);
-        execve("/usr/sbin/modprobe", args, envp);
-        _exit(127);
-      }
-      if (m > 0) waitpid(m, nullptr, 0);
-      continue;
-    }
-    if (i % 200 == 0) Log("waiting for the virtio-serial port " + std::string(proto::kPortName));
-    usleep(20000);
-  }
+namespace {
+
+// Serves one port until the process dies.
+[[noreturn]] void Serve(const std::string& port) {
   Log("serving on " + port);
   proto::Decoder dec;
   uint64_t skip = 0;  // bytes of an oversize frame still to discard
-  char buf[64 << 10];
+  static char buf[64 << 10];
   for (;;) {
     ssize_t n = read(g_port, buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
@@ -363,5 +371,62 @@ int main() {
       }
       Handle(type, payload);
     }
+  }
+}
+
+}  // namespace
+
+int main() {
+  signal(SIGPIPE, SIG_IGN);
+  // The supervisor: one server process per port, started when the port
+  // appears and again when its server dies (a server only ends by a crash).
+  std::vector<std::pair<std::string, pid_t>> servers;  // "name=/dev/vportNpM", pid
+  for (int i = 0;; ++i) {
+    for (const std::string& entry : FindPorts()) {
+      bool served = false;
+      for (auto& [name, pid] : servers) served = served || name == entry;
+      if (served) continue;
+      std::string dev = entry.substr(entry.find('=') + 1);
+      int fd = open(dev.c_str(), O_RDWR | O_CLOEXEC);
+      if (fd < 0) continue;
+      pid_t pid = fork();
+      if (pid == 0) {
+        g_port = fd;
+        Serve(entry);
+      }
+      close(fd);
+      if (pid > 0) servers.emplace_back(entry, pid);
+    }
+    int status = 0;
+    for (pid_t dead; (dead = waitpid(-1, &status, WNOHANG)) > 0;) {
+      for (size_t k = 0; k < servers.size(); ++k) {
+        if (servers[k].second == dead) {
+          Log("the server of " + servers[k].first + " ended; starting it again");
+          servers.erase(servers.begin() + static_cast<long>(k));
+          break;
+        }
+      }
+    }
+    if (i == 0 && servers.empty()) {
+      // virtio_console is a module in Debian's kernels; udev loads it only
+      // at coldplug, seconds later. Load it now instead.
+      pid_t m = fork();
+      if (m == 0) {
+        char* const args[] = {const_cast<char*>("modprobe"), const_cast<char*>("-q"),
+                              const_cast<char*>("virtio_console"), nullptr};
+        char* const envp[] = {const_cast<char*>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"), nullptr};
+        execve("/sbin/modprobe", args, envp);
+        execve("/usr/sbin/modprobe", args, envp);
+        _exit(127);
+      }
+      if (m > 0) waitpid(m, nullptr, 0);
+      continue;
+    }
+    if (servers.empty() && i % 200 == 0) {
+      Log("waiting for the virtio-serial port " + std::string(proto::kPortName));
+    }
+    // Ports come within moments of each other; after the first second the
+    // supervisor only looks for dead servers and late ports now and then.
+    usleep(servers.empty() || i < 50 ? 20000 : 500000);
   }
 }
