@@ -9,6 +9,10 @@
 #include "api/provider_util.h"
 #include "base/strings.h"
 #include "batch/controller.h"
+#include "builder/distribute.h"
+#include "fleet/regional_disks.h"
+#include "gallery/publish.h"
+#include "store/store.h"
 
 namespace imagesmith::api {
 
@@ -288,6 +292,38 @@ class TaskProvider final : public Provider {
   }
 };
 
+// qemu nodes boot from the image's regional disk (fleet/regional_disks.h),
+// written from the store the first time a node of that image and region
+// needs it.
+batch::NodeDisks RegionalNodeDisks(Services& s) {
+  auto disks = std::make_shared<fleet::RegionalDisks>(*s.env, s.data_dir + "/fleet");
+  Services* services = &s;
+  batch::NodeDisks out;
+  out.acquire = [disks, services](const std::string& image_id, const std::string& region,
+                                  const std::string& node) -> StatusOr<std::string> {
+    return disks->Acquire(image_id, region, node, [&](const std::string& path) -> Status {
+      auto id = ResourceId::Parse(image_id);
+      if (!id.ok()) return id.status();
+      ASSIGN_OR_RETURN(Region where, Region::Parse(region));
+      std::optional<gallery::SourceImage> source;
+      RETURN_IF_ERROR(services->meta->Read([&](meta::Transaction& txn) -> Status {
+        ASSIGN_OR_RETURN(gallery::SourceImage src, gallery::ResolveImageSource(txn, *id, where));
+        source = src;
+        return Status::Ok();
+      }));
+      ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store,
+                       store::Store::Open(*services->env, services->data_dir + "/store"));
+      return build::ExportStoredImage(*services->env, *store, source->region, source->image,
+                                      disk::DiskFormat::kRaw, path, nullptr);
+    });
+  };
+  out.release = [disks](const std::string& image_id, const std::string& region,
+                        const std::string& node) {
+    (void)disks->Release(image_id, region, node);
+  };
+  return out;
+}
+
 class PoolControlHandler final : public OperationHandler {
  public:
   std::string_view Type() const override { return kPoolControlOperation; }
@@ -297,7 +333,8 @@ class PoolControlHandler final : public OperationHandler {
   OperationOutcome Run(OperationContext& ctx) override {
     Services& s = ctx.services();
     const Operation& op = ctx.operation();
-    batch::PoolController controller(*s.env, *s.meta, s.data_dir, op.target, op.id);
+    batch::PoolController controller(*s.env, *s.meta, s.data_dir, op.target, op.id,
+                                     batch::ControllerTiming::FromEnv(), RegionalNodeDisks(s));
     auto summary = controller.Run(
         ctx.cancel(), [&](std::string_view line) { ctx.Line(ProgressKind::kStatus, line); });
     OperationOutcome out;

@@ -67,9 +67,10 @@ StatusOr<fleet::NodeDriver*> ProcessDriver(Env& env, const std::string& data_dir
 }
 
 PoolController::PoolController(Env& env, meta::MetaStore& meta, std::string data_dir,
-                               ResourceId pool, std::string operation_id, ControllerTiming timing)
+                               ResourceId pool, std::string operation_id, ControllerTiming timing,
+                               NodeDisks disks)
     : impl_(std::make_unique<Impl>(env, meta, std::move(data_dir), std::move(pool),
-                                   std::move(operation_id), timing)) {}
+                                   std::move(operation_id), timing, std::move(disks))) {}
 
 PoolController::~PoolController() = default;
 
@@ -81,13 +82,14 @@ StatusOr<Json> PoolController::Run(const std::atomic<bool>& cancel,
 // ---- Impl -------------------------------------------------------------------
 
 PoolController::Impl::Impl(Env& env, meta::MetaStore& meta, std::string data_dir, ResourceId pool,
-                           std::string operation_id, ControllerTiming timing)
+                           std::string operation_id, ControllerTiming timing, NodeDisks disks)
     : env_(env),
       meta_(meta),
       data_dir_(std::move(data_dir)),
       pool_id_(std::move(pool)),
       operation_id_(std::move(operation_id)),
       timing_(timing),
+      disks_(std::move(disks)),
       runner_(timing.task_threads) {}
 
 PoolController::Impl::~Impl() { runner_.Stop(); }

@@ -68,12 +68,26 @@ struct ControllerTiming {
 StatusOr<fleet::NodeDriver*> ProcessDriver(Env& env, const std::string& data_dir,
                                            const std::string& name);
 
+// Where qemu nodes' disks come from: the api layer supplies regional disks
+// (fleet/regional_disks.h) made from the store. `acquire` returns the raw
+// disk for (image, region) and counts `node` as a user; `release` forgets
+// it. Unused by sim; without them qemu pools fail allocation.
+struct NodeDisks {
+  std::function<StatusOr<std::string>(const std::string& image_id, const std::string& region,
+                                      const std::string& node)>
+      acquire;
+  std::function<void(const std::string& image_id, const std::string& region,
+                     const std::string& node)>
+      release;
+};
+
 class PoolController {
  public:
   // `operation_id`: the durable operation this controller is the work of;
   // the pool record names it while the controller runs.
   PoolController(Env& env, meta::MetaStore& meta, std::string data_dir, ResourceId pool,
-                 std::string operation_id, ControllerTiming timing = ControllerTiming::FromEnv());
+                 std::string operation_id, ControllerTiming timing = ControllerTiming::FromEnv(),
+                 NodeDisks disks = {});
   PoolController(const PoolController&) = delete;
   PoolController& operator=(const PoolController&) = delete;
   ~PoolController();

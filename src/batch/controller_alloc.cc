@@ -203,8 +203,27 @@ void PoolController::Impl::Allocate(Snapshot& snap, Changes& changes) {
         next.Set("uefi", Json::Bool(image.uefi));
         next.Set("bootStartUs", Json::Int(now));
         (void)env_.CreateDirs(NodeDir(name));
+        if (driver_->Name() == "qemu") {
+          StatusOr<std::string> disk =
+              disks_.acquire ? disks_.acquire(image.image_id, snap.pool.location, name)
+                             : StatusOr<std::string>(UnimplementedError(
+                                   "this process cannot make regional disks for qemu nodes"));
+          if (!disk.ok()) {
+            (void)env_.RemoveAll(NodeDir(name));
+            add_error("AllocationFailed", "the disk of " + image.image_id + " in " +
+                                              snap.pool.location +
+                                              " could not be made: " + disk.status().message());
+            failed = true;
+            break;
+          }
+          next.Set("disk", Json::String(*disk));
+          next.Set("diskRegion", Json::String(snap.pool.location));
+        }
         auto runtime = driver_->Create(SpecOf(node, snap));
         if (!runtime.ok()) {
+          if (disks_.release && driver_->Name() == "qemu") {
+            disks_.release(image.image_id, snap.pool.location, name);
+          }
           (void)env_.RemoveAll(NodeDir(name));
           add_error("AllocationFailed", "creating a node with the " + std::string(driver_->Name()) +
                                             " driver failed: " + runtime.status().message());

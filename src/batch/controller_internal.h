@@ -73,7 +73,7 @@ class TaskRunner {
 class PoolController::Impl {
  public:
   Impl(Env& env, meta::MetaStore& meta, std::string data_dir, ResourceId pool,
-       std::string operation_id, ControllerTiming timing);
+       std::string operation_id, ControllerTiming timing, NodeDisks disks);
   ~Impl();
   StatusOr<Json> Run(const std::atomic<bool>& cancel,
                      const std::function<void(std::string_view)>& status);
@@ -132,6 +132,7 @@ class PoolController::Impl {
   const ResourceId pool_id_;
   const std::string operation_id_;
   const ControllerTiming timing_;
+  const NodeDisks disks_;
   fleet::NodeDriver* driver_ = nullptr;
   std::map<std::string, size_t> node_index_;  // node name -> Snapshot::nodes index
   std::set<std::string> adopted_;             // nodes this controller created or adopted

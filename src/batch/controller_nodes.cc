@@ -219,6 +219,10 @@ fleet::NodeSpec PoolController::Impl::SpecOf(const meta::Resource& node,
 void PoolController::Impl::RemoveNode(Snapshot& snap, Changes& changes, meta::Resource& node) {
   runner_.CancelNode(node.id.name());
   (void)driver_->Delete(node.id.name());
+  const Json& ext = JGet(node.properties, "imagesmith");
+  if (disks_.release && !JStr(ext, "disk").empty()) {
+    disks_.release(JStr(ext, "imageId"), JStr(ext, "diskRegion"), node.id.name());
+  }
   (void)env_.RemoveAll(NodeDir(node.id.name()));
   JObj(node.properties, "imagesmith").Set("removed", Json::Bool(true));
   changes.deleted_nodes.push_back(node.id);
