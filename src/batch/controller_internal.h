@@ -47,6 +47,8 @@ class TaskRunner {
   void CancelNode(const std::string& node);
   void CancelAll();
   size_t InFlight() const;
+  // The keys of queued and running work.
+  std::vector<std::string> Keys() const;
   // Cancels everything and joins the threads.
   void Stop();
 

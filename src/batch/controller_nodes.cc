@@ -158,6 +158,13 @@ void TaskRunner::CancelAll() {
   for (auto& [key, item] : items_) item.cancel->store(true);
 }
 
+std::vector<std::string> TaskRunner::Keys() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [key, item] : items_) out.push_back(key);
+  return out;
+}
+
 size_t TaskRunner::InFlight() const {
   std::lock_guard lock(mu_);
   return items_.size() + done_.size();
@@ -381,6 +388,12 @@ void PoolController::Impl::AdoptNodes(Snapshot& snap, Changes& changes) {
       n.properties.Set("errors", errors);
       SetNodeState(snap, changes, n, "unusable");
     }
+  }
+  // Tasks whose records are gone (their job was deleted) are stopped.
+  std::set<std::string> known;
+  for (const meta::Resource& t : snap.tasks) known.insert(t.id.ToString());
+  for (const std::string& key : runner_.Keys()) {
+    if (!StartsWith(key, "start:") && known.count(key) == 0) runner_.Cancel(key);
   }
   // Tasks the records say run but nobody here runs were lost with the
   // process that ran them: requeue them.
