@@ -318,9 +318,7 @@ batch::NodeDisks RegionalNodeDisks(Services& s) {
     });
   };
   out.release = [disks](const std::string& image_id, const std::string& region,
-                        const std::string& node) {
-    (void)disks->Release(image_id, region, node);
-  };
+                        const std::string& node) { (void)disks->Release(image_id, region, node); };
   return out;
 }
 

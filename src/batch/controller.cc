@@ -189,6 +189,9 @@ Status PoolController::Impl::Tick(bool& quiet, bool& gone, Json& summary) {
   for (size_t i = 0; i < snap.nodes.size(); ++i) node_index_[snap.nodes[i].id.name()] = i;
   ApplyCompletions(snap, changes);
   if (JStr(props, "state") == "deleting") {
+    // Nodes an earlier process made must be adopted before this driver can
+    // stop them.
+    AdoptNodes(snap, changes);
     bool done = TearDown(snap, changes);
     RETURN_IF_ERROR(Persist(snap, changes, done, quiet));
     if (done) {

@@ -366,7 +366,6 @@ bool PoolController::Impl::TearDown(Snapshot& snap, Changes& changes) {
   runner_.CancelAll();
   for (meta::Resource& n : snap.nodes) {
     if (Removed(n)) continue;
-    (void)driver_->Adopt(SpecOf(n, snap), fleet::NodeRuntime{});  // unknown nodes: no-op errors
     RemoveNode(snap, changes, n);
   }
   return runner_.InFlight() == 0;
