@@ -3,6 +3,7 @@
 // downloaded, resizes with nodeDeallocationOption, Batch's limits per image,
 // bad input, protected images and AllocationFailed / AllocationTimedOut.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include "base/json.h"
 #include "e2e_util.h"
@@ -356,6 +357,74 @@ TEST_F(BatchCliTest, DeletePoolRemovesItsNodes) {
   auto left = Env::Default()->ListDir(dir_ + "/data/batch/nodes");
   EXPECT_TRUE(!left.ok() || left->empty());
   EXPECT_EQ(Run({"batch", "pool", "show", "--pool-id", "p1"}).exit_code, 3);
+}
+
+TEST_F(BatchCliTest, KilledControllerLeavesNodesToBeAdoptedAndItsTaskRequeued) {
+  ASSERT_EQ(Run(CreatePool("p1", 1)).exit_code, 0);
+  std::string node =
+      S(RunJson({"batch", "node", "list", "--pool-id", "p1"}).array_items()[0], "id");
+  ASSERT_EQ(Run({"batch", "job", "create", "--id", "j1", "--pool-id", "p1"}).exit_code, 0);
+  ASSERT_EQ(Run({"batch", "task", "create", "--job-id", "j1", "--task-id", "t1", "--command-line",
+                 "sleep 4 && echo finished"})
+                .exit_code,
+            0);
+  for (int i = 0; i < 100; ++i) {
+    if (S(RunJson({"batch", "task", "show", "--job-id", "j1", "--task-id", "t1"}), "state") ==
+        "running") {
+      break;
+    }
+    Env::Default()->SleepFor(std::chrono::milliseconds(100));
+  }
+  // The detached worker running the pool's controller: its operation's owner.
+  std::string op =
+      S(O(RunJson({"batch", "pool", "show", "--pool-id", "p1"}), "imagesmith"), "operationId");
+  ASSERT_FALSE(op.empty());
+  std::string owner = S(RunJson({"operation", "show", "--id", op}), "owner");
+  size_t colon = owner.find(':');
+  ASSERT_NE(colon, std::string::npos) << owner;
+  int pid = std::stoi(owner.substr(colon + 1));
+  ASSERT_GT(pid, 1);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  // The next command's controller adopts the node and requeues the task.
+  ASSERT_EQ(Run({"batch", "task", "create", "--job-id", "j1", "--task-id", "t2", "--command-line",
+                 "echo second"})
+                .exit_code,
+            0);
+  Json tasks = WaitForTasks("j1");
+  ASSERT_EQ(tasks.array_items().size(), 2u);
+  for (const Json& t : tasks.array_items()) {
+    EXPECT_EQ(S(t, "state"), "completed") << t.Dump();
+    EXPECT_EQ(S(O(t, "executionInfo"), "exitCode"), "0");
+    EXPECT_EQ(S(O(t, "nodeInfo"), "nodeId"), node);  // the same node, adopted
+  }
+  Json t1 = RunJson({"batch", "task", "show", "--job-id", "j1", "--task-id", "t1"});
+  EXPECT_EQ(S(O(t1, "executionInfo"), "requeueCount"), "1") << t1.Dump();
+  CliResult out = Run({"batch", "task", "file", "download", "--job-id", "j1", "--task-id", "t1",
+                       "--file-path", "stdout.txt"});
+  EXPECT_EQ(out.out, "finished\n");
+  Json nodes = RunJson({"batch", "node", "list", "--pool-id", "p1"});
+  ASSERT_EQ(nodes.array_items().size(), 1u);
+  EXPECT_EQ(S(nodes.array_items()[0], "state"), "idle");
+}
+
+TEST_F(BatchCliTest, RebootAndReimageBringTheNodeBackToIdle) {
+  ASSERT_EQ(Run(CreatePool("p1", 1, 0, {"--start-task-command-line", "echo boot"})).exit_code, 0);
+  std::string node =
+      S(RunJson({"batch", "node", "list", "--pool-id", "p1"}).array_items()[0], "id");
+  for (const char* action : {"reboot", "reimage"}) {
+    Json n = RunJson({"batch", "node", action, "--pool-id", "p1", "--node-id", node});
+    EXPECT_EQ(S(n, "state"), "idle") << action << ": " << n.Dump();
+    EXPECT_EQ(S(O(n, "startTaskInfo"), "result"), "success") << n.Dump();
+  }
+  CliResult missing =
+      Run({"batch", "node", "reboot", "--pool-id", "p1", "--node-id", "tvmps_nope"});
+  EXPECT_EQ(missing.exit_code, 3);
+  EXPECT_NE(missing.err.find("tvmps_nope"), std::string::npos) << missing.err;
+  CliResult removed = Run({"batch", "node", "delete", "--pool-id", "p1", "--node-list", node});
+  ASSERT_EQ(removed.exit_code, 0) << removed.err;
+  Json pool = RunJson({"batch", "pool", "show", "--pool-id", "p1"});
+  EXPECT_EQ(S(pool, "targetDedicatedNodes"), "0");
+  EXPECT_EQ(S(pool, "currentDedicatedNodes"), "0");
 }
 
 }  // namespace
