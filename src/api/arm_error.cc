@@ -72,6 +72,12 @@ constexpr std::string_view kExplicitCodes[] = {
     "RoleDefinitionDoesNotExist",
     "ImageTemplateRunInProgress",
     "AllocationFailed",
+    // Batch (doc/batch.md).
+    "PoolExists",
+    "JobExists",
+    "TaskExists",
+    "PoolNotResizing",
+    "PoolNotSteady",
     "OperationCanceled",
     "ServiceUnavailable",
     "GatewayTimeout",

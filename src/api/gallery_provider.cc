@@ -6,6 +6,7 @@
 #include "api/etag.h"
 #include "api/provider_util.h"
 #include "api/resource_providers.h"
+#include "batch/images.h"
 #include "gallery/resources.h"
 #include "meta/scopes.h"
 
@@ -254,7 +255,10 @@ class ImageDefinitionProvider final : public Provider {
         [&](meta::Transaction& txn) {
           return gallery::GetGallery(txn, request.id.Parent()).status();
         },
-        [&](meta::Transaction& txn) { return gallery::DeleteDefinition(txn, request.id); });
+        [&](meta::Transaction& txn) -> Status {
+          RETURN_IF_ERROR(batch::CheckImageNotInUse(txn, request.id, ForceDelete(request)));
+          return gallery::DeleteDefinition(txn, request.id);
+        });
   }
 
  private:

@@ -8,6 +8,7 @@
 #include "api/provider_util.h"
 #include "api/resource_providers.h"
 #include "base/strings.h"
+#include "batch/images.h"
 #include "gallery/publish.h"
 #include "meta/scopes.h"
 
@@ -195,7 +196,10 @@ class ManagedImageProvider final : public Provider {
     return DeleteOne(
         services, request, kImageDelete,
         [&](meta::Transaction& txn) { return meta::GetGroup(txn, request.id.Parent()).status(); },
-        [&](meta::Transaction& txn) { return gallery::DeleteManagedImage(txn, request.id); });
+        [&](meta::Transaction& txn) -> Status {
+          RETURN_IF_ERROR(batch::CheckImageNotInUse(txn, request.id, ForceDelete(request)));
+          return gallery::DeleteManagedImage(txn, request.id);
+        });
   }
 };
 

@@ -35,6 +35,11 @@ Response DeleteResponse(bool existed) {
   return out;
 }
 
+bool ForceDelete(const Request& request) {
+  auto it = request.params.find("force");
+  return it != request.params.end() && (it->second == "true" || it->second == "1");
+}
+
 Status Allow(meta::Transaction& txn, const Request& request, std::string_view action,
              const ResourceId& scope) {
   return auth::Authorize(txn, request.caller.principal, action, scope);

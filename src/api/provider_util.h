@@ -28,6 +28,10 @@ Response ListResponse(std::vector<Json> items);
 // 200 (or 204 when nothing was there) for a DELETE.
 Response DeleteResponse(bool existed);
 
+// Whether a DELETE asks to go ahead although the resource is in use
+// (params["force"] is "true", the CLI's --force): images a Batch pool uses.
+bool ForceDelete(const Request& request);
+
 // auth::Authorize for the request's caller.
 Status Allow(meta::Transaction& txn, const Request& request, std::string_view action,
              const ResourceId& scope);

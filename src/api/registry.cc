@@ -1,5 +1,6 @@
 // The built-in providers. Each resource type's provider is added here once.
 #include "api/auth_providers.h"
+#include "api/batch_internal.h"
 #include "api/provider.h"
 #include "api/resource_providers.h"
 #ifdef IMAGESMITH_HAVE_GALLERY_PUBLISH
@@ -28,6 +29,13 @@ std::unique_ptr<Registry> BuiltinRegistry() {
   registry->Add(NewRoleAssignmentProvider());
   registry->Add(NewPermissionsProvider());
   registry->Add(NewCycleCloudClusterProvider());
+#ifdef IMAGESMITH_HAVE_GALLERY_PUBLISH
+  registry->Add(NewBatchAccountProvider());
+  registry->Add(NewBatchPoolProvider());
+  registry->Add(NewBatchNodeProvider());
+  registry->Add(NewBatchJobProvider());
+  registry->Add(NewBatchTaskProvider());
+#endif
   return registry;
 }
 
@@ -35,6 +43,7 @@ void AddBuiltinHandlers(Operations& operations) {
   operations.AddHandler(NewTemplateRunHandler());
 #ifdef IMAGESMITH_HAVE_GALLERY_PUBLISH
   operations.AddHandler(sf::NewNodeTypeOperationHandler());
+  operations.AddHandler(NewPoolControlHandler());
 #endif
 }
 

@@ -16,6 +16,7 @@
 #include "api/provider_util.h"
 #include "api/resource_providers.h"
 #include "base/strings.h"
+#include "batch/images.h"
 #include "gallery/publish.h"
 #include "gallery/resources.h"
 #include "meta/scopes.h"
@@ -365,7 +366,8 @@ class ImageVersionProvider final : public Provider {
         [&](meta::Transaction& txn) {
           return gallery::GetDefinition(txn, request.id.Parent()).status();
         },
-        [&](meta::Transaction& txn) {
+        [&](meta::Transaction& txn) -> Status {
+          RETURN_IF_ERROR(batch::CheckImageNotInUse(txn, request.id, ForceDelete(request)));
           return gallery::DeleteVersion(txn, request.id, services.env->NowMicros());
         });
   }

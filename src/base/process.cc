@@ -36,8 +36,29 @@ uint64_t ProcessStartTicks(int pid) {
   return v;
 }
 
+namespace {
+
+// Whether /proc/PID/stat says the process has exited and waits to be reaped
+// (state Z) or is dying (X): killed, but its parent (often init, for a
+// detached worker) has not collected it yet.
+bool Exited(int pid) {
+  int fd = ::open(("/proc/" + std::to_string(pid) + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[1024];
+  ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+  ::close(fd);
+  if (n <= 0) return false;
+  std::string_view s(buf, static_cast<size_t>(n));
+  size_t p = s.rfind(')');
+  if (p == std::string_view::npos || p + 2 >= s.size()) return false;
+  return s[p + 2] == 'Z' || s[p + 2] == 'X';
+}
+
+}  // namespace
+
 bool ProcessAlive(int pid, uint64_t start_ticks) {
   if (pid <= 0) return false;
+  if (Exited(pid)) return false;
   if (start_ticks == 0) return ::kill(pid, 0) == 0 || errno == EPERM;
   uint64_t now = ProcessStartTicks(pid);
   return now != 0 && now == start_ticks;

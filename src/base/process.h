@@ -14,6 +14,7 @@ namespace imagesmith {
 uint64_t ProcessStartTicks(int pid);
 // Whether the process `pid` that started at `start_ticks` still runs. A
 // start_ticks of 0 (recorded by an older imagesmith) checks the pid only.
+// An exited process not yet reaped by its parent (a zombie) does not run.
 bool ProcessAlive(int pid, uint64_t start_ticks);
 // "<pid>.<start ticks>" for this process.
 std::string SelfTag();

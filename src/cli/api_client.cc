@@ -52,8 +52,10 @@ std::vector<Json> PrintableItems(const api::Response& response) {
   return out;
 }
 
-Status DeleteResource(ApiClient& client, const ResourceId& id) {
-  ASSIGN_OR_RETURN(api::Response r, client.Call(MakeRequest(api::Verb::kDelete, id)));
+Status DeleteResource(ApiClient& client, const ResourceId& id, bool force) {
+  api::Request req = MakeRequest(api::Verb::kDelete, id);
+  if (force) req.params["force"] = "true";
+  ASSIGN_OR_RETURN(api::Response r, client.Call(std::move(req)));
   if (r.http_status == 204) return client.Call(MakeRequest(api::Verb::kGet, id)).status();
   return Status::Ok();
 }

@@ -53,6 +53,8 @@ std::vector<Json> PrintableItems(const api::Response& response);
 
 // DELETE of `id`; the CLI reports deleting something that does not exist
 // as the NotFound error a GET of it gives (the API answers 204).
-Status DeleteResource(ApiClient& client, const ResourceId& id);
+// With `force`, params["force"] = "true": delete although a Batch pool
+// uses the image.
+Status DeleteResource(ApiClient& client, const ResourceId& id, bool force = false);
 
 }  // namespace imagesmith::cli

@@ -130,5 +130,6 @@ void RegisterIdentityCommands(CommandRegistry& registry);       // cli/identity_
 void RegisterServeCommands(CommandRegistry& registry);          // cli/serve_commands.cc
 void RegisterSfCommands(CommandRegistry& registry);             // cli/sf_commands.cc
 void RegisterCycleCloudCommands(CommandRegistry& registry);     // cli/cyclecloud_commands.cc
+void RegisterBatchCommands(CommandRegistry& registry);          // cli/batch_commands.cc
 
 }  // namespace imagesmith::cli

@@ -111,7 +111,7 @@ int RunDelete(const ParsedArgs& args, CommandContext& ctx) {
   if (Status s = CheckNames(args); !s.ok()) return ReportError(s, ctx);
   auto client = ApiClient::Open(*ctx.env);
   if (!client.ok()) return ReportError(client.status(), ctx);
-  Status s = DeleteResource(*client, ImageOf(*client, args));
+  Status s = DeleteResource(*client, ImageOf(*client, args), args.Has("force"));
   if (!s.ok()) return ReportError(s, ctx);
   return 0;
 }
@@ -158,10 +158,13 @@ void RegisterImageCommands(CommandRegistry& registry) {
   optional_group.required = false;
   registry.Add(Spec("image list", "List managed images (in a group, or everywhere).", "",
                     {optional_group}, {"imagesmith image list -o table"}, RunList));
-  registry.Add(Spec("image delete", "Delete a managed image.",
-                    "Versions published from it keep their own copy.",
-                    {group, name, {"yes", 'y', "", "Accepted for az compatibility."}},
-                    {"imagesmith image delete -g images -n debian12-img"}, RunDelete));
+  registry.Add(Spec(
+      "image delete", "Delete a managed image.", "Versions published from it keep their own copy.",
+      {group,
+       name,
+       {"yes", 'y', "", "Accepted for az compatibility."},
+       {"force", 0, "", "Delete although Batch pools use it (their next allocation fails)."}},
+      {"imagesmith image delete -g images -n debian12-img"}, RunDelete));
 }
 
 }  // namespace imagesmith::cli

@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
   RegisterExportCommands(registry);        // after the image and sig groups exist
   RegisterImageBuilderCommands(registry);  // az image builder, under the image group
 #endif
+#ifdef IMAGESMITH_HAVE_BATCH
+  RegisterBatchCommands(registry);
+#endif
   RegisterAuthCommands(registry);  // after the account group exists
   RegisterIdentityCommands(registry);
   RegisterCycleCloudCommands(registry);

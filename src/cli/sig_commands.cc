@@ -138,9 +138,9 @@ int CallAndPrint(ApiClient& client, api::Request request, bool list, Json (*row)
   return 0;
 }
 
-int DeleteAndReport(const ParsedArgs&, CommandContext& ctx, ApiClient& client,
+int DeleteAndReport(const ParsedArgs& args, CommandContext& ctx, ApiClient& client,
                     const ResourceId& id) {
-  Status s = DeleteResource(client, id);
+  Status s = DeleteResource(client, id, args.Has("force"));
   if (!s.ok()) return ReportError(s, ctx);
   return 0;
 }
@@ -609,6 +609,8 @@ void RegisterSigCommands(CommandRegistry& registry) {
                             false,      false};
   const OptionSpec description{"description", 0, "TEXT", "Description.", false, false};
   const OptionSpec yes{"yes", 'y', "", "Do not ask for confirmation (az compatibility)."};
+  const OptionSpec force{"force", 0, "",
+                         "Delete although Batch pools use it (their next allocation fails)."};
 
   registry.Add(Spec("sig create", "Create a gallery (or update its description and tags).",
                     "Gallery names are 1-80 letters, digits, underscores and periods, not "
@@ -658,7 +660,7 @@ void RegisterSigCommands(CommandRegistry& registry) {
                     RunDefinitionList));
   registry.Add(Spec("sig image-definition delete", "Delete an image definition without versions.",
                     "A definition that still holds versions is not deleted; the error lists them.",
-                    {GroupOpt(), GalleryOpt(), DefinitionOpt(), yes},
+                    {GroupOpt(), GalleryOpt(), DefinitionOpt(), yes, force},
                     {"imagesmith sig image-definition delete -g images -r myGallery -i debian12"},
                     RunDefinitionDelete));
 
@@ -744,7 +746,7 @@ void RegisterSigCommands(CommandRegistry& registry) {
   registry.Add(Spec("sig image-version delete", "Delete an image version.",
                     "Refused before the end-of-life date when blockDeletionBeforeEndOfLife is "
                     "set. The image's bytes go at the next store gc.",
-                    {GroupOpt(), GalleryOpt(), DefinitionOpt(), VersionOpt(), yes},
+                    {GroupOpt(), GalleryOpt(), DefinitionOpt(), VersionOpt(), yes, force},
                     {"imagesmith sig image-version delete -g images -r myGallery -i debian12 -e "
                      "1.0.0"},
                     RunVersionDelete));

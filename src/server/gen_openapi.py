@@ -27,6 +27,11 @@ PARAMS = {
     "tenant": "The tenant (directory) ID.",
     "clusterName": "The Service Fabric managed cluster's name.",
     "nodeTypeName": "The node type's name.",
+    "accountName": "The Batch account's name.",
+    "poolName": "The Batch pool's id.",
+    "nodeId": "The node's id (tvmps_...).",
+    "jobName": "The Batch job's id.",
+    "taskName": "The Batch task's id.",
 }
 
 
@@ -230,6 +235,33 @@ for action, name, summary in [
         ("cancelRollout", "NodeTypes_CancelRollout", "Cancel the rollout in progress."),
         ("rolloutHistory", "NodeTypes_RolloutHistory", "The last 5 rollouts, newest first.")]:
     paths[SF + "/{clusterName}/nodeTypes/{nodeTypeName}/" + action] = action_op(name, "node type", np_, summary)
+# Batch accounts, pools, nodes, jobs and tasks (doc/batch.md).
+BA = RG + "/providers/Microsoft.Batch/batchAccounts"
+bap = ["subscriptionId", "resourceGroupName", "accountName"]
+paths[SUB + "/providers/Microsoft.Batch/batchAccounts"] = list_op("BatchAccount_List", "Batch account", ["subscriptionId"])
+paths[BA] = list_op("BatchAccount_ListByResourceGroup", "Batch account", ["subscriptionId", "resourceGroupName"])
+paths[BA + "/{accountName}"] = resource_ops("BatchAccount", "Batch account", bap)
+P = BA + "/{accountName}/pools"
+pp = bap + ["poolName"]
+paths[P] = list_op("Pool_ListByBatchAccount", "Batch pool", bap)
+paths[P + "/{poolName}"] = resource_ops("Pool", "Batch pool", pp, patch=False)
+paths[P + "/{poolName}/resize"] = action_op("Pool_Resize", "Batch pool", pp,
+                                            "Change the target node counts (body: targetDedicatedNodes, targetLowPriorityNodes, resizeTimeout, nodeDeallocationOption).")
+paths[P + "/{poolName}/stopResize"] = action_op("Pool_StopResize", "Batch pool", pp, "Stop the pool's resize (ResizeStopped).")
+paths[P + "/{poolName}/nodes"] = list_op("ComputeNode_List", "Batch node", pp)
+np_ = pp + ["nodeId"]
+paths[P + "/{poolName}/nodes/{nodeId}"] = resource_ops("ComputeNode", "Batch node", np_, put=False, patch=False)
+paths[P + "/{poolName}/nodes/{nodeId}/reboot"] = action_op("ComputeNode_Reboot", "Batch node", np_, "Reboot the node.")
+paths[P + "/{poolName}/nodes/{nodeId}/reimage"] = action_op("ComputeNode_Reimage", "Batch node", np_, "Reimage the node.")
+J = BA + "/{accountName}/jobs"
+jp = bap + ["jobName"]
+paths[J] = list_op("Job_List", "Batch job", bap)
+paths[J + "/{jobName}"] = resource_ops("Job", "Batch job", jp, patch=False)
+paths[J + "/{jobName}/tasks"] = list_op("Task_List", "Batch task", jp)
+tkp = jp + ["taskName"]
+paths[J + "/{jobName}/tasks/{taskName}"] = resource_ops("Task", "Batch task", tkp, patch=False)
+paths[J + "/{jobName}/tasks/{taskName}/getFile"] = action_op("Task_GetFile", "Batch task", tkp,
+                                                             "A task file's text (body: {filePath: stdout.txt | stderr.txt}).")
 
 OPS = SUB + "/providers/Microsoft.VirtualMachineImages/locations/{location}"
 opp = [param("subscriptionId"), param("location"), param("operationId"), param("apiVersion")]
@@ -280,6 +312,9 @@ doc = {
         ("image template", "Image Builder templates."), ("run output", "A template run's outputs."),
         ("role assignment", "Role assignments (Owner, Contributor, Reader) at a scope."),
         ("user-assigned identity", "Managed identities that templates name."),
+        ("Batch account", "Batch accounts (core quotas)."), ("Batch pool", "Batch pools."),
+        ("Batch node", "The nodes of a Batch pool."), ("Batch job", "Batch jobs."),
+        ("Batch task", "Batch tasks."),
         ("Operation", "Durable operations.")]],
     "paths": paths,
     "components": {
