@@ -3,6 +3,9 @@
 #include "api/provider.h"
 #include "api/resource_providers.h"
 #include "api/template_provider.h"
+#ifdef IMAGESMITH_HAVE_GALLERY_PUBLISH
+#include "api/version_replication.h"
+#endif
 
 namespace imagesmith::api {
 
@@ -23,6 +26,11 @@ std::unique_ptr<Registry> BuiltinRegistry() {
   return registry;
 }
 
-void AddBuiltinHandlers(Operations& operations) { operations.AddHandler(NewTemplateRunHandler()); }
+void AddBuiltinHandlers(Operations& operations) {
+  operations.AddHandler(NewTemplateRunHandler());
+#ifdef IMAGESMITH_HAVE_GALLERY_PUBLISH
+  operations.AddHandler(NewVersionReplicationHandler());
+#endif
+}
 
 }  // namespace imagesmith::api

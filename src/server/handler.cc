@@ -10,6 +10,7 @@
 
 #include "api/arm_error.h"
 #include "auth/crypto.h"
+#include "base/strings.h"
 #include "server/router.h"
 
 namespace imagesmith::server {
@@ -496,8 +497,15 @@ HttpResponse ArmHandler::Arm(const HttpRequest& request, const RequestInfo& info
     }
     std::string version;
     if (const std::string* v = request.Query("api-version")) version = *v;
+    // The namespace of the operation's ID (Operation::ArmId): a version's
+    // replication is Microsoft.Compute's, a template run
+    // Microsoft.VirtualMachineImages'.
+    std::string ns = req.id.kind() == ResourceId::Kind::kResource &&
+                             EqualsIgnoreCase(req.id.provider_namespace(), "Microsoft.Compute")
+                         ? "Microsoft.Compute"
+                         : "Microsoft.VirtualMachineImages";
     std::string base = BaseUrl(request, info) + "/subscriptions/" + req.id.subscription() +
-                       "/providers/Microsoft.VirtualMachineImages/locations/" + location;
+                       "/providers/" + ns + "/locations/" + location;
     std::string query = "?api-version=" + UrlEncode(version);
     out.headers.emplace_back("Azure-AsyncOperation",
                              base + "/operations/" + r.operation_id + query);
