@@ -160,6 +160,18 @@ class TemplateRunHandler final : public OperationHandler {
       ctx.Line(OperationContext::LineKind::kStatus, sub);
     };
     build::BuildOutcome outcome = build::RunBuild(*s.env, *t, opts, **log);
+    const bool stopped = outcome.state == build::RunState::kCanceled && ctx.stopping();
+    if (stopped) {
+      // Not canceled by anyone: the worker was stopped (SIGTERM). The run
+      // fails saying so; the operation fails with WorkerStopped.
+      outcome.state = build::RunState::kFailed;
+      outcome.message = "the worker " + op.owner +
+                        " running this build was stopped (SIGTERM or SIGINT) while " +
+                        outcome.last_sub_state +
+                        "; the run was interrupted: start it again (the step cache keeps the "
+                        "finished steps)";
+      (*log)->Info(outcome.message);
+    }
 
     // errorHandling: keep the workspace of a failed customization on abort.
     bool customizer_failure =
@@ -253,8 +265,10 @@ class TemplateRunHandler final : public OperationHandler {
         break;
       default:
         out.status = OperationStatus::kFailed;
-        out.error = ArmError{500,
-                             state == "PartiallySucceeded" ? "PartiallySucceeded" : "BuildFailed",
+        out.error = ArmError{stopped ? 503 : 500,
+                             stopped                         ? "WorkerStopped"
+                             : state == "PartiallySucceeded" ? "PartiallySucceeded"
+                                                             : "BuildFailed",
                              "the run " + state + ": " + outcome.message,
                              "",
                              {}};

@@ -412,8 +412,15 @@ int RunInternalWorker(const ParsedArgs& args, CommandContext& ctx) {
   auto local = OpenApi(ctx);
   if (!local.ok()) return ReportApiError(local.status(), ctx);
   static std::atomic<bool> stop{false};
+  // Stop() is one atomic store: safe in a signal handler. The operation
+  // running now is stopped and handed back (Operations::Stop).
+  static api::Operations* operations = nullptr;
+  operations = (*local)->operations.get();
   struct sigaction sa {};
-  sa.sa_handler = [](int) { stop.store(true); };
+  sa.sa_handler = [](int) {
+    stop.store(true);
+    if (operations != nullptr) operations->Stop();
+  };
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);

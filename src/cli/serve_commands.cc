@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -94,6 +95,8 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
   options.request_timeout_ms = *request_timeout * 1000;
   auto workers = IntFlag(args, "workers", 1, 0, 64);
   if (!workers.ok()) return ReportError(workers.status(), ctx);
+  auto shutdown_timeout = IntFlag(args, "shutdown-timeout", 30, 0, 3600);
+  if (!shutdown_timeout.ok()) return ReportError(shutdown_timeout.status(), ctx);
   auto idle_timeout = IntFlag(args, "idle-timeout", 60, 1, 86400);
   if (!idle_timeout.ok()) return ReportError(idle_timeout.status(), ctx);
   options.idle_timeout_ms = *idle_timeout * 1000;
@@ -152,10 +155,16 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
   // REST API, or by 'image-template run --no-wait') and abandoned ones.
   std::atomic<bool> stop_workers{false};
   std::vector<std::thread> worker_threads;
+  std::mutex workers_mu;
+  std::condition_variable workers_cv;
+  int workers_running = *workers;  // guarded by workers_mu
   for (int i = 0; i < *workers; ++i) {
-    worker_threads.emplace_back([&operations, &stop_workers, &ctx] {
+    worker_threads.emplace_back([&] {
       Status s = operations.Work(stop_workers, /*exit_when_idle=*/false);
       if (!s.ok()) *ctx.err << "imagesmith serve: operation worker: " << s.message() << std::endl;
+      std::lock_guard<std::mutex> lock(workers_mu);
+      --workers_running;
+      workers_cv.notify_all();
     });
   }
 
@@ -171,12 +180,32 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
   sigwait(&stop, &sig);
   *ctx.err << "imagesmith serve: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
            << ": finishing requests in flight" << std::endl;
-  (*http)->Shutdown();
-  // Workers finish the operation they hold and record its outcome, which
-  // releases its lease; they claim nothing new.
+  // The operation workers stop at once, in parallel with the requests in
+  // flight: they claim nothing new and cancel what they run; a resumable
+  // operation is handed back (another worker takes it without waiting for
+  // the lease), any other fails with WorkerStopped (Operations::Stop).
   stop_workers.store(true);
+  operations.Stop();
+  (*http)->Shutdown();
+  bool workers_done = true;
   if (!worker_threads.empty()) {
-    *ctx.err << "imagesmith serve: waiting for the operation workers" << std::endl;
+    *ctx.err << "imagesmith serve: stopping the operation workers (up to " << *shutdown_timeout
+             << " s)" << std::endl;
+    std::unique_lock<std::mutex> lock(workers_mu);
+    workers_done = workers_cv.wait_for(lock, std::chrono::seconds(*shutdown_timeout),
+                                       [&] { return workers_running == 0; });
+  }
+  if (!workers_done) {
+    // A handler that does not stop in time: release what this process holds
+    // and exit without waiting for it (its threads die with the process).
+    auto released = operations.ReleaseHeld();
+    *ctx.err << "imagesmith serve: the operation workers did not stop within " << *shutdown_timeout
+             << " s; released "
+             << (released.ok() ? std::to_string(*released) : released.status().message())
+             << " operation(s) for other workers; stopped" << std::endl;
+    if (log_fd > STDERR_FILENO) ::close(log_fd);
+    ctx.out->flush();
+    std::_Exit(0);
   }
   for (std::thread& t : worker_threads) t.join();
   if (log_fd > STDERR_FILENO) ::close(log_fd);
@@ -197,8 +226,9 @@ void RegisterServeCommands(CommandRegistry& registry) {
           "line on stdout once it accepts connections; logs one JSON line per request on\n"
           "stderr (or --access-log FILE). It also runs --workers operation workers (template\n"
           "runs started through the API). SIGTERM or SIGINT stops it gracefully: requests\n"
-          "in flight finish, workers finish their operation, then it exits 0. See\n"
-          "doc/server.md.",
+          "in flight finish; running operations are stopped and handed back to other\n"
+          "workers (or failed with WorkerStopped when they cannot be resumed); then it\n"
+          "exits 0. See doc/server.md.",
       .args_usage = "",
       .min_positionals = 0,
       .max_positionals = 0,
@@ -221,6 +251,9 @@ void RegisterServeCommands(CommandRegistry& registry) {
                "Time a client has to send a whole request (default 30; then 408)."},
               {"idle-timeout", 0, "SECONDS",
                "Idle keep-alive connections are closed after this (default 60)."},
+              {"shutdown-timeout", 0, "SECONDS",
+               "On SIGTERM, how long operation workers get to stop their work before "
+               "the server releases it and exits (default 30)."},
           },
       .examples = {"imagesmith serve", "imagesmith serve --listen 127.0.0.1:0",
                    "imagesmith serve --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem"},
