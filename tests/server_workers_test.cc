@@ -228,5 +228,59 @@ TEST_F(ServeWorkersTest, TwoServersShareTheWorkAndTheSurvivorTakesOverFromAKille
   EXPECT_EQ(b->Wait(60000), 0) << b->Stderr();
 }
 
+// `sig image-version create --no-wait` answers at once; the replication
+// waits for a worker. The CLI process does not start one when a server with
+// workers runs on the data directory: the server's worker runs it.
+TEST_F(ServeWorkersTest, NoWaitLeavesTheReplicationToTheRunningServer) {
+  auto serve = Serve();
+  ASSERT_TRUE(serve->ok());
+  MakeBasics(*serve);
+  CliResult queued =
+      Cli({"sig", "image-version", "create", "-g", "rg", "-r", "gal", "-i", "deb", "-e", "1.0.0",
+           "--managed-image", "img", "--target-regions", "eastus", "westus2", "--no-wait"});
+  ASSERT_EQ(queued.exit_code, 0) << queued.err;
+  EXPECT_EQ(ParseJson(queued.out)->Find("properties")->Find("provisioningState")->string_value(),
+            "Creating");
+  EXPECT_NE(queued.err.find("the running worker"), std::string::npos) << queued.err;
+  std::string version = Definition() + "/versions/1.0.0";
+  Json op;
+  for (int i = 0; i < 300; ++i) {
+    CliResult list = Cli({"operation", "list", "--target", version});
+    ASSERT_EQ(list.exit_code, 0) << list.err;
+    auto ops = ParseJson(list.out);
+    ASSERT_TRUE(ops.ok() && ops->array_items().size() == 1) << list.out;
+    op = ops->array_items()[0];
+    if (op.Find("status")->string_value() != "InProgress") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(op.Find("status")->string_value(), "Succeeded") << op.Dump();
+  EXPECT_NE(op.Find("finishedBy")->string_value().find(":" + std::to_string(serve->pid()) + ":"),
+            std::string::npos)
+      << op.Dump();
+  EXPECT_FALSE(Env::Default()->FileExists(home_ + "/worker.log"))
+      << "no detached worker was started";
+  EXPECT_EQ(VersionState(*serve, "1.0.0"), "Succeeded Completed Completed");
+}
+
+// With no worker on the data directory (a server with --workers 0), the
+// command starts a detached worker that runs it and exits.
+TEST_F(ServeWorkersTest, NoWaitWithoutAWorkerStartsADetachedOne) {
+  auto serve = std::make_unique<ServeProcess>(
+      home_, std::vector<std::string>{"--access-log", "off", "--workers", "0"});
+  ASSERT_TRUE(serve->ok()) << serve->Stderr();
+  MakeBasics(*serve);
+  CliResult queued = Cli({"sig", "image-version", "create", "-g", "rg", "-r", "gal", "-i", "deb",
+                          "-e", "1.0.0", "--managed-image", "img", "--no-wait"});
+  ASSERT_EQ(queued.exit_code, 0) << queued.err;
+  EXPECT_EQ(queued.err.find("the running worker"), std::string::npos) << queued.err;
+  std::string state;
+  for (int i = 0; i < 300 && state != "Succeeded Completed"; ++i) {
+    state = VersionState(*serve, "1.0.0");
+    if (state != "Succeeded Completed") std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(state, "Succeeded Completed");
+  EXPECT_TRUE(Env::Default()->FileExists(home_ + "/worker.log"));
+}
+
 }  // namespace
 }  // namespace imagesmith::e2e

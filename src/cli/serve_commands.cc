@@ -19,6 +19,7 @@
 
 #include "api/local.h"
 #include "api/operations.h"
+#include "api/worker_presence.h"
 #include "base/strings.h"
 #include "cli/command.h"
 #include "server/access_log.h"
@@ -168,6 +169,15 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
     });
   }
 
+  // Announced while it takes work, so --no-wait commands on this data
+  // directory leave their operations to it (api/worker_presence.h).
+  std::unique_ptr<api::WorkerPresence> presence;
+  if (*workers > 0) {
+    auto p = api::WorkerPresence::Announce((*local)->services.data_dir, operations.worker_id());
+    if (!p.ok()) return ReportError(p.status(), ctx);
+    presence = std::move(*p);
+  }
+
   Json ready = Json::MakeObject();
   ready.Set("listen", Json::String((*http)->address()));
   ready.Set("url", Json::String(std::string((*http)->tls() ? "https" : "http") + "://" +
@@ -184,6 +194,7 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
   // flight: they claim nothing new and cancel what they run; a resumable
   // operation is handed back (another worker takes it without waiting for
   // the lease), any other fails with WorkerStopped (Operations::Stop).
+  presence.reset();
   stop_workers.store(true);
   operations.Stop();
   (*http)->Shutdown();
