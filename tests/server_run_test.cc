@@ -114,6 +114,16 @@ TEST_F(ServeRunTest, RunAsynchronouslyPollToSucceededAndFindTheVersion) {
   std::string location = run.Header("location");
   ClientResponse result = Call(serve, "GET", location.substr(location.find("/subscriptions/")));
   EXPECT_EQ(result.status, 200) << result.body;
+  // /metrics has the run's phase durations (first scrape: nothing cached).
+  ClientResponse metrics = Call(serve, "GET", "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  for (const char* phase : {"source", "customize", "generalize", "disk", "distribute"}) {
+    EXPECT_NE(metrics.body.find("imagesmith_build_phase_duration_seconds_count{phase=\"" +
+                                std::string(phase) + "\"} 1"),
+              std::string::npos)
+        << phase << "\n"
+        << metrics.body;
+  }
   serve.Signal(SIGTERM);
   EXPECT_EQ(serve.Wait(), 0);
 }

@@ -3,6 +3,7 @@
 // to date, the outcome and runOutputs recorded, and -- when the worker that
 // ran it died -- the run marked Failed and what it left half-done removed.
 #include <atomic>
+#include <cstdio>
 
 #include "api/template_internal.h"
 #include "api/template_provider.h"
@@ -246,6 +247,14 @@ class TemplateRunHandler final : public OperationHandler {
     out.result.Set("message", Json::String(outcome.message));
     out.result.Set("runId", Json::String(run_id));
     out.result.Set("customizationLog", Json::String(run_dir + "/customization.log"));
+    // Read by /metrics (imagesmith_build_phase_duration_seconds).
+    Json phases = Json::MakeObject();
+    for (const auto& [phase, seconds] : outcome.phase_seconds) {
+      char text[32];
+      std::snprintf(text, sizeof(text), "%.3f", seconds);
+      phases.Set(phase, Json::NumberText(text));
+    }
+    out.result.Set("phaseSeconds", phases);
     if (!recorded.ok()) {
       out.status = OperationStatus::kFailed;
       out.error = ToArmError(recorded);

@@ -25,6 +25,7 @@
 #include "server/access_log.h"
 #include "server/handler.h"
 #include "server/identity.h"
+#include "server/operation_metrics.h"
 #include "server/server.h"
 #include "server/services_pool.h"
 #include "server/store_metrics.h"
@@ -43,41 +44,6 @@ StatusOr<int> IntFlag(const ParsedArgs& args, const std::string& name, int fallb
                                 std::to_string(min) + " to " + std::to_string(max));
   }
   return static_cast<int>(n);
-}
-
-// imagesmith_operations{type,state}: the operations in the database, by
-// type and status, counted at most every 10 s (the newest 10000).
-server::Metrics::Collector OperationsCollector(api::Operations& operations) {
-  struct State {
-    std::mutex mu;
-    std::chrono::steady_clock::time_point at;                       // guarded by mu
-    std::map<std::pair<std::string, std::string>, int64_t> counts;  // guarded by mu
-    bool valid = false;                                             // guarded by mu
-  };
-  auto state = std::make_shared<State>();
-  return [&operations, state](std::string* out) {
-    std::lock_guard<std::mutex> lock(state->mu);
-    auto now = std::chrono::steady_clock::now();
-    if (!state->valid || now - state->at > std::chrono::seconds(10)) {
-      auto list = operations.List(std::nullopt, 10000);
-      if (list.ok()) {
-        state->counts.clear();
-        for (const api::Operation& op : *list) {
-          ++state->counts[{op.type, std::string(api::OperationStatusName(op.status))}];
-        }
-        state->at = now;
-        state->valid = true;
-      }
-    }
-    *out +=
-        "# HELP imagesmith_operations Durable operations in the metadata database (the newest "
-        "10000), by type and status.\n";
-    *out += "# TYPE imagesmith_operations gauge\n";
-    for (const auto& [key, n] : state->counts) {
-      *out += "imagesmith_operations{type=\"" + server::PromEscape(key.first) + "\",state=\"" +
-              server::PromEscape(key.second) + "\"} " + std::to_string(n) + "\n";
-    }
-  };
 }
 
 int RunServe(const ParsedArgs& args, CommandContext& ctx) {
@@ -125,7 +91,7 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
   api::Operations& operations = *(*local)->operations;
   server::Metrics metrics;
   metrics.AddCollector(server::StoreCollector((*local)->services.data_dir));
-  metrics.AddCollector(OperationsCollector(operations));
+  metrics.AddCollector(server::OperationsCollector(operations));
   server::AccessLog access_log(log_fd);
   server::HandlerOptions handler_options;
   handler_options.verify_token = server::MakeTokenVerifier(**local);
