@@ -282,5 +282,42 @@ TEST_F(ServeWorkersTest, NoWaitWithoutAWorkerStartsADetachedOne) {
   EXPECT_TRUE(Env::Default()->FileExists(home_ + "/worker.log"));
 }
 
+// The server's read cache (HandlerOptions::cache_reads) never serves a stale
+// answer: a change by another process (the CLI) and a revoked role
+// assignment are seen by the next GET.
+TEST_F(ServeWorkersTest, ReadCacheSeesChangesFromOtherProcessesAndRevokedRoles) {
+  auto serve = Serve();
+  ASSERT_TRUE(serve->ok());
+  MakeBasics(*serve);
+  std::string gallery = Group() + "/providers/Microsoft.Compute/galleries/gal" + kGalleryVersion;
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(Call(*serve, "GET", gallery).status, 200);
+  CliResult tag = Cli({"sig", "create", "-g", "rg", "-r", "gal", "--tags", "k=v2"});
+  ASSERT_EQ(tag.exit_code, 0) << tag.err;
+  ClientResponse after = Call(*serve, "GET", gallery);
+  EXPECT_NE(after.body.find("\"v2\""), std::string::npos) << after.body;
+
+  CliResult sp = Cli({"ad", "sp", "create-for-rbac", "--name", "reader", "--role", "Reader",
+                      "--scopes", "/subscriptions/" + sub_});
+  ASSERT_EQ(sp.exit_code, 0) << sp.err;
+  auto creds = ParseJson(sp.out);
+  std::string app = creds->Find("appId")->string_value();
+  CliResult token = Cli({"account", "get-access-token", "--service-principal", "--username", app,
+                         "--password", creds->Find("password")->string_value()});
+  ASSERT_EQ(token.exit_code, 0) << token.err;
+  std::string reader =
+      "Authorization: Bearer " + ParseJson(token.out)->Find("accessToken")->string_value();
+  for (int i = 0; i < 3; ++i) {
+    auto r = Request(serve->address(), "GET", gallery, "", {reader});
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 200) << r->body;
+  }
+  CliResult revoke = Cli({"role", "assignment", "delete", "--assignee", app, "--role", "Reader",
+                          "--scope", "/subscriptions/" + sub_});
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.err;
+  auto denied = Request(serve->address(), "GET", gallery, "", {reader});
+  ASSERT_TRUE(denied.ok());
+  EXPECT_EQ(denied->status, 403) << denied->body;
+}
+
 }  // namespace
 }  // namespace imagesmith::e2e
