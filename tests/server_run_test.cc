@@ -114,6 +114,16 @@ TEST_F(ServeRunTest, RunAsynchronouslyPollToSucceededAndFindTheVersion) {
   std::string location = run.Header("location");
   ClientResponse result = Call(serve, "GET", location.substr(location.find("/subscriptions/")));
   EXPECT_EQ(result.status, 200) << result.body;
+  // /metrics has the run's phase durations (first scrape: nothing cached).
+  ClientResponse metrics = Call(serve, "GET", "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  for (const char* phase : {"source", "customize", "generalize", "disk", "distribute"}) {
+    EXPECT_NE(metrics.body.find("imagesmith_build_phase_duration_seconds_count{phase=\"" +
+                                std::string(phase) + "\"} 1"),
+              std::string::npos)
+        << phase << "\n"
+        << metrics.body;
+  }
   serve.Signal(SIGTERM);
   EXPECT_EQ(serve.Wait(), 0);
 }
@@ -146,6 +156,51 @@ TEST_F(ServeRunTest, ServerKilledMidRunAnotherServerFailsTheOperationSayingWhy) 
   ASSERT_NE(error, nullptr) << done.Dump();
   EXPECT_NE(error->Find("message")->string_value().find("killed or crashed"), std::string::npos)
       << done.Dump();
+  for (int pid : PidsWith(marker)) ::kill(pid, SIGKILL);
+}
+
+// SIGTERM mid-build: the server stops the build instead of waiting for it,
+// fails the run saying the worker was stopped (a run cannot be resumed),
+// leaves nothing InProgress, and exits 0.
+TEST_F(ServeRunTest, SigtermMidRunStopsTheBuildFailsItSayingWhyAndExits) {
+  std::string marker = "srv-term-" + std::to_string(::getpid());
+  auto serve = std::make_unique<ServeProcess>(
+      home_, std::vector<std::string>{"--access-log", "off", "--shutdown-timeout", "120"}, env_);
+  ASSERT_TRUE(serve->ok()) << serve->Stderr();
+  MakeGallery(*serve);
+  ASSERT_TRUE(Call(*serve, "PUT", Template("slow") + "?api-version=2022-07-01",
+                   TemplateBody("sh -c 'sleep 600' " + marker))
+                  .status < 300);
+  ClientResponse run = Call(*serve, "POST", Template("slow") + "/run?api-version=2022-07-01");
+  ASSERT_EQ(run.status, 202) << run.body;
+  std::string async = run.Header("azure-asyncoperation");
+  std::string id = async.substr(async.find("/operations/") + 12);
+  id = id.substr(0, id.find('?'));
+  bool running = false;
+  for (int i = 0; i < 1200 && !running; ++i) {
+    running = !PidsWith(marker).empty();
+    if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  ASSERT_TRUE(running) << "the step never ran";
+  serve->Signal(SIGTERM);
+  // The step sleeps 600 s: exiting at all means the build was stopped.
+  EXPECT_EQ(serve->Wait(300000), 0) << serve->Stderr();
+  EXPECT_TRUE(PidsWith(marker).empty()) << "the step's process outlived the server";
+  CliResult show = RunCli({"operation", "show", "--id", id}, "", env_);
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  Json op = *ParseJson(show.out);
+  EXPECT_EQ(op.Find("status")->string_value(), "Failed") << op.Dump();
+  EXPECT_EQ(op.Find("error")->Find("code")->string_value(), "WorkerStopped") << op.Dump();
+  EXPECT_NE(op.Find("error")->Find("message")->string_value().find("stopped (SIGTERM"),
+            std::string::npos)
+      << op.Dump();
+  EXPECT_TRUE(op.Find("owner")->is_null()) << op.Dump();
+  CliResult tmpl = RunCli({"image-template", "show", "-g", "imgs", "-n", "slow"}, "", env_);
+  ASSERT_EQ(tmpl.exit_code, 0) << tmpl.err;
+  Json last = *ParseJson(tmpl.out)->Find("properties")->Find("lastRunStatus");
+  EXPECT_EQ(last.Find("runState")->string_value(), "Failed") << last.Dump();
+  EXPECT_NE(last.Find("message")->string_value().find("was stopped"), std::string::npos)
+      << last.Dump();
   for (int pid : PidsWith(marker)) ::kill(pid, SIGKILL);
 }
 

@@ -1,10 +1,13 @@
 // Galleries, image definitions, image versions and managed images through
 // Registry::Dispatch, on a real SQLite database and a real store.
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "api/provider_test_util.h"
+#include "api/version_replication.h"
 #include "gallery/names.h"
+#include "gallery/resources.h"
 
 namespace imagesmith::api {
 namespace {
@@ -379,6 +382,155 @@ TEST_F(GalleryProviderTest, FiftyParallelVersionPutsEachSucceedExactlyOnce) {
   }
   // Each exactly once: a second PUT of any of them is refused.
   EXPECT_EQ(Arm(Call(Verb::kPut, VersionId("1.0.7"), VersionBody())).code, "Conflict");
+}
+
+// Replication as a durable operation (version_replication.h).
+class VersionReplicationTest : public GalleryProviderTest {
+ protected:
+  Request Put(const std::string& version, const std::string& targets, bool wait) {
+    Request r;
+    r.verb = Verb::kPut;
+    r.id = VersionId(version);
+    r.body = VersionBody(targets);
+    r.caller = owner_;
+    r.wait = wait;
+    return r;
+  }
+  // A second worker on the same database, as another process would be.
+  std::unique_ptr<Operations> OtherWorker() {
+    auto w = std::make_unique<Operations>(services_, OperationTiming(), "other-worker:1:1");
+    AddBuiltinHandlers(*w);
+    return w;
+  }
+  std::map<std::string, std::string> Replicas(const std::string& version) {
+    std::map<std::string, std::string> out;
+    Request get;
+    get.verb = Verb::kGet;
+    get.id = VersionId(version);
+    get.caller = owner_;
+    get.params["$expand"] = "ReplicationStatus";
+    auto r = Dispatch(get);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok()) return out;
+    const Json& props = *r->body.Find("properties");
+    out["provisioningState"] = props.Find("provisioningState")->string_value();
+    for (const Json& s : props.Find("replicationStatus")->Find("summary")->array_items()) {
+      auto region = Region::Parse(s.Find("region")->string_value());  // "West US 2"
+      EXPECT_TRUE(region.ok());
+      if (region.ok()) out[region->name()] = s.Find("state")->string_value();
+    }
+    return out;
+  }
+};
+
+TEST_F(VersionReplicationTest, PutWithoutWaitAnswersCreatingAndAWorkerReplicates) {
+  MakeBasics();
+  auto created = Dispatch(Put("1.0.0", R"([{"name": "eastus"}, {"name": "westus2"}])", false));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(created->http_status, 201);
+  EXPECT_EQ(created->body.Find("properties")->Find("provisioningState")->string_value(),
+            "Creating");
+  ASSERT_FALSE(created->operation_id.empty());
+  auto queued = operations_->Get(created->operation_id);
+  ASSERT_TRUE(queued.ok());
+  EXPECT_EQ(queued->type, kVersionReplicateOperation);
+  EXPECT_EQ(queued->status, OperationStatus::kInProgress);
+  EXPECT_TRUE(queued->owner.empty()) << "queued for a worker";
+  EXPECT_EQ(Replicas("1.0.0")["westus2"], "InProgress");
+
+  auto worker = OtherWorker();
+  auto ran = worker->RunOne();
+  ASSERT_TRUE(ran.ok()) << ran.status().ToString();
+  EXPECT_TRUE(*ran);
+  auto done = operations_->Get(created->operation_id);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->status, OperationStatus::kSucceeded);
+  EXPECT_EQ(done->percent_complete, 100);
+  auto replicas = Replicas("1.0.0");
+  EXPECT_EQ(replicas["provisioningState"], "Succeeded");
+  EXPECT_EQ(replicas["eastus"], "Completed");
+  EXPECT_EQ(replicas["westus2"], "Completed");
+  EXPECT_FALSE(*worker->RunOne()) << "nothing left to claim";
+}
+
+TEST_F(VersionReplicationTest, AReplicationWhoseWorkerDiedIsResumedByAnother) {
+  MakeBasics();
+  auto created = Dispatch(Put("1.0.0", R"([{"name": "eastus"}, {"name": "westus2"}])", false));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  // A worker on another host claimed it and stopped renewing its lease.
+  ASSERT_TRUE(meta_
+                  ->Update([&](meta::Transaction& txn) -> Status {
+                    ASSIGN_OR_RETURN(meta::OperationRow row,
+                                     txn.GetOperation(created->operation_id));
+                    row.owner = "elsewhere:4242:99";
+                    row.lease_expiry_us = env_.NowMicros() - 1'000'000;
+                    return txn.ReplaceOperation(row);
+                  })
+                  .ok());
+  // Resumable: reading it does not fail it.
+  auto seen = operations_->Get(created->operation_id);
+  ASSERT_TRUE(seen.ok());
+  EXPECT_EQ(seen->status, OperationStatus::kInProgress);
+
+  auto worker = OtherWorker();
+  auto ran = worker->RunOne();
+  ASSERT_TRUE(ran.ok()) << ran.status().ToString();
+  EXPECT_TRUE(*ran);
+  auto done = operations_->Get(created->operation_id);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->status, OperationStatus::kSucceeded);
+  ASSERT_EQ(done->abandoned_by.array_items().size(), 1u);
+  EXPECT_EQ(done->abandoned_by.array_items()[0].Find("worker")->string_value(),
+            "elsewhere:4242:99");
+  EXPECT_EQ(Replicas("1.0.0")["provisioningState"], "Succeeded");
+}
+
+TEST_F(VersionReplicationTest, AForegroundPutTakesTheQueuedOperationAndFinishesIt) {
+  MakeBasics();
+  auto queued = Dispatch(Put("1.0.0", R"([{"name": "eastus"}, {"name": "westus2"}])", false));
+  ASSERT_TRUE(queued.ok()) << queued.status().ToString();
+  // The same publish again, waiting (the CLI re-run): it runs the queued
+  // operation itself instead of starting a second one.
+  auto again = Dispatch(Put("1.0.0", R"([{"name": "eastus"}, {"name": "westus2"}])", true));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->http_status, 200);
+  EXPECT_EQ(again->operation_id, queued->operation_id);
+  EXPECT_EQ(again->body.Find("properties")->Find("provisioningState")->string_value(), "Succeeded");
+  auto ops = operations_->List(VersionId("1.0.0"), 10);
+  ASSERT_TRUE(ops.ok());
+  ASSERT_EQ(ops->size(), 1u);
+  EXPECT_EQ((*ops)[0].status, OperationStatus::kSucceeded);
+}
+
+TEST_F(VersionReplicationTest, PatchAddingARegionStartsAnOperationAndATagChangeDoesNot) {
+  MakeBasics();
+  ASSERT_TRUE(Dispatch(Put("1.0.0", R"([{"name": "eastus"}])", true)).ok());
+  Request tags;
+  tags.verb = Verb::kPatch;
+  tags.id = VersionId("1.0.0");
+  tags.body = Parse(R"({"tags": {"k": "v"}})");
+  tags.caller = owner_;
+  tags.wait = false;
+  auto tagged = Dispatch(tags);
+  ASSERT_TRUE(tagged.ok()) << tagged.status().ToString();
+  EXPECT_TRUE(tagged->operation_id.empty());
+
+  Request add = tags;
+  add.body = Parse(
+      R"({"properties": {"publishingProfile": {"targetRegions": [{"name": "eastus"},
+          {"name": "northeurope"}]}}})");
+  auto updating = Dispatch(add);
+  ASSERT_TRUE(updating.ok()) << updating.status().ToString();
+  EXPECT_EQ(updating->http_status, 200);
+  EXPECT_EQ(updating->body.Find("properties")->Find("provisioningState")->string_value(),
+            "Updating");
+  ASSERT_FALSE(updating->operation_id.empty());
+  auto worker = OtherWorker();
+  ASSERT_TRUE(*worker->RunOne());
+  auto replicas = Replicas("1.0.0");
+  EXPECT_EQ(replicas["provisioningState"], "Succeeded");
+  EXPECT_EQ(replicas["northeurope"], "Completed");
+  EXPECT_EQ(operations_->Get(updating->operation_id)->status, OperationStatus::kSucceeded);
 }
 
 }  // namespace

@@ -126,6 +126,8 @@ Json Operation::ToJson(bool details) const {
           lease_expiry_us > 0 && !done() ? Json::String(Time(lease_expiry_us)) : Json::Null());
     if (cancel_requested) j.Set("cancelRequested", Json::Bool(true));
     if (!abandoned_by.array_items().empty()) j.Set("abandonedBy", abandoned_by);
+    if (!handed_back_by.array_items().empty()) j.Set("handedBackBy", handed_back_by);
+    if (!finished_by.empty()) j.Set("finishedBy", Json::String(finished_by));
     j.Set("properties", result);
   }
   return j;
@@ -156,6 +158,12 @@ Operation OperationFromRow(const meta::OperationRow& row) {
     op.cancel_requested = c->bool_value();
   }
   if (const Json* a = d.Find("abandonedBy"); a != nullptr && a->is_array()) op.abandoned_by = *a;
+  if (const Json* h = d.Find("handedBackBy"); h != nullptr && h->is_array()) {
+    op.handed_back_by = *h;
+  }
+  if (const Json* f = d.Find("finishedBy"); f != nullptr && f->is_string()) {
+    op.finished_by = f->string_value();
+  }
   return op;
 }
 
@@ -177,6 +185,8 @@ meta::OperationRow OperationToRow(const Operation& op) {
   d.Set("result", op.result);
   d.Set("cancelRequested", Json::Bool(op.cancel_requested));
   d.Set("abandonedBy", op.abandoned_by);
+  if (!op.handed_back_by.array_items().empty()) d.Set("handedBackBy", op.handed_back_by);
+  if (!op.finished_by.empty()) d.Set("finishedBy", Json::String(op.finished_by));
   row.doc = std::move(d);
   return row;
 }
@@ -304,9 +314,62 @@ Status Operations::Finish(const std::string& id, const OperationOutcome& outcome
     if (op.status == OperationStatus::kSucceeded) op.percent_complete = 100;
     op.owner.clear();
     op.lease_expiry_us = 0;
+    op.finished_by = worker_id_;
     meta::OperationRow out = OperationToRow(op);
     return txn.ReplaceOperation(out);
   });
+}
+
+void Operations::Stop() { stopping_.store(true); }
+
+Status Operations::HandBack(const std::string& id, const std::string& detail) {
+  ASSIGN_OR_RETURN(Operation op, Load(id));
+  OperationHandler* handler = HandlerFor(op.type);
+  if (handler == nullptr || !handler->Resumable(op)) {
+    OperationOutcome out;
+    out.status = OperationStatus::kFailed;
+    ArmError e;
+    e.http_status = 503;
+    e.code = "WorkerStopped";
+    e.message = "the worker " + worker_id_ + " that ran operation " + id + " (" + op.type + " on " +
+                op.target.ToString() +
+                ") was stopped (SIGTERM or SIGINT) before it finished; the work was interrupted "
+                "and cannot be resumed: start it again";
+    if (!detail.empty()) e.message += " (" + detail + ")";
+    out.error = e;
+    out.result = op.result;
+    return Finish(id, out);
+  }
+  return services_.meta->Update([&](meta::Transaction& txn) {
+    ASSIGN_OR_RETURN(meta::OperationRow row, txn.GetOperation(id));
+    Operation cur = OperationFromRow(row);
+    if (cur.owner != worker_id_ || cur.done()) return Status::Ok();  // not ours any more
+    Json entry = Json::MakeObject();
+    entry.Set("worker", Json::String(worker_id_));
+    entry.Set("time", Json::String(Time(services_.env->NowMicros())));
+    cur.handed_back_by.Append(std::move(entry));
+    cur.owner.clear();
+    cur.lease_expiry_us = 0;
+    meta::OperationRow out = OperationToRow(cur);
+    return txn.ReplaceOperation(out);
+  });
+}
+
+StatusOr<int> Operations::ReleaseHeld() {
+  std::vector<std::string> held;
+  RETURN_IF_ERROR(services_.meta->Read([&](meta::Transaction& txn) {
+    ASSIGN_OR_RETURN(auto rows, txn.ListOperations("", "InProgress", 10000));
+    for (const meta::OperationRow& r : rows) {
+      if (r.owner == worker_id_) held.push_back(r.id);
+    }
+    return Status::Ok();
+  }));
+  int released = 0;
+  for (const std::string& id : held) {
+    Status s = HandBack(id, "its handler did not stop in time");
+    if (s.ok()) ++released;
+  }
+  return released;
 }
 
 StatusOr<Operation> Operations::Execute(const std::string& id, OperationContext::LineSink sink,
@@ -320,7 +383,8 @@ StatusOr<Operation> Operations::Execute(const std::string& id, OperationContext:
     return InternalError("no handler for operations of type '" + op.type + "'");
   }
 
-  std::atomic<bool> cancel{op.cancel_requested};
+  std::atomic<bool> cancel{op.cancel_requested || stopping_.load()};
+  std::atomic<bool> requested{op.cancel_requested};  // a user asked to cancel
   std::atomic<bool> lost{false};
   std::mutex mu;
   std::condition_variable cv;
@@ -336,7 +400,11 @@ StatusOr<Operation> Operations::Execute(const std::string& id, OperationContext:
     while (!done) {
       cv.wait_for(lock, std::chrono::microseconds(timing_.poll_us));
       if (done) break;
-      if (local_cancel != nullptr && local_cancel->load()) cancel.store(true);
+      if (local_cancel != nullptr && local_cancel->load()) {
+        requested.store(true);
+        cancel.store(true);
+      }
+      if (stopping_.load()) cancel.store(true);
       bool renew = services_.env->MonotonicMicros() >= next_renew;
       bool write_percent = percent_dirty && renew;
       double p = percent;
@@ -353,6 +421,7 @@ StatusOr<Operation> Operations::Execute(const std::string& id, OperationContext:
           if (write_percent) row.doc.Set("percentComplete", Json::Int(static_cast<int64_t>(p)));
           if (const Json* c = row.doc.Find("cancelRequested");
               c != nullptr && c->is_bool() && c->bool_value()) {
+            requested.store(true);
             cancel.store(true);
           }
           return txn.ReplaceOperation(row);
@@ -365,7 +434,10 @@ StatusOr<Operation> Operations::Execute(const std::string& id, OperationContext:
         (void)services_.meta->Read([&](meta::Transaction& txn) {
           ASSIGN_OR_RETURN(meta::OperationRow row, txn.GetOperation(id));
           const Json* c = row.doc.Find("cancelRequested");
-          if (c != nullptr && c->is_bool() && c->bool_value()) cancel.store(true);
+          if (c != nullptr && c->is_bool() && c->bool_value()) {
+            requested.store(true);
+            cancel.store(true);
+          }
           if (row.owner != worker_id_ || row.status != "InProgress") {
             lost.store(true);
             cancel.store(true);
@@ -377,11 +449,14 @@ StatusOr<Operation> Operations::Execute(const std::string& id, OperationContext:
     }
   });
 
-  OperationContext ctx(services_, op, cancel, std::move(sink), [&](double p) {
-    std::lock_guard<std::mutex> lock(mu);
-    percent = p;
-    percent_dirty = true;
-  });
+  OperationContext ctx(
+      services_, op, cancel, std::move(sink),
+      [&](double p) {
+        std::lock_guard<std::mutex> lock(mu);
+        percent = p;
+        percent_dirty = true;
+      },
+      &stopping_);
   OperationOutcome outcome = handler->Run(ctx);
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -392,6 +467,19 @@ StatusOr<Operation> Operations::Execute(const std::string& id, OperationContext:
   if (lost.load()) {
     return AbortedError("operation " + id + " was taken over by another worker while " +
                         worker_id_ + " ran it (its lease ran out); its outcome was not recorded");
+  }
+  if (stopping_.load() && outcome.status != OperationStatus::kSucceeded && !requested.load()) {
+    // Stopped by SIGTERM, not canceled by anyone: another worker resumes it
+    // now, or it fails saying why (HandBack).
+    OperationHandler* h = HandlerFor(op.type);
+    if (h != nullptr && h->Resumable(op)) {
+      RETURN_IF_ERROR(HandBack(id, ""));
+      return Load(id);
+    }
+    if (outcome.status == OperationStatus::kCanceled) {
+      RETURN_IF_ERROR(HandBack(id, outcome.error ? outcome.error->message : ""));
+      return Load(id);
+    }
   }
   RETURN_IF_ERROR(Finish(id, outcome));
   return Load(id);
@@ -467,6 +555,7 @@ Status Operations::Reap(const std::string& id) {
 }
 
 StatusOr<bool> Operations::RunOne() {
+  if (stopping_.load()) return false;
   std::vector<std::string> types;
   for (const auto& [type, h] : handlers_) types.push_back(std::string(h->Type()));
   std::optional<meta::OperationRow> claimed;
@@ -497,7 +586,7 @@ StatusOr<bool> Operations::RunOne() {
 
 Status Operations::Work(const std::atomic<bool>& stop, bool exit_when_idle, int64_t idle_us) {
   int failures = 0;
-  while (!stop.load()) {
+  while (!stop.load() && !stopping_.load()) {
     auto ran = RunOne();
     if (!ran.ok()) {
       // The database was busy or failed; try again after a pause. A worker

@@ -58,6 +58,12 @@ struct Operation {
   bool cancel_requested = false;
   // Workers that held the operation and died (with when their lease ended).
   Json abandoned_by = Json::MakeArray();
+  // Workers that were stopped (SIGTERM) while they held it and released it
+  // for another worker to resume ({worker, time}).
+  Json handed_back_by = Json::MakeArray();
+  // The worker that recorded the outcome ("" while InProgress, or when a
+  // reaper failed it).
+  std::string finished_by;
 
   bool done() const { return status != OperationStatus::kInProgress; }
   // Azure's async operation resource ID:
@@ -80,12 +86,14 @@ class OperationContext {
   using LineSink = std::function<void(LineKind, std::string_view)>;
 
   OperationContext(Services& services, const Operation& op, const std::atomic<bool>& cancel,
-                   LineSink sink, std::function<void(double)> set_percent)
+                   LineSink sink, std::function<void(double)> set_percent,
+                   const std::atomic<bool>* stopping = nullptr)
       : services_(services),
         op_(op),
         cancel_(cancel),
         sink_(std::move(sink)),
-        set_percent_(std::move(set_percent)) {}
+        set_percent_(std::move(set_percent)),
+        stopping_(stopping) {}
 
   Services& services() const { return services_; }
   const Operation& operation() const { return op_; }
@@ -93,6 +101,11 @@ class OperationContext {
   // the foreground caller's Ctrl-C) or the lease was lost; the handler
   // stops as soon as it can.
   const std::atomic<bool>& cancel() const { return cancel_; }
+  // Whether the worker itself is stopping (Operations::Stop, on SIGTERM):
+  // cancel() is set too, but the work was not canceled by a user; a handler
+  // says so in what it records (the worker hands a resumable operation back
+  // and fails another one with WorkerStopped).
+  bool stopping() const { return stopping_ != nullptr && stopping_->load(); }
   void Line(LineKind kind, std::string_view text) const {
     if (sink_) sink_(kind, text);
   }
@@ -107,6 +120,7 @@ class OperationContext {
   const std::atomic<bool>& cancel_;
   LineSink sink_;
   std::function<void(double)> set_percent_;
+  const std::atomic<bool>* stopping_;
 };
 
 // How an operation ended.
@@ -190,6 +204,21 @@ class Operations {
   // `exit_when_idle`, returns when nothing is left to claim.
   Status Work(const std::atomic<bool>& stop, bool exit_when_idle, int64_t idle_us = 500'000);
 
+  // Graceful stop (SIGTERM): Work returns without claiming more, and every
+  // Execute in progress sets its handler's cancel flag (with
+  // OperationContext::stopping). When a handler returns without success its
+  // operation is not left to lease expiry: a resumable one is handed back
+  // (queued again with no owner, so another worker claims it at once; the
+  // record's handedBackBy names this worker), any other is failed with code
+  // WorkerStopped naming this worker. A cancel a user asked for still ends
+  // Canceled. Thread-safe; cannot be undone.
+  void Stop();
+  bool stopping() const { return stopping_.load(); }
+  // After Stop, for a worker that cannot wait for its handlers any longer:
+  // hands back or fails (as above) every operation this worker still holds,
+  // so nothing waits for a lease to run out. Returns how many it released.
+  StatusOr<int> ReleaseHeld();
+
   // The operation; NotFound names the ID. An operation whose worker is dead
   // and whose handler cannot resume it is failed first (see Reap).
   StatusOr<Operation> Get(const std::string& id);
@@ -221,11 +250,16 @@ class Operations {
   // OnAbandoned, then fails it unless `resume`. Returns whether to run it.
   StatusOr<bool> TakeOver(Operation& op, bool resume);
   Status Finish(const std::string& id, const OperationOutcome& outcome);
+  // Stop's hand-back of an operation this worker holds: queued again when
+  // its handler can resume it, else failed with WorkerStopped (`detail` is
+  // added to the message).
+  Status HandBack(const std::string& id, const std::string& detail);
 
   Services& services_;
   const OperationTiming timing_;
   const std::string worker_id_;
   std::map<std::string, std::unique_ptr<OperationHandler>> handlers_;  // set up before use
+  std::atomic<bool> stopping_{false};
 };
 
 // Adds every built-in operation handler (registry.cc).

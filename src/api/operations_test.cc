@@ -402,5 +402,79 @@ TEST_F(OperationsTest, WaitTimesOutNamingTheOperationAndUnknownIdsAreNotFound) {
             std::string::npos);
 }
 
+// SIGTERM: a stopped worker hands a resumable operation back at once (no
+// waiting for the lease) and another worker finishes it.
+TEST_F(OperationsTest, StoppedWorkerHandsBackAResumableOperationAndAnotherFinishesIt) {
+  auto a = MakeNode("worker-a", 0, /*until_cancel=*/true, /*resumable=*/true);
+  auto op = a->ops->Enqueue(kType, Target(1), "", Json::MakeObject());
+  ASSERT_TRUE(op.ok());
+  std::thread runner([&] { EXPECT_TRUE(*a->ops->RunOne()); });
+  // Wait until it runs, then stop the worker.
+  for (int i = 0; i < 400; ++i) {
+    if (a->ops->Get(op->id)->owner == "worker-a") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  a->ops->Stop();
+  runner.join();
+  auto back = a->ops->Get(op->id);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->status, OperationStatus::kInProgress);
+  EXPECT_TRUE(back->owner.empty()) << "queued again, not held until the lease ends";
+  ASSERT_EQ(back->handed_back_by.array_items().size(), 1u);
+  EXPECT_EQ(back->handed_back_by.array_items()[0].Find("worker")->string_value(), "worker-a");
+  EXPECT_FALSE(*a->ops->RunOne()) << "a stopped worker claims nothing";
+
+  auto b = MakeNode("worker-b", 10, /*until_cancel=*/false, /*resumable=*/true);
+  EXPECT_TRUE(*b->ops->RunOne());
+  auto done = b->ops->Get(op->id);
+  EXPECT_EQ(done->status, OperationStatus::kSucceeded);
+  EXPECT_EQ(done->finished_by, "worker-b");
+  EXPECT_EQ(done->abandoned_by.array_items().size(), 0u);
+}
+
+// A stopped worker fails an operation that cannot be resumed with
+// WorkerStopped naming itself, instead of leaving it InProgress.
+TEST_F(OperationsTest, StoppedWorkerFailsAnOperationThatCannotResumeSayingWhy) {
+  auto a = MakeNode("worker-a", 0, /*until_cancel=*/true, /*resumable=*/false);
+  Operation op = StartHeld(*a);
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    a->ops->Stop();
+  });
+  auto ended = a->ops->Execute(op.id);
+  stopper.join();
+  ASSERT_TRUE(ended.ok()) << ended.status().message();
+  EXPECT_EQ(ended->status, OperationStatus::kFailed);
+  ASSERT_TRUE(ended->error.has_value());
+  EXPECT_EQ(ended->error->code, "WorkerStopped");
+  EXPECT_NE(ended->error->message.find("worker-a"), std::string::npos) << ended->error->message;
+  EXPECT_NE(ended->error->message.find("SIGTERM"), std::string::npos) << ended->error->message;
+  EXPECT_TRUE(ended->owner.empty());
+}
+
+// A cancel a user asked for still ends Canceled while the worker stops.
+TEST_F(OperationsTest, UserCancelDuringStopStillEndsCanceled) {
+  auto a = MakeNode("worker-a", 0, /*until_cancel=*/true, /*resumable=*/true);
+  Operation op = StartHeld(*a);
+  ASSERT_TRUE(a->ops->RequestCancel(op.id).ok());
+  a->ops->Stop();
+  auto ended = a->ops->Execute(op.id);
+  ASSERT_TRUE(ended.ok()) << ended.status().message();
+  EXPECT_EQ(ended->status, OperationStatus::kCanceled);
+}
+
+// ReleaseHeld: what a worker holds when it cannot wait any longer.
+TEST_F(OperationsTest, ReleaseHeldHandsBackOrFailsEverythingThisWorkerHolds) {
+  auto a = MakeNode("worker-a", 0, false, /*resumable=*/true);
+  Operation op = StartHeld(*a);
+  a->ops->Stop();
+  auto n = a->ops->ReleaseHeld();
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1);
+  auto back = a->ops->Get(op.id);
+  EXPECT_TRUE(back->owner.empty());
+  EXPECT_EQ(back->status, OperationStatus::kInProgress);
+}
+
 }  // namespace
 }  // namespace imagesmith::api

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "api/arm_error.h"
+#include "api/operations.h"
 #include "api/provider.h"
 #include "meta/scopes.h"
 
@@ -36,6 +37,10 @@ class ProviderTest : public ::testing::Test {
     services_.meta = meta_.get();
     services_.data_dir = dir_;
     registry_ = BuiltinRegistry();
+    // Durable operations (a version's replication) run in this process.
+    operations_ = std::make_unique<Operations>(services_);
+    AddBuiltinHandlers(*operations_);
+    services_.operations = operations_.get();
     owner_.principal.name = "owner";
     owner_.principal.is_owner = true;
     stranger_.principal.kind = auth::PrincipalKind::kServicePrincipal;
@@ -43,6 +48,7 @@ class ProviderTest : public ::testing::Test {
     stranger_.principal.object_id = "99999999-0000-0000-0000-000000000001";
   }
   void TearDown() override {
+    operations_.reset();
     meta_.reset();
     ASSERT_TRUE(env_.RemoveAll(dir_).ok());
   }
@@ -92,6 +98,7 @@ class ProviderTest : public ::testing::Test {
   Env& env_ = *Env::Default();
   std::string dir_;
   std::unique_ptr<meta::MetaStore> meta_;
+  std::unique_ptr<Operations> operations_;
   Services services_;
   std::unique_ptr<Registry> registry_;
   Caller owner_, stranger_;

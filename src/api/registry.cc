@@ -7,6 +7,9 @@
 #include "api/sf_internal.h"
 #endif
 #include "api/template_provider.h"
+#ifdef IMAGESMITH_HAVE_GALLERY_PUBLISH
+#include "api/version_replication.h"
+#endif
 
 namespace imagesmith::api {
 
@@ -44,6 +47,7 @@ void AddBuiltinHandlers(Operations& operations) {
 #ifdef IMAGESMITH_HAVE_GALLERY_PUBLISH
   operations.AddHandler(sf::NewNodeTypeOperationHandler());
   operations.AddHandler(NewPoolControlHandler());
+  operations.AddHandler(NewVersionReplicationHandler());
 #endif
 }
 

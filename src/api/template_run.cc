@@ -3,6 +3,7 @@
 // to date, the outcome and runOutputs recorded, and -- when the worker that
 // ran it died -- the run marked Failed and what it left half-done removed.
 #include <atomic>
+#include <cstdio>
 
 #include "api/template_internal.h"
 #include "api/template_provider.h"
@@ -160,6 +161,18 @@ class TemplateRunHandler final : public OperationHandler {
       ctx.Line(OperationContext::LineKind::kStatus, sub);
     };
     build::BuildOutcome outcome = build::RunBuild(*s.env, *t, opts, **log);
+    const bool stopped = outcome.state == build::RunState::kCanceled && ctx.stopping();
+    if (stopped) {
+      // Not canceled by anyone: the worker was stopped (SIGTERM). The run
+      // fails saying so; the operation fails with WorkerStopped.
+      outcome.state = build::RunState::kFailed;
+      outcome.message = "the worker " + op.owner +
+                        " running this build was stopped (SIGTERM or SIGINT) while " +
+                        outcome.last_sub_state +
+                        "; the run was interrupted: start it again (the step cache keeps the "
+                        "finished steps)";
+      (*log)->Info(outcome.message);
+    }
 
     // errorHandling: keep the workspace of a failed customization on abort.
     bool customizer_failure =
@@ -234,6 +247,14 @@ class TemplateRunHandler final : public OperationHandler {
     out.result.Set("message", Json::String(outcome.message));
     out.result.Set("runId", Json::String(run_id));
     out.result.Set("customizationLog", Json::String(run_dir + "/customization.log"));
+    // Read by /metrics (imagesmith_build_phase_duration_seconds).
+    Json phases = Json::MakeObject();
+    for (const auto& [phase, seconds] : outcome.phase_seconds) {
+      char text[32];
+      std::snprintf(text, sizeof(text), "%.3f", seconds);
+      phases.Set(phase, Json::NumberText(text));
+    }
+    out.result.Set("phaseSeconds", phases);
     if (!recorded.ok()) {
       out.status = OperationStatus::kFailed;
       out.error = ToArmError(recorded);
@@ -253,8 +274,10 @@ class TemplateRunHandler final : public OperationHandler {
         break;
       default:
         out.status = OperationStatus::kFailed;
-        out.error = ArmError{500,
-                             state == "PartiallySucceeded" ? "PartiallySucceeded" : "BuildFailed",
+        out.error = ArmError{stopped ? 503 : 500,
+                             stopped                         ? "WorkerStopped"
+                             : state == "PartiallySucceeded" ? "PartiallySucceeded"
+                                                             : "BuildFailed",
                              "the run " + state + ": " + outcome.message,
                              "",
                              {}};

@@ -4,17 +4,17 @@
 // replication). The rules and the replication protocol are
 // gallery/publish.h's.
 //
-// Replication runs synchronously inside PUT and PATCH for now: the call
-// returns when every region is Completed (or one Failed). This is the seam
-// where a durable operation takes over: PublishVersion's create transaction
-// and ReplicateVersion are already separate steps, so an operation can
-// create the record (201, provisioningState Creating) and run
-// ReplicateVersion in a worker.
+// Replication is a durable operation (version_replication.h): PUT and PATCH
+// write the version and start the operation in one transaction; with
+// request.wait (the CLI without a server) the caller runs it to its end and
+// returns the finished version, otherwise the answer (201/200, the version
+// Creating or Updating) carries the operation and a worker replicates.
 #include "api/arm_error.h"
 #include "api/body.h"
 #include "api/etag.h"
 #include "api/provider_util.h"
 #include "api/resource_providers.h"
+#include "api/version_replication.h"
 #include "base/strings.h"
 #include "batch/images.h"
 #include "gallery/publish.h"
@@ -171,14 +171,6 @@ std::string ReadActionFor(const ResourceId& source) {
   return source.FullType() + "/read";
 }
 
-std::function<void(const Region&, gallery::ReplicaState)> ProgressOf(const Request& request) {
-  if (!request.progress) return {};
-  return [&request](const Region& r, gallery::ReplicaState s) {
-    request.progress(ProgressKind::kStatus,
-                     "replica in " + r.name() + ": " + gallery::ReplicaStateName(s));
-  };
-}
-
 StatusOr<bool> ExpandOf(const Request& request) {
   auto it = request.params.find("$expand");
   if (it == request.params.end()) return false;
@@ -191,6 +183,39 @@ StatusOr<bool> ExpandOf(const Request& request) {
 
 StatusOr<std::unique_ptr<store::Store>> OpenStore(Services& services) {
   return store::Store::Open(*services.env, services.data_dir + "/store");
+}
+
+StatusOr<meta::Resource> ReadVersion(Services& services, const ResourceId& id) {
+  std::optional<meta::Resource> out;
+  RETURN_IF_ERROR(services.meta->Read([&](meta::Transaction& txn) -> Status {
+    ASSIGN_OR_RETURN(out, gallery::GetVersion(txn, id));
+    return Status::Ok();
+  }));
+  return std::move(*out);
+}
+
+// The answer to a PUT or PATCH that wrote `written` and, when `op` is set,
+// started its replication: run here to the end (request.wait) and answer
+// with the finished version, or answer at once with the operation.
+StatusOr<Response> Replicated(Services& services, const Request& request, int http_status,
+                              bool expand, const meta::Resource& written,
+                              const std::optional<Operation>& op) {
+  const std::string target = request.id.ToString();
+  if (!op.has_value()) {
+    return ResourceResponse(http_status, gallery::VersionJson(written, expand), written);
+  }
+  if (!request.wait) {
+    Response r = ResourceResponse(http_status, gallery::VersionJson(written, expand), written);
+    r.operation_id = op->id;
+    return r;
+  }
+  Status done = FinishVersionReplication(services, *op, request);
+  if (!done.ok()) return WithTarget(done, target);
+  auto v = ReadVersion(services, written.id);
+  if (!v.ok()) return WithTarget(v.status(), target);
+  Response r = ResourceResponse(http_status, gallery::VersionJson(*v, expand), *v);
+  r.operation_id = op->id;
+  return r;
 }
 
 class ImageVersionProvider final : public Provider {
@@ -220,10 +245,12 @@ class ImageVersionProvider final : public Provider {
     }
     const ResourceId definition = id.Parent();
     std::optional<gallery::SourceImage> source;
+    std::string home_name;
     Status s = services.meta->Read([&](meta::Transaction& txn) -> Status {
       RETURN_IF_ERROR(Allow(txn, request, kVersionWrite, id));
       ASSIGN_OR_RETURN(meta::Resource def, gallery::GetDefinition(txn, definition));
       ASSIGN_OR_RETURN(Region home, Region::Parse(def.location));
+      home_name = home.name();
       if (body.location.has_value() && *body.location != home) {
         return BodyError("location", "an image version is in its definition's location " +
                                          home.name() + ", not " + body.location->name());
@@ -248,18 +275,23 @@ class ImageVersionProvider final : public Provider {
     req.block_deletion_before_end_of_life = body.block_deletion_before_end_of_life.value_or(false);
     req.allow_deletion_of_replicated_locations =
         body.allow_deletion_of_replicated_locations.value_or(false);
-    req.on_region = ProgressOf(request);
     bool existed = false;
+    std::optional<Operation> op;
+    req.replicate = false;
+    req.on_written = [&](meta::Transaction& txn, const ResourceId& version) -> Status {
+      ASSIGN_OR_RETURN(op, StartVersionReplicationIn(services, txn, version, home_name,
+                                                     /*held=*/request.wait));
+      return Status::Ok();
+    };
     req.check = [&](meta::Transaction& txn, const meta::Resource* existing) -> Status {
       RETURN_IF_ERROR(Allow(txn, request, kVersionWrite, id));
       RETURN_IF_ERROR(CheckPreconditions(request, existing));
       existed = existing != nullptr;
       return Status::Ok();
     };
-    // Seam for durable operations: see the comment at the top of this file.
     auto v = gallery::PublishVersion(*services.env, *services.meta, *store, req);
     if (!v.ok()) return WithTarget(v.status(), target);
-    return ResourceResponse(existed ? 200 : 201, gallery::VersionJson(*v, expand), *v);
+    return Replicated(services, request, existed ? 200 : 201, expand, *v, op);
   }
 
   // Changes target regions (replicating added ones before it returns),
@@ -284,11 +316,13 @@ class ImageVersionProvider final : public Provider {
                        "target region");
     }
     int64_t current_count = 1;
+    std::string home_name;
     Status s = services.meta->Read([&](meta::Transaction& txn) -> Status {
       RETURN_IF_ERROR(Allow(txn, request, kVersionWrite, id));
       ASSIGN_OR_RETURN(meta::Resource r, gallery::GetVersion(txn, id));
       ASSIGN_OR_RETURN(gallery::VersionRecord rec, gallery::VersionRecord::FromResource(r));
       current_count = rec.replica_count;
+      home_name = r.location;
       return Status::Ok();
     });
     if (!s.ok()) return WithTarget(s, target);
@@ -308,10 +342,18 @@ class ImageVersionProvider final : public Provider {
       RETURN_IF_ERROR(Allow(txn, request, kVersionWrite, id));
       return CheckPreconditions(request, &current);
     };
-    // Seam for durable operations: see the comment at the top of this file.
+    std::optional<Operation> op;
+    u.replicate = false;
+    u.on_written = [&](meta::Transaction& txn, const ResourceId& version,
+                       bool needs_replication) -> Status {
+      if (!needs_replication) return Status::Ok();
+      ASSIGN_OR_RETURN(op, StartVersionReplicationIn(services, txn, version, home_name,
+                                                     /*held=*/request.wait));
+      return Status::Ok();
+    };
     auto v = gallery::UpdateVersion(*services.env, *services.meta, *store, id, u);
     if (!v.ok()) return WithTarget(v.status(), target);
-    return ResourceResponse(200, gallery::VersionJson(*v, expand), *v);
+    return Replicated(services, request, 200, expand, *v, op);
   }
 
   // A version; the name "latest" is the version that is latest in the

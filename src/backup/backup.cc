@@ -146,6 +146,24 @@ Status MarkInterrupted(meta::MetaStore& snapshot, std::vector<std::string>* inte
         interrupted->push_back(t.id.ToString());
       }
     }
+    // Durable operations (doc/operations.md) in flight: their workers are
+    // processes of the backed-up machine. Failed, so none stays InProgress
+    // (a restored resumable one would otherwise wait for a worker that
+    // resumes work the resource above already records as interrupted).
+    ASSIGN_OR_RETURN(auto ops, txn.ListOperations("", "InProgress", 1'000'000));
+    for (meta::OperationRow& op : ops) {
+      op.status = "Failed";
+      op.owner.clear();
+      op.lease_expiry_us = 0;
+      Json error = Json::MakeObject();
+      error.Set("code", Json::String("BackupInterrupted"));
+      error.Set("message", Json::String("the backup was taken while this operation was in "
+                                        "progress; start the work again on the restored data "
+                                        "(its resource says how)"));
+      op.doc.Set("error", std::move(error));
+      RETURN_IF_ERROR(txn.ReplaceOperation(op));
+      interrupted->push_back("operation " + op.id);
+    }
     return Status::Ok();
   });
 }

@@ -167,6 +167,48 @@ TEST_F(BackupTest, VersionInFlightComesBackFailedAndResumable) {
                   .ok());
 }
 
+TEST_F(BackupTest, OperationInFlightComesBackFailedNotInProgress) {
+  Sha256Digest a = PutTree("a");
+  AddVersion("1.0.0", a, "Creating", gallery::ReplicaState::kInProgress);
+  ASSERT_TRUE(meta_
+                  ->Update([&](meta::Transaction& txn) -> Status {
+                    meta::OperationRow op;
+                    op.id = "0f0f0f0f-0000-4000-8000-000000000001";
+                    op.type = "Microsoft.Compute/galleries/images/versions/replicate";
+                    op.target = VersionId("1.0.0").ToString();
+                    op.status = "InProgress";
+                    op.owner = "host:1234:5678";
+                    op.lease_expiry_us = 1;
+                    return txn.CreateOperation(op);
+                  })
+                  .ok());
+  auto stats = CreateBackup(env_, *meta_, *store_, root_ + "/bk", nullptr);
+  ASSERT_TRUE(stats.ok()) << stats.status().message();
+  ASSERT_TRUE(RestoreBackup(env_, root_ + "/bk", root_ + "/new", nullptr).ok());
+  auto m2 = meta::OpenSqliteMetaStore(env_, root_ + "/new/meta.db");
+  ASSERT_TRUE(m2.ok());
+  ASSERT_TRUE((*m2)
+                  ->Read([&](meta::Transaction& txn) -> Status {
+                    ASSIGN_OR_RETURN(meta::OperationRow op,
+                                     txn.GetOperation("0f0f0f0f-0000-4000-8000-000000000001"));
+                    EXPECT_EQ(op.status, "Failed");
+                    EXPECT_TRUE(op.owner.empty());
+                    EXPECT_EQ(op.doc.Find("error")->Find("code")->string_value(),
+                              "BackupInterrupted");
+                    return Status::Ok();
+                  })
+                  .ok());
+  // The live database is not touched.
+  ASSERT_TRUE(meta_
+                  ->Read([&](meta::Transaction& txn) -> Status {
+                    ASSIGN_OR_RETURN(meta::OperationRow op,
+                                     txn.GetOperation("0f0f0f0f-0000-4000-8000-000000000001"));
+                    EXPECT_EQ(op.status, "InProgress");
+                    return Status::Ok();
+                  })
+                  .ok());
+}
+
 TEST_F(BackupTest, RefusesANonEmptyDataDirectoryAndSaysWhatToDo) {
   AddVersion("1.0.0", PutTree("a"), "Succeeded", gallery::ReplicaState::kCompleted);
   ASSERT_TRUE(CreateBackup(env_, *meta_, *store_, root_ + "/bk", nullptr).ok());

@@ -144,6 +144,16 @@ class Builder {
     out_.last_sub_state = s;
     if (o_.on_sub_state) o_.on_sub_state(s);
   }
+  // Ends the phase being timed (into out_.phase_seconds) and starts `name`
+  // ("" ends the last one).
+  void Phase(const std::string& name) {
+    int64_t now = env_.MonotonicMicros();
+    if (!phase_.empty()) {
+      out_.phase_seconds.emplace_back(phase_, static_cast<double>(now - phase_start_us_) / 1e6);
+    }
+    phase_ = name;
+    phase_start_us_ = now;
+  }
   // The time left before buildTimeoutInMinutes, or a DeadlineExceeded status.
   StatusOr<std::chrono::milliseconds> Remaining(const std::string& what) const {
     int64_t left_us = deadline_us_ - env_.MonotonicMicros();
@@ -197,6 +207,8 @@ class Builder {
   RunLog& log_;
   StepCache cache_;
   BuildOutcome out_;
+  std::string phase_;  // the phase being timed ("" when none)
+  int64_t phase_start_us_ = 0;
   int64_t deadline_us_ = 0;
 
   catalog::Generation generation_ = catalog::Generation::kV1;
@@ -255,6 +267,7 @@ sandbox::RunSpec Builder::StepSpec(const std::string& label, const std::string& 
 
 bool Builder::Prepare() {
   SubState("Building");
+  Phase("source");
   log_.Header("source");
   const auto* platform = std::get_if<tmpl::PlatformImageSource>(&t_.source);
   uint64_t stored_disk_bytes = 0;
@@ -481,6 +494,7 @@ bool Builder::RunStep(size_t index, const tmpl::Step& step) {
 
 bool Builder::Customize() {
   SubState("Customizing");
+  Phase("customize");
   for (size_t i = 0; i < t_.customize.size(); ++i) {
     if (!RunStep(i, t_.customize[i])) return false;
   }
@@ -490,6 +504,7 @@ bool Builder::Customize() {
 }
 
 bool Builder::Generalize() {
+  Phase("generalize");
   log_.Header("generalize");
   Status c = CheckCancel();
   if (!c.ok()) return Fail(c);
@@ -518,6 +533,7 @@ bool Builder::Generalize() {
 }
 
 bool Builder::MakeDisk() {
+  Phase("disk");
   log_.Header("bootable disk");
   Status c = CheckCancel();
   if (!c.ok()) return Fail(c);
@@ -654,6 +670,7 @@ bool Builder::Validate(bool* distribute) {
   *distribute = true;
   if (t_.validate.in_vm_validations.empty()) return true;
   SubState("Validating");
+  Phase("validate");
   log_.Header("validate");
   auto left = Remaining("validation");
   if (!left.ok()) {
@@ -685,6 +702,7 @@ bool Builder::Validate(bool* distribute) {
 
 bool Builder::Distribute() {
   SubState("Distributing");
+  Phase("distribute");
   bool any_failed = false;
   for (const tmpl::Distribution& d : t_.distribute) {
     const bool is_vhd = std::holds_alternative<tmpl::VhdTarget>(d.target);
@@ -760,6 +778,7 @@ BuildOutcome Builder::Run() {
       }
     }
   }
+  Phase("");
   log_.Header("run " + std::string(RunStateName(out_.state)) +
               (out_.message.empty() ? "" : ": " + out_.message));
   return out_;

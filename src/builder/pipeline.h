@@ -77,6 +77,10 @@ struct BuildOutcome {
   std::vector<StepRecord> steps;   // the customizer steps that completed
   std::vector<RunOutput> outputs;
   bool workspace_kept = false;  // errorHandling abort: the run dir is kept for inspection
+  // How long each phase that ran took, in the order they ran: "source",
+  // "customize", "generalize", "disk", "validate", "distribute" (seconds;
+  // the last one ends when the build does, however it ends).
+  std::vector<std::pair<std::string, double>> phase_seconds;
   int cache_hits = 0;
   int cache_misses = 0;
 };

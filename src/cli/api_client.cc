@@ -17,6 +17,8 @@ StatusOr<api::Response> ApiClient::Call(api::Request request) {
 
 const std::string& ApiClient::subscription() const { return local_->services.subscription; }
 
+const std::string& ApiClient::data_dir() const { return local_->services.data_dir; }
+
 ResourceId ApiClient::Group(const std::string& name) const {
   return ResourceId::ForResourceGroup(subscription(), name);
 }

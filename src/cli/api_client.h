@@ -32,6 +32,8 @@ class ApiClient {
 
   // The default subscription's GUID and IDs in it.
   const std::string& subscription() const;
+  // The data directory it opened.
+  const std::string& data_dir() const;
   ResourceId Subscription() const { return ResourceId::ForSubscription(subscription()); }
   ResourceId Group(const std::string& name) const;
 

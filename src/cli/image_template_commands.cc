@@ -14,6 +14,7 @@
 #include "api/local.h"
 #include "api/operations.h"
 #include "api/template_provider.h"
+#include "api/worker_presence.h"
 #include "base/process.h"
 #include "base/strings.h"
 #include "builder/pipeline.h"
@@ -21,6 +22,7 @@
 #include "cli/command.h"
 #include "cli/data.h"
 #include "cli/image_template_ops.h"
+#include "cli/queued_work.h"
 #include "cli/template_input.h"
 #include "template/parser.h"
 
@@ -77,33 +79,6 @@ std::string RunStateOf(const Json& resource) {
   return last != nullptr && last->is_object() ? Str(last->Find("runState")) : "";
 }
 
-// Starts a worker process that runs queued operations and exits when none
-// is left, detached from this one (its own session, output to a log in the
-// data directory), so --no-wait work happens without a server.
-Status StartDetachedWorker(api::Local& local) {
-  ASSIGN_OR_RETURN(std::string self, SelfExePath());
-  std::string log = local.services.data_dir + "/worker.log";
-  pid_t pid = ::fork();
-  if (pid < 0) return ErrnoError("starting a worker process", errno);
-  if (pid == 0) {
-    ::setsid();
-    if (::fork() != 0) ::_exit(0);  // the grandchild is reparented: no zombie, no wait
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null >= 0) ::dup2(null, 0);
-    if (fd >= 0) {
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-    }
-    ::execl(self.c_str(), self.c_str(), "internal", "worker", "--exit-when-idle",
-            static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  int status = 0;
-  (void)::waitpid(pid, &status, 0);
-  return Status::Ok();
-}
-
 // Runs the template `id`: in the foreground (printing progress, Ctrl-C
 // cancels) and prints the final resource; or with --no-wait returns the
 // operation at once and leaves the work to a worker.
@@ -119,7 +94,7 @@ int RunTemplate(CommandContext& ctx, api::Local& local, const ResourceId& id, bo
   if (no_wait) {
     auto resp = local.Call(std::move(req));
     if (!resp.ok()) return ReportApiError(resp.status(), ctx);
-    Status started = StartDetachedWorker(local);
+    Status started = HandOffQueued(ctx, local.services.data_dir, resp->operation_id);
     if (!started.ok()) return ReportApiError(started, ctx);
     PrintResult(resp->body, ctx);
     return 0;
@@ -412,11 +387,27 @@ int RunInternalWorker(const ParsedArgs& args, CommandContext& ctx) {
   auto local = OpenApi(ctx);
   if (!local.ok()) return ReportApiError(local.status(), ctx);
   static std::atomic<bool> stop{false};
+  // Stop() is one atomic store: safe in a signal handler. The operation
+  // running now is stopped and handed back (Operations::Stop).
+  static api::Operations* operations = nullptr;
+  operations = (*local)->operations.get();
   struct sigaction sa {};
-  sa.sa_handler = [](int) { stop.store(true); };
+  sa.sa_handler = [](int) {
+    stop.store(true);
+    if (operations != nullptr) operations->Stop();
+  };
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
+  // A worker that stays announces itself, so --no-wait commands leave their
+  // work to it (api/worker_presence.h); one that exits when idle does not.
+  std::unique_ptr<api::WorkerPresence> presence;
+  if (!args.Has("exit-when-idle")) {
+    auto p = api::WorkerPresence::Announce((*local)->services.data_dir,
+                                           (*local)->operations->worker_id());
+    if (!p.ok()) return ReportApiError(p.status(), ctx);
+    presence = std::move(*p);
+  }
   Status s = (*local)->operations->Work(stop, args.Has("exit-when-idle"));
   if (!s.ok()) return ReportApiError(s, ctx);
   return 0;

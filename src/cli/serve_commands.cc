@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -18,11 +19,13 @@
 
 #include "api/local.h"
 #include "api/operations.h"
+#include "api/worker_presence.h"
 #include "base/strings.h"
 #include "cli/command.h"
 #include "server/access_log.h"
 #include "server/handler.h"
 #include "server/identity.h"
+#include "server/operation_metrics.h"
 #include "server/server.h"
 #include "server/services_pool.h"
 #include "server/store_metrics.h"
@@ -43,41 +46,6 @@ StatusOr<int> IntFlag(const ParsedArgs& args, const std::string& name, int fallb
   return static_cast<int>(n);
 }
 
-// imagesmith_operations{type,state}: the operations in the database, by
-// type and status, counted at most every 10 s (the newest 10000).
-server::Metrics::Collector OperationsCollector(api::Operations& operations) {
-  struct State {
-    std::mutex mu;
-    std::chrono::steady_clock::time_point at;                       // guarded by mu
-    std::map<std::pair<std::string, std::string>, int64_t> counts;  // guarded by mu
-    bool valid = false;                                             // guarded by mu
-  };
-  auto state = std::make_shared<State>();
-  return [&operations, state](std::string* out) {
-    std::lock_guard<std::mutex> lock(state->mu);
-    auto now = std::chrono::steady_clock::now();
-    if (!state->valid || now - state->at > std::chrono::seconds(10)) {
-      auto list = operations.List(std::nullopt, 10000);
-      if (list.ok()) {
-        state->counts.clear();
-        for (const api::Operation& op : *list) {
-          ++state->counts[{op.type, std::string(api::OperationStatusName(op.status))}];
-        }
-        state->at = now;
-        state->valid = true;
-      }
-    }
-    *out +=
-        "# HELP imagesmith_operations Durable operations in the metadata database (the newest "
-        "10000), by type and status.\n";
-    *out += "# TYPE imagesmith_operations gauge\n";
-    for (const auto& [key, n] : state->counts) {
-      *out += "imagesmith_operations{type=\"" + server::PromEscape(key.first) + "\",state=\"" +
-              server::PromEscape(key.second) + "\"} " + std::to_string(n) + "\n";
-    }
-  };
-}
-
 int RunServe(const ParsedArgs& args, CommandContext& ctx) {
   server::ServerOptions options;
   options.listen = args.Get("listen", "127.0.0.1:8443");
@@ -94,6 +62,8 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
   options.request_timeout_ms = *request_timeout * 1000;
   auto workers = IntFlag(args, "workers", 1, 0, 64);
   if (!workers.ok()) return ReportError(workers.status(), ctx);
+  auto shutdown_timeout = IntFlag(args, "shutdown-timeout", 30, 0, 3600);
+  if (!shutdown_timeout.ok()) return ReportError(shutdown_timeout.status(), ctx);
   auto idle_timeout = IntFlag(args, "idle-timeout", 60, 1, 86400);
   if (!idle_timeout.ok()) return ReportError(idle_timeout.status(), ctx);
   options.idle_timeout_ms = *idle_timeout * 1000;
@@ -121,7 +91,7 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
   api::Operations& operations = *(*local)->operations;
   server::Metrics metrics;
   metrics.AddCollector(server::StoreCollector((*local)->services.data_dir));
-  metrics.AddCollector(OperationsCollector(operations));
+  metrics.AddCollector(server::OperationsCollector(operations));
   server::AccessLog access_log(log_fd);
   server::HandlerOptions handler_options;
   handler_options.verify_token = server::MakeTokenVerifier(**local);
@@ -153,10 +123,16 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
   // REST API, or by 'image-template run --no-wait') and abandoned ones.
   std::atomic<bool> stop_workers{false};
   std::vector<std::thread> worker_threads;
+  std::mutex workers_mu;
+  std::condition_variable workers_cv;
+  int workers_running = *workers;  // guarded by workers_mu
   for (int i = 0; i < *workers; ++i) {
-    worker_threads.emplace_back([&operations, &stop_workers, &ctx] {
+    worker_threads.emplace_back([&] {
       Status s = operations.Work(stop_workers, /*exit_when_idle=*/false);
       if (!s.ok()) *ctx.err << "imagesmith serve: operation worker: " << s.message() << std::endl;
+      std::lock_guard<std::mutex> lock(workers_mu);
+      --workers_running;
+      workers_cv.notify_all();
     });
   }
 
@@ -199,6 +175,14 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
       }
     });
   }
+  // Announced while it takes work, so --no-wait commands on this data
+  // directory leave their operations to it (api/worker_presence.h).
+  std::unique_ptr<api::WorkerPresence> presence;
+  if (*workers > 0) {
+    auto p = api::WorkerPresence::Announce((*local)->services.data_dir, operations.worker_id());
+    if (!p.ok()) return ReportError(p.status(), ctx);
+    presence = std::move(*p);
+  }
 
   Json ready = Json::MakeObject();
   ready.Set("listen", Json::String((*http)->address()));
@@ -212,12 +196,33 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
   sigwait(&stop, &sig);
   *ctx.err << "imagesmith serve: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
            << ": finishing requests in flight" << std::endl;
-  (*http)->Shutdown();
-  // Workers finish the operation they hold and record its outcome, which
-  // releases its lease; they claim nothing new.
+  // The operation workers stop at once, in parallel with the requests in
+  // flight: they claim nothing new and cancel what they run; a resumable
+  // operation is handed back (another worker takes it without waiting for
+  // the lease), any other fails with WorkerStopped (Operations::Stop).
+  presence.reset();
   stop_workers.store(true);
+  operations.Stop();
+  (*http)->Shutdown();
+  bool workers_done = true;
   if (!worker_threads.empty()) {
-    *ctx.err << "imagesmith serve: waiting for the operation workers" << std::endl;
+    *ctx.err << "imagesmith serve: stopping the operation workers (up to " << *shutdown_timeout
+             << " s)" << std::endl;
+    std::unique_lock<std::mutex> lock(workers_mu);
+    workers_done = workers_cv.wait_for(lock, std::chrono::seconds(*shutdown_timeout),
+                                       [&] { return workers_running == 0; });
+  }
+  if (!workers_done) {
+    // A handler that does not stop in time: release what this process holds
+    // and exit without waiting for it (its threads die with the process).
+    auto released = operations.ReleaseHeld();
+    *ctx.err << "imagesmith serve: the operation workers did not stop within " << *shutdown_timeout
+             << " s; released "
+             << (released.ok() ? std::to_string(*released) : released.status().message())
+             << " operation(s) for other workers; stopped" << std::endl;
+    if (log_fd > STDERR_FILENO) ::close(log_fd);
+    ctx.out->flush();
+    std::_Exit(0);
   }
   for (std::thread& t : worker_threads) t.join();
   if (sf_controller.joinable()) sf_controller.join();
@@ -240,8 +245,9 @@ void RegisterServeCommands(CommandRegistry& registry) {
           "line on stdout once it accepts connections; logs one JSON line per request on\n"
           "stderr (or --access-log FILE). It also runs --workers operation workers (template\n"
           "runs started through the API). SIGTERM or SIGINT stops it gracefully: requests\n"
-          "in flight finish, workers finish their operation, then it exits 0. See\n"
-          "doc/server.md.",
+          "in flight finish; running operations are stopped and handed back to other\n"
+          "workers (or failed with WorkerStopped when they cannot be resumed); then it\n"
+          "exits 0. See doc/server.md.",
       .args_usage = "",
       .min_positionals = 0,
       .max_positionals = 0,
@@ -264,6 +270,9 @@ void RegisterServeCommands(CommandRegistry& registry) {
                "Time a client has to send a whole request (default 30; then 408)."},
               {"idle-timeout", 0, "SECONDS",
                "Idle keep-alive connections are closed after this (default 60)."},
+              {"shutdown-timeout", 0, "SECONDS",
+               "On SIGTERM, how long operation workers get to stop their work before "
+               "the server releases it and exits (default 30)."},
           },
       .examples = {"imagesmith serve", "imagesmith serve --listen 127.0.0.1:0",
                    "imagesmith serve --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem"},

@@ -8,6 +8,7 @@
 #include "cli/api_client.h"
 #include "cli/command.h"
 #include "cli/gallery_args.h"
+#include "cli/queued_work.h"
 #include "gallery/names.h"
 #include "gallery/publish.h"
 #include "meta/scopes.h"
@@ -301,6 +302,14 @@ Json TargetRegionsJson(const std::vector<tmpl::TargetRegion>& targets) {
   return list;
 }
 
+// --no-wait: the replication was queued; a worker must run it.
+int HandOff(ApiClient& client, const api::Response& r, const api::Request& req,
+            CommandContext& ctx) {
+  if (req.wait || r.operation_id.empty()) return 0;
+  Status s = HandOffQueued(ctx, client.data_dir(), r.operation_id);
+  return s.ok() ? 0 : ReportError(s, ctx);
+}
+
 int RunVersionCreate(const ParsedArgs& args, CommandContext& ctx) {
   if (Status s = CheckNames(args, true); !s.ok()) return ReportError(s, ctx);
   auto client = ApiClient::Open(*ctx.env);
@@ -373,11 +382,12 @@ int RunVersionCreate(const ParsedArgs& args, CommandContext& ctx) {
 
   api::Request req = MakeRequest(api::Verb::kPut, *id, body);
   req.progress = Progress(ctx);
+  req.wait = !args.Has("no-wait");
   ExpandForTable(req, ctx);
   auto v = client->Call(req);
   if (!v.ok()) return ReportError(v.status(), ctx);
   PrintVersion(v->body, ctx);
-  return 0;
+  return HandOff(*client, *v, req, ctx);
 }
 
 int RunVersionShow(const ParsedArgs& args, CommandContext& ctx) {
@@ -547,11 +557,12 @@ int RunVersionUpdate(const ParsedArgs& args, CommandContext& ctx) {
     u.tags = *t;
   }
   api::Request req = MakeRequest(api::Verb::kPatch, *id, UpdateBody(u));
+  req.wait = !args.Has("no-wait");
   ExpandForTable(req, ctx);
   auto v = client->Call(req);
   if (!v.ok()) return ReportError(v.status(), ctx);
   PrintVersion(v->body, ctx);
-  return 0;
+  return HandOff(*client, *v, req, ctx);
 }
 
 int RunVersionDelete(const ParsedArgs& args, CommandContext& ctx) {
@@ -695,6 +706,9 @@ void RegisterSigCommands(CommandRegistry& registry) {
        {"block-deletion-before-end-of-life", 0, "", "Refuse deletion before the end-of-life date."},
        {"allow-replicated-location-deletion", 0, "",
         "Allow removing completed regions later with update."},
+       {"no-wait", 0, "",
+        "Do not wait for the replication: print the version (Creating) at once and leave the "
+        "copying to a worker ('imagesmith operation list --target ID' shows its operation)."},
        TagsOpt()},
       {"imagesmith sig image-version create -g images -r myGallery -i debian12 -e 1.0.0 "
        "--managed-image debian12-img --target-regions eastus=2 westus2=1=Standard_ZRS"},
@@ -737,6 +751,9 @@ void RegisterSigCommands(CommandRegistry& registry) {
        {"block-deletion-before-end-of-life", 0, "BOOL", "true or false.", false, false},
        {"set", 0, "PATH=VALUE", "Set a property, e.g. publishingProfile.excludeFromLatest=true.",
         true, false},
+       {"no-wait", 0, "",
+        "Do not wait for the replication: print the version (Creating) at once and leave the "
+        "copying to a worker ('imagesmith operation list --target ID' shows its operation)."},
        TagsOpt()},
       {"imagesmith sig image-version update -g images -r myGallery -i debian12 -e 1.0.0 "
        "--target-regions eastus westus2 northeurope=2",

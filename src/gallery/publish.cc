@@ -258,6 +258,7 @@ StatusOr<meta::Resource> PublishVersion(Env& env, meta::MetaStore& meta, store::
             if (old_rec.provisioning_state != "Succeeded" && old_rec.image == rec.image) {
               id = vid;  // the same publish, interrupted: finish it
               resume = true;
+              if (request.on_written) return request.on_written(txn, id);
               return Status::Ok();
             }
           }
@@ -269,11 +270,14 @@ StatusOr<meta::Resource> PublishVersion(Env& env, meta::MetaStore& meta, store::
         rec.version = v;
         id = request.definition.Child("versions", v.ToString());
         meta::Resource r{id, home.name(), request.tags, rec.ToProperties(), 0, 0, 0};
-        return txn.Create(r);
+        RETURN_IF_ERROR(txn.Create(r));
+        if (request.on_written) return request.on_written(txn, id);
+        return Status::Ok();
       });
       !st.ok())
     return st;
   CrashPoint(resume ? "gallery.publish.resumed" : "gallery.publish.created");
+  if (!request.replicate) return ReadResource(meta, id);
   for (const tmpl::TargetRegion& t : targets) RETURN_IF_ERROR(pin.Add({t.region, rec.image}));
   return Replicate(meta, store, pin, id, request.on_region);
 }
@@ -356,13 +360,18 @@ StatusOr<meta::Resource> UpdateVersion(Env& env, meta::MetaStore& meta, store::S
         if (update.tags.has_value()) r.tags = *update.tags;
         if (added && rec.provisioning_state == "Succeeded") rec.provisioning_state = "Updating";
         r.properties = rec.ToProperties();
-        return txn.Replace(r, r.generation);
+        RETURN_IF_ERROR(txn.Replace(r, r.generation));
+        if (update.on_written) {
+          return update.on_written(txn, version,
+                                   !(rec.AllCompleted() && rec.provisioning_state == "Succeeded"));
+        }
+        return Status::Ok();
       });
       !st.ok())
     return st;
   CrashPoint("gallery.update.written");
   ASSIGN_OR_RETURN(VersionRecord rec, ReadVersion(meta, version));
-  if (rec.AllCompleted() && rec.provisioning_state == "Succeeded") {
+  if ((rec.AllCompleted() && rec.provisioning_state == "Succeeded") || !update.replicate) {
     return ReadResource(meta, version);
   }
   (void)env;

@@ -82,6 +82,16 @@ struct PublishRequest {
   // nullptr; an error aborts the publish before anything is written. The api
   // layer authorizes and checks ETag preconditions here.
   std::function<Status(meta::Transaction&, const meta::Resource* existing)> check;
+  // When false, PublishVersion returns as soon as the version is written
+  // (provisioningState Creating) and leaves the copying to ReplicateVersion
+  // (the api layer runs it as a durable operation).
+  bool replicate = true;
+  // When set, called inside the transaction that creates the version (or
+  // finds the interrupted publish it resumes), after the write, with the
+  // version's ID; an error aborts the publish. The api layer starts the
+  // replication's durable operation here so that it commits with the
+  // version.
+  std::function<Status(meta::Transaction&, const ResourceId& version)> on_written;
 };
 
 // Creates the version and replicates it to every target region (see above).
@@ -119,6 +129,14 @@ struct VersionUpdate {
   // When set, called inside the transaction that applies the update, with
   // the version as it is; an error aborts the update (see PublishRequest).
   std::function<Status(meta::Transaction&, const meta::Resource& current)> check;
+  // When false, UpdateVersion returns once the update is written and leaves
+  // the copying of added (or unfinished) regions to ReplicateVersion.
+  bool replicate = true;
+  // When set, called inside the transaction that applies the update, after
+  // the write, with whether the version still needs replication (a region
+  // is not Completed); an error aborts the update.
+  std::function<Status(meta::Transaction&, const ResourceId& version, bool needs_replication)>
+      on_written;
 };
 
 // Applies `update` and replicates to any region it adds (provisioningState

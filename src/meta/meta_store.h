@@ -155,6 +155,15 @@ class MetaStore {
   // point in time. An existing file at `dest_path` is replaced. Errors name
   // `dest_path`; on error no file is left there.
   virtual Status BackupTo(const std::string& dest_path) = 0;
+
+  // A number that changes whenever the database may have changed since it
+  // was last asked -- a commit through this object or through any other
+  // connection or process -- and stays the same otherwise; for caches of
+  // what was read (the REST server's GET answers). Cheap: no transaction.
+  // Unimplemented by stores that cannot tell.
+  virtual StatusOr<int64_t> ChangeCounter() {
+    return Status(StatusCode::kUnimplemented, "this metadata store has no change counter");
+  }
 };
 
 // Opens (creating if needed) the SQLite database at `path` in WAL mode and

@@ -707,6 +707,16 @@ class SqliteMetaStore final : public MetaStore {
     std::lock_guard<std::mutex> lock(mu_);
     return BackupDatabase(db_, dest_path);
   }
+  // SQLite's data_version changes when another connection commits; this
+  // connection's own commits are counted in local_commits_.
+  StatusOr<int64_t> ChangeCounter() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt st(db_, "PRAGMA data_version");
+    if (!st.ok() || st.Step() != SQLITE_ROW) {
+      return SqliteError(db_, path_, "PRAGMA data_version");
+    }
+    return (st.Int(0) << 32) + local_commits_;
+  }
 
  private:
   Status Exec(const char* sql) {
@@ -761,11 +771,13 @@ class SqliteMetaStore final : public MetaStore {
     }
     Status c = ExecOne("COMMIT");
     if (!c.ok()) (void)ExecOne("ROLLBACK");
+    if (write) ++local_commits_;  // even a failed COMMIT may have written
     return c;
   }
 
   std::mutex mu_;
-  sqlite3* db_;  // guarded by mu_
+  sqlite3* db_;                // guarded by mu_
+  int64_t local_commits_ = 0;  // guarded by mu_
   const std::string path_;
   Env& env_;
 };

@@ -263,17 +263,21 @@ paths[J + "/{jobName}/tasks/{taskName}"] = resource_ops("Task", "Batch task", tk
 paths[J + "/{jobName}/tasks/{taskName}/getFile"] = action_op("Task_GetFile", "Batch task", tkp,
                                                              "A task file's text (body: {filePath: stdout.txt | stderr.txt}).")
 
-OPS = SUB + "/providers/Microsoft.VirtualMachineImages/locations/{location}"
-opp = [param("subscriptionId"), param("location"), param("operationId"), param("apiVersion")]
-paths[OPS + "/operations/{operationId}"] = {"get": {
-    "tags": ["Operation"], "operationId": "Operations_GetStatus", "summary": "The status of a durable operation.",
-    "parameters": opp, "responses": {"200": ok("The operation.", "OperationStatus"), **errors()}}}
-paths[OPS + "/operationResults/{operationId}"] = {"get": {
-    "tags": ["Operation"], "operationId": "Operations_GetResult", "summary": "202 while the operation runs, then its final status.",
-    "parameters": opp, "responses": {"200": ok("The operation has ended.", "OperationStatus"),
-                                     "202": {"description": "Still running; poll the Location header again.",
-                                             "headers": {"Location": {"$ref": "#/components/headers/Location"}}},
-                                     **errors()}}}
+# A template run's operations are Microsoft.VirtualMachineImages', a gallery
+# version replication's Microsoft.Compute's (the server finds either by ID).
+for ns, prefix in (("Microsoft.VirtualMachineImages", "Operations"),
+                   ("Microsoft.Compute", "ComputeOperations")):
+    OPS = SUB + "/providers/" + ns + "/locations/{location}"
+    opp = [param("subscriptionId"), param("location"), param("operationId"), param("apiVersion")]
+    paths[OPS + "/operations/{operationId}"] = {"get": {
+        "tags": ["Operation"], "operationId": prefix + "_GetStatus", "summary": "The status of a durable operation.",
+        "parameters": opp, "responses": {"200": ok("The operation.", "OperationStatus"), **errors()}}}
+    paths[OPS + "/operationResults/{operationId}"] = {"get": {
+        "tags": ["Operation"], "operationId": prefix + "_GetResult", "summary": "202 while the operation runs, then its final status.",
+        "parameters": opp, "responses": {"200": ok("The operation has ended.", "OperationStatus"),
+                                         "202": {"description": "Still running; poll the Location header again.",
+                                                 "headers": {"Location": {"$ref": "#/components/headers/Location"}}},
+                                         **errors()}}}
 
 parameters = {}
 for name, desc in PARAMS.items():

@@ -5,11 +5,13 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <random>
 #include <unordered_map>
 
 #include "api/arm_error.h"
 #include "auth/crypto.h"
+#include "base/strings.h"
 #include "server/console_assets.h"
 #include "server/router.h"
 
@@ -471,7 +473,36 @@ HttpResponse ArmHandler::Arm(const HttpRequest& request, const RequestInfo& info
   if (const std::string* h = request.Header("if-match")) req.if_match = *h;
   if (const std::string* h = request.Header("if-none-match")) req.if_none_match = *h;
   req.wait = false;
-  StatusOr<api::Response> result = registry_.Dispatch(services_.ForThisThread(), req);
+  api::Services& services = services_.ForThisThread();
+  // The read cache (HandlerOptions::cache_reads).
+  struct CachedRead {
+    int64_t change_counter;
+    HttpResponse response;
+  };
+  thread_local std::unordered_map<std::string, CachedRead> reads;
+  thread_local const ArmHandler* reads_owner = nullptr;
+  std::string read_key;
+  std::optional<int64_t> counter;
+  if (options_.cache_reads && services.meta != nullptr &&
+      (req.verb == api::Verb::kGet || req.verb == api::Verb::kList) &&
+      !EqualsIgnoreCase(type.substr(0, type.find('/')), "Microsoft.VirtualMachineImages")) {
+    if (reads_owner != this) {
+      reads.clear();
+      reads_owner = this;
+    }
+    StatusOr<int64_t> c = services.meta->ChangeCounter();
+    if (c.ok()) {
+      counter = *c;
+      const std::string* host = request.Header("host");
+      read_key = req.caller.principal.object_id + '\n' + req.caller.principal.name + '\n' +
+                 (host != nullptr ? *host : std::string()) + '\n' + request.target;
+      auto hit = reads.find(read_key);
+      if (hit != reads.end() && hit->second.change_counter == *counter) {
+        return hit->second.response;
+      }
+    }
+  }
+  StatusOr<api::Response> result = registry_.Dispatch(services, req);
   if (!result.ok()) {
     if (req.verb == api::Verb::kAction) {
       int code = api::ToArmError(result.status()).http_status;
@@ -499,13 +530,24 @@ HttpResponse ArmHandler::Arm(const HttpRequest& request, const RequestInfo& info
     }
     std::string version;
     if (const std::string* v = request.Query("api-version")) version = *v;
+    // The namespace of the operation's ID (Operation::ArmId): a version's
+    // replication is Microsoft.Compute's, a template run
+    // Microsoft.VirtualMachineImages'.
+    std::string ns = req.id.kind() == ResourceId::Kind::kResource &&
+                             EqualsIgnoreCase(req.id.provider_namespace(), "Microsoft.Compute")
+                         ? "Microsoft.Compute"
+                         : "Microsoft.VirtualMachineImages";
     std::string base = BaseUrl(request, info) + "/subscriptions/" + req.id.subscription() +
-                       "/providers/Microsoft.VirtualMachineImages/locations/" + location;
+                       "/providers/" + ns + "/locations/" + location;
     std::string query = "?api-version=" + UrlEncode(version);
     out.headers.emplace_back("Azure-AsyncOperation",
                              base + "/operations/" + r.operation_id + query);
     out.headers.emplace_back("Location", base + "/operationResults/" + r.operation_id + query);
     out.headers.emplace_back("Retry-After", "1");
+  }
+  if (counter.has_value() && out.status == 200) {
+    if (reads.size() >= 512) reads.clear();
+    reads[read_key] = CachedRead{*counter, out};
   }
   return out;
 }

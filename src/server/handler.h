@@ -71,6 +71,13 @@ struct HandlerOptions {
   // deleted principal's or an expiring token stays good for at most this
   // long. 0 verifies every request.
   int token_cache_seconds = 5;
+  // GET answers (200) are kept per server thread, keyed by the caller, the
+  // Host and the request target, and given again while the thread's
+  // database connection says nothing changed (MetaStore::ChangeCounter):
+  // the same bytes the provider would make, authorization included (role
+  // assignments live in the same database). Image templates are never
+  // cached (a template's GET depends on whether its worker process lives).
+  bool cache_reads = true;
 };
 
 class ArmHandler : public RequestHandler {

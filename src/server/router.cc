@@ -172,13 +172,18 @@ StatusOr<Route> RouteRequest(std::string_view method, const std::vector<std::str
       return route;
     }
   } else if (EqualsIgnoreCase(segs[2], "providers")) {
-    if (n == 8 && EqualsIgnoreCase(segs[3], "Microsoft.VirtualMachineImages") &&
+    // Durable operations: a template run's are under
+    // Microsoft.VirtualMachineImages, a version replication's under
+    // Microsoft.Compute (Operation::ArmId); the ID alone finds either.
+    const bool compute = EqualsIgnoreCase(segs[3], "Microsoft.Compute");
+    if (n == 8 && (EqualsIgnoreCase(segs[3], "Microsoft.VirtualMachineImages") || compute) &&
         EqualsIgnoreCase(segs[4], "locations") &&
         (EqualsIgnoreCase(segs[6], "operations") ||
          EqualsIgnoreCase(segs[6], "operationResults"))) {
       bool status = EqualsIgnoreCase(segs[6], "operations");
-      route.route_template = tmpl +
-                             "/providers/Microsoft.VirtualMachineImages/locations/{location}/" +
+      route.route_template = tmpl + "/providers/" +
+                             (compute ? "Microsoft.Compute" : "Microsoft.VirtualMachineImages") +
+                             "/locations/{location}/" +
                              (status ? "operations" : "operationResults") + "/{operationId}";
       if (method != "GET") return NotAllowed(method, route.route_template, "GET");
       RETURN_IF_ERROR(ValidatePathName("location", segs[5]));
