@@ -12,6 +12,7 @@
 #include "cli/api_client.h"
 #include "cli/command.h"
 #include "cli/image_template_ops.h"
+#include "cli/queued_work.h"
 
 namespace imagesmith::cli {
 namespace {
@@ -174,7 +175,7 @@ StatusOr<api::Response> CallWithController(Session& s, api::Request req, bool no
   ::signal(SIGINT, SIG_DFL);
   ::signal(SIGTERM, SIG_DFL);
   if (resp.ok() && no_wait && !resp->operation_id.empty()) {
-    RETURN_IF_ERROR(itops::StartWorker(*s.local));
+    RETURN_IF_ERROR(HandOffQueued(ctx, s.local->services.data_dir, resp->operation_id));
   }
   return resp;
 }
@@ -519,7 +520,7 @@ int TaskCreate(const ParsedArgs& args, CommandContext& ctx) {
   auto resp = s->local->Call(std::move(req));
   if (!resp.ok()) return Fail(resp.status(), ctx);
   if (!resp->operation_id.empty()) {
-    Status started = itops::StartWorker(*s->local);
+    Status started = HandOffQueued(ctx, s->local->services.data_dir, resp->operation_id);
     if (!started.ok()) return Fail(started, ctx);
   }
   PrintOne(resp->body, TaskRow, ctx);

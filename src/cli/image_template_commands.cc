@@ -424,8 +424,6 @@ CommandSpec Simple(std::string path, std::string summary, std::vector<OptionSpec
 
 namespace itops {
 
-Status StartWorker(api::Local& local) { return StartDetachedWorker(local); }
-
 int Show(const ParsedArgs& args, CommandContext& ctx) { return RunShow(args, ctx); }
 int List(const ParsedArgs& args, CommandContext& ctx) { return RunList(args, ctx); }
 int Delete(const ParsedArgs& args, CommandContext& ctx) { return RunDelete(args, ctx); }

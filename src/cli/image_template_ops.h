@@ -17,11 +17,6 @@
 
 namespace imagesmith::cli::itops {
 
-// Starts a detached `imagesmith internal worker --exit-when-idle` (log:
-// $IMAGESMITH_HOME/worker.log) that runs queued operations, so work queued
-// by a command without a server happens after the command exits.
-Status StartWorker(api::Local& local);
-
 int Show(const ParsedArgs& args, CommandContext& ctx);
 int List(const ParsedArgs& args, CommandContext& ctx);
 int Delete(const ParsedArgs& args, CommandContext& ctx);
