@@ -122,9 +122,7 @@ class Soak:
                 expected = (p.returncode != 0 and state == "Failed"
                             and "validation failed" in message)
         elif kind == "cancel":
-            self.cli("image-template", "create", "-g", "soak", "-n", name, "--image-template", path,
-                     check=True)
-            p = self.cli("image-template", "run", "-g", "soak", "-n", name, "--no-wait", check=True)
+            p = self.cli("build", path, "-g", "soak", "-n", name, "--no-wait", check=True)
             op = json.loads(p.stdout)
             time.sleep(self.rng.uniform(1, 10))
             shown = self.cli("operation", "show", "--id", op["name"])
@@ -187,6 +185,10 @@ class Soak:
         g = self.cli("store", "gc", check=True)
         after = self.du()
         self.disk_samples.append((label, before, after))
+        parts = subprocess.run("du -sm --exclude=catalog %s/* | sort -rn | head -4" % self.home,
+                               shell=True, capture_output=True, text=True).stdout
+        print("  largest after prune (MiB): " + parts.replace(self.home + "/", "").replace(
+            "\n", ", ").replace("\t", " "), flush=True)
         print("  prune at %s: %.0f MiB -> %.0f MiB (%s)" % (label, before / 2**20, after / 2**20,
                                                         p.stdout.replace("\n", " ")[:200]),
               flush=True)
