@@ -44,6 +44,7 @@ class Soak:
         self.counts = {k: {"runs": 0, "expected": 0, "seconds": 0.0} for k in KINDS}
         self.outcomes = {}
         self.disk_samples = []
+        self.stop_file = args.stop_file
 
     def cli(self, *args, timeout=1800, check=False):
         p = subprocess.run([self.bin, *args], env=self.env, capture_output=True, text=True,
@@ -235,8 +236,14 @@ class Soak:
         plan += ["ok"] * (builds - len(plan))
         self.rng.shuffle(plan)
         t0 = now()
+        self.done = 0
         for i, kind in enumerate(plan, 1):
+            if self.stop_file and os.path.exists(self.stop_file):
+                print("stopping early: %s exists" % self.stop_file, flush=True)
+                self.problems.append("stopped early after %d of %d builds" % (i - 1, builds))
+                break
             self.one(i, kind)
+            self.done = i
             if i % 10 == 0:
                 self.prune("build %d" % i)
         # A killed build cannot remove its sandbox's cgroup; the next sandbox
@@ -271,6 +278,8 @@ def main():
     ap.add_argument("--catalog", default=os.environ.get("IMAGESMITH_TEST_CACHE", ""),
                     help="a catalog directory with the Debian base already built")
     ap.add_argument("--results", default="")
+    ap.add_argument("--stop-file", default="",
+                    help="when this file exists, start no more builds and do the final checks")
     ap.add_argument("--keep", action="store_true", help="keep the data directory")
     args = ap.parse_args()
     soak = Soak(args)
@@ -282,8 +291,8 @@ def main():
         if not args.keep:
             shutil.rmtree(soak.home, ignore_errors=True)
     load_after = open("/proc/loadavg").read().split()[:3]
-    lines = ["%d builds in %.0f s (load average before %s, after %s), seed %d" %
-             (args.builds, seconds, " ".join(load_before), " ".join(load_after), args.seed)]
+    lines = ["%d of %d builds in %.0f s (load average before %s, after %s), seed %d" %
+             (soak.done, args.builds, seconds, " ".join(load_before), " ".join(load_after), args.seed)]
     for k in KINDS:
         c = soak.counts[k]
         lines.append("  %-8s %3d runs, %3d ended as expected, mean %.1f s" %
