@@ -24,6 +24,7 @@
 #include <cctype>
 #include <cstdio>
 #include <map>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,9 @@ const CrashCase kCases[] = {
     {"gallery.replicate.after_copy#2", "replication", false, false},
     {"gallery.replicate.finished", "replication", false, false},
 };
+
+// Test names and failure messages show the point, not the struct's bytes.
+void PrintTo(const CrashCase& c, std::ostream* os) { *os << c.point << " (" << c.phase << ")"; }
 
 Json ParseOut(const CliResult& r) {
   auto j = ParseJson(r.out);

@@ -176,7 +176,8 @@ class Soak:
               flush=True)
 
     def du(self):
-        out = subprocess.run(["du", "-sb", "--exclude=catalog", self.home], capture_output=True,
+        # Blocks used, not apparent size: each run's disk.raw is sparse.
+        out = subprocess.run(["du", "-s", "-B1", "--exclude=catalog", self.home], capture_output=True,
                              text=True).stdout.split()
         return int(out[0]) if out else 0
 
