@@ -420,6 +420,7 @@ namespace {
 // detached (double fork, so it is never a zombie of ours), waits for qemu's
 // pidfile, then checks every second that its starter still runs; when the
 // starter is gone it kills qemu's process group. It exits when qemu does.
+// (dash's kill takes `-PGID` but not `-- -PGID`.)
 void StartQemuGuard(const std::string& pidfile) {
   static constexpr char kGuard[] = R"sh(parent=$1; pidfile=$2; n=0
 while [ ! -s "$pidfile" ]; do
@@ -429,7 +430,7 @@ done
 q=$(cat "$pidfile")
 case $q in ''|*[!0-9]*) exit 0;; esac
 while kill -0 "$q" 2>/dev/null; do
-  if ! kill -0 "$parent" 2>/dev/null; then kill -KILL -- "-$q" 2>/dev/null; exit 0; fi
+  if ! kill -0 "$parent" 2>/dev/null; then kill -KILL "-$q" 2>/dev/null; exit 0; fi
   sleep 1
 done)sh";
   const std::string parent = std::to_string(::getpid());
