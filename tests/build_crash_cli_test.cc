@@ -237,8 +237,15 @@ TEST_P(BuildCrashE2E, KilledBuildFailsWithTheReasonLeavesNothingCreatingAndAReru
     EXPECT_NE(state, "Creating") << "version " << name << " stayed Creating after its run failed";
   }
   EXPECT_EQ(Latest("eastus"), "none");
-  EXPECT_TRUE(NothingOfTheRunLeft(30))
-      << "processes of the killed run are left: " << PidsWith(home_).size();
+  if (!NothingOfTheRunLeft(30)) {
+    std::string left_over;
+    for (int pid : PidsWith(home_)) {
+      std::string cmd = ReadOrEmpty("/proc/" + std::to_string(pid) + "/cmdline");
+      for (char& ch : cmd) ch = ch == '\0' ? ' ' : ch;
+      left_over += "\n  " + std::to_string(pid) + ": " + cmd.substr(0, 200);
+    }
+    ADD_FAILURE() << "processes of the killed run are left 30 s after it:" << left_over;
+  }
   ExpectFsckClean("after the kill at " + std::string(c.point));
 
   // A re-run publishes, with the killed run's number if it had taken one.
