@@ -144,9 +144,10 @@ class BuildCrashE2E : public ::testing::TestWithParam<CrashCase> {
     CliResult r = Cli({"sig", "image-version", "show", "-g", "imgs", "-r", "gal", "-i", "deb", "-e",
                        version, "--expand", "ReplicationStatus"});
     if (r.exit_code != 0) return "";
-    const Json* summary =
-        ParseOut(r).Find("properties")->Find("replicationStatus")->Find("summary");
-    for (const Json& s : summary->array_items()) {
+    const Json v = ParseOut(r);  // kept: `summary` points into it
+    const Json* status = v.Find("properties")->Find("replicationStatus");
+    if (status == nullptr || status->Find("summary") == nullptr) return "";
+    for (const Json& s : status->Find("summary")->array_items()) {
       if (EqualsIgnoreCase(s.Find("region")->string_value(), region)) {
         return s.Find("state")->string_value();
       }
