@@ -21,6 +21,7 @@
 // Only the validation cases boot a VM.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <map>
@@ -148,7 +149,10 @@ class BuildCrashE2E : public ::testing::TestWithParam<CrashCase> {
     const Json* status = v.Find("properties")->Find("replicationStatus");
     if (status == nullptr || status->Find("summary") == nullptr) return "";
     for (const Json& s : status->Find("summary")->array_items()) {
-      if (EqualsIgnoreCase(s.Find("region")->string_value(), region)) {
+      // The summary names regions as Azure displays them ("West US 2").
+      std::string name = s.Find("region")->string_value();
+      name.erase(std::remove(name.begin(), name.end(), ' '), name.end());
+      if (EqualsIgnoreCase(name, region)) {
         return s.Find("state")->string_value();
       }
     }
