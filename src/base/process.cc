@@ -64,14 +64,27 @@ bool ProcessAlive(int pid, uint64_t start_ticks) {
   return now != 0 && now == start_ticks;
 }
 
-std::string SelfTag() {
-  static const std::string tag = [] {
-    return std::to_string(getpid()) + "." + std::to_string(ProcessStartTicks(getpid()));
-  }();
-  // After fork() the cached tag belongs to the parent.
-  if (tag.substr(0, tag.find('.')) != std::to_string(getpid())) {
-    return std::to_string(getpid()) + "." + std::to_string(ProcessStartTicks(getpid()));
+int SelfPidInProc() {
+  char buf[32];
+  ssize_t n = ::readlink("/proc/self", buf, sizeof buf - 1);
+  if (n <= 0 || n > 9) return getpid();
+  int pid = 0;
+  for (ssize_t i = 0; i < n; ++i) {
+    if (buf[i] < '0' || buf[i] > '9') return getpid();
+    pid = pid * 10 + (buf[i] - '0');
   }
+  return pid > 0 ? pid : getpid();
+}
+
+std::string SelfTag() {
+  auto make = [] {
+    const int pid = SelfPidInProc();
+    return std::to_string(pid) + "." + std::to_string(ProcessStartTicks(pid));
+  };
+  static const pid_t made_by = getpid();
+  static const std::string tag = make();
+  // After fork() the cached tag belongs to the parent.
+  if (made_by != getpid()) return make();
   return tag;
 }
 

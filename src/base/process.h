@@ -19,4 +19,11 @@ bool ProcessAlive(int pid, uint64_t start_ticks);
 // "<pid>.<start ticks>" for this process.
 std::string SelfTag();
 
+// This process's pid as /proc shows it. Not getpid() inside a pid namespace
+// whose /proc is the parent's (`internal put-tree` runs so): there getpid()
+// is the namespace's pid (2), which in /proc and on the host is another
+// process (kthreadd). SelfTag() uses it, so a tag means the same process
+// to every process that reads /proc.
+int SelfPidInProc();
+
 }  // namespace imagesmith

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <optional>
 
+#include "base/crash_point.h"
 #include "base/strings.h"
 #include "builder/fetch.h"
 #include "builder/step_cache.h"
@@ -478,6 +479,7 @@ bool Builder::RunStep(size_t index, const tmpl::Step& step) {
   log_.Info(label + " ended: " + result->Describe());
   Status judged = Judge(*result, label);
   if (!judged.ok()) return Fail(judged);
+  CrashPoint("build.step.ran");
 
   std::string layer = upper;
   if (o_.use_cache) {
@@ -486,6 +488,7 @@ bool Builder::RunStep(size_t index, const tmpl::Step& step) {
     auto committed = cache_.Commit(key, upper, info);
     if (!committed.ok()) return Fail(committed.status());
     layer = *committed;
+    CrashPoint("build.step.committed");
   }
   layers_.push_back(layer);
   out_.steps.push_back(record);
@@ -528,6 +531,7 @@ bool Builder::Generalize() {
   }
   Status judged = Judge(*result, "generalization");
   if (!judged.ok()) return Fail(judged);
+  CrashPoint("build.generalize.ran");
   layers_.push_back(upper);
   return true;
 }
@@ -576,10 +580,12 @@ bool Builder::MakeDisk() {
   if (!r.ok()) return Fail(r.status().WithContext("making the root filesystem"));
   Status judged = Judge(*r, "making the root filesystem (mke2fs)");
   if (!judged.ok()) return Fail(judged);
+  CrashPoint("build.disk.rootfs_made");
   std::string disk = o_.run_dir + "/disk.raw";
   s = catalog::AssembleDisk(env_, config, root_img, size, disk);
   (void)env_.RemoveAll(root_img);
   if (!s.ok()) return Fail(s.WithContext("assembling the disk"));
+  CrashPoint("build.disk.assembled");
   out_.disk_path = disk;
   out_.disk_size_bytes = size;
   log_.Info("bootable disk " + disk + ": " + std::to_string(size / gib) + " GiB, GPT, " +
@@ -648,6 +654,7 @@ bool Builder::DistributeToStore(const tmpl::Distribution& d, RunOutput& ro) {
       ro.error = digest.status().message();
       return false;
     }
+    CrashPoint("build.ingest.stored");
     stored_ = *digest;
     out_.stored_image = digest->ToHex();
   }
@@ -691,7 +698,10 @@ bool Builder::Validate(bool* distribute) {
   vo.time_left = *left;
   vo.cancel = o_.cancel;
   ValidateResult r = RunValidation(env_, t_, vo, log_);
-  if (r.status.ok()) return true;
+  if (r.status.ok()) {
+    CrashPoint("build.validate.passed");
+    return true;
+  }
   if (!r.kept_dir.empty()) out_.workspace_kept = true;
   *distribute = t_.validate.continue_distribute_on_failure &&
                 r.status.code() != StatusCode::kCancelled &&

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "base/crash_point.h"
 #include "base/strings.h"
 #include "builder/fetch.h"
 #include "vm/qemu_vm.h"
@@ -289,6 +290,7 @@ ValidateResult Validator::Run() {
   }
   vm::Vm& v = **started;
   Status result = WaitForBoot(v);
+  if (result.ok()) CrashPoint("build.validate.booted");  // qemu is running
   for (size_t i = 0; result.ok() && i < t_.validate.in_vm_validations.size(); ++i) {
     result = RunOne(v, i);
   }

@@ -45,8 +45,8 @@ Status CreatePinFile(const std::string& pins_dir, PinFile* out) {
   if (r != 0) return ErrnoError("stat " + out->path, err);
   out->created = {st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
   std::string tag = SelfTag();
-  out->pid = getpid();
-  out->start_ticks = ProcessStartTicks(getpid());
+  out->pid = SelfPidInProc();
+  out->start_ticks = ProcessStartTicks(out->pid);
   CrashPoint("store.pin.created");
   return WritePinFile(*out);
 }

@@ -4,8 +4,10 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <mutex>
 
@@ -410,6 +412,50 @@ StatusOr<std::unique_ptr<Vm>> Vm::Start(Env& env, const VmConfig& c) {
   }
 }
 
+namespace {
+
+// qemu drops to its own user (-runas), which clears a parent-death signal, and
+// runs in its own process group, so nothing stops it when the process that
+// started it is killed (SIGKILL: a crashed or killed build). A guard process,
+// detached (double fork, so it is never a zombie of ours), waits for qemu's
+// pidfile, then checks every second that its starter still runs; when the
+// starter is gone it kills qemu's process group. It exits when qemu does.
+// (dash's kill takes `-PGID` but not `-- -PGID`.)
+void StartQemuGuard(const std::string& pidfile) {
+  static constexpr char kGuard[] = R"sh(parent=$1; pidfile=$2; n=0
+while [ ! -s "$pidfile" ]; do
+  n=$((n + 1)); [ $n -gt 600 ] && exit 0
+  sleep 0.5
+done
+q=$(cat "$pidfile")
+case $q in ''|*[!0-9]*) exit 0;; esac
+while kill -0 "$q" 2>/dev/null; do
+  if ! kill -0 "$parent" 2>/dev/null; then kill -KILL "-$q" 2>/dev/null; exit 0; fi
+  sleep 1
+done)sh";
+  const std::string parent = std::to_string(::getpid());
+  pid_t child = ::fork();
+  if (child < 0) return;
+  if (child == 0) {
+    ::setsid();
+    if (::fork() != 0) ::_exit(0);
+    int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+      ::dup2(null, 0);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+    }
+    ::execl("/bin/sh", "sh", "-c", kGuard, "imagesmith-qemu-guard", parent.c_str(), pidfile.c_str(),
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace
+
 Vm::Boot Vm::BootOnce(const std::vector<std::string>& argv, const VmConfig& c,
                       int64_t ready_deadline, const std::string& qmp_socket,
                       const std::string& agent_socket) {
@@ -423,6 +469,7 @@ Vm::Boot Vm::BootOnce(const std::vector<std::string>& argv, const VmConfig& c,
   po.max_capture_bytes = 1 << 20;
   int64_t started = NowUs(env_);
   ready_deadline = std::max(ready_deadline, started);
+  StartQemuGuard(pidfile_);
   thread_ = std::thread([this, po] {
     auto r = env_.RunProcess(po);
     qemu_stderr_ = r.ok() ? r->stderr_data + (r->timed_out ? "(killed at its lifetime)" : "")
