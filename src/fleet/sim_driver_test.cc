@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "base/manual_clock_env.h"
 #include "fleet/node_driver.h"
 
 namespace imagesmith::fleet {
@@ -11,36 +12,6 @@ namespace {
 
 using std::chrono::milliseconds;
 using Machine = NodeObservation::Machine;
-
-// The real Env with a clock the test moves; SleepFor advances it.
-class ManualClockEnv final : public Env {
- public:
-  StatusOr<std::string> ReadFile(const std::string& p, uint64_t m) override {
-    return base_->ReadFile(p, m);
-  }
-  Status WriteFileAtomic(const std::string& p, std::string_view d) override {
-    return base_->WriteFileAtomic(p, d);
-  }
-  bool FileExists(const std::string& p) override { return base_->FileExists(p); }
-  bool IsDirectory(const std::string& p) override { return base_->IsDirectory(p); }
-  Status CreateDirs(const std::string& p) override { return base_->CreateDirs(p); }
-  StatusOr<std::vector<std::string>> ListDir(const std::string& p) override {
-    return base_->ListDir(p);
-  }
-  Status RemoveAll(const std::string& p) override { return base_->RemoveAll(p); }
-  Status Rename(const std::string& a, const std::string& b) override { return base_->Rename(a, b); }
-  int64_t NowMicros() override { return now_us_.load(); }
-  int64_t MonotonicMicros() override { return now_us_.load(); }
-  void SleepFor(milliseconds d) override { now_us_ += d.count() * 1000; }
-  StatusOr<ProcessResult> RunProcess(const ProcessOptions& o) override {
-    return base_->RunProcess(o);
-  }
-  void Advance(milliseconds d) { now_us_ += d.count() * 1000; }
-
- private:
-  Env* base_ = Env::Default();
-  std::atomic<int64_t> now_us_{1'700'000'000'000'000};
-};
 
 NodeSpec Spec(const std::string& id, bool low_priority = false) {
   NodeSpec spec;
