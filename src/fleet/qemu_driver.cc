@@ -42,7 +42,13 @@ constexpr const char kOvmfVars[] = "/usr/share/OVMF/OVMF_VARS.fd";
 // the file that gets the task's pid (its process group, for cancel). The
 // auto-user is made by the first non-admin task that needs it (a second one
 // racing it finds it made), so that a node's hello waits for nothing.
+//
+// The agent starts early in sysinit (vm/overlay.cc), so a task may come
+// before systemd has remounted the root file system read-write: the wrapper
+// waits for that, up to 60 s.
 constexpr const char kTaskWrapper[] = R"sh(wd=$1 user=$2 cmd=$3 pidf=$4
+i=0
+while [ ! -w / ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 mkdir -p /run/imagesmith-tasks && echo $$ > "$pidf" || exit 125
 if [ -n "$user" ] && ! id -u "$user" >/dev/null 2>&1; then
   useradd --create-home --user-group --shell /bin/sh "$user" || id -u "$user" >/dev/null || exit 125
