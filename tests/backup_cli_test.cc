@@ -289,9 +289,13 @@ TEST(BackupCliTest, VersionCreatingAtBackupTimeComesBackFailedAndUpdateFinishesI
   CliResult b = cli({"backup", "create", dir + "/bk"}, live);
   ASSERT_EQ(b.exit_code, 0) << b.err;
   Json made = ParseOut(b);
-  ASSERT_EQ(made.Find("interrupted")->array_items().size(), 1u) << b.out;
+  // The version, and the replication operation its killed worker held
+  // (replication is a durable operation: doc/operations.md).
+  ASSERT_EQ(made.Find("interrupted")->array_items().size(), 2u) << b.out;
   EXPECT_TRUE(
       EndsWith(made.Find("interrupted")->array_items()[0].string_value(), "/versions/1.0.0"));
+  EXPECT_TRUE(StartsWith(made.Find("interrupted")->array_items()[1].string_value(), "operation "))
+      << b.out;
 
   const auto restored = Home(dir + "/restored");
   CliResult r = cli({"backup", "restore", dir + "/bk"}, restored);
