@@ -5,13 +5,16 @@
 # bytes per extra node after boot (the overlay's allocated bytes) against a
 # full copy of the image per node. Results: bench/fleet/README.md.
 #
-#   bench/fleet/run.sh [RUNS]    (default 3; needs a build in ./build)
+#   bench/fleet/run.sh [RUNS]    (default 3, 1 with BENCH_QUICK=1; needs a build
+#                                 in ./build or $BUILD)
 # The Debian 12 base comes from $IMAGESMITH_TEST_CACHE (built there once).
+# The summary lines also go to $BENCH_RESULTS when it is set (tests/bench/quick.sh).
 set -euo pipefail
-runs=${1:-3}
+runs=${1:-$([ "${BENCH_QUICK:-}" = 1 ] && echo 1 || echo 3)}
 root=$(cd "$(dirname "$0")/../.." && pwd)
-bench=$root/build/src/fleet/fleet_bench
-export IMAGESMITH_AGENT=${IMAGESMITH_AGENT:-$root/build/imagesmith-agent}
+build=${BUILD:-$root/build}
+bench=$build/src/fleet/fleet_bench
+export IMAGESMITH_AGENT=${IMAGESMITH_AGENT:-$build/imagesmith-agent}
 cache=${IMAGESMITH_TEST_CACHE:?set IMAGESMITH_TEST_CACHE to the catalog cache of the tests}
 work=$(mktemp -d /var/tmp/imagesmith-fleet-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -32,7 +35,7 @@ for i in $(seq "$runs"); do
   overlay+=("$(sed -n 's/.*overlay \([0-9]*\) bytes.*/\1/p' <<<"$n")")
   rm -rf "$work/p$i" "$work/n$i" "$work/p$i.out"
 done
-python3 - "$work/disk.raw" "${peer[*]}" "${node[*]}" "${overlay[*]}" <<'PY'
+python3 - "$work/disk.raw" "${peer[*]}" "${node[*]}" "${overlay[*]}" <<'PY' | tee -a "${BENCH_RESULTS:-/dev/null}"
 import os, statistics, sys
 disk = sys.argv[1]
 peer = [float(x) for x in sys.argv[2].split()]
