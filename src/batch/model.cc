@@ -3,52 +3,19 @@
 #include <cctype>
 
 #include "base/strings.h"
+#include "fleet/rollout.h"
 
 namespace imagesmith::batch {
 
 StatusOr<int64_t> ParseIsoDuration(std::string_view text, const std::string& path) {
-  auto bad = [&]() {
+  // The fleet layer's parser (rollout policies use it too), in whole seconds.
+  StatusOr<int64_t> us = fleet::ParseIsoDurationUs(text, path);
+  if (!us.ok()) {
     return InvalidArgumentError(path + ": '" + std::string(text) +
                                 "' is not an ISO 8601 duration; write it as Batch does, e.g. "
                                 "PT15M, PT1H30M or P1D");
-  };
-  if (text.size() < 3 || (text[0] != 'P' && text[0] != 'p')) return bad();
-  int64_t total = 0;
-  bool in_time = false;
-  bool any = false;
-  std::string number;
-  for (size_t i = 1; i < text.size(); ++i) {
-    char c = static_cast<char>(std::toupper(static_cast<unsigned char>(text[i])));
-    if (c == 'T') {
-      if (in_time || !number.empty()) return bad();
-      in_time = true;
-      continue;
-    }
-    if (std::isdigit(static_cast<unsigned char>(c))) {
-      number += c;
-      if (number.size() > 9) return bad();
-      continue;
-    }
-    if (number.empty()) return bad();
-    int64_t n = std::stoll(number);
-    number.clear();
-    any = true;
-    if (!in_time && c == 'D') {
-      total += n * 86400;
-    } else if (!in_time && c == 'W') {
-      total += n * 7 * 86400;
-    } else if (in_time && c == 'H') {
-      total += n * 3600;
-    } else if (in_time && c == 'M') {
-      total += n * 60;
-    } else if (in_time && c == 'S') {
-      total += n;
-    } else {
-      return bad();
-    }
   }
-  if (!number.empty() || !any) return bad();
-  return total;
+  return us.value() / 1'000'000;
 }
 
 std::string FormatIsoDuration(int64_t seconds) {

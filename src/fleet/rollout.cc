@@ -2,6 +2,7 @@
 #include "fleet/rollout.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <ctime>
 
@@ -394,11 +395,14 @@ Status JudgeBatch(RolloutTarget& target, RolloutState& s, const std::vector<Inst
 
 }  // namespace
 
-StatusOr<int64_t> ParseIsoDurationUs(std::string_view text, std::string_view path) {
+StatusOr<int64_t> ParseIsoDurationUs(std::string_view original, std::string_view path) {
+  std::string upper(original);  // "pt15m" is read as "PT15M"
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const std::string_view text = upper;
   auto bad = [&]() {
     return InvalidArgumentError(std::string(path) +
                                 ": expected an ISO 8601 duration such as PT5M or PT1H30M, got \"" +
-                                std::string(text) + "\"");
+                                std::string(original) + "\"");
   };
   if (text.size() < 3 || text[0] != 'P') return bad();
   bool in_time = false, any = false;
