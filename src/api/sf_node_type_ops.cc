@@ -11,6 +11,7 @@
 #include "api/provider_util.h"
 #include "api/sf_internal.h"
 #include "api/template_internal.h"
+#include "base/data_dir.h"
 #include "base/sha256.h"
 #include "base/strings.h"
 #include "builder/distribute.h"
@@ -163,7 +164,8 @@ class Fleet {
       ASSIGN_OR_RETURN(fleet::SimSettings settings, fleet::SimSettings::ParseEnv());
       driver_ = fleet::MakeSimDriver(*s_.env, std::move(settings));
     } else {
-      driver_ = fleet::MakeQemuDriver(*s_.env, s_.data_dir + "/fleet");
+      driver_ =
+          fleet::MakeQemuDriver(*s_.env, s_.data_dir + "/fleet", VmAccelCacheFile(s_.data_dir));
     }
     auto size = fleet::LookupVmSize(nt_.properties.Find("vmSize") != nullptr
                                         ? nt_.properties.Find("vmSize")->string_value()

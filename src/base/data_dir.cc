@@ -18,4 +18,8 @@ StatusOr<std::string> DataDirPath() {
       "cannot find a data directory: set IMAGESMITH_HOME (or HOME) to a writable directory");
 }
 
+std::string VmAccelCacheFile(const std::string& data_dir) {
+  return data_dir + "/cache/vm-accel.json";
+}
+
 }  // namespace imagesmith

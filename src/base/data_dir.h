@@ -12,4 +12,8 @@ namespace imagesmith {
 // IMAGESMITH_HOME, XDG_DATA_HOME nor HOME is set.
 StatusOr<std::string> DataDirPath();
 
+// The file in `data_dir` that keeps the KVM-or-TCG verdict (vm::ProbeAccel)
+// for every VM imagesmith boots there: validation and fleet nodes alike.
+std::string VmAccelCacheFile(const std::string& data_dir);
+
 }  // namespace imagesmith

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "base/data_dir.h"
 #include "base/random.h"
 #include "base/strings.h"
 #include "batch/controller_internal.h"
@@ -57,7 +58,7 @@ StatusOr<fleet::NodeDriver*> ProcessDriver(Env& env, const std::string& data_dir
     driver = fleet::MakeSimDriver(env, fleet::SimSettings::FromEnv());
   } else if (key == "qemu") {
     RETURN_IF_ERROR(env.CreateDirs(data_dir + "/fleet"));
-    driver = fleet::MakeQemuDriver(env, data_dir + "/fleet");
+    driver = fleet::MakeQemuDriver(env, data_dir + "/fleet", VmAccelCacheFile(data_dir));
   } else {
     return InvalidArgumentError("node driver '" + name + "' is not known; use qemu or sim");
   }

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "base/crash_point.h"
+#include "base/data_dir.h"
 #include "base/strings.h"
 #include "builder/fetch.h"
 #include "builder/step_cache.h"
@@ -185,7 +186,7 @@ class Builder {
   bool Prepare();
   // Where the KVM probe's verdict and the validation VMs' SSH host keys are
   // kept between processes (doc/vm.md).
-  std::string AccelCacheFile() const { return o_.data_dir + "/cache/vm-accel.json"; }
+  std::string AccelCacheFile() const { return VmAccelCacheFile(o_.data_dir); }
   std::string SshKeysCache() const { return o_.data_dir + "/cache/validation-ssh-host-keys"; }
   bool Customize();
   bool RunStep(size_t index, const tmpl::Step& step);

@@ -211,7 +211,12 @@ struct SimSettings {
 
 std::unique_ptr<NodeDriver> MakeSimDriver(Env& env, SimSettings settings);
 // `state_dir` holds the regional disks and the host-capacity ledger.
-std::unique_ptr<NodeDriver> MakeQemuDriver(Env& env, std::string state_dir);
+// `accel_cache` is the file that keeps the KVM-or-TCG verdict across processes
+// (vm::ProbeAccel); front ends pass the data directory's, the one validation
+// boots use, so a pool made from a validated image never probes again. Empty:
+// `state_dir`/accel.json.
+std::unique_ptr<NodeDriver> MakeQemuDriver(Env& env, std::string state_dir,
+                                           std::string accel_cache = "");
 
 // The regional disks qemu nodes boot from: one raw disk per (image, region),
 // materialized from the store on first use and shared by every node; removed

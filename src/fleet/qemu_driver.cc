@@ -143,8 +143,12 @@ struct Node {
 
 class QemuDriver final : public NodeDriver {
  public:
-  QemuDriver(Env& env, std::string state_dir)
-      : env_(env), state_dir_(std::move(state_dir)), capacity_(env, state_dir_) {}
+  QemuDriver(Env& env, std::string state_dir, std::string accel_cache)
+      : env_(env),
+        state_dir_(std::move(state_dir)),
+        accel_cache_(accel_cache.empty() ? JoinPath(state_dir_, "accel.json")
+                                         : std::move(accel_cache)),
+        capacity_(env, state_dir_) {}
 
   ~QemuDriver() override {
     std::map<std::string, std::shared_ptr<Node>> nodes;
@@ -398,6 +402,7 @@ class QemuDriver final : public NodeDriver {
 
   Env& env_;
   const std::string state_dir_;
+  const std::string accel_cache_;
   HostCapacity capacity_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Node>> nodes_;  // guarded by mu_
@@ -426,7 +431,7 @@ Status QemuDriver::StartMachine(Node& node) {
   }
 
   std::string why;
-  vm::Accel accel = vm::ProbeAccel(env_, &why, JoinPath(state_dir_, "accel.json"));
+  vm::Accel accel = vm::ProbeAccel(env_, &why, accel_cache_);
   std::string pidfile = node.machine_dir + "/qemu.pid";
   std::vector<std::string> argv = {
       "qemu-system-x86_64", "-name",  "imagesmith-node-" + spec.node_id,
@@ -782,8 +787,9 @@ StatusOr<TaskResult> QemuDriver::RunTask(const std::string& node_id, const TaskS
 
 }  // namespace
 
-std::unique_ptr<NodeDriver> MakeQemuDriver(Env& env, std::string state_dir) {
-  return std::make_unique<QemuDriver>(env, std::move(state_dir));
+std::unique_ptr<NodeDriver> MakeQemuDriver(Env& env, std::string state_dir,
+                                           std::string accel_cache) {
+  return std::make_unique<QemuDriver>(env, std::move(state_dir), std::move(accel_cache));
 }
 
 }  // namespace imagesmith::fleet
