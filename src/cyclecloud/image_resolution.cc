@@ -153,6 +153,20 @@ StatusOr<ImageChoice> ResolveNodeImage(const NodeSpec& node, const ImageCatalogV
                  NamesThatResolve(catalog));
 }
 
+std::string DescribeNodeImage(const NodeSpec& node) {
+  auto text = [&](const char* key) -> std::string {
+    const Value* v = FindAttribute(node.attributes, key);
+    return v == nullptr || v->is_undefined() ? "" : v->ToText();
+  };
+  if (std::string id = text("ImageId"); !id.empty()) return "ImageId = " + id;
+  if (std::string name = text("ImageName"); !name.empty()) return "ImageName = " + name;
+  std::string publisher = text("Azure.Publisher"), offer = text("Azure.Offer"),
+              sku = text("Azure.Sku"), version = text("Azure.ImageVersion");
+  if (publisher.empty() && offer.empty() && sku.empty()) return "";
+  return "Azure.Publisher/Offer/Sku/ImageVersion = " + publisher + ":" + offer + ":" + sku + ":" +
+         (version.empty() ? "latest" : version);
+}
+
 StatusOr<AgentPlan> PlanAgent(const NodeSpec& node, const std::string& installed_version) {
   AgentPlan plan;
   auto flag = [&](const char* key) -> StatusOr<bool> {

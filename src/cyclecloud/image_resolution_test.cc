@@ -124,7 +124,12 @@ TEST(ScalingTest, LowerOfMaxCountAndMaxCoreCountWins) {
   EXPECT_EQ(
       s.message(),
       "nodearray hpc: adding 2 nodes to 3 would exceed MaxCoreCount 64 (16 cores per node) (at "
-      "most 4 nodes)");
+      "most 4 nodes); MaxCount 10 and MaxCoreCount 64 / 16 cores per node = 4 nodes are "
+      "enforced together and the lower wins");
+  EXPECT_EQ(CheckAddNodes("hpc", 3, 1, b).message(),
+            "nodearray hpc: adding 1 nodes to 3 would exceed MaxCount 3 (at most 3 nodes); "
+            "MaxCount 3 and MaxCoreCount 64 / 16 cores per node = 4 nodes are enforced together "
+            "and the lower wins");
 }
 
 TEST(ScalingTest, NewScaleSetEveryMaxScalesetSizeNodes) {
