@@ -623,16 +623,18 @@ Json ClusterJson(const meta::Resource& r) {
       if (tmpl == nullptr || !tmpl->is_string() || ref == nullptr || !ref->is_string()) continue;
       const cyclecloud::NodeSpec* def = spec->FindNode(tmpl->string_value());
       if (def == nullptr) continue;
+      // Copies: Set below may move n's members.
+      const std::string started_from = ref->string_value();
+      const std::string runs = image != nullptr && image->is_string() ? image->string_value() : "?";
       const std::string now = cyclecloud::DescribeNodeImage(*def);
-      const bool same = now == ref->string_value();
+      const bool same = now == started_from;
       n.Set("imageUpToDate", Json::Bool(same));
       if (!same) {
         n.Set("imageNote",
-              Json::String("runs " +
-                           (image != nullptr && image->is_string() ? image->string_value() : "?") +
-                           " (started from " + ref->string_value() + "); the template now says " +
-                           (now.empty() ? "no image" : now) +
-                           ": nodes started from now on use that, this one keeps its image"));
+              Json::String("runs " + runs + " (started from " + started_from +
+                           "); the template now says " + (now.empty() ? "no image" : now) +
+                           ": nodes started from now on use that, this one keeps "
+                           "its image"));
       }
     }
   }
