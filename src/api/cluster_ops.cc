@@ -92,9 +92,18 @@ class ClusterWork {
       fleet::NodeSpec spec;
       spec.node_id = Str(n, "nodeId");
       spec.hostname = Str(n, "hostname");
+      spec.mac = Mac(spec.node_id);
       spec.work_dir = NodeDir(spec.node_id);
       spec.image.image_id = Str(n, "image");
-      (void)driver_->Adopt(spec, *runtime);
+      auto size = fleet::LookupVmSize(Str(n, "machineType"));
+      if (size.ok()) spec.size = *size;
+      Status adopted = driver_->Adopt(spec, *runtime);
+      if (!adopted.ok() && adopted.code() != StatusCode::kNotFound) {
+        // Not a machine that is gone: one this process cannot stop would
+        // be left running, so say so.
+        ctx_.Line(ProgressKind::kNotice,
+                  "node " + Str(n, "name") + ": cannot adopt its machine: " + adopted.message());
+      }
     }
     return Status::Ok();
   }

@@ -512,7 +512,8 @@ class ClusterProvider final : public Provider {
         }
         Status added = AddArrayNodes(id, *def, count, nodes, nullptr);
         if (!added.ok()) {
-          return ArmStatus(added.code(), "NodeLimitExceeded", added.message(), id.ToString());
+          return ArmStatus(StatusCode::kFailedPrecondition, "NodeLimitExceeded", added.message(),
+                           id.ToString());
         }
       } else {  // removeNode
         ASSIGN_OR_RETURN(std::string name, body_string("node"));
