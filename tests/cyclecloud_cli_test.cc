@@ -322,5 +322,67 @@ TEST_F(CycleCloudCliTest, ImageNameChangedUnderRunningNodes) {
   EXPECT_EQ(Run({"cyclecloud", "terminate_cluster", "c", "-o", "none"}).exit_code, 0);
 }
 
+// Each image form resolves when its node starts; the ones that cannot fail
+// their own node with a message naming it and the image.
+TEST_F(CycleCloudCliTest, EveryImageFormResolvesAtStartAndBadOnesFailTheirNodeOnly) {
+  std::string dir = MakeTempDir();
+  {
+    std::ofstream f(dir + "/disk.raw", std::ios::binary);
+    std::string block(1 << 20, '\0');
+    for (size_t i = 0; i < block.size(); i += 4096) block[i] = 'x';
+    for (int i = 0; i < 4; ++i) f << block;
+  }
+  CliResult img = Run({"image", "create", "-g", "cyclecloud", "-n", "img", "--source",
+                       dir + "/disk.raw", "--os-type", "Linux"});
+  ASSERT_EQ(img.exit_code, 0) << img.err;
+  const std::string image_id = J(img).Find("id")->string_value();
+  const std::string missing = image_id.substr(0, image_id.rfind('/')) + "/nope";
+  ASSERT_EQ(Run({"cyclecloud", "import_cluster", "i", "-f", T("images.txt"), "--node-driver", "sim",
+                 "-P", "ManagedImage=" + image_id, "MissingImage=" + missing, "-o", "none"})
+                .exit_code,
+            0);
+  CliResult started = Run({"cyclecloud", "start_cluster", "i"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  Json c = J(started);
+  EXPECT_EQ(States(c),
+            "byid=Ready marketplace=Ready urn=Ready missing=Failed windows=Failed jetpack=Failed "
+            "size=Failed");
+  EXPECT_EQ(NodeNamed(c, "byid")->Find("image")->string_value(), image_id);
+  EXPECT_EQ(NodeNamed(c, "byid")->Find("imageReference")->string_value(), "ImageId = " + image_id);
+  EXPECT_EQ(NodeNamed(c, "marketplace")->Find("image")->string_value(),
+            "Debian:debian-12:12:latest");
+  EXPECT_EQ(NodeNamed(c, "urn")->Find("image")->string_value(), "Debian:debian-12:12-gen2:latest");
+  auto message = [&](const char* node) {
+    return NodeNamed(c, node)->Find("statusMessage")->string_value();
+  };
+  EXPECT_EQ(message("missing").rfind("node missing: ImageName " + missing + ": ", 0), 0u)
+      << message("missing");
+  EXPECT_EQ(message("windows"), "node windows: ImageOS windows: only Linux images run here");
+  EXPECT_EQ(message("jetpack"),
+            "node jetpack: JetpackVersion 7.4.0 does not match the installed agent, version 0.1.0 "
+            "(set JetpackVersion = 0.1.0 or leave it out)");
+  EXPECT_EQ(message("size").rfind("node size: MachineType Standard_Bogus_v9: ", 0), 0u)
+      << message("size");
+  EXPECT_EQ(Run({"cyclecloud", "terminate_cluster", "i", "-o", "none"}).exit_code, 0);
+}
+
+// A node whose agent never says hello is Failed after the deadline.
+TEST_F(CycleCloudCliTest, NodeWithoutHelloFailsAfterTheDeadline) {
+  ASSERT_EQ(Run({"cyclecloud", "import_cluster", "c", "-f", T("nodes.txt"), "--node-driver", "sim",
+                 "-o", "none"})
+                .exit_code,
+            0);
+  CliResult r = RunCli({"cyclecloud", "start_cluster", "c"}, "",
+                       {{"IMAGESMITH_HOME", env_["IMAGESMITH_HOME"]},
+                        {"IMAGESMITH_SIM_BOOT_FAILURE_RATE", "1"},
+                        {"IMAGESMITH_CYCLECLOUD_HELLO_DEADLINE_SECONDS", "1"}});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json c = J(r);
+  EXPECT_EQ(States(c), "head=Failed execute-1=Failed execute-2=Failed gpu-1=Failed");
+  const std::string why = NodeNamed(c, "head")->Find("statusMessage")->string_value();
+  EXPECT_EQ(why.rfind("node head: no hello from the agent within 1 s", 0), 0u) << why;
+  EXPECT_EQ(c.Find("state")->string_value(), "Started");
+}
+
 }  // namespace
 }  // namespace imagesmith::e2e

@@ -94,6 +94,17 @@ TEST(ImageResolutionTest, MarketplaceAttributesAreTheThirdForm) {
   EXPECT_FALSE(ResolveNodeImage(Node({}), kCatalog).ok());
 }
 
+TEST(ImageResolutionTest, DescribeNodeImageGivesTheDecidingAttributes) {
+  EXPECT_EQ(DescribeNodeImage(Node({{"ImageName", S("debian12")}, {"ImageId", S("/x")}})),
+            "ImageId = /x");
+  EXPECT_EQ(DescribeNodeImage(Node({{"ImageName", S("debian12")}})), "ImageName = debian12");
+  EXPECT_EQ(DescribeNodeImage(Node({{"Azure.Publisher", S("Debian")},
+                                    {"Azure.Offer", S("debian-12")},
+                                    {"Azure.Sku", S("12")}})),
+            "Azure.Publisher/Offer/Sku/ImageVersion = Debian:debian-12:12:latest");
+  EXPECT_EQ(DescribeNodeImage(Node({})), "");
+}
+
 TEST(ImageResolutionTest, JetpackVersionMustMatchTheAgent) {
   StatusOr<AgentPlan> p = PlanAgent(
       Node({{"InstallJetpack", Value::Bool(true)}, {"AwaitInstallation", Value::Bool(true)}}),
