@@ -382,6 +382,13 @@ TEST_F(CycleCloudCliTest, NodeWithoutHelloFailsAfterTheDeadline) {
   const std::string why = NodeNamed(c, "head")->Find("statusMessage")->string_value();
   EXPECT_EQ(why.rfind("node head: no hello from the agent within 1 s", 0), 0u) << why;
   EXPECT_EQ(c.Find("state")->string_value(), "Started");
+  // Starting again retries the Failed [[node]] on a new machine; nodearray
+  // nodes stay as they are (remove_node and add_node replace them).
+  CliResult again = Run({"cyclecloud", "start_cluster", "c"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  c = J(again);
+  EXPECT_EQ(States(c), "head=Ready execute-1=Failed execute-2=Failed gpu-1=Failed");
+  EXPECT_EQ(NodeNamed(c, "head")->Find("statusMessage"), nullptr);
 }
 
 }  // namespace

@@ -235,6 +235,12 @@ class ClusterWork {
                     QuoteForMessage(Str(rec, "template")) + " any more");
       return true;
     }
+    // A Failed node started again: stop what is left of its old machine.
+    if (const Json* restart = rec.Find("restart"); restart != nullptr) {
+      if (!Str(rec, "nodeId").empty()) (void)driver_->Delete(Str(rec, "nodeId"));
+      ReleaseDisk(rec);
+      for (const char* key : {"restart", "runtime", "image", "imageReference"}) Erase(rec, key);
+    }
     // A record that already has a runtime was made by a worker that died
     // before it wrote Preparing: watch it.
     if (const Json* rt = rec.Find("runtime"); rt != nullptr && !rt->is_null()) {

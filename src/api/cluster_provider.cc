@@ -466,6 +466,9 @@ class ClusterProvider final : public Provider {
         for (Json& n : nodes.array_items()) {
           const std::string st = n.Find("state")->string_value();
           if (st == "Off" || (st == "Failed" && n.Find("nodearray")->is_null())) {
+            // A Failed node may still have a machine (one that never said
+            // hello): the operation stops it before making a new one.
+            if (st == "Failed") n.Set("restart", Json::Bool(true));
             n.Set("state", Json::String("Acquiring"));
           }
         }
