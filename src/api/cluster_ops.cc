@@ -150,6 +150,7 @@ class ClusterWork {
     ASSIGN_OR_RETURN(cyclecloud::ClusterSpec spec,
                      cyclecloud::ClusterSpec::FromJson(*cluster.properties.Find("cluster")));
     std::map<std::string, Json> moved;  // name -> the new record (null: removed)
+    bool waiting = false;               // a node was in a moving state
     const Json* nodes = cluster.properties.Find("nodes");
     if (nodes != nullptr && nodes->is_array()) {
       for (const Json& n : nodes->array_items()) {
@@ -165,8 +166,14 @@ class ClusterWork {
           if (!Terminate(rec)) rec = Json();
         }
         if (changed) moved[Str(n, "name")] = std::move(rec);
+        if (state == "Acquiring" || state == "Preparing" || state == "Terminating") {
+          waiting = true;
+        }
       }
     }
+    // Nothing moved while nodes still boot: no write (the record and its
+    // ETag change only when something happens).
+    if (moved.empty() && waiting) return Status::Ok();
     return s_.meta->Update([&](meta::Transaction& txn) -> Status {
       ASSIGN_OR_RETURN(meta::Resource fresh, txn.Get(id_));
       Json out = Json::MakeArray();
@@ -179,7 +186,7 @@ class ClusterWork {
             // A terminate that arrived while the node was being made wins,
             // but the machine this pass made is kept so it can be stopped.
             if (Str(n, "state") == "Terminating" &&
-                Str(*nodes_before(it->first, cluster), "state") != "Terminating") {
+                Str(*NodeBefore(it->first, cluster), "state") != "Terminating") {
               if (!it->second.is_null()) {
                 rec = it->second;
                 rec.Set("state", Json::String("Terminating"));
@@ -210,7 +217,7 @@ class ClusterWork {
     });
   }
 
-  static const Json* nodes_before(const std::string& name, const meta::Resource& cluster) {
+  static const Json* NodeBefore(const std::string& name, const meta::Resource& cluster) {
     static const Json kNone = Json::MakeObject();
     const Json* nodes = cluster.properties.Find("nodes");
     if (nodes == nullptr || !nodes->is_array()) return &kNone;
