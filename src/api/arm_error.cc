@@ -101,6 +101,11 @@ constexpr std::string_view kExplicitCodes[] = {
     "RestartFailed",
     "ReimageFailed",
     "OperationFailed",
+    // CycleCloud clusters (doc/cyclecloud.md).
+    "NodeLimitExceeded",
+    "NodeNotFound",
+    "MissingParameters",
+    "NotSupported",
 };
 
 struct Prefix {

@@ -55,10 +55,19 @@ TEST_F(ClusterProviderTest, ImportStoresTheAssembledClusterWithNodesOff) {
   const Json& p = *r->body.Find("properties");
   EXPECT_EQ(p.Find("state")->string_value(), "Off");
   EXPECT_EQ(p.Find("clusterSection")->string_value(), "Lab");
+  EXPECT_EQ(p.Find("nodeDriver")->string_value(), "qemu");
+  // One node record per [[node]] (Off); a nodearray has none until it
+  // starts, and is listed in nodearrays with its limit.
   const Json& nodes = *p.Find("nodes");
-  ASSERT_EQ(nodes.array_items().size(), 2u);
+  ASSERT_EQ(nodes.array_items().size(), 1u);
+  EXPECT_EQ(nodes.array_items()[0].Find("name")->string_value(), "head");
   EXPECT_EQ(nodes.array_items()[0].Find("state")->string_value(), "Off");
-  EXPECT_EQ(nodes.array_items()[1].Find("kind")->string_value(), "nodearray");
+  EXPECT_TRUE(nodes.array_items()[0].Find("nodearray")->is_null());
+  const Json& arrays = *p.Find("nodearrays");
+  ASSERT_EQ(arrays.array_items().size(), 1u);
+  EXPECT_EQ(arrays.array_items()[0].Find("name")->string_value(), "exec");
+  EXPECT_EQ(arrays.array_items()[0].Find("maxNodes")->AsInt64(), 9);
+  EXPECT_EQ(arrays.array_items()[0].Find("limit")->string_value(), "MaxCount 9");
   const Json& exec = p.Find("cluster")->Find("nodes")->array_items()[1];
   EXPECT_EQ(exec.Find("attributes")->Find("MaxCount")->AsInt64(), 9);
   auto got = Call(Verb::kGet, Cluster("lab"));

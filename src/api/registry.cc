@@ -1,6 +1,7 @@
 // The built-in providers. Each resource type's provider is added here once.
 #include "api/auth_providers.h"
 #include "api/batch_internal.h"
+#include "api/cluster_internal.h"
 #include "api/provider.h"
 #include "api/resource_providers.h"
 #ifdef IMAGESMITH_HAVE_GALLERY_PUBLISH
@@ -46,6 +47,7 @@ void AddBuiltinHandlers(Operations& operations) {
   operations.AddHandler(NewTemplateRunHandler());
 #ifdef IMAGESMITH_HAVE_GALLERY_PUBLISH
   operations.AddHandler(sf::NewNodeTypeOperationHandler());
+  operations.AddHandler(cc::NewClusterOperationHandler());
   operations.AddHandler(NewPoolControlHandler());
   operations.AddHandler(NewVersionReplicationHandler());
 #endif

@@ -6,6 +6,7 @@
 #include "base/strings.h"
 #include "cli/api_client.h"
 #include "cli/command.h"
+#include "cli/gallery_args.h"
 #include "cyclecloud/cluster.h"
 #include "cyclecloud/template_file.h"
 
@@ -56,44 +57,31 @@ StatusOr<Json> OverrideParameters(Env& env, const std::vector<std::string>& item
   return out;
 }
 
-// CycleCloud's show_cluster shape: the cluster, its state and each node.
+// CycleCloud's show_cluster shape: the cluster, its state, each node (one
+// per machine, nodearray nodes included) and each nodearray.
 Json ShowJson(const Json& arm) {
   Json out = Json::MakeObject();
   out.Set("name", *arm.Find("name"));
   out.Set("id", *arm.Find("id"));
   const Json& p = *arm.Find("properties");
-  for (const char* key : {"state", "template", "clusterSection", "parameters"}) {
+  for (const char* key : {"state", "nodeDriver", "template", "clusterSection", "parameters"}) {
     if (const Json* v = p.Find(key)) out.Set(key, *v);
   }
-  const Json* cluster = p.Find("cluster");
   Json nodes = Json::MakeArray();
-  if (const Json* states = p.Find("nodes"); states && states->is_array()) {
-    for (const Json& n : states->array_items()) {
-      Json j = n;
-      if (cluster) {
-        if (const Json* defs = cluster->Find("nodes"); defs && defs->is_array()) {
-          for (const Json& d : defs->array_items()) {
-            const Json* dn = d.Find("name");
-            const Json* nn = n.Find("name");
-            if (!dn || !nn || !dn->is_string() || !nn->is_string() ||
-                dn->string_value() != nn->string_value()) {
-              continue;
-            }
-            const Json* attrs = d.Find("attributes");
-            for (const char* key : {"MachineType", "ImageName", "ImageId", "Azure.Publisher",
-                                    "Azure.Offer", "Azure.Sku", "Azure.ImageVersion", "MaxCount",
-                                    "MaxCoreCount", "InitialCount", "Azure.MaxScalesetSize"}) {
-              if (attrs == nullptr) break;
-              if (const Json* v = attrs->Find(key)) j.Set(key, *v);
-            }
-          }
-        }
+  if (const Json* recs = p.Find("nodes"); recs && recs->is_array()) {
+    for (const Json& n : recs->array_items()) {
+      Json j = Json::MakeObject();
+      for (const char* key :
+           {"name", "nodearray", "state", "statusMessage", "image", "imageReference",
+            "imageUpToDate", "imageNote", "hostname", "scaleSet", "machineType"}) {
+        if (const Json* v = n.Find(key)) j.Set(key, *v);
       }
       nodes.Append(std::move(j));
     }
   }
   out.Set("nodes", std::move(nodes));
-  if (cluster) {
+  if (const Json* arrays = p.Find("nodearrays")) out.Set("nodearrays", *arrays);
+  if (const Json* cluster = p.Find("cluster")) {
     if (const Json* m = cluster->Find("missingRequired");
         m && m->is_array() && !m->array_items().empty()) {
       out.Set("missingRequiredParameters", *m);
@@ -117,6 +105,7 @@ int RunImport(const ParsedArgs& args, CommandContext& ctx) {
   if (!overrides.ok()) return ReportError(overrides.status(), ctx);
   if (!overrides->object_items().empty()) props.Set("parameters", std::move(*overrides));
   if (args.Has("cluster")) props.Set("clusterSection", Json::String(args.Get("cluster")));
+  if (args.Has("node-driver")) props.Set("nodeDriver", Json::String(args.Get("node-driver")));
   auto client = ApiClient::Open(*ctx.env);
   if (!client.ok()) return ReportError(client.status(), ctx);
   api::Request r;
@@ -178,6 +167,60 @@ int RunDelete(const ParsedArgs& args, CommandContext& ctx) {
   return 0;
 }
 
+// Runs one cluster action (start, terminate, addNodes, removeNode) to its
+// end and prints the cluster; a node that failed is reported on stderr (the
+// rest of the cluster still runs, so the exit status is 0).
+int RunAction(const ParsedArgs& args, CommandContext& ctx, const std::string& cluster,
+              const std::string& action, Json body) {
+  auto client = ApiClient::Open(*ctx.env);
+  if (!client.ok()) return ReportError(client.status(), ctx);
+  api::Request r;
+  r.verb = api::Verb::kAction;
+  r.id = ClusterId(*client, args, cluster);
+  r.action = action;
+  r.body = std::move(body);
+  r.progress = [&ctx](api::ProgressKind kind, std::string_view line) {
+    if (kind == api::ProgressKind::kNotice || ctx.stderr_is_tty) *ctx.err << line << "\n";
+  };
+  auto resp = client->Call(std::move(r));
+  if (!resp.ok()) return ReportError(resp.status(), ctx);
+  PrintResult(ShowJson(resp->body), ctx);
+  return 0;
+}
+
+int RunStart(const ParsedArgs& args, CommandContext& ctx) {
+  Json body = Json::MakeObject();
+  if (args.Has("node-driver")) body.Set("nodeDriver", Json::String(args.Get("node-driver")));
+  return RunAction(args, ctx, args.positionals()[0], "start", std::move(body));
+}
+
+int RunTerminate(const ParsedArgs& args, CommandContext& ctx) {
+  return RunAction(args, ctx, args.positionals()[0], "terminate", Json::MakeObject());
+}
+
+int RunAddNode(const ParsedArgs& args, CommandContext& ctx) {
+  Json body = Json::MakeObject();
+  body.Set("nodearray", Json::String(args.Get("template")));
+  int64_t count = 1;
+  if (args.Has("count")) {
+    auto n = ParseCountArg("--count", args.Get("count"));
+    if (!n.ok()) return ReportError(n.status(), ctx);
+    if (*n < 1) {
+      return ReportError(
+          InvalidArgumentError("--count: expected at least 1, got " + args.Get("count")), ctx);
+    }
+    count = *n;
+  }
+  body.Set("count", Json::Int(count));
+  return RunAction(args, ctx, args.positionals()[0], "addNodes", std::move(body));
+}
+
+int RunRemoveNode(const ParsedArgs& args, CommandContext& ctx) {
+  Json body = Json::MakeObject();
+  body.Set("node", Json::String(args.positionals()[1]));
+  return RunAction(args, ctx, args.positionals()[0], "removeNode", std::move(body));
+}
+
 // Parses each file and assembles each of its [cluster] sections with no
 // parameters but those of -P; one line per file, then the counts.
 int RunParseCheck(const ParsedArgs& args, CommandContext& ctx) {
@@ -232,6 +275,12 @@ OptionSpec Group() {
   return {"resource-group", 'g', "GROUP",
           "The resource group holding the cluster (default: cyclecloud)."};
 }
+OptionSpec NodeDriver() {
+  return {"node-driver",  0,
+          "DRIVER",       "qemu (default): real VMs; sim: simulated nodes. Kept in the cluster.",
+          false,          false,
+          {"qemu", "sim"}};
+}
 OptionSpec Parameter() {
   return {"parameter", 'P', "NAME=VALUE",
           "A parameter value (after -p's); VALUE @FILE is the file's text.", true};
@@ -259,6 +308,7 @@ void RegisterCycleCloudCommands(CommandRegistry& registry) {
                   {"cluster", 'c', "SECTION",
                    "The [cluster SECTION] to import when the file has several."},
                   {"force", 0, "", "Replace an existing cluster of that name."},
+                  NodeDriver(),
                   Group()},
       .examples =
           {"imagesmith cyclecloud import_cluster hpc -f slurm.txt -p params.json",
@@ -288,7 +338,7 @@ void RegisterCycleCloudCommands(CommandRegistry& registry) {
   });
   registry.Add(CommandSpec{
       .path = "cyclecloud delete_cluster",
-      .summary = "Delete a cluster whose nodes are all off.",
+      .summary = "Delete a cluster whose nodes are all Off.",
       .description = "",
       .args_usage = "NAME",
       .min_positionals = 1,
@@ -296,6 +346,62 @@ void RegisterCycleCloudCommands(CommandRegistry& registry) {
       .options = {Group()},
       .examples = {"imagesmith cyclecloud delete_cluster hpc"},
       .run = RunDelete,
+  });
+  registry.Add(CommandSpec{
+      .path = "cyclecloud start_cluster",
+      .summary = "Start a cluster's nodes and wait until each is Ready or Failed.",
+      .description =
+          "Every [[node]] that is Off (or Failed) and, for each nodearray with no nodes, its\n"
+          "InitialCount nodes go Acquiring (the image is resolved now) -> Preparing (the VM\n"
+          "boots with imagesmith's agent) -> Ready (the agent's hello). A node whose image,\n"
+          "size or agent attributes do not resolve is Failed with a message naming it; the\n"
+          "rest of the cluster still starts and the exit status is 0. See doc/cyclecloud.md.",
+      .args_usage = "NAME",
+      .min_positionals = 1,
+      .max_positionals = 1,
+      .options = {NodeDriver(), Group()},
+      .examples = {"imagesmith cyclecloud start_cluster hpc",
+                   "imagesmith cyclecloud start_cluster demo --node-driver sim"},
+      .run = RunStart,
+  });
+  registry.Add(CommandSpec{
+      .path = "cyclecloud terminate_cluster",
+      .summary = "Stop every node of a cluster.",
+      .description = "Nodes go Terminating, then [[node]]s are Off and nodearray nodes are\n"
+                     "removed; the cluster is Terminated. No VM is left running.",
+      .args_usage = "NAME",
+      .min_positionals = 1,
+      .max_positionals = 1,
+      .options = {Group()},
+      .examples = {"imagesmith cyclecloud terminate_cluster hpc"},
+      .run = RunTerminate,
+  });
+  registry.Add(CommandSpec{
+      .path = "cyclecloud add_node",
+      .summary = "Add nodes to a nodearray of a started cluster.",
+      .description =
+          "Refused, with nothing added, when the nodearray would exceed MaxCount or\n"
+          "MaxCoreCount (enforced together; the lower wins). New nodes are named\n"
+          "NODEARRAY-N and go to a new backing scale set every Azure.MaxScalesetSize nodes.",
+      .args_usage = "CLUSTER",
+      .min_positionals = 1,
+      .max_positionals = 1,
+      .options = {{"template", 't', "NODEARRAY", "The nodearray to add to.", false, true},
+                  {"count", 'c', "COUNT", "How many nodes (default 1)."},
+                  Group()},
+      .examples = {"imagesmith cyclecloud add_node hpc -t execute -c 4"},
+      .run = RunAddNode,
+  });
+  registry.Add(CommandSpec{
+      .path = "cyclecloud remove_node",
+      .summary = "Terminate a node and remove it from the cluster.",
+      .description = "A nodearray node is removed; a [[node]] goes back to Off.",
+      .args_usage = "CLUSTER NODE",
+      .min_positionals = 2,
+      .max_positionals = 2,
+      .options = {Group()},
+      .examples = {"imagesmith cyclecloud remove_node hpc execute-3"},
+      .run = RunRemoveNode,
   });
   registry.Add(CommandSpec{
       .path = "cyclecloud parse-check",

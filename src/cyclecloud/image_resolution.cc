@@ -1,5 +1,7 @@
 #include "cyclecloud/image_resolution.h"
 
+#include <optional>
+
 #include "base/resource_id.h"
 #include "base/strings.h"
 
@@ -35,10 +37,22 @@ std::string NamesThatResolve(const ImageCatalogView& catalog) {
   return Join(names, ", ") + ", or the resource ID of a managed image or gallery image version";
 }
 
-const std::string* Text(const NodeSpec& node, const char* key) {
+// The attribute as text: a string, or a number or boolean as written
+// (`Azure.Sku = 12` reads as the integer 12; `Azure.ImageVersion = 7.4` as
+// a double). Null when unset or not a scalar.
+std::optional<std::string> Text(const NodeSpec& node, const char* key) {
   const Value* v = FindAttribute(node.attributes, key);
-  if (v == nullptr || v->kind() != Value::Kind::kString) return nullptr;
-  return &v->string_value();
+  if (v == nullptr) return std::nullopt;
+  switch (v->kind()) {
+    case Value::Kind::kString:
+      return v->string_value();
+    case Value::Kind::kInt:
+    case Value::Kind::kDouble:
+    case Value::Kind::kBool:
+      return v->ToText();
+    default:
+      return std::nullopt;
+  }
 }
 
 Status Bad(const NodeSpec& node, const std::string& message) {
@@ -89,9 +103,9 @@ StatusOr<ImageChoice> FromUrn(const NodeSpec& node, const char* attr, const std:
 
 StatusOr<ImageChoice> ResolveNodeImage(const NodeSpec& node, const ImageCatalogView& catalog) {
   // 1. ImageId + ImageOS.
-  if (const std::string* image_id = Text(node, "ImageId")) {
-    const std::string* os = Text(node, "ImageOS");
-    if (os == nullptr) return Bad(node, "ImageId needs ImageOS = linux or windows beside it");
+  if (std::optional<std::string> image_id = Text(node, "ImageId")) {
+    std::optional<std::string> os = Text(node, "ImageOS");
+    if (!os) return Bad(node, "ImageId needs ImageOS = linux or windows beside it");
     std::string lower = AsciiToLower(*os);
     if (lower != "linux" && lower != "windows") {
       return Bad(node, "ImageOS must be linux or windows, got " + QuoteForMessage(*os));
@@ -102,7 +116,7 @@ StatusOr<ImageChoice> ResolveNodeImage(const NodeSpec& node, const ImageCatalogV
     return c;
   }
   // 2. ImageName.
-  if (const std::string* name = Text(node, "ImageName")) {
+  if (std::optional<std::string> name = Text(node, "ImageName")) {
     if (StartsWith(*name, "/")) return FromResourceId(node, "ImageName", *name);
     std::vector<std::string> parts = Split(*name, ':');
     if (parts.size() == 4) {
@@ -133,9 +147,9 @@ StatusOr<ImageChoice> ResolveNodeImage(const NodeSpec& node, const ImageCatalogV
                   " is no image name known here; names that resolve: " + NamesThatResolve(catalog));
   }
   // 3. Azure.Publisher / Offer / Sku / ImageVersion.
-  const std::string* publisher = Text(node, "Azure.Publisher");
-  const std::string* offer = Text(node, "Azure.Offer");
-  const std::string* sku = Text(node, "Azure.Sku");
+  std::optional<std::string> publisher = Text(node, "Azure.Publisher");
+  std::optional<std::string> offer = Text(node, "Azure.Offer");
+  std::optional<std::string> sku = Text(node, "Azure.Sku");
   if (publisher || offer || sku) {
     std::vector<std::string> missing;
     if (!publisher) missing.push_back("Azure.Publisher");
@@ -143,7 +157,7 @@ StatusOr<ImageChoice> ResolveNodeImage(const NodeSpec& node, const ImageCatalogV
     if (!sku) missing.push_back("Azure.Sku");
     if (!missing.empty())
       return Bad(node, "a marketplace image also needs " + Join(missing, " and "));
-    const std::string* version = Text(node, "Azure.ImageVersion");
+    std::optional<std::string> version = Text(node, "Azure.ImageVersion");
     return FromUrn(node, "Azure.Publisher", *publisher, *offer, *sku, version ? *version : "latest",
                    catalog);
   }
@@ -151,6 +165,20 @@ StatusOr<ImageChoice> ResolveNodeImage(const NodeSpec& node, const ImageCatalogV
              "no image: set ImageName, ImageId with ImageOS, or Azure.Publisher, "
              "Azure.Offer and Azure.Sku; names that resolve: " +
                  NamesThatResolve(catalog));
+}
+
+std::string DescribeNodeImage(const NodeSpec& node) {
+  auto text = [&](const char* key) -> std::string {
+    const Value* v = FindAttribute(node.attributes, key);
+    return v == nullptr || v->is_undefined() ? "" : v->ToText();
+  };
+  if (std::string id = text("ImageId"); !id.empty()) return "ImageId = " + id;
+  if (std::string name = text("ImageName"); !name.empty()) return "ImageName = " + name;
+  std::string publisher = text("Azure.Publisher"), offer = text("Azure.Offer"),
+              sku = text("Azure.Sku"), version = text("Azure.ImageVersion");
+  if (publisher.empty() && offer.empty() && sku.empty()) return "";
+  return "Azure.Publisher/Offer/Sku/ImageVersion = " + publisher + ":" + offer + ":" + sku + ":" +
+         (version.empty() ? "latest" : version);
 }
 
 StatusOr<AgentPlan> PlanAgent(const NodeSpec& node, const std::string& installed_version) {

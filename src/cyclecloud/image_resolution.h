@@ -53,6 +53,14 @@ const std::vector<std::pair<std::string, std::string>>& BuiltinImageNames();
 // ...".
 StatusOr<ImageChoice> ResolveNodeImage(const NodeSpec& node, const ImageCatalogView& catalog);
 
+// The image attributes of `node` as written, in resolution order, without
+// resolving them: "ImageId = /subscriptions/...", "ImageName = debian12",
+// "Azure.Publisher/Offer/Sku/ImageVersion = Debian:debian-12:12:latest", or
+// "" when the node names no image. Two nodes started from the same text get
+// the same image; show_cluster compares a running node's text with the
+// template's current one.
+std::string DescribeNodeImage(const NodeSpec& node);
+
 // What the node agent attributes ask for. InstallJetpack maps to injecting
 // imagesmith's guest agent, AwaitInstallation to waiting for its hello.
 struct AgentPlan {

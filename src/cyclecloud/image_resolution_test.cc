@@ -94,6 +94,17 @@ TEST(ImageResolutionTest, MarketplaceAttributesAreTheThirdForm) {
   EXPECT_FALSE(ResolveNodeImage(Node({}), kCatalog).ok());
 }
 
+TEST(ImageResolutionTest, DescribeNodeImageGivesTheDecidingAttributes) {
+  EXPECT_EQ(DescribeNodeImage(Node({{"ImageName", S("debian12")}, {"ImageId", S("/x")}})),
+            "ImageId = /x");
+  EXPECT_EQ(DescribeNodeImage(Node({{"ImageName", S("debian12")}})), "ImageName = debian12");
+  EXPECT_EQ(DescribeNodeImage(Node({{"Azure.Publisher", S("Debian")},
+                                    {"Azure.Offer", S("debian-12")},
+                                    {"Azure.Sku", S("12")}})),
+            "Azure.Publisher/Offer/Sku/ImageVersion = Debian:debian-12:12:latest");
+  EXPECT_EQ(DescribeNodeImage(Node({})), "");
+}
+
 TEST(ImageResolutionTest, JetpackVersionMustMatchTheAgent) {
   StatusOr<AgentPlan> p = PlanAgent(
       Node({{"InstallJetpack", Value::Bool(true)}, {"AwaitInstallation", Value::Bool(true)}}),
@@ -124,7 +135,12 @@ TEST(ScalingTest, LowerOfMaxCountAndMaxCoreCountWins) {
   EXPECT_EQ(
       s.message(),
       "nodearray hpc: adding 2 nodes to 3 would exceed MaxCoreCount 64 (16 cores per node) (at "
-      "most 4 nodes)");
+      "most 4 nodes); MaxCount 10 and MaxCoreCount 64 / 16 cores per node = 4 nodes are "
+      "enforced together and the lower wins");
+  EXPECT_EQ(CheckAddNodes("hpc", 3, 1, b).message(),
+            "nodearray hpc: adding 1 nodes to 3 would exceed MaxCount 3 (at most 3 nodes); "
+            "MaxCount 3 and MaxCoreCount 64 / 16 cores per node = 4 nodes are enforced together "
+            "and the lower wins");
 }
 
 TEST(ScalingTest, NewScaleSetEveryMaxScalesetSizeNodes) {

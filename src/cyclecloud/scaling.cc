@@ -11,6 +11,12 @@ NodeLimit EffectiveNodeLimit(std::optional<int64_t> max_count,
   }
   if (max_core_count) {
     int64_t by_cores = *max_core_count / (cores_per_node < 1 ? 1 : cores_per_node);
+    if (max_count) {
+      out.rule = "MaxCount " + std::to_string(*max_count) + " and MaxCoreCount " +
+                 std::to_string(*max_core_count) + " / " + std::to_string(cores_per_node) +
+                 " cores per node = " + std::to_string(by_cores) +
+                 " nodes are enforced together and the lower wins";
+    }
     if (!out.max_nodes || by_cores < *out.max_nodes) {
       out.max_nodes = by_cores;
       out.reason = "MaxCoreCount " + std::to_string(*max_core_count) + " (" +
@@ -28,7 +34,7 @@ Status CheckAddNodes(const std::string& nodearray, int64_t current, int64_t addi
   return ResourceExhaustedError("nodearray " + nodearray + ": adding " + std::to_string(adding) +
                                 " nodes to " + std::to_string(current) + " would exceed " +
                                 limit.reason + " (at most " + std::to_string(*limit.max_nodes) +
-                                " nodes)");
+                                " nodes)" + (limit.rule.empty() ? "" : "; " + limit.rule));
 }
 
 int64_t ScaleSetOf(int64_t index, std::optional<int64_t> max_scaleset_size) {

@@ -18,6 +18,10 @@ namespace imagesmith::cyclecloud {
 struct NodeLimit {
   std::optional<int64_t> max_nodes;  // nullopt: no limit
   std::string reason;                // "MaxCount 10" or "MaxCoreCount 64 (16 per node)"
+  // With both limits set: how they combine, for the error ("MaxCount 10 and
+  // MaxCoreCount 64 / 16 cores per node = 4 nodes are enforced together and
+  // the lower wins"); "" otherwise.
+  std::string rule;
 };
 
 // Requires cores_per_node >= 1 and non-negative limits.

@@ -32,6 +32,7 @@ PARAMS = {
     "nodeId": "The node's id (tvmps_...).",
     "jobName": "The Batch job's id.",
     "taskName": "The Batch task's id.",
+    "cycleCloudClusterName": "The CycleCloud cluster's name (import_cluster NAME).",
 }
 
 
@@ -263,6 +264,21 @@ paths[J + "/{jobName}/tasks/{taskName}"] = resource_ops("Task", "Batch task", tk
 paths[J + "/{jobName}/tasks/{taskName}/getFile"] = action_op("Task_GetFile", "Batch task", tkp,
                                                              "A task file's text (body: {filePath: stdout.txt | stderr.txt}).")
 
+# CycleCloud clusters imported from their template files (doc/cyclecloud.md).
+# The cluster's properties.nodes[] are its nodes (name, nodearray, state,
+# image, hostname, ...); properties.nodearrays[] its nodearrays.
+CC = RG + "/providers/Microsoft.CycleCloud/clusters"
+ccp = ["subscriptionId", "resourceGroupName", "cycleCloudClusterName"]
+paths[SUB + "/providers/Microsoft.CycleCloud/clusters"] = list_op("CycleCloudClusters_List", "CycleCloud cluster", ["subscriptionId"])
+paths[CC] = list_op("CycleCloudClusters_ListByResourceGroup", "CycleCloud cluster", ["subscriptionId", "resourceGroupName"])
+paths[CC + "/{cycleCloudClusterName}"] = resource_ops("CycleCloudClusters", "CycleCloud cluster", ccp, patch=False)
+for action, name, summary in [
+        ("start", "CycleCloudClusters_Start", "Start the cluster's Off nodes and its nodearrays' InitialCount (body: optional nodeDriver)."),
+        ("terminate", "CycleCloudClusters_Terminate", "Terminate every node of the cluster."),
+        ("addNodes", "CycleCloudClusters_AddNodes", "Add nodes to a nodearray (body: nodearray, count); refused past MaxCount / MaxCoreCount."),
+        ("removeNode", "CycleCloudClusters_RemoveNode", "Terminate a node and remove it (body: node).")]:
+    paths[CC + "/{cycleCloudClusterName}/" + action] = action_op(name, "CycleCloud cluster", ccp, summary)
+
 # A template run's operations are Microsoft.VirtualMachineImages', a gallery
 # version replication's Microsoft.Compute's (the server finds either by ID).
 for ns, prefix in (("Microsoft.VirtualMachineImages", "Operations"),
@@ -319,6 +335,7 @@ doc = {
         ("Batch account", "Batch accounts (core quotas)."), ("Batch pool", "Batch pools."),
         ("Batch node", "The nodes of a Batch pool."), ("Batch job", "Batch jobs."),
         ("Batch task", "Batch tasks."),
+        ("CycleCloud cluster", "Clusters imported from CycleCloud template files, and their nodes."),
         ("Operation", "Durable operations.")]],
     "paths": paths,
     "components": {
