@@ -46,11 +46,18 @@ async function section(title, load) {
   return h('section', { class: 'card', 'aria-labelledby': hid }, h('h2', { id: hid }, title), body);
 }
 
+// An image ID as a short link ("gallery/definition/version", "images/name")
+// to its view; the whole ID is the link's title.
 const imageLink = (id) => {
   if (!id) return '';
   const p = parseId(id);
-  if (p.galleries && p.versions) return h('a', { href: `#/galleries/${p.resourcegroups}/${p.galleries}/${p.images}/${p.versions}` }, id);
-  if (p.galleries && p.images) return h('a', { href: `#/galleries/${p.resourcegroups}/${p.galleries}/${p.images}` }, id);
+  if (p.galleries && p.versions) {
+    return h('a', { href: `#/galleries/${p.resourcegroups}/${p.galleries}/${p.images}/${p.versions}`, title: id }, `${p.galleries}/${p.images}/${p.versions}`);
+  }
+  if (p.galleries && p.images) {
+    return h('a', { href: `#/galleries/${p.resourcegroups}/${p.galleries}/${p.images}`, title: id }, `${p.galleries}/${p.images} (latest)`);
+  }
+  if (p.images) return h('a', { href: '#/images', title: id }, `images/${p.images}`);
   return id;
 };
 

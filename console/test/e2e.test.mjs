@@ -116,12 +116,12 @@ async function axe(page, view) {
   }
 }
 
-async function view(page, hash, name, waitFor) {
+async function view(page, hash, name, waitFor, fullPage = false) {
   await page.goto(`${base}/#${hash}`);
   await page.waitForSelector(waitFor);
   await page.waitForFunction(() => !document.querySelector('main[aria-busy]'));
   await axe(page, name);
-  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
 }
 
 // PUT of a template through the page's own token; the HTTP status.
@@ -365,10 +365,10 @@ test('the fleet: a pool from the picker whose sim nodes reach idle; node types; 
   });
   const states = await page.$$eval('table:has(caption:text-is("Nodes")) tbody tr td:nth-child(2)', (l) => l.map((e) => e.textContent));
   assert.deepEqual(states, ['idle', 'idle', 'idle']);
-  assert.match(await page.textContent('section:has(#h-pool)'), /steady[\s\S]*fdeb\/versions\/1\.0\.1[\s\S]*sim[\s\S]*3 of 3/);
+  assert.match(await page.textContent('section:has(#h-pool)'), /steady[\s\S]*fgal\/fdeb\/1\.0\.1[\s\S]*sim[\s\S]*3 of 3/);
   await page.waitForFunction(() => !document.querySelector('main[aria-busy]'));
   await axe(page, 'pool');
-  await page.screenshot({ path: join(SHOTS, 'pool.png') });
+  await page.screenshot({ path: join(SHOTS, 'pool.png'), fullPage: true });
 
   await view(page, '/fleet', 'fleet', 'td a:text("simpool")');
   assert.match(await page.textContent('table:has(caption:text("Batch pools"))'), /simpool[\s\S]*steady[\s\S]*3 \/ 3\s*idle\s*3/);
@@ -376,15 +376,15 @@ test('the fleet: a pool from the picker whose sim nodes reach idle; node types; 
   await view(page, '/fleet/sf/fleet/sfclus', 'sf-cluster', 'td a:text("nt")');
   // The node type: its nodes on 1.0.1, the rollout that moved them in three
   // batches (one upgrade domain each) with its gates, and the history.
-  await view(page, '/fleet/sf/fleet/sfclus/nt', 'node-type', 'table:has(caption:text("Batches"))');
+  await view(page, '/fleet/sf/fleet/sfclus/nt', 'node-type', 'table:has(caption:text("Batches"))', true);
   const nt = await page.textContent('main');
   assert.match(nt, /Nodes: OnCurrentImage 3/);
   const batches = await page.$$eval('table:has(caption:text("Batches")) tbody tr', (l) => l.map((e) => e.textContent));
   assert.equal(batches.length, 3);
   batches.forEach((b) => assert.match(b, /Healthy/));
-  assert.match(await page.textContent('section:has(#h-rollout)'), /Completed[\s\S]*versions\/1\.0\.1[\s\S]*by User[\s\S]*3 succeeded, 0 failed/);
+  assert.match(await page.textContent('section:has(#h-rollout)'), /Completed[\s\S]*fgal\/fdeb\/1\.0\.1[\s\S]*by User[\s\S]*3 succeeded, 0 failed/);
   assert.match(await page.textContent('table:has(caption:text("Gates"))'), /Unhealthy instances \(all\)\s*20%\s*0%/);
-  assert.match(await page.textContent('table:has(caption:text("Upgrade history"))'), /Completed\s*\/subscriptions\/.*versions\/1\.0\.1\s*User/);
+  assert.match(await page.textContent('table:has(caption:text("Upgrade history"))'), /Completed\s*fgal\/fdeb\/1\.0\.1\s*User/);
   await view(page, '/fleet/cyclecloud/fleet/big', 'cyclecloud', 'td:text("head")');
   assert.match(await page.textContent('table:has(caption:text-is("Nodes"))'), /head\s*Off/);
   await page.close();
