@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 
+#include "base/env.h"
 #include "base/json.h"
 #include "e2e_util.h"
 #include "serve_util.h"
@@ -217,6 +219,95 @@ TEST_F(ServeGalleryTest, ReaderTokenFromTheTokenEndpointReadsButCannotWrite) {
   std::string forged = bearer.substr(0, bearer.size() - 4) + "AAAA";
   auto denied = Request(serve_->address(), "GET", Gallery() + kGalleryVersion, "", {forged});
   EXPECT_EQ(denied->status, 401) << denied->body;
+}
+
+TEST_F(ServeGalleryTest, DownloadsAnImagesAndAVersionsDiskByRangeForWhoMayReadThem) {
+  const std::map<std::string, std::string> env = {{"IMAGESMITH_HOME", home_}};
+  auto cli = [&](const std::vector<std::string>& args) {
+    CliResult r = RunCli(args, "", env);
+    EXPECT_EQ(r.exit_code, 0) << args[0] << " " << args[1] << ": " << r.err;
+    return r;
+  };
+  // An imported disk: its export in raw format gives back its bytes.
+  std::string data(4 << 20, '\0');
+  for (size_t i = 0; i < data.size(); i += 512) data[i] = static_cast<char>('a' + (i / 512) % 26);
+  std::ofstream(home_ + "/in.raw", std::ios::binary) << data;
+  cli({"group", "create", "-n", "rg", "-l", "eastus"});
+  cli({"group", "create", "-n", "other", "-l", "eastus"});
+  cli({"image", "create", "-g", "rg", "-n", "img", "--source", home_ + "/in.raw", "--os-type",
+       "Linux"});
+  cli({"sig", "create", "-g", "rg", "-r", "gal"});
+  cli({"sig", "image-definition", "create", "-g", "rg", "-r", "gal", "-i", "deb", "--publisher",
+       "P", "--offer", "O", "--sku", "S", "--os-type", "Linux"});
+  cli({"sig", "image-version", "create", "-g", "rg", "-r", "gal", "-i", "deb", "-e", "1.0.0",
+       "--managed-image", "img"});
+  auto token_of = [&](const std::string& name, const std::string& scope) {
+    auto sp = ParseJson(
+        cli({"ad", "sp", "create-for-rbac", "--name", name, "--role", "Reader", "--scopes", scope})
+            .out);
+    EXPECT_TRUE(sp.ok());
+    auto t = ParseJson(
+        cli({"account", "get-access-token", "--service-principal", "-u",
+             sp->Find("appId")->string_value(), "-p", sp->Find("password")->string_value()})
+            .out);
+    return t->Find("accessToken")->string_value();
+  };
+  const std::string reader = token_of("reader", Group());
+  const std::string stranger =
+      token_of("stranger", "/subscriptions/" + sub_ + "/resourceGroups/other");
+  const std::string image = Group() + "/providers/Microsoft.Compute/images/img/download";
+  const std::string version = Gallery() + "/images/deb/versions/1.0.0/download";
+  auto get = [&](const std::string& target, const std::string& token,
+                 std::vector<std::string> headers = {}) {
+    if (!token.empty()) headers.push_back("Authorization: Bearer " + token);
+    auto r = Request(serve_->address(), "GET", target, "", headers);
+    EXPECT_TRUE(r.ok()) << target;
+    return r.ok() ? *r : ClientResponse();
+  };
+
+  ClientResponse raw = get(image + "?api-version=2024-03-01&format=raw", reader);
+  ASSERT_EQ(raw.status, 200) << raw.body.substr(0, 300);
+  EXPECT_EQ(raw.Header("content-length"), std::to_string(data.size()));
+  EXPECT_EQ(raw.Header("content-type"), "application/octet-stream");
+  EXPECT_EQ(raw.Header("content-disposition"), "attachment; filename=\"img.raw\"");
+  EXPECT_EQ(raw.Header("accept-ranges"), "bytes");
+  EXPECT_TRUE(raw.body == data) << "the downloaded disk differs from the imported one";
+  ClientResponse part =
+      get(image + "?api-version=2024-03-01&format=raw", reader, {"Range: bytes=4096-5119"});
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.Header("content-range"), "bytes 4096-5119/" + std::to_string(data.size()));
+  EXPECT_TRUE(part.body == data.substr(4096, 1024));
+  ClientResponse past = get(image + "?api-version=2024-03-01&format=raw", reader,
+                            {"Range: bytes=" + std::to_string(data.size()) + "-"});
+  EXPECT_EQ(past.status, 416);
+  EXPECT_EQ(Code(past), "InvalidRange");
+  // A link: the token in the query, no header.
+  ClientResponse linked =
+      get(image + "?api-version=2024-03-01&format=raw&access_token=" + reader, "");
+  EXPECT_EQ(linked.status, 200);
+  EXPECT_TRUE(linked.body == data);
+  // A fixed VHD (Azure's rules: whole MiB plus the 512-byte footer), and the
+  // version's disk, which is the same image.
+  ClientResponse vhd = get(image + "?api-version=2024-03-01", reader);
+  EXPECT_EQ(vhd.status, 200);
+  EXPECT_EQ(vhd.body.size(), data.size() + 512);
+  EXPECT_EQ(vhd.body.substr(data.size(), 8), "conectix");
+  ClientResponse ver = get(version + "?api-version=2024-03-03&format=raw", reader);
+  EXPECT_EQ(ver.status, 200) << ver.body.substr(0, 300);
+  EXPECT_TRUE(ver.body == data);
+  EXPECT_EQ(ver.Header("content-disposition"), "attachment; filename=\"deb-1.0.0.raw\"");
+  // Who may not read it, a bad format, no token.
+  ClientResponse denied = get(image + "?api-version=2024-03-01&format=raw", stranger);
+  EXPECT_EQ(denied.status, 403) << denied.body;
+  EXPECT_EQ(Code(denied), "AuthorizationFailed");
+  ClientResponse bad = get(image + "?api-version=2024-03-01&format=zip", reader);
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(Code(bad), "InvalidParameter");
+  EXPECT_EQ(get(image + "?api-version=2024-03-01&format=raw", "").status, 401);
+  // Exported once per image, region and format, then kept.
+  auto kept = Env::Default()->ListDir(home_ + "/downloads");
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->size(), 2u);  // raw and vhd; the version is the same stored image
 }
 
 }  // namespace

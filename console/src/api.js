@@ -9,6 +9,10 @@ export const V = {
   images: '2024-03-01',
   templates: '2024-02-01',
   authorization: '2022-04-01',
+  batch: '2024-07-01',
+  sf: '2024-04-01',
+  cyclecloud: '2024-01-01',
+  operations: '2021-04-01',
 };
 
 const KEY = 'imagesmith.token';
@@ -106,6 +110,14 @@ export async function can(scope, action) {
   return entries.some(
     (e) => e.actions.some((a) => actionMatches(a, action)) && !e.notActions.some((n) => actionMatches(n, action)),
   );
+}
+
+// A download link for GET {id}/download (doc/server.md, "Downloads"). A link
+// cannot carry a header, so the token goes in RFC 6750's access_token query
+// parameter (the server accepts it on downloads only, and never logs it).
+export function downloadUrl(id, version, params = {}) {
+  const q = new URLSearchParams({ 'api-version': version, ...params, access_token: token() });
+  return `${id}/download?${q}`;
 }
 
 // Splits an ARM ID into {subscription, resourceGroup, name, ...}.

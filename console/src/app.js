@@ -4,7 +4,8 @@ import { ApiError, V, call, can, get, list, parseId, setToken, token } from './a
 import { badge, errorBox, h, table } from './dom.js';
 import { galleriesView, galleryView, definitionView, versionView, imagesView } from './gallery.js';
 import { templatesView, templateNewView, templateView } from './templates.js';
-import { rolesView, operationsView, fleetView, pickerView } from './misc.js';
+import { rolesView, operationsView, pickerView } from './misc.js';
+import { fleetView, poolView, poolNewView, clusterView, nodeTypeView, cycleClusterView } from './fleet.js';
 
 export const ctx = { subscription: '', subscriptions: [] };
 
@@ -15,7 +16,6 @@ const NAV = [
   ['#/roles', 'Role assignments'],
   ['#/operations', 'Operations'],
   ['#/picker', 'Image picker'],
-  // Pools, node types and clusters (the fleet) add their views here.
   ['#/fleet', 'Fleet'],
 ];
 
@@ -34,6 +34,11 @@ const ROUTES = [
   ['/operations', operationsView, 'Operations'],
   ['/picker', pickerView, 'Image picker'],
   ['/fleet', fleetView, 'Fleet'],
+  ['/fleet/pools/new', poolNewView, 'Create a pool'],
+  ['/fleet/batch/:group/:account/:pool', poolView, 'Batch pool'],
+  ['/fleet/sf/:group/:cluster', clusterView, 'Service Fabric managed cluster'],
+  ['/fleet/sf/:group/:cluster/:nodeType', nodeTypeView, 'Service Fabric node type'],
+  ['/fleet/cyclecloud/:group/:cluster', cycleClusterView, 'CycleCloud cluster'],
 ];
 
 function match(path) {

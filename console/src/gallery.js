@@ -1,6 +1,6 @@
 // Galleries, image definitions, image versions (replication per region,
 // latest per region, excludeFromLatest, end of life) and managed images.
-import { V, get, list, parseId } from './api.js';
+import { V, downloadUrl, get, list, parseId } from './api.js';
 import { groupId, sub } from './app.js';
 import { badge, fmtBytes, h, table } from './dom.js';
 
@@ -136,8 +136,14 @@ export async function versionView({ group, gallery, image, version }) {
     ),
     h(
       'p',
+      { id: 'version-downloads' },
+      'Download the disk: ',
+      ['vhd', 'raw', 'qcow2'].map((f) => [h('a', { href: downloadUrl(vid, V.compute, { format: f }), download: '' }, f === 'vhd' ? 'VHD (fixed)' : f), ' ']),
+    ),
+    h(
+      'p',
       { class: 'help' },
-      'Export the disk with ',
+      'The first download of a format exports it on the server (a build\'s image is made again from its files), so it may take a while to start. Or export it with ',
       h('code', {}, `imagesmith sig image-version export -g ${group} -r ${gallery} -i ${image} -e ${version} -f disk.vhd`),
     ),
   ];
@@ -149,11 +155,20 @@ export async function imagesView() {
     h('h1', {}, 'Managed images'),
     table(
       'Managed images',
-      ['Name', 'Resource group', 'Location', 'OS', 'Generation', 'Disk', 'Size'],
+      ['Name', 'Resource group', 'Location', 'OS', 'Generation', 'Disk', 'Size', 'Download'],
       items.map((i) => {
         const p = i.properties || {};
         const d = p.storageProfile?.osDisk || {};
-        return [i.name, parseId(i.id).resourcegroups, i.location, `${d.osType || ''} ${d.osState || ''}`, p.hyperVGeneration || '', d.blobUri || '', fmtBytes(d.diskSizeBytes)];
+        return [
+          i.name,
+          parseId(i.id).resourcegroups,
+          i.location,
+          `${d.osType || ''} ${d.osState || ''}`,
+          p.hyperVGeneration || '',
+          d.blobUri || '',
+          fmtBytes(d.diskSizeBytes),
+          h('a', { href: downloadUrl(i.id, V.images, { format: 'vhd' }), download: '', 'aria-label': `Download ${i.name} as a VHD` }, 'VHD'),
+        ];
       }),
     ),
     h('p', { class: 'help' }, 'Export a disk with ', h('code', {}, 'imagesmith image export -g GROUP -n NAME -f disk.vhd'), '.'),

@@ -1,5 +1,4 @@
-// Role assignments, operations, the custom-image picker and the place the
-// fleet's views go.
+// Role assignments, operations and the custom-image picker.
 import { V, can, get, list, parseId } from './api.js';
 import { ctx, groupId, onLeave, sub } from './app.js';
 import { badge, errorBox, h, table } from './dom.js';
@@ -62,20 +61,13 @@ export async function rolesView() {
   ];
 }
 
-// Operations started from this tab: their Azure-AsyncOperation URLs.
-const OPS = 'imagesmith.operations';
-const savedOps = () => JSON.parse(sessionStorage.getItem(OPS) || '[]');
-
 // Follows the operation at `url` (an Azure-AsyncOperation header) until it
-// ends, showing its progress in `into` (when given), and remembers it for
-// the Operations view.
+// ends, showing its progress in `into`. (The Operations view lists every
+// operation from the server.)
 export function trackOperation(url, label, into) {
-  if (!url) return;
+  if (!url || !into) return;
   const path = new URL(url).pathname + new URL(url).search;
-  const ops = savedOps().filter((o) => o.path !== path);
-  ops.unshift({ path, label, started: new Date().toISOString() });
-  sessionStorage.setItem(OPS, JSON.stringify(ops.slice(0, 50)));
-  if (into) into.replaceChildren(operationRow({ path, label }, true));
+  into.replaceChildren(operationRow({ path, label }, true));
 }
 
 function operationRow(op, live) {
@@ -104,13 +96,55 @@ function operationRow(op, live) {
   return h('div', { class: 'op' }, h('strong', {}, op.label), ' ', state, ' ', bar, ' ', detail);
 }
 
+// The durable operations the caller may read, from the server's list
+// (GET {subscription}/providers/Microsoft.Resources/operations), newest
+// first; polled while any is in progress.
 export async function operationsView() {
-  const ops = savedOps();
+  const box = h('div', { class: 'card', 'aria-live': 'polite' });
+  let busy = false;
+  let timer = 0;
+  let stop = false;
+  onLeave(() => {
+    stop = true;
+    clearTimeout(timer);
+  });
+  const load = async () => {
+    try {
+      const ops = await list(`${sub()}/providers/Microsoft.Resources/operations`, V.operations);
+      ops.sort((a, b) => (b.startTime || '').localeCompare(a.startTime || '') || a.name.localeCompare(b.name));
+      busy = ops.some((o) => o.status === 'InProgress');
+      box.replaceChildren(...(ops.length ? ops.map(operationItem) : [h('p', {}, 'None yet.')]));
+    } catch (e) {
+      box.replaceChildren(errorBox(e));
+    }
+    if (busy && !stop) timer = setTimeout(load, 2000);
+  };
+  await load();
   return [
     h('h1', {}, 'Operations'),
-    h('p', { class: 'help' }, 'Long actions started from this tab, newest first. Each ends in success or in the error code and message.'),
-    ops.length ? h('div', { class: 'card' }, ops.map((o) => operationRow(o, true))) : h('p', {}, 'None yet.'),
+    h('p', { class: 'help' }, 'Long actions on what you may read (runs, replications, pool and node type work), newest first. Each ends in success or in the error code and message.'),
+    box,
   ];
+}
+
+// One operation record: "run web" (the action and the target's name), its
+// state, progress, times, and the ARM error when it failed.
+function operationItem(o) {
+  const verb = (o.type || '').split('/').pop();
+  const target = o.target ? parseId(o.target) : {};
+  return h(
+    'div',
+    { class: 'op' },
+    h('strong', {}, `${verb} ${target.name || ''}`),
+    ' ',
+    badge(o.status),
+    ' ',
+    h('progress', { max: '100', value: String(o.status === 'Succeeded' ? 100 : o.percentComplete || 0), 'aria-label': `Progress of ${verb} ${target.name || ''}` }),
+    ' ',
+    h('span', { class: 'help' }, `started ${o.startTime || ''}${o.endTime ? `, ended ${o.endTime}` : ''}${o.abandoned ? ', its worker died' : ''}`),
+    o.error ? errorBox(o.error) : null,
+    h('div', { class: 'help' }, h('code', {}, o.target || '')),
+  );
 }
 
 // The custom-image picker: gallery -> definition -> version, or a managed
@@ -165,17 +199,10 @@ export async function pickerView() {
   const chosen = h('p', { 'aria-live': 'polite' });
   return [
     h('h1', {}, 'Image picker'),
-    h('p', { class: 'help' }, 'Forms that need an image (a template source; pools later) use this picker.'),
+    h('p', { class: 'help' }, 'Forms that need an image (a template source, a pool) use this picker.'),
     imagePicker((c) => {
       chosen.textContent = `Chosen: ${c.id}`;
     }),
     chosen,
-  ];
-}
-
-export async function fleetView() {
-  return [
-    h('h1', {}, 'Fleet'),
-    h('p', {}, 'Pools, node types and clusters appear here when the fleet lands: node states, the current rollout and upgrade history.'),
   ];
 }

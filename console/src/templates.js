@@ -1,6 +1,6 @@
 // Image templates: list, create from JSON (checked while typing), detail
 // with run / cancel, the live log, run history and run outputs.
-import { V, call, can, get, list, parseId } from './api.js';
+import { V, call, can, downloadUrl, get, list, parseId } from './api.js';
 import { ctx, groupId, onLeave, sub } from './app.js';
 import { badge, errorBox, fmtBytes, h, table } from './dom.js';
 import { locate, offsetOf, positionOf } from './jsonpos.js';
@@ -249,6 +249,7 @@ export async function templateView({ group, name }) {
   const steps = h('div', {});
   const outputs = h('div', {});
   const lastRun = h('div', {});
+  const history = h('div', {});
   const runBtn = h(
     'button',
     { type: 'button', class: 'primary', id: 'run', disabled: !mayRun, title: mayRun ? false : 'Your role may not run this template' },
@@ -286,7 +287,14 @@ export async function templateView({ group, name }) {
             h('dt', {}, 'Run ID'), h('dd', {}, lr.runId),
             h('dt', {}, 'Source'), h('dd', {}, lr.source || ''),
             h('dt', {}, 'Cache'), h('dd', {}, `${lr.cacheHits ?? 0} hits, ${lr.cacheMisses ?? 0} misses`),
-            h('dt', {}, 'Disk'), h('dd', {}, lr.disk ? `${lr.disk} (${fmtBytes(lr.diskSizeBytes)})` : 'none'),
+            h('dt', {}, 'Disk'),
+            h(
+              'dd',
+              {},
+              lr.disk
+                ? [`${lr.disk} (${fmtBytes(lr.diskSizeBytes)}) `, h('a', { href: downloadUrl(id, V.templates, { runId: lr.runId }), download: '', id: 'download-disk' }, 'Download the disk')]
+                : 'none',
+            ),
             h('dt', {}, 'Log file'), h('dd', {}, lr.customizationLog || ''),
           )
         : h('p', {}, 'Not run yet.'),
@@ -355,6 +363,7 @@ export async function templateView({ group, name }) {
     }
     const more = await pollLog();
     if (!running && !more) {
+      history.replaceChildren(await runHistory(id));
       const outs = await list(`${id}/runOutputs`, V.templates).catch(() => []);
       outputs.replaceChildren(
         table(
@@ -363,7 +372,7 @@ export async function templateView({ group, name }) {
           outs.map((o) => [
             o.name,
             badge(o.properties?.provisioningState),
-            artifactLink(o.properties),
+            artifactLink(o.properties, id, o.name),
             o.properties?.error || '',
           ]),
         ),
@@ -444,13 +453,87 @@ export async function templateView({ group, name }) {
     ),
     h('section', { class: 'card', 'aria-labelledby': 'h-steps' }, h('h2', { id: 'h-steps' }, 'Steps and cache'), steps),
     h('section', { class: 'card', 'aria-labelledby': 'h-last' }, h('h2', { id: 'h-last' }, 'Last run'), lastRun),
+    h('section', { class: 'card', 'aria-labelledby': 'h-history' }, h('h2', { id: 'h-history' }, 'Run history'), history),
     h('section', { class: 'card', 'aria-labelledby': 'h-out' }, h('h2', { id: 'h-out' }, 'Run outputs'), outputs),
   ];
 }
 
+// The whole log of one run (customizationLog, page by page).
+async function wholeLog(id, runId) {
+  let text = '';
+  let offset = 0;
+  for (;;) {
+    const r = await get(`${id}/customizationLog?${new URLSearchParams({ runId, offset: String(offset) })}`, V.templates);
+    text += r.content;
+    if (!r.content) return text;
+    offset = r.nextOffset;
+  }
+}
+
+const seconds = (a, b) => (a && b ? `${((Date.parse(b) - Date.parse(a)) / 1000).toFixed(1)} s` : '');
+
+// The template's run history (GET {template}/runs, the last 20 runs): state,
+// times, cache counts, disk; each run's steps with their timings and cache
+// results are read from its log when opened.
+async function runHistory(id) {
+  let runs;
+  try {
+    runs = await list(`${id}/runs`, V.templates);
+    runs.sort((a, b) => (b.startTime || '').localeCompare(a.startTime || ''));
+  } catch (e) {
+    return errorBox(e);
+  }
+  if (!runs.length) return h('p', {}, 'No run has ended yet.');
+  return h(
+    'div',
+    {},
+    table(
+      'Runs, newest first',
+      ['Run', 'State', 'Started', 'Duration', 'Cache', 'Disk', 'Message'],
+      runs.map((r) => [
+        r.runId || '',
+        badge(r.runState),
+        r.startTime || '',
+        seconds(r.startTime, r.endTime),
+        `${r.cacheHits ?? 0} hits, ${r.cacheMisses ?? 0} misses`,
+        r.disk ? h('a', { href: downloadUrl(id, V.templates, { runId: r.runId }), download: '' }, `disk.raw (${fmtBytes(r.diskSizeBytes)})`) : '',
+        r.message || '',
+      ]),
+    ),
+    runs.map((r) => {
+      const box = h('div', {}, h('p', { class: 'help' }, 'Loading…'));
+      const d = h('details', { class: 'run-steps' }, h('summary', {}, `Steps of ${r.runId}`), box);
+      let loaded = false;
+      d.addEventListener('toggle', async () => {
+        if (!d.open || loaded) return;
+        loaded = true;
+        try {
+          const steps = stepsFromLog(await wholeLog(id, r.runId));
+          box.replaceChildren(
+            table(
+              `Steps of ${r.runId}`,
+              ['Step', 'Started', 'Duration', 'Cache', 'Why'],
+              steps.map((st) => [
+                st.name,
+                new Date(st.start).toISOString().slice(11, 19),
+                st.end ? `${((st.end - st.start) / 1000).toFixed(1)} s` : '',
+                st.cache ? badge(st.cache === 'hit' ? 'Hit' : 'Miss') : '',
+                st.reason,
+              ]),
+            ),
+          );
+        } catch (e) {
+          box.replaceChildren(errorBox(e));
+        }
+      });
+      return d;
+    }),
+  );
+}
+
 // A run output's artifact: a link to the gallery version or managed image
-// view, or the VHD's location on the server.
-export function artifactLink(p) {
+// view, or the VHD's location on the server and a link to download it.
+export function artifactLink(p, templateId, outputName) {
   if (!p) return '';
   const id = p.artifactId || '';
   const parts = parseId(id);
@@ -458,5 +541,12 @@ export function artifactLink(p) {
     return h('a', { href: `#/galleries/${parts.resourcegroups}/${parts.galleries}/${parts.images}/${parts.versions}` }, id);
   }
   if (parts.images && !parts.galleries) return h('a', { href: '#/images' }, id);
+  if (p.artifactUri && templateId) {
+    return [
+      p.artifactUri,
+      ' ',
+      h('a', { href: downloadUrl(templateId, V.templates, { artifact: 'runOutput', runOutputName: outputName }), download: '' }, 'Download the VHD'),
+    ];
+  }
   return p.artifactUri || id;
 }

@@ -4,14 +4,17 @@
 // as e2e_console (tests/CMakeLists.txt):
 //   node console/test/e2e.test.mjs IMAGESMITH_BINARY SCREENSHOT_DIR
 // Checks: a template from JSON with a deliberate error (shown at its line),
-// fixed and saved; a run whose log lines arrive while it runs; the version
-// in the gallery view with its region; a Reader's disabled run button and
-// the 403 a forced request gets; axe-core on every view (no serious or
-// critical violations); keyboard use and a narrow window. Saves a
-// screenshot of each view in SCREENSHOT_DIR.
+// fixed and saved; a run whose log lines arrive while it runs, its run
+// history and its disk downloaded by range; the version in the gallery view
+// with its region; the server's operation list; a Batch pool created from
+// the image picker whose sim nodes reach idle; Service Fabric node types
+// with a rollout's batches and history; a CycleCloud cluster; a Reader's
+// disabled run and create buttons and the 403 a forced request gets;
+// axe-core on every view (no serious or critical violations); keyboard use
+// and a narrow window. Saves a screenshot of each view in SCREENSHOT_DIR.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +50,30 @@ before(async () => {
   cli('sig', 'create', '-g', 'imgs', '-r', 'gal');
   cli('sig', 'image-definition', 'create', '-g', 'imgs', '-r', 'gal', '-i', 'deb', '--publisher', 'me',
     '--offer', 'debian', '--sku', '12', '--os-type', 'Linux', '--hyper-v-generation', 'V2');
+  // The fleet's fixture, on a small imported disk (the sim driver boots
+  // nothing): a managed image, a definition with 1.0.0, a Service Fabric
+  // node type floating on it moved to 1.0.1 by a rollout, a CycleCloud
+  // cluster. (The Batch pool is created in the browser.)
+  const disk = Buffer.alloc(4 << 20);
+  for (let i = 0; i < disk.length; i += 4096) disk[i] = 0x78;
+  writeFileSync(join(home, 'fleet-disk.raw'), disk);
+  cli('group', 'create', '-n', 'fleet', '-l', 'eastus');
+  cli('image', 'create', '-g', 'fleet', '-n', 'img', '--source', join(home, 'fleet-disk.raw'), '--os-type', 'Linux');
+  cli('sig', 'create', '-g', 'fleet', '-r', 'fgal');
+  cli('sig', 'image-definition', 'create', '-g', 'fleet', '-r', 'fgal', '-i', 'fdeb', '--publisher', 'P',
+    '--offer', 'O', '--sku', 'S', '--os-type', 'Linux');
+  cli('sig', 'image-version', 'create', '-g', 'fleet', '-r', 'fgal', '-i', 'fdeb', '-e', '1.0.0', '--managed-image', 'img');
+  const def = JSON.parse(cli('sig', 'image-definition', 'show', '-g', 'fleet', '-r', 'fgal', '-i', 'fdeb')).id;
+  cli('sf', 'managed-cluster', 'create', '-g', 'fleet', '-c', 'sfclus', '--sku', 'Basic');
+  cli('role', 'assignment', 'create', '--assignee', 'fbc587f2-66f5-4459-a027-bcd908b9d278', '--role', 'Reader', '--scope', def);
+  cli('sf', 'managed-node-type', 'create', '-g', 'fleet', '-c', 'sfclus', '-n', 'nt', '--primary', '--instance-count', '3',
+    '--vm-image-resource-id', def, '--node-driver', 'sim');
+  cli('sig', 'image-version', 'create', '-g', 'fleet', '-r', 'fgal', '-i', 'fdeb', '-e', '1.0.1', '--managed-image', 'img');
+  cli('sf', 'managed-node-type', 'rollout', 'start', '-g', 'fleet', '-c', 'sfclus', '-n', 'nt');
+  writeFileSync(join(home, 'cluster.txt'), '[cluster Big]\n    [[node head]]\n    MachineType = Standard_D2s_v3\n' +
+    '    ImageName = cycle.image.debian12\n\n    [[nodearray workers]]\n    MachineType = Standard_D2s_v3\n' +
+    '    ImageName = cycle.image.debian12\n    MaxCount = 8\n');
+  cli('cyclecloud', 'import_cluster', 'big', '-f', join(home, 'cluster.txt'), '-g', 'fleet');
   ownerToken = JSON.parse(cli('account', 'get-access-token')).accessToken;
   const sp = JSON.parse(cli('ad', 'sp', 'create-for-rbac', '--name', 'reader', '--role', 'Reader',
     '--scopes', `/subscriptions/${SUB}`));
@@ -89,12 +116,12 @@ async function axe(page, view) {
   }
 }
 
-async function view(page, hash, name, waitFor) {
+async function view(page, hash, name, waitFor, fullPage = false) {
   await page.goto(`${base}/#${hash}`);
   await page.waitForSelector(waitFor);
   await page.waitForFunction(() => !document.querySelector('main[aria-busy]'));
   await axe(page, name);
-  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
 }
 
 // PUT of a template through the page's own token; the HTTP status.
@@ -191,6 +218,40 @@ test('a template from JSON with a deliberate error, run, log, gallery version', 
   await page.waitForSelector('table:has(caption:text("Run outputs")) td:text("gal")');
   // The last run's facts: the disk, and the cache counts.
   assert.match(await page.textContent('section:has(#h-last)'), /0 hits, 1 misses[\s\S]*disk\.raw/);
+  // The run history: this run, Succeeded, its cache counts; its steps with
+  // their timings and cache results when opened.
+  await page.waitForSelector('table:has(caption:text("Runs, newest first")) td .badge:text("Succeeded")');
+  assert.match(await page.textContent('section:has(#h-history)'), /Succeeded[\s\S]*0 hits, 1 misses[\s\S]*disk\.raw/);
+  await page.click('section:has(#h-history) details summary');
+  await page.waitForSelector('section:has(#h-history) details table td:text("hello")');
+  assert.match(await page.textContent('section:has(#h-history) details table'), /hello[\s\S]*?\d\d:\d\d:\d\d\s*\d+\.\d s\s*Miss/);
+  // The disk's download link, read through HTTP by range: its first sector
+  // ends in the MBR signature (a GPT disk's protective MBR).
+  const href = await page.getAttribute('#download-disk', 'href');
+  const got = await page.evaluate(async (url) => {
+    const r = await fetch(url, { headers: { Range: 'bytes=0-511' } });
+    const b = new Uint8Array(await r.arrayBuffer());
+    return { status: r.status, range: r.headers.get('Content-Range'), length: b.length, sig: [b[510], b[511]] };
+  }, href);
+  assert.equal(got.status, 206);
+  assert.match(got.range, /^bytes 0-511\/\d+$/);
+  assert.equal(got.length, 512);
+  assert.deepEqual(got.sig, [0x55, 0xaa]);
+  const whole = await page.evaluate(async (url) => {
+    const r = await fetch(url, { method: 'HEAD' });
+    return { status: r.status, length: r.headers.get('Content-Length'), disposition: r.headers.get('Content-Disposition') };
+  }, href);
+  assert.equal(whole.status, 200);
+  assert.equal(Number(whole.length), Number(got.range.split('/')[1]));
+  assert.match(whole.disposition, /^attachment; filename="web-.*-disk\.raw"$/);
+  // A runId that tries to leave the run directories is refused.
+  const traversal = await page.evaluate(async (url) => {
+    const u = new URL(url, location.href);
+    u.searchParams.set('runId', '../../../../etc');
+    const r = await fetch(u);
+    return [r.status, (await r.json()).error.code];
+  }, href);
+  assert.deepEqual(traversal, [400, 'InvalidParameter']);
   await axe(page, 'template');
   await page.screenshot({ path: join(SHOTS, 'template.png') });
 
@@ -255,7 +316,6 @@ test('a template from JSON with a deliberate error, run, log, gallery version', 
   await page.click('button:text("Use this version")');
   assert.match(await page.textContent('main'), /Chosen: \/subscriptions\/.*\/galleries\/gal\/images\/deb\/versions\/1\.0\.0/);
   await page.screenshot({ path: join(SHOTS, 'picker.png') });
-  await view(page, '/fleet', 'fleet', 'h1:text("Fleet")');
   await page.goto(`${base}/#/signin`);
   await page.waitForSelector('#token');
   await axe(page, 'signin');
@@ -269,6 +329,64 @@ test('a template from JSON with a deliberate error, run, log, gallery version', 
   assert.ok(overflow <= 0, `the page is ${overflow}px wider than a 390px window`);
   await axe(page, 'template-narrow');
   await page.screenshot({ path: join(SHOTS, 'template-narrow.png') });
+  await page.close();
+  assert.deepEqual(violations, []);
+});
+
+test('the fleet: a pool from the picker whose sim nodes reach idle; node types; clusters', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await signIn(page, ownerToken);
+  await view(page, '/fleet', 'fleet-before', 'td a:text("nt")');
+  await page.click('a:text("Create a pool")');
+  await page.waitForSelector('#pool-name');
+  await page.selectOption('#pool-group', 'fleet');
+  await page.fill('#pool-account', 'acct');
+  await page.fill('#pool-name', 'simpool');
+  await page.fill('#pool-nodes', '3');
+  await page.selectOption('#pool-driver', 'sim');
+  // The image from the picker: gallery -> definition -> version.
+  await page.waitForSelector('#pick-gallery:not([disabled])');
+  await page.selectOption('#pick-gallery', { label: 'fgal' });
+  await page.waitForSelector('#pick-definition option:nth-child(2)', { state: 'attached' });
+  await page.selectOption('#pick-definition', { label: 'fdeb' });
+  await page.waitForSelector('#pick-version option:nth-child(3)', { state: 'attached' });
+  await page.selectOption('#pick-version', { label: '1.0.1' });
+  await page.click('button:text("Use this version")');
+  assert.match(await page.inputValue('#pool-image'), /\/galleries\/fgal\/images\/fdeb\/versions\/1\.0\.1$/);
+  await axe(page, 'pool-new');
+  await page.screenshot({ path: join(SHOTS, 'pool-new.png') });
+  await page.click('button:text("Create pool")');
+  await page.waitForSelector('h1:text("Pool simpool")');
+  assert.ok(page.url().endsWith('#/fleet/batch/fleet/acct/simpool'));
+  // The view polls until the nodes settle: all three idle.
+  await page.waitForFunction(() => /idle\s*3/.test(document.getElementById('node-counts')?.textContent || ''), null, {
+    timeout: 3 * 60 * 1000,
+    polling: 500,
+  });
+  const states = await page.$$eval('table:has(caption:text-is("Nodes")) tbody tr td:nth-child(2)', (l) => l.map((e) => e.textContent));
+  assert.deepEqual(states, ['idle', 'idle', 'idle']);
+  assert.match(await page.textContent('section:has(#h-pool)'), /steady[\s\S]*fgal\/fdeb\/1\.0\.1[\s\S]*sim[\s\S]*3 of 3/);
+  await page.waitForFunction(() => !document.querySelector('main[aria-busy]'));
+  await axe(page, 'pool');
+  await page.screenshot({ path: join(SHOTS, 'pool.png'), fullPage: true });
+
+  await view(page, '/fleet', 'fleet', 'td a:text("simpool")');
+  assert.match(await page.textContent('table:has(caption:text("Batch pools"))'), /simpool[\s\S]*steady[\s\S]*3 \/ 3\s*idle\s*3/);
+  assert.match(await page.textContent('table:has(caption:text("CycleCloud clusters"))'), /big\s*fleet\s*Off\s*Off\s*1/);
+  await view(page, '/fleet/sf/fleet/sfclus', 'sf-cluster', 'td a:text("nt")');
+  // The node type: its nodes on 1.0.1, the rollout that moved them in three
+  // batches (one upgrade domain each) with its gates, and the history.
+  await view(page, '/fleet/sf/fleet/sfclus/nt', 'node-type', 'table:has(caption:text("Batches"))', true);
+  const nt = await page.textContent('main');
+  assert.match(nt, /Nodes: OnCurrentImage 3/);
+  const batches = await page.$$eval('table:has(caption:text("Batches")) tbody tr', (l) => l.map((e) => e.textContent));
+  assert.equal(batches.length, 3);
+  batches.forEach((b) => assert.match(b, /Healthy/));
+  assert.match(await page.textContent('section:has(#h-rollout)'), /Completed[\s\S]*fgal\/fdeb\/1\.0\.1[\s\S]*by User[\s\S]*3 succeeded, 0 failed/);
+  assert.match(await page.textContent('table:has(caption:text("Gates"))'), /Unhealthy instances \(all\)\s*20%\s*0%/);
+  assert.match(await page.textContent('table:has(caption:text("Upgrade history"))'), /Completed\s*fgal\/fdeb\/1\.0\.1\s*User/);
+  await view(page, '/fleet/cyclecloud/fleet/big', 'cyclecloud', 'td:text("head")');
+  assert.match(await page.textContent('table:has(caption:text-is("Nodes"))'), /head\s*Off/);
   await page.close();
   assert.deepEqual(violations, []);
 });
@@ -326,6 +444,25 @@ test('a Reader sees the run button disabled, and a forced run gets 403 with the 
   assert.equal(status, 403);
   await axe(page, 'template-reader');
   await page.screenshot({ path: join(SHOTS, 'template-reader.png') });
+  // A Reader may download (read) the disk.
+  const href = await page.getAttribute('#download-disk', 'href');
+  assert.equal(await page.evaluate(async (url) => (await fetch(url, { method: 'HEAD' })).status, href), 200);
+  // The fleet: everything shown, nothing that writes may be pressed.
+  await view(page, '/fleet', 'fleet-reader', 'td a:text("simpool")');
+  assert.equal(await page.isDisabled('button:text("Create a pool")'), true);
+  for (const [hash, sel] of [
+    ['/fleet/batch/fleet/acct/simpool', 'td .badge:text("idle")'],
+    ['/fleet/sf/fleet/sfclus/nt', 'table:has(caption:text("Batches"))'],
+    ['/fleet/cyclecloud/fleet/big', 'td:text("head")'],
+  ]) {
+    await page.goto(`${base}/#${hash}`);
+    await page.waitForSelector(sel);
+    assert.equal(await page.$$eval('main button:not([disabled]), main input:not([readonly])', (l) => l.length), 0, hash);
+  }
+  // The Operations view lists what the Reader may read (the server's list).
+  await page.goto(`${base}/#/operations`);
+  await page.waitForSelector('.op .badge:text("Succeeded")');
+  assert.match(await page.textContent('main'), /run web\s*Succeeded/);
   await page.close();
   assert.deepEqual(violations, []);
 });

@@ -50,6 +50,7 @@ constexpr std::string_view kExplicitCodes[] = {
     "Conflict",
     "InvalidApiVersionParameter",
     "InvalidParameter",
+    "InvalidRange",
     "InvalidRequestContent",
     "InvalidResourceType",
     "InvalidResourceName",

@@ -5,9 +5,15 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <map>
+#include <set>
+
 #include "api/accounts.h"
 #include "api/arm_error.h"
 #include "api/local.h"
+#include "api/operations.h"
+#include "api/resource_providers.h"
+#include "api/template_provider.h"
 #include "auth/authorize.h"
 #include "auth/directory.h"
 #include "base/random.h"
@@ -344,6 +350,60 @@ TEST_F(AuthProvidersTest, PermissionsAreTheCallersRolesAtTheScope) {
   auto beside = perms(Group("rg2"), reader);
   ASSERT_TRUE(beside.ok());
   EXPECT_TRUE(beside->body.Find("value")->array_items().empty());
+}
+
+TEST_F(AuthProvidersTest, OperationListShowsOnlyOperationsTheCallerMayRead) {
+  auto tpl = [&](const std::string& g, const std::string& n) {
+    return ResourceId::ForResource(sub_, g, "Microsoft.VirtualMachineImages", "imageTemplates", n);
+  };
+  auto a = local_->operations->Enqueue(kTemplateRunOperation, tpl("rg1", "a"), "eastus",
+                                       Json::MakeObject());
+  auto b = local_->operations->Enqueue(kTemplateRunOperation, tpl("rg2", "b"), "eastus",
+                                       Json::MakeObject());
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto list = [&](const std::string& scope, const Caller& caller,
+                  std::map<std::string, std::string> params = {}) {
+    Request r;
+    r.verb = Verb::kList;
+    r.id = *ResourceId::Parse(scope);
+    r.list_type = kOperationListType;
+    r.caller = caller;
+    r.params = std::move(params);
+    return local_->registry->Dispatch(local_->services, r);
+  };
+  auto names = [](const StatusOr<Response>& r) {
+    std::set<std::string> out;
+    for (const Json& j : r->body.Find("value")->array_items()) {
+      out.insert(j.Find("name")->string_value());
+    }
+    return out;
+  };
+  const std::string sub = "/subscriptions/" + sub_;
+  auto all = list(sub, local_->owner);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(names(all), (std::set<std::string>{a->id, b->id}));
+  const Json& first = all->body.Find("value")->array_items()[0];
+  EXPECT_EQ(first.Find("status")->string_value(), "InProgress");
+  EXPECT_EQ(first.Find("type")->string_value(), kTemplateRunOperation);
+  // A Reader of rg1 sees rg1's operation only, at the subscription and at rg1.
+  Caller reader = NewSp("ops-reader", "Reader", {Group("rg1")});
+  auto seen = list(sub, reader);
+  ASSERT_TRUE(seen.ok()) << seen.status().ToString();
+  EXPECT_EQ(names(seen), (std::set<std::string>{a->id}));
+  EXPECT_EQ(names(list(Group("rg1"), reader)), (std::set<std::string>{a->id}));
+  EXPECT_TRUE(names(list(Group("rg2"), reader)).empty());
+  Caller sub_reader = NewSp("ops-sub-reader", "Reader", {sub});
+  EXPECT_EQ(names(list(sub, sub_reader)), (std::set<std::string>{a->id, b->id}));
+  EXPECT_EQ(names(list(Group("rg2"), sub_reader)), (std::set<std::string>{b->id}));
+  // Filters: a target, a status; bad ones name the parameter.
+  EXPECT_EQ(names(list(sub, local_->owner, {{"target", tpl("rg2", "b").ToString()}})),
+            (std::set<std::string>{b->id}));
+  EXPECT_TRUE(names(list(sub, local_->owner, {{"status", "Succeeded"}})).empty());
+  EXPECT_EQ(names(list(sub, local_->owner, {{"status", "inprogress"}})).size(), 2u);
+  auto bad = list(sub, local_->owner, {{"status", "Done"}});
+  EXPECT_EQ(Code(bad.status()), "InvalidParameter");
+  EXPECT_NE(bad.status().message().find("status must be"), std::string::npos);
+  EXPECT_EQ(Code(list(sub, local_->owner, {{"target", "nope"}}).status()), "InvalidParameter");
 }
 
 }  // namespace

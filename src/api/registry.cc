@@ -18,6 +18,7 @@ std::unique_ptr<Registry> BuiltinRegistry() {
   auto registry = std::make_unique<Registry>();
   registry->Add(NewSubscriptionProvider());
   registry->Add(NewResourceGroupProvider());
+  registry->Add(NewOperationListProvider());
 #ifdef IMAGESMITH_HAVE_GALLERY_PUBLISH
   registry->Add(NewGalleryProvider());
   registry->Add(NewImageDefinitionProvider());
@@ -29,6 +30,7 @@ std::unique_ptr<Registry> BuiltinRegistry() {
   registry->Add(NewImageTemplateProvider());
   registry->Add(NewRunOutputProvider());
   registry->Add(NewRunLogProvider());
+  registry->Add(NewRunHistoryProvider());
   registry->Add(NewIdentityProvider());
   registry->Add(NewRoleAssignmentProvider());
   registry->Add(NewPermissionsProvider());

@@ -29,4 +29,14 @@ std::unique_ptr<Provider> NewNodeTypeProvider();
 // (doc/cyclecloud.md).
 std::unique_ptr<Provider> NewCycleCloudClusterProvider();
 
+// imagesmith's own list of durable operations at a scope:
+// GET {subscription or group}/providers/Microsoft.Resources/operations
+// [?target=ID][&status=S]. Each item is the operation's status with details
+// (Operation::ToJson(true), plus "abandoned": true for one whose worker
+// died), only those whose target is in the scope and that the caller may
+// read ({target type}/read on the target), as lists at a subscription show a
+// group's Reader what they may read; it looks at the newest 1,000 records.
+inline constexpr char kOperationListType[] = "Microsoft.Resources/operations";
+std::unique_ptr<Provider> NewOperationListProvider();
+
 }  // namespace imagesmith::api

@@ -293,8 +293,8 @@ class ImageTemplateProvider final : public Provider {
           fresh.properties.Set("exactStagingResourceGroup", *sg);
         }
         Json& ext = Ext(fresh);
-        for (const char* k :
-             {"lastSteps", "lastRun", "runCount", "operationId", "currentRunDir", "staging"}) {
+        for (const char* k : {"lastSteps", "lastRun", "runHistory", "runCount", "operationId",
+                              "currentRunDir", "staging"}) {
           if (const Json* v = ExtField(*existing, k)) ext.Set(k, *v);
         }
         if (ExtField(*existing, "staging") == nullptr) {
@@ -699,6 +699,38 @@ class RunLogProvider final : public Provider {
   }
 };
 
+class RunHistoryProvider final : public Provider {
+ public:
+  std::string_view Type() const override { return kRunHistoryType; }
+  std::vector<std::string> ApiVersions() const override { return tmpl::KnownApiVersions(); }
+
+  StatusOr<Response> List(Services& s, const Request& req) override {
+    Json value = Json::MakeArray();
+    RETURN_IF_TXN_ERROR(s.meta->Read([&](meta::Transaction& txn) {
+      RETURN_IF_ERROR(auth::Authorize(txn, req.caller.principal, kRead, req.id));
+      ASSIGN_OR_RETURN(meta::Resource r, GetTemplate(txn, req.id));
+      if (const Json* h = ExtField(r, "runHistory"); h != nullptr && h->is_array()) value = *h;
+      // The newest run as it really is (a run whose worker died is Failed).
+      if (!value.array_items().empty() && r.properties.Find("lastRunStatus") != nullptr) {
+        Json& first = value.array_items().front();
+        const Json* rid = first.Find("runId");
+        const Json* last = ExtField(r, "lastRun");
+        const Json* lrid = last != nullptr ? last->Find("runId") : nullptr;
+        if (rid != nullptr && lrid != nullptr && rid->is_string() && lrid->is_string() &&
+            rid->string_value() == lrid->string_value()) {
+          Json status = EffectiveRunStatus(txn, r, s.env->NowMicros());
+          for (const JsonMember& m : status.object_items()) first.Set(m.key, m.value);
+        }
+      }
+      return Status::Ok();
+    }));
+    Response resp;
+    resp.body = Json::MakeObject();
+    resp.body.Set("value", std::move(value));
+    return resp;
+  }
+};
+
 }  // namespace
 
 std::unique_ptr<Provider> NewImageTemplateProvider() {
@@ -706,6 +738,7 @@ std::unique_ptr<Provider> NewImageTemplateProvider() {
 }
 std::unique_ptr<Provider> NewRunOutputProvider() { return std::make_unique<RunOutputProvider>(); }
 std::unique_ptr<Provider> NewRunLogProvider() { return std::make_unique<RunLogProvider>(); }
+std::unique_ptr<Provider> NewRunHistoryProvider() { return std::make_unique<RunHistoryProvider>(); }
 
 ResourceId TemplateId(const Services& s, const std::string& group, const std::string& name) {
   return ResourceId::ForResource(s.subscription, group, kNamespace, "imageTemplates", name);

@@ -39,6 +39,11 @@ inline constexpr char kRunOutputType[] = "Microsoft.VirtualMachineImages/imageTe
 // imagesmith's own: a run's customization.log from a byte offset (not Azure's).
 inline constexpr char kRunLogType[] =
     "Microsoft.VirtualMachineImages/imageTemplates/customizationLog";
+// imagesmith's own: the template's run history, newest first (not Azure's).
+inline constexpr char kRunHistoryType[] = "Microsoft.VirtualMachineImages/imageTemplates/runs";
+// How many runs' records a template keeps (older ones are dropped; their
+// logs stay in the run directories).
+inline constexpr int kRunHistoryLimit = 20;
 inline constexpr char kTemplateRunOperation[] = "Microsoft.VirtualMachineImages/imageTemplates/run";
 
 std::unique_ptr<Provider> NewImageTemplateProvider();
@@ -47,6 +52,12 @@ std::unique_ptr<Provider> NewRunOutputProvider();
 // first), "runState", "offset", "nextOffset", "content"} -- whole lines of the
 // run's log from `offset`, at most 256 KiB. Needs the template's read action.
 std::unique_ptr<Provider> NewRunLogProvider();
+// GET {template}/runs: {"value": [one record per run, newest first]}, at most
+// kRunHistoryLimit: lastRunStatus's members (runState, runSubState, message,
+// startTime, endTime) plus runId, source, disk, diskSizeBytes, cacheHits,
+// cacheMisses, customizationLog, storedImage of that run. Needs the
+// template's read action.
+std::unique_ptr<Provider> NewRunHistoryProvider();
 // The handler of kTemplateRunOperation (template_run.cc).
 std::unique_ptr<OperationHandler> NewTemplateRunHandler();
 

@@ -23,6 +23,20 @@ namespace {
 
 using namespace internal;  // NOLINT: the template resource's helpers
 
+// Adds one run's record at the front of the template's run history and keeps
+// the newest kRunHistoryLimit (doc/console.md, "Run history").
+void AppendRunHistory(Json& ext, Json entry) {
+  Json history = Json::MakeArray();
+  history.Append(std::move(entry));
+  if (const Json* old = ext.Find("runHistory"); old != nullptr && old->is_array()) {
+    for (const Json& e : old->array_items()) {
+      if (history.array_items().size() >= static_cast<size_t>(kRunHistoryLimit)) break;
+      history.Append(e);
+    }
+  }
+  ext.Set("runHistory", std::move(history));
+}
+
 constexpr char kVersionType[] = "Microsoft.Compute/galleries/images/versions";
 
 // Whether `op` is still held by the worker running it: a worker whose lease
@@ -71,8 +85,12 @@ class TemplateRunHandler final : public OperationHandler {
         RETURN_IF_ERROR(StillHeld(txn, op));
         ASSIGN_OR_RETURN(meta::Resource r, txn.Get(id));
         if (ExtString(r, "operationId") != op.id) return Status::Ok();
-        r.properties.Set("lastRunStatus", NewLastRunStatus("Failed", "Queued", why.message(), start,
-                                                           s.env->NowMicros()));
+        Json status =
+            NewLastRunStatus("Failed", "Queued", why.message(), start, s.env->NowMicros());
+        r.properties.Set("lastRunStatus", status);
+        Json entry = status;
+        entry.Set("runId", Json::String(run_id));
+        AppendRunHistory(Ext(r), std::move(entry));
         return txn.Replace(r);
       });
       OperationOutcome out;
@@ -219,6 +237,11 @@ class TemplateRunHandler final : public OperationHandler {
         last.Set("storedImage", Json::String(outcome.stored_image));
       }
       ext.Set("lastRun", last);
+      Json entry = *r.properties.Find("lastRunStatus");
+      for (const JsonMember& m : last.object_items()) {
+        if (m.key != "runDirectory" && m.key != "workspace") entry.Set(m.key, m.value);
+      }
+      AppendRunHistory(ext, std::move(entry));
       RETURN_IF_ERROR(txn.Replace(r));
       // One runOutputs resource per distribution target, as Azure keeps them.
       for (const build::RunOutput& o : outcome.outputs) {

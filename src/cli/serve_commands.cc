@@ -17,6 +17,9 @@
 #include <thread>
 #include <vector>
 
+#ifdef IMAGESMITH_HAVE_GALLERY_PUBLISH
+#include "api/download.h"
+#endif
 #include "api/local.h"
 #include "api/operations.h"
 #include "api/worker_presence.h"
@@ -106,6 +109,14 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
     }
     return op.ToJson();
   };
+#ifdef IMAGESMITH_HAVE_GALLERY_PUBLISH
+  handler_options.download =
+      [](api::Services& services, const api::Caller& caller, const ResourceId& id,
+         const std::map<std::string, std::string>& params) -> StatusOr<server::DownloadTarget> {
+    ASSIGN_OR_RETURN(api::DownloadFile f, api::PrepareDownload(services, caller, id, params));
+    return server::DownloadTarget{f.path, f.file_name};
+  };
+#endif
   // One database connection per server thread (server/services_pool.h).
   std::vector<std::unique_ptr<meta::MetaStore>> stores;
   for (int i = 0; i < options.threads; ++i) {

@@ -111,6 +111,21 @@ def action_op(name, tag, path_params, summary):
                      "responses": {"200": {"description": "Done."}, **errors("202", "409")}}}
 
 
+def download_op(name, tag, path_params, summary, query):
+    return {"get": {
+        "tags": [tag], "operationId": name, "summary": summary,
+        "description": "imagesmith's own. The bearer token may also come in the access_token query "
+                       "parameter (RFC 6750), so a link can download; Range (one byte range) is honoured.",
+        "parameters": [param(p) for p in path_params] + [param("apiVersion")] + [param(q) for q in query] +
+                      [param("accessToken"), param("range")],
+        "responses": {"200": {"description": "The file (Content-Length, Content-Disposition, Accept-Ranges: bytes).",
+                              "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                      "206": {"description": "The requested range (Content-Range).",
+                              "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                      "416": err("InvalidRange: the range starts past the end (Content-Range: bytes */size)."),
+                      **errors()}}}
+
+
 paths = {}
 NOT_ALLOWED = {"405": err("MethodNotAllowed: the path takes another method.")}
 paths["/healthz"] = {"get": {"tags": ["Server"], "operationId": "Health_Get", "summary": "Liveness.", "security": [],
@@ -163,11 +178,17 @@ paths[G + "/{galleryName}/images/{galleryImageName}"] = resource_ops("GalleryIma
 paths[G + "/{galleryName}/images/{galleryImageName}/versions"] = list_op("GalleryImageVersions_ListByGalleryImage", "gallery image version", ip)
 paths[G + "/{galleryName}/images/{galleryImageName}/versions/{galleryImageVersionName}"] = resource_ops(
     "GalleryImageVersions", "gallery image version", ip + ["galleryImageVersionName"])
+paths[G + "/{galleryName}/images/{galleryImageName}/versions/{galleryImageVersionName}/download"] = download_op(
+    "GalleryImageVersions_Download", "gallery image version", ip + ["galleryImageVersionName"],
+    "The version's OS disk in a region, exported once per format and kept.", ["format", "locationQuery"])
 
 I = RG + "/providers/Microsoft.Compute/images"
 paths[SUB + "/providers/Microsoft.Compute/images"] = list_op("Images_List", "managed image", ["subscriptionId"])
 paths[I] = list_op("Images_ListByResourceGroup", "managed image", ["subscriptionId", "resourceGroupName"])
 paths[I + "/{imageName}"] = resource_ops("Images", "managed image", ["subscriptionId", "resourceGroupName", "imageName"])
+paths[I + "/{imageName}/download"] = download_op(
+    "Images_Download", "managed image", ["subscriptionId", "resourceGroupName", "imageName"],
+    "The managed image's OS disk, exported once per format and kept.", ["format", "locationQuery"])
 
 T = RG + "/providers/Microsoft.VirtualMachineImages/imageTemplates"
 tp = ["subscriptionId", "resourceGroupName", "imageTemplateName"]
@@ -187,6 +208,17 @@ paths[T + "/{imageTemplateName}/customizationLog"] = {"get": {
     "summary": "A run's customization log from a byte offset, in whole lines (imagesmith's own), to follow a run.",
     "parameters": [param(p) for p in tp] + [param("apiVersion"), param("offset"), param("runId")],
     "responses": {"200": ok("Up to 256 KiB of the log.", "LogChunk"), **errors()}}}
+paths[T + "/{imageTemplateName}/runs"] = {"get": {
+    "tags": ["image template"], "operationId": "VirtualMachineImageTemplates_ListRuns",
+    "summary": "The template's run history, newest first, at most 20 runs (imagesmith's own).",
+    "parameters": [param(p) for p in tp] + [param("apiVersion")],
+    "responses": {"200": ok("One record per run.", "RunList"), **errors()}}}
+
+
+paths[T + "/{imageTemplateName}/download"] = download_op(
+    "VirtualMachineImageTemplates_Download", "image template", tp,
+    "A run's disk (artifact=disk, runId) or a run output's VHD (artifact=runOutput, runOutputName).",
+    ["runId", "artifact", "runOutputNameQuery"])
 paths[T + "/{imageTemplateName}/runOutputs"] = list_op("VirtualMachineImageTemplates_ListRunOutputs", "run output", tp)
 paths[T + "/{imageTemplateName}/runOutputs/{runOutputName}"] = {"get": resource_ops("VirtualMachineImageTemplates_GetRunOutput", "run output", tp + ["runOutputName"], put=False, patch=False, delete=False)["get"]}
 
@@ -279,6 +311,19 @@ for action, name, summary in [
         ("removeNode", "CycleCloudClusters_RemoveNode", "Terminate a node and remove it (body: node).")]:
     paths[CC + "/{cycleCloudClusterName}/" + action] = action_op(name, "CycleCloud cluster", ccp, summary)
 
+# The durable operations at a scope that the caller may read (imagesmith's own).
+for scope, params, label in [(SUB, ["subscriptionId"], "Subscription"),
+                             (RG, ["subscriptionId", "resourceGroupName"], "ResourceGroup")]:
+    paths[scope + "/providers/Microsoft.Resources/operations"] = {"get": {
+        "tags": ["Operation"], "operationId": "OperationRecords_ListFor" + label,
+        "summary": "The durable operations on resources in the scope that the caller may read.",
+        "description": "Each item is the operation's status with type, target, owner and result. "
+                       "Looks at the newest 1,000 records; items come in ID order like every list "
+                       "(sort by startTime).",
+        "parameters": [param(p) for p in params] + [param("apiVersion"), param("target"), param("status"),
+                                                    param("top"), param("skipToken")],
+        "responses": {"200": ok("The operations.", "OperationList"), **errors()}}}
+
 # A template run's operations are Microsoft.VirtualMachineImages', a gallery
 # version replication's Microsoft.Compute's (the server finds either by ID).
 for ns, prefix in (("Microsoft.VirtualMachineImages", "Operations"),
@@ -312,6 +357,19 @@ parameters["offset"] = {"name": "offset", "in": "query", "required": False,
 parameters["runId"] = {"name": "runId", "in": "query", "required": False,
                        "description": "An earlier run (one of runs); default the current or last run.",
                        "schema": {"type": "string"}}
+for name, desc, schema in [
+        ("artifact", "disk (the run's disk.raw, default) or runOutput (a VHD output).", {"type": "string", "enum": ["disk", "runOutput"]}),
+        ("runOutputNameQuery", "With artifact=runOutput: the run output's name.", {"type": "string"}),
+        ("format", "The disk format: vhd (fixed, the default), raw, vhd-dynamic or qcow2.",
+         {"type": "string", "enum": ["vhd", "raw", "vhd-dynamic", "qcow2"]}),
+        ("locationQuery", "The region whose replica to export; default the resource's own.", {"type": "string"}),
+        ("accessToken", "The bearer token, for a link that cannot send a header (RFC 6750).", {"type": "string"}),
+        ("target", "Only the operations on this resource ID.", {"type": "string"}),
+        ("status", "Only operations in this state.", {"type": "string", "enum": ["InProgress", "Succeeded", "Failed", "Canceled"]})]:
+    qname = {"runOutputNameQuery": "runOutputName", "locationQuery": "location", "accessToken": "access_token"}.get(name, name)
+    parameters[name] = {"name": qname, "in": "query", "required": False, "description": desc, "schema": schema}
+parameters["range"] = {"name": "Range", "in": "header", "required": False,
+                       "description": "One byte range: bytes=A-B, bytes=A- or bytes=-N.", "schema": {"type": "string"}}
 parameters["ifMatch"] = {"name": "If-Match", "in": "header", "required": False,
                          "description": "Only if the resource's ETag is this one (or any, for *).", "schema": {"type": "string"}}
 parameters["ifNoneMatch"] = {"name": "If-None-Match", "in": "header", "required": False,
@@ -336,6 +394,7 @@ doc = {
         ("Batch node", "The nodes of a Batch pool."), ("Batch job", "Batch jobs."),
         ("Batch task", "Batch tasks."),
         ("CycleCloud cluster", "Clusters imported from CycleCloud template files, and their nodes."),
+        ("managed cluster", "Service Fabric managed clusters."), ("node type", "Service Fabric node types."),
         ("Operation", "Durable operations.")]],
     "paths": paths,
     "components": {
@@ -382,6 +441,25 @@ doc = {
                          "properties": {"runId": {"type": "string"}, "runs": {"type": "array", "items": {"type": "string"}},
                                         "runState": {"type": "string"}, "offset": {"type": "integer"},
                                         "nextOffset": {"type": "integer"}, "content": {"type": "string"}}},
+            "RunList": {"type": "object", "required": ["value"],
+                        "properties": {"value": {"type": "array", "items": {
+                            "type": "object",
+                            "properties": {"runId": {"type": "string"}, "runState": {"type": "string"},
+                                           "runSubState": {"type": "string"}, "message": {"type": "string"},
+                                           "startTime": {"type": "string"}, "endTime": {"type": "string", "nullable": True},
+                                           "source": {"type": "string"}, "disk": {"type": "string"},
+                                           "diskSizeBytes": {"type": "integer"}, "cacheHits": {"type": "integer"},
+                                           "cacheMisses": {"type": "integer"}, "customizationLog": {"type": "string"},
+                                           "storedImage": {"type": "string"}}}}}},
+            "OperationList": {"type": "object", "required": ["value"],
+                              "properties": {"value": {"type": "array", "items": {"$ref": "#/components/schemas/OperationRecord"}},
+                                             "nextLink": {"type": "string"}}},
+            "OperationRecord": {"allOf": [{"$ref": "#/components/schemas/OperationStatus"}, {
+                "type": "object",
+                "properties": {"type": {"type": "string"}, "target": {"type": "string"},
+                               "owner": {"type": "string", "nullable": True},
+                               "leaseExpiry": {"type": "string", "nullable": True},
+                               "abandoned": {"type": "boolean"}, "properties": {"type": "object"}}}]},
             "PermissionList": {"type": "object", "required": ["value"],
                                "properties": {"value": {"type": "array", "items": {
                                    "type": "object",

@@ -1,5 +1,9 @@
 #include "server/handler.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cctype>
@@ -274,17 +278,18 @@ HttpResponse ArmHandler::Handle(const HttpRequest& request, const RequestInfo& i
   metrics_.RecordRequest(MethodLabel(request.method), outcome.route_template, response.status,
                          seconds);
   std::string path = PathOf(request);
-  access_log_.Write({.request_id = request_id,
-                     .remote = info.remote,
-                     .method = request.method,
-                     .route = outcome.route_template,
-                     .path = path,
-                     .status = response.status,
-                     .duration_ms = seconds * 1000,
-                     .bytes_in = request.body.size(),
-                     .bytes_out = response.body.size(),
-                     .principal = outcome.principal,
-                     .error_code = response.status >= 400 ? outcome.error_code : ""});
+  access_log_.Write(
+      {.request_id = request_id,
+       .remote = info.remote,
+       .method = request.method,
+       .route = outcome.route_template,
+       .path = path,
+       .status = response.status,
+       .duration_ms = seconds * 1000,
+       .bytes_in = request.body.size(),
+       .bytes_out = response.file_body ? response.file_body->length : response.body.size(),
+       .principal = outcome.principal,
+       .error_code = response.status >= 400 ? outcome.error_code : ""});
   return response;
 }
 
@@ -372,9 +377,10 @@ HttpResponse ArmHandler::Route(const HttpRequest& request, const RequestInfo& in
     case RouteKind::kOperationStatus:
     case RouteKind::kOperationResult:
     case RouteKind::kArm:
+    case RouteKind::kDownload:
       break;
   }
-  StatusOr<auth::Principal> principal = Authenticate(request);
+  StatusOr<auth::Principal> principal = Authenticate(request, route->kind == RouteKind::kDownload);
   if (!principal.ok()) {
     HttpResponse r = ErrorResponse(principal.status(), &outcome.error_code);
     r.headers.emplace_back("WWW-Authenticate",
@@ -384,12 +390,20 @@ HttpResponse ArmHandler::Route(const HttpRequest& request, const RequestInfo& in
   }
   outcome.principal = principal->object_id.empty() ? principal->name : principal->object_id;
   route->request.caller.principal = *principal;
+  if (route->kind == RouteKind::kDownload) return Download(request, *route, outcome);
   if (route->kind != RouteKind::kArm) return Operation(request, info, *route, outcome);
   return Arm(request, info, *route, outcome);
 }
 
-StatusOr<auth::Principal> ArmHandler::Authenticate(const HttpRequest& request) {
+StatusOr<auth::Principal> ArmHandler::Authenticate(const HttpRequest& request, bool query_token) {
   const std::string* header = request.Header("authorization");
+  std::string from_query;
+  if (header == nullptr && query_token) {
+    if (const std::string* t = request.Query("access_token"); t != nullptr) {
+      from_query = "Bearer " + *t;
+      header = &from_query;
+    }
+  }
   if (header == nullptr) {
     return api::ArmStatus(StatusCode::kUnauthenticated, "AuthenticationFailed",
                           "Authentication failed. The 'Authorization' header is missing.");
@@ -572,6 +586,120 @@ HttpResponse ArmHandler::Operation(const HttpRequest& request, const RequestInfo
     return r;
   }
   return JsonResponse(200, *status);
+}
+
+namespace {
+
+// A single byte range of a file of `size` bytes from a Range header
+// ("bytes=A-B", "bytes=A-", "bytes=-N"). nullopt: serve the whole file (no
+// header, another unit, or several ranges, which RFC 9110 lets a server
+// ignore). {size, 0} marks an unsatisfiable range (416).
+std::optional<std::pair<uint64_t, uint64_t>> ParseRange(const std::string* header, uint64_t size) {
+  if (header == nullptr) return std::nullopt;
+  std::string h = *header;
+  if (h.rfind("bytes=", 0) != 0 || h.find(',') != std::string::npos) return std::nullopt;
+  std::string spec = h.substr(6);
+  size_t dash = spec.find('-');
+  if (dash == std::string::npos) return std::nullopt;
+  auto number = [](const std::string& t, uint64_t* out) {
+    if (t.empty() || t.size() > 19) return false;
+    for (char c : t) {
+      if (c < '0' || c > '9') return false;
+    }
+    *out = std::stoull(t);
+    return true;
+  };
+  uint64_t first = 0, last = 0;
+  std::string a = spec.substr(0, dash), b = spec.substr(dash + 1);
+  if (a.empty()) {
+    uint64_t suffix = 0;
+    if (!number(b, &suffix)) return std::nullopt;
+    if (suffix == 0 || size == 0) return std::make_pair(size, uint64_t{0});
+    first = suffix >= size ? 0 : size - suffix;
+    return std::make_pair(first, size - first);
+  }
+  if (!number(a, &first)) return std::nullopt;
+  if (b.empty()) {
+    last = size == 0 ? 0 : size - 1;
+  } else if (!number(b, &last) || last < first) {
+    return std::nullopt;
+  }
+  if (first >= size) return std::make_pair(size, uint64_t{0});
+  if (last >= size) last = size - 1;
+  return std::make_pair(first, last - first + 1);
+}
+
+}  // namespace
+
+HttpResponse ArmHandler::Download(const HttpRequest& request, const struct Route& route,
+                                  Outcome& outcome) {
+  const ResourceId& id = route.request.id;
+  const api::Provider* provider = registry_.Find(id.FullType());
+  if (provider == nullptr) {
+    return ErrorResponse(api::ArmStatus(StatusCode::kNotFound, "InvalidResourceType",
+                                        "The resource type '" + id.FullType().substr(0, 200) +
+                                            "' could not be found in the namespace"),
+                         &outcome.error_code);
+  }
+  outcome.route_template = CanonicalTemplate(route.route_template, provider->Type());
+  if (Status s = CheckApiVersion(request, *provider); !s.ok()) {
+    return ErrorResponse(s, &outcome.error_code);
+  }
+  if (!options_.download) {
+    return ErrorResponse(
+        api::ArmStatus(StatusCode::kNotFound, "NotFound", "this server serves no downloads"),
+        &outcome.error_code);
+  }
+  std::map<std::string, std::string> params;
+  for (const auto& [name, value] : request.query) {
+    std::string lower = Lower(name);
+    if (lower == "api-version" || lower == "access_token") continue;
+    params.emplace(name, value);
+  }
+  StatusOr<DownloadTarget> target =
+      options_.download(services_.ForThisThread(), route.request.caller, id, params);
+  if (!target.ok()) return ErrorResponse(target.status(), &outcome.error_code);
+  int fd = ::open(target->path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fd >= 0) ::close(fd);
+    return ErrorResponse(api::ArmStatus(StatusCode::kNotFound, "ResourceNotFound",
+                                        "the file to download is gone from the server"),
+                         &outcome.error_code);
+  }
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  HttpResponse r;
+  r.content_type = "application/octet-stream";
+  r.headers.emplace_back("Accept-Ranges", "bytes");
+  std::string name;
+  for (char c : target->file_name) {
+    name +=
+        (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_') ? c : '_';
+  }
+  r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + name + "\"");
+  r.headers.emplace_back("Cache-Control", "no-store");
+  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  uint64_t first = 0, length = size;
+  if (auto range = ParseRange(request.Header("range"), size); range.has_value()) {
+    if (range->first >= size) {
+      ::close(fd);
+      HttpResponse bad = ErrorResponse(
+          api::ArmStatus(StatusCode::kInvalidArgument, "InvalidRange",
+                         "the range is outside the file (" + std::to_string(size) + " bytes)"),
+          &outcome.error_code);
+      bad.status = 416;
+      bad.headers.emplace_back("Content-Range", "bytes */" + std::to_string(size));
+      return bad;
+    }
+    first = range->first;
+    length = range->second;
+    r.status = 206;
+    r.headers.emplace_back("Content-Range", "bytes " + std::to_string(first) + "-" +
+                                                std::to_string(first + length - 1) + "/" +
+                                                std::to_string(size));
+  }
+  r.file_body = std::make_shared<FileBody>(fd, first, length);
+  return r;
 }
 
 HttpResponse ArmHandler::Console(const HttpRequest& request, const std::string& name,

@@ -59,10 +59,21 @@ using TokenIssuer = std::function<TokenAnswer(api::Services& services, std::stri
 using OperationLookup =
     std::function<StatusOr<Json>(const std::string& subscription, const std::string& id)>;
 
+// A file to send for GET {resource}/download (api/download.h decides which
+// and authorizes): an existing regular file and the name to save it as.
+struct DownloadTarget {
+  std::string path;
+  std::string file_name;
+};
+using DownloadResolver = std::function<StatusOr<DownloadTarget>(
+    api::Services& services, const api::Caller& caller, const ResourceId& id,
+    const std::map<std::string, std::string>& params)>;
+
 struct HandlerOptions {
   TokenVerifier verify_token;        // required
   TokenIssuer issue_token;           // empty: the token route answers 501
   OperationLookup operation_status;  // empty: operation routes answer 404
+  DownloadResolver download;         // empty: download routes answer 404
   std::string openapi_json;          // served at /openapi.json
   bool serve_console = false;        // GET / and /console/{asset}: the web console
   size_t max_page_size = 1000;       // list pages without $top; the largest $top
@@ -99,7 +110,10 @@ class ArmHandler : public RequestHandler {
   HttpResponse Console(const HttpRequest& request, const std::string& name, Outcome& outcome);
   HttpResponse Operation(const HttpRequest& request, const RequestInfo& info,
                          const struct Route& route, Outcome& outcome);
-  StatusOr<auth::Principal> Authenticate(const HttpRequest& request);
+  HttpResponse Download(const HttpRequest& request, const struct Route& route, Outcome& outcome);
+  // The bearer token of the Authorization header; with `query_token`, also
+  // RFC 6750's access_token query parameter (download links).
+  StatusOr<auth::Principal> Authenticate(const HttpRequest& request, bool query_token = false);
 
   const api::Registry& registry_;
   ServicesPool& services_;

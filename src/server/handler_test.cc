@@ -386,5 +386,88 @@ TEST_F(HandlerTest, TheConsoleIsServedOnlyWhenAskedGzippedWhenAccepted) {
             200);
 }
 
+TEST_F(HandlerTest, DownloadsAFileWholeOrByRangeWithTheTokenInTheHeaderOrTheQuery) {
+  char tmpl[] = "/tmp/handler_test_download.XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  const std::string data = "0123456789abcdefghijklmnopqrstuvwxyz";
+  ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  ::close(fd);
+  HandlerOptions options;
+  options.verify_token = [](api::Services&, std::string_view token) -> StatusOr<auth::Principal> {
+    if (token != kToken) {
+      return api::ArmStatus(StatusCode::kUnauthenticated, "InvalidAuthenticationToken",
+                            "The access token is invalid.");
+    }
+    auth::Principal p;
+    p.name = "tester";
+    return p;
+  };
+  std::string path = tmpl;
+  options.download =
+      [&](api::Services&, const api::Caller&, const ResourceId& id,
+          const std::map<std::string, std::string>& params) -> StatusOr<DownloadTarget> {
+    if (id.name() == "secret") {
+      return api::ArmStatus(StatusCode::kPermissionDenied, "AuthorizationFailed", "no");
+    }
+    EXPECT_EQ(params.count("access_token"), 0u);
+    return DownloadTarget{path, "w1 \"disk\".raw"};
+  };
+  ArmHandler h(registry_, *pool_, metrics_, *log_, options);
+  const std::string url = std::string(kBase) + "/w1/download?api-version=2024-01-01";
+  auto read = [](const HttpResponse& r) {
+    std::string out(r.file_body->length, '\0');
+    EXPECT_EQ(
+        ::pread(r.file_body->fd, out.data(), out.size(), static_cast<off_t>(r.file_body->offset)),
+        static_cast<ssize_t>(out.size()));
+    return out;
+  };
+  HttpResponse whole = Call("GET", url, "", {}, &h);
+  ASSERT_EQ(whole.status, 200) << whole.body;
+  ASSERT_NE(whole.file_body, nullptr);
+  EXPECT_EQ(read(whole), data);
+  EXPECT_EQ(whole.content_type, "application/octet-stream");
+  EXPECT_EQ(Header(whole, "Accept-Ranges"), "bytes");
+  EXPECT_EQ(Header(whole, "Content-Disposition"), "attachment; filename=\"w1__disk_.raw\"");
+  std::string wire;
+  SerializeResponse(whole, true, false, &wire);
+  EXPECT_NE(wire.find("Content-Length: 36\r\n"), std::string::npos) << wire;
+
+  HttpResponse part = Call("GET", url, "", {{"range", "bytes=10-19"}}, &h);
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(Header(part, "Content-Range"), "bytes 10-19/36");
+  EXPECT_EQ(read(part), "abcdefghij");
+  EXPECT_EQ(read(Call("GET", url, "", {{"range", "bytes=-4"}}, &h)), "wxyz");
+  EXPECT_EQ(read(Call("GET", url, "", {{"range", "bytes=30-"}}, &h)), "uvwxyz");
+  EXPECT_EQ(read(Call("GET", url, "", {{"range", "bytes=30-99"}}, &h)), "uvwxyz");
+  // Several ranges: the whole file (RFC 9110 lets a server ignore Range).
+  EXPECT_EQ(Call("GET", url, "", {{"range", "bytes=0-1,4-5"}}, &h).status, 200);
+  HttpResponse outside = Call("GET", url, "", {{"range", "bytes=36-"}}, &h);
+  EXPECT_EQ(outside.status, 416);
+  EXPECT_EQ(Header(outside, "Content-Range"), "bytes */36");
+  EXPECT_EQ(outside.file_body, nullptr);
+
+  // A link carries the token in the query (RFC 6750); only downloads take it.
+  HttpResponse linked =
+      Call("GET", url + "&access_token=" + kToken, "", {{"authorization", ""}}, &h);
+  EXPECT_EQ(linked.status, 200) << linked.body;
+  EXPECT_EQ(Call("GET", url + "&access_token=wrong", "", {{"authorization", ""}}, &h).status, 401);
+  EXPECT_EQ(Call("GET", std::string(kBase) + "/w1?api-version=2024-01-01&access_token=" + kToken,
+                 "", {{"authorization", ""}}, &h)
+                .status,
+            401);
+  EXPECT_EQ(Call("GET", url, "", {{"authorization", ""}}, &h).status, 401);
+  // What the resolver refuses, a missing api-version, a method other than GET/HEAD.
+  HttpResponse denied =
+      Call("GET", std::string(kBase) + "/secret/download?api-version=2024-01-01", "", {}, &h);
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_EQ(Code(denied), "AuthorizationFailed");
+  EXPECT_EQ(Call("GET", std::string(kBase) + "/w1/download", "", {}, &h).status, 400);
+  EXPECT_EQ(Call("POST", url, "", {}, &h).status, 405);
+  // Without a resolver (a server built without the gallery layer): 404.
+  EXPECT_EQ(Call("GET", url).status, 404);
+  ::unlink(tmpl);
+}
+
 }  // namespace
 }  // namespace imagesmith::server

@@ -1,5 +1,7 @@
 #include "server/http.h"
 
+#include <unistd.h>
+
 #include <cctype>
 #include <cstdint>
 #include <ctime>
@@ -452,14 +454,15 @@ void SerializeResponse(const HttpResponse& response, bool keep_alive, bool head_
     out->append("\r\n");
   }
   bool no_body = response.status == 204 || response.status == 304 || response.status < 200;
+  const uint64_t length = response.file_body ? response.file_body->length : response.body.size();
   if (!no_body) {
-    if (!response.body.empty()) {
+    if (length > 0) {
       out->append("Content-Type: ");
       out->append(response.content_type);
       out->append("\r\n");
     }
     out->append("Content-Length: ");
-    out->append(std::to_string(response.body.size()));
+    out->append(std::to_string(length));
     out->append("\r\n");
   }
   out->append("Date: ");
@@ -467,7 +470,11 @@ void SerializeResponse(const HttpResponse& response, bool keep_alive, bool head_
   out->append("\r\n");
   if (!keep_alive || response.close) out->append("Connection: close\r\n");
   out->append("\r\n");
-  if (!head_request && !no_body) out->append(response.body);
+  if (!head_request && !no_body && !response.file_body) out->append(response.body);
+}
+
+FileBody::~FileBody() {
+  if (fd >= 0) ::close(fd);
 }
 
 }  // namespace imagesmith::server

@@ -13,6 +13,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -81,11 +83,28 @@ std::string SanitizeUtf8(std::string_view in);
 // True when `in` is well-formed UTF-8.
 bool IsValidUtf8(std::string_view in);
 
+// A response body read from an open file instead of held in memory (a
+// download): `length` bytes from `offset`. Owns `fd` and closes it.
+// Not copyable; responses share it through a shared_ptr.
+struct FileBody {
+  FileBody(int fd_in, uint64_t offset_in, uint64_t length_in)
+      : fd(fd_in), offset(offset_in), length(length_in) {}
+  FileBody(const FileBody&) = delete;
+  FileBody& operator=(const FileBody&) = delete;
+  ~FileBody();
+  const int fd;
+  const uint64_t offset;
+  const uint64_t length;
+};
+
 struct HttpResponse {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;  // besides the ones below
   std::string content_type = "application/json; charset=utf-8";
   std::string body;
+  // When set, the body is these bytes of a file (and `body` is ignored):
+  // the server writes them as the client reads, a chunk at a time.
+  std::shared_ptr<const FileBody> file_body;
   bool close = false;  // close the connection after sending
 };
 
@@ -93,7 +112,8 @@ struct HttpResponse {
 std::string_view ReasonPhrase(int status);
 
 // Appends the status line, `response.headers`, Content-Type (when there is a
-// body), Content-Length, Date and Connection, then the body (none for HEAD).
+// body), Content-Length, Date and Connection, then the body (none for HEAD;
+// not a file_body, which the caller streams after it).
 void SerializeResponse(const HttpResponse& response, bool keep_alive, bool head_request,
                        std::string* out);
 

@@ -256,6 +256,17 @@ StatusOr<Route> RouteRequest(std::string_view method, const std::vector<std::str
     return route;
   }
   const std::string& word = segs[n - 1];
+  if (pairs > 0 && EqualsIgnoreCase(word, "download")) {
+    // imagesmith's own: a file of the resource (a run's disk, an image's).
+    route.kind = RouteKind::kDownload;
+    route.route_template = tmpl + "/download";
+    if (method != "GET" && method != "HEAD") {
+      return NotAllowed(method, route.route_template, "GET, HEAD");
+    }
+    route.request.verb = api::Verb::kGet;
+    route.request.id = id;
+    return route;
+  }
   if (pairs == 0) {
     // A list in a group: .../providers/{ns}/{type}.
     route.route_template = tmpl + "/" + word;

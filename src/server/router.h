@@ -18,6 +18,7 @@
 //   .../providers/{ns}/{type}/{name}/{action}           action GET
 //   /subscriptions/{s}/providers/Microsoft.VirtualMachineImages/locations/{l}/operations/{id} GET
 //   /subscriptions/{s}/providers/Microsoft.VirtualMachineImages/locations/{l}/operationResults/{id}
+//   GET|HEAD .../providers/{ns}/{type}/{name}[/{type}/{name}...]/download   a file
 //   POST /{tenant}/oauth2/v2.0/token
 //   GET  /healthz, /metrics, /openapi.json
 //
@@ -42,6 +43,7 @@ enum class RouteKind {
   kOperationResult,  // Location target; same fields
   kArm,              // a resource request; `request`
   kConsole,          // the web console: GET / (index.html) or /console/{asset}; `asset`
+  kDownload,         // GET|HEAD {resource}/download: a file; `request.id` is the resource
 };
 
 struct Route {

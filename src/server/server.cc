@@ -61,6 +61,8 @@ constexpr size_t kReadChunk = 64 * 1024;
 // Stop reading from a client while this much of its responses is unsent.
 constexpr size_t kMaxPendingOutput = 4 * 1024 * 1024;
 constexpr int64_t kLingerMs = 2000;
+// How much of a file body is read into a connection's output at a time.
+constexpr size_t kFileChunk = 256 * 1024;
 
 struct Conn {
   int fd = -1;
@@ -69,6 +71,10 @@ struct Conn {
   std::string in;
   std::string out;
   size_t out_off = 0;
+  // A file body being sent (a download): `out` is refilled from it a chunk
+  // at a time; later pipelined requests wait until it is done.
+  std::shared_ptr<const FileBody> stream;
+  uint64_t stream_pos = 0;  // bytes of `stream` already moved into `out`
   int64_t last_activity_ms = 0;
   int64_t request_start_ms = 0;  // first byte of the request being received; 0: none
   int64_t write_progress_ms = 0;
@@ -330,7 +336,15 @@ void ServerImpl::OnEvent(Worker& w, Conn& c, uint32_t events) {
     if (!ReadAndProcess(w, c)) return;
   }
   if (!Flush(w, c)) return;
-  if (c.close_after_write && c.out_off >= c.out.size()) {
+  // A file body ended: answer the requests that were pipelined behind it.
+  while (c.stream == nullptr && !c.in.empty() && !c.close_after_write &&
+         c.out_off >= c.out.size()) {
+    size_t before = c.in.size();
+    Process(c);
+    if (!Flush(w, c)) return;
+    if (c.in.size() == before) break;  // the rest is an incomplete request
+  }
+  if (c.close_after_write && c.out_off >= c.out.size() && c.stream == nullptr) {
     if (c.lingering) return;
     if (c.ssl != nullptr || c.peer_eof || !c.linger_needed) {
       Close(w, c);
@@ -375,7 +389,7 @@ bool ServerImpl::ReadAndProcess(Worker& w, Conn& c) {
       if (got == 0) {
         // The client closed its side. Finish what was asked, then close.
         c.peer_eof = true;
-        if (c.out_off >= c.out.size()) {
+        if (c.out_off >= c.out.size() && c.stream == nullptr) {
           Close(w, c);
           return false;
         }
@@ -395,7 +409,7 @@ bool ServerImpl::ReadAndProcess(Worker& w, Conn& c) {
 
 void ServerImpl::Process(Conn& c) {
   RequestInfo info{ssl_ctx_ != nullptr ? "https" : "http", c.remote};
-  while (!c.close_after_write && !c.in.empty()) {
+  while (!c.close_after_write && !c.in.empty() && c.stream == nullptr) {
     HttpRequest request;
     size_t consumed = 0;
     ParseError error;
@@ -428,13 +442,38 @@ void ServerImpl::Process(Conn& c) {
     bool keep = request.keep_alive && !response.close && !stopping_.load();
     SerializeResponse(response, keep, request.method == "HEAD", &c.out);
     if (!keep) c.close_after_write = true;
+    if (response.file_body && request.method != "HEAD" && response.file_body->length > 0 &&
+        response.status != 204 && response.status != 304) {
+      c.stream = response.file_body;
+      c.stream_pos = 0;
+    }
   }
   if (c.in.empty()) c.request_start_ms = 0;
 }
 
 bool ServerImpl::Flush(Worker& w, Conn& c) {
   c.tls_write_wants_read = false;
-  while (c.out_off < c.out.size()) {
+  for (;;) {
+    if (c.out_off >= c.out.size()) {
+      if (c.stream == nullptr) break;
+      // The next chunk of the file body.
+      const FileBody& f = *c.stream;
+      size_t want = static_cast<size_t>(std::min<uint64_t>(kFileChunk, f.length - c.stream_pos));
+      c.out.resize(want);
+      c.out_off = 0;
+      ssize_t got = ::pread(f.fd, c.out.data(), want, static_cast<off_t>(f.offset + c.stream_pos));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        // The file shrank or cannot be read: the promised Content-Length
+        // cannot be kept, so the client must see the connection end.
+        c.out.clear();
+        Close(w, c);
+        return false;
+      }
+      c.out.resize(static_cast<size_t>(got));
+      c.stream_pos += static_cast<uint64_t>(got);
+      if (c.stream_pos >= f.length) c.stream.reset();
+    }
     const char* p = c.out.data() + c.out_off;
     size_t left = c.out.size() - c.out_off;
     ssize_t sent;
@@ -478,14 +517,16 @@ bool ServerImpl::Flush(Worker& w, Conn& c) {
 
 void ServerImpl::UpdateInterest(Worker& w, Conn& c) {
   uint32_t want = 0;
-  bool pending = c.out_off < c.out.size();
+  bool pending = c.out_off < c.out.size() || c.stream != nullptr;
   if (pending) want |= EPOLLOUT;
   if (c.lingering) {
     want |= EPOLLIN | EPOLLRDHUP;
   } else if (!c.close_after_write || c.tls_write_wants_read) {
     // Level-triggered: stop asking for input while the client does not read
     // its answers, or after an answer that closes the connection.
-    if (!pending || c.out.size() - c.out_off < kMaxPendingOutput || c.tls_write_wants_read) {
+    // (While a file body is sent, nothing more is read: its requests wait.)
+    if (!pending || (c.stream == nullptr && c.out.size() - c.out_off < kMaxPendingOutput) ||
+        c.tls_write_wants_read) {
       want |= EPOLLIN | EPOLLRDHUP;
     }
   }
@@ -518,7 +559,7 @@ void ServerImpl::Sweep(Worker& w, int64_t now) {
   bool stopping = stopping_.load();
   for (auto& [fd, conn] : w.conns) {
     Conn& c = *conn;
-    bool pending = c.out_off < c.out.size();
+    bool pending = c.out_off < c.out.size() || c.stream != nullptr;
     if (pending) {
       if (now - c.write_progress_ms > options_.write_timeout_ms) to_close.push_back(&c);
       continue;

@@ -2,10 +2,14 @@
 // graceful shutdown, with a handler that echoes what it got.
 #include "server/server.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -25,6 +29,16 @@ class EchoHandler : public RequestHandler {
       slow_started.set_value();
       release.get_future().wait();
     }
+    if (request.target == "/file" || request.target == "/file-range") {
+      // A file body: the server streams it from the descriptor.
+      int fd = ::open(file_path.c_str(), O_RDONLY | O_CLOEXEC);
+      uint64_t first = request.target == "/file" ? 0 : 300000;
+      uint64_t length = request.target == "/file" ? file_size : 1000;
+      r.content_type = "application/octet-stream";
+      r.file_body = std::make_shared<FileBody>(fd, first, length);
+      ++handled;
+      return r;
+    }
     r.body = request.method + " " + request.target + " " + std::to_string(request.body.size());
     ++handled;
     return r;
@@ -36,6 +50,8 @@ class EchoHandler : public RequestHandler {
     r.close = true;
     return r;
   }
+  std::string file_path;
+  uint64_t file_size = 0;
   std::atomic<int> handled{0};
   std::promise<void> slow_started;
   std::promise<void> release;
@@ -72,6 +88,39 @@ TEST_F(ServerTest, KeepAliveAndPipelining) {
   EXPECT_EQ(c->Read()->body, "GET /two 0");
   EXPECT_EQ(c->Read()->body, "PUT /three 3");
   EXPECT_EQ(handler_.handled.load(), 3);
+}
+
+TEST_F(ServerTest, FileBodiesAreStreamedInOrderWithPipelinedRequests) {
+  // 1 MiB + 7 bytes: several chunks, and more than a socket buffer holds.
+  char tmpl[] = "/tmp/imagesmith-server-file-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  std::string data(1048576 + 7, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 7 + i / 4096) & 0xff);
+  std::ofstream(tmpl, std::ios::binary) << data;
+  handler_.file_path = tmpl;
+  handler_.file_size = data.size();
+  Start();
+  auto c = TestConnection::Connect(server_->address());
+  ASSERT_TRUE(c.ok());
+  // The file, a range of it, HEAD of it and a small answer, pipelined in one write.
+  ASSERT_TRUE(c->Send(Get("/file") + Get("/file-range") + "HEAD /file HTTP/1.1\r\nHost: x\r\n\r\n" +
+                      Get("/after"))
+                  .ok());
+  auto whole = c->Read();
+  ASSERT_TRUE(whole.ok()) << whole.status().message();
+  EXPECT_EQ(whole->Header("content-length"), std::to_string(data.size()));
+  EXPECT_TRUE(whole->body == data) << "the streamed body differs from the file";
+  auto part = c->Read();
+  ASSERT_TRUE(part.ok());
+  EXPECT_TRUE(part->body == data.substr(300000, 1000));
+  auto head = c->Read(10000, /*head_request=*/true);
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(head->Header("content-length"), std::to_string(data.size()));
+  EXPECT_TRUE(head->body.empty());
+  EXPECT_EQ(c->Read()->body, "GET /after 0");
+  std::remove(tmpl);
 }
 
 TEST_F(ServerTest, ConnectionCloseIsHonoured) {
