@@ -81,6 +81,19 @@ struct NodeDisks {
       release;
 };
 
+// The watch between controllers (api/batch_pool_watch.h, run by
+// `imagesmith serve`): whether the nodes of `pool`, a pool no controller
+// runs for, changed since their records were written, so that a controller
+// must run: a node's machine is gone (or cannot be adopted), it was
+// preempted, its heartbeats stopped for timing.heartbeat_deadline_us (or
+// came back while it is unknown). Adopts the pool's nodes into the process
+// driver first, so that later calls see their heartbeats (qemu: waits up to
+// 15 s for the hello of a node it did not know). Changes nothing in the
+// database. Returns "" when nothing changed, else a line naming the node
+// and what happened. Errors: the database's, or an unknown node driver.
+StatusOr<std::string> CheckPoolNodes(Env& env, meta::MetaStore& meta, const std::string& data_dir,
+                                     const ResourceId& pool, const ControllerTiming& timing);
+
 class PoolController {
  public:
   // `operation_id`: the durable operation this controller is the work of;
