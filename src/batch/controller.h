@@ -29,8 +29,10 @@
 //   resize     resizeTimeout of the pool (IMAGESMITH_BATCH_RESIZE_TIMEOUT_SECONDS
 //              replaces it for tests, which cannot wait the 5-minute minimum).
 // While a pool is resizing, unusable, unknown and preempted nodes are
-// removed and replaced; a steady pool replaces unknown and preempted nodes
-// by starting a new resize.
+// replaced (nodes lost after they came up stay listed until the resize
+// ends); a steady pool that loses a node that was up (unknown, preempted,
+// machine gone) starts a new resize to replace it. Between controllers,
+// CheckPoolNodes below lets `imagesmith serve` notice such a loss.
 //
 // Thread-safety: one PoolController is used by one thread.
 #pragma once
