@@ -8,8 +8,8 @@
 //   -> job of 4 tasks, stdout and stderr downloaded and checked
 //   -> resize to 3, then to 1 with taskcompletion (running tasks finish)
 //   -> SIGKILL serve while steady, start another: the node is adopted, not rebooted
-//   -> kill the node's qemu: the pool watch marks it unusable and replaces it
 //   -> delete the version with --force: the next resize ends AllocationFailed naming it
+//   -> kill the node's qemu: the pool watch marks it unusable and tries to replace it
 //   -> delete the pool: no qemu, no regional disk left.
 //
 // The template is a copy of examples/debian12-nginx.json without the nginx
@@ -20,9 +20,11 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <set>
 
@@ -270,7 +272,9 @@ TEST_F(BatchQemuTest, ExampleImagePoolRunsTasksResizesSurvivesServeKillAndLosesI
     Json task = WaitForTask("j1", t, "completed");
     std::string node = S(O(task, "nodeInfo"), "nodeId");
     std::string user = std::string(t) == "t4" ? "root" : "_azbatch";
-    EXPECT_EQ(Download("j1", t, "stdout.txt"), std::string(t) + " on " + node + " as " + user +
+    std::string hostname = node;  // tvmps_… is tvmps-… as a hostname
+    std::replace(hostname.begin(), hostname.end(), '_', '-');
+    EXPECT_EQ(Download("j1", t, "stdout.txt"), std::string(t) + " on " + hostname + " as " + user +
                                                    "\nmarker-" + node + "\n" + kPageSha + "\n")
         << task.Dump();
     if (std::string(t) == "t3") {
@@ -310,6 +314,8 @@ TEST_F(BatchQemuTest, ExampleImagePoolRunsTasksResizesSurvivesServeKillAndLosesI
   for (const char* t : {"s1", "s2", "s3"}) {
     EXPECT_EQ(S(WaitForTask("j2", t, "running", 120), "state"), "running") << t;
   }
+  std::map<std::string, int> pids;  // node -> its qemu
+  for (const Json& n : Nodes()) pids[S(n, "id")] = std::stoi(S(O(n, "imagesmith"), "pid"));
   CliResult shrink = Run({"batch", "pool", "resize", "--pool-id", "p1", "--target-dedicated-nodes",
                           "1", "--node-deallocation-option", "taskcompletion", "--no-wait"});
   ASSERT_EQ(shrink.exit_code, 0) << shrink.err;
@@ -325,6 +331,11 @@ TEST_F(BatchQemuTest, ExampleImagePoolRunsTasksResizesSurvivesServeKillAndLosesI
     EXPECT_EQ(S(O(task, "executionInfo"), "exitCode"), "0") << task.Dump();
     EXPECT_EQ(S(O(task, "executionInfo"), "requeueCount"), "0") << task.Dump();
     EXPECT_EQ(Download("j2", t, "stdout.txt"), "finished " + std::string(t) + "\n");
+  }
+  // The removed nodes' machines are gone; the one left runs.
+  const std::string kept = S(Nodes()[0], "id");
+  for (const auto& [id, pid] : pids) {
+    EXPECT_EQ(QemuRuns(pid), id == kept) << id << " (qemu " << pid << ")";
   }
   Phase("resized to 1 with taskcompletion");
 
@@ -355,32 +366,6 @@ TEST_F(BatchQemuTest, ExampleImagePoolRunsTasksResizesSurvivesServeKillAndLosesI
   EXPECT_TRUE(QemuRuns(qemu_pid));
   Phase("serve killed and restarted; the node was adopted (boot id " + before[0] + ")");
 
-  // ---- the node's qemu dies: the pool watch sees it, no command needed.
-  ASSERT_TRUE(WaitFor(30, [&] { return SteadyWithIdle(1); }));
-  ASSERT_EQ(::kill(qemu_pid, SIGKILL), 0);
-  bool saw_unusable = false;
-  ASSERT_TRUE(WaitFor(600, [&] {
-    std::vector<Json> nodes = Nodes();
-    bool old_listed = false, new_idle = false;
-    for (const Json& n : nodes) {
-      if (S(n, "id") == node_id) {
-        old_listed = true;
-        if (S(n, "state") == "unusable") {
-          saw_unusable = true;
-          EXPECT_EQ(S(O(n, "errors").array_items()[0], "code"), "NodeGone") << n.Dump();
-        }
-      } else {
-        new_idle = S(n, "state") == "idle";
-      }
-    }
-    return !old_listed && new_idle && SteadyWithIdle(1);
-  })) << Pool().Dump();
-  EXPECT_TRUE(saw_unusable) << "the lost node was never shown unusable";
-  EXPECT_NE(serve->Stderr().find("pool watch: "), std::string::npos) << serve->Stderr();
-  EXPECT_NE(serve->Stderr().find("node " + node_id + ": its machine"), std::string::npos)
-      << serve->Stderr();
-  Phase("a killed node was replaced by the pool watch");
-
   // ---- the image, in use, is protected; --force deletes it; the next
   // resize fails naming it.
   const std::vector<std::string> del = {
@@ -408,14 +393,42 @@ TEST_F(BatchQemuTest, ExampleImagePoolRunsTasksResizesSurvivesServeKillAndLosesI
   EXPECT_EQ(S(pool, "currentDedicatedNodes"), "1");  // the running node stays
   Phase("AllocationFailed after the forced delete");
 
+  // ---- the node's qemu dies: with no command, the pool watch sees it
+  // (unusable, NodeGone) and the pool tries to replace it, which fails
+  // again for want of the image. (The replacement itself is in
+  // e2e_batch_test on sim; here it would cost one more boot.)
+  const std::string transition = S(pool, "allocationStateTransitionTime");
+  ASSERT_EQ(::kill(qemu_pid, SIGKILL), 0);
+  int64_t killed_us = Env::Default()->MonotonicMicros();
+  Json lost;
+  ASSERT_TRUE(WaitFor(120, [&] {
+    lost = Nodes()[0];
+    return S(lost, "state") == "unusable";
+  })) << lost.Dump();
+  Phase("the killed node was unusable after " +
+        std::to_string((Env::Default()->MonotonicMicros() - killed_us) / 1'000'000) + " s");
+  EXPECT_EQ(S(lost, "id"), node_id);
+  EXPECT_EQ(S(O(lost, "errors").array_items()[0], "code"), "NodeGone") << lost.Dump();
+  ASSERT_TRUE(WaitFor(60, [&] {
+    Json p = Pool();
+    return S(p, "allocationState") == "steady" &&
+           S(p, "allocationStateTransitionTime") != transition &&
+           S(O(p, "imagesmith"), "operationId").empty();
+  })) << Pool().Dump();
+  pool = Pool();
+  ASSERT_FALSE(O(pool, "resizeErrors").array_items().empty()) << pool.Dump();
+  EXPECT_EQ(S(O(pool, "resizeErrors").array_items()[0], "code"), "AllocationFailed");
+  EXPECT_NE(serve->Stderr().find("pool watch: "), std::string::npos) << serve->Stderr();
+  EXPECT_NE(serve->Stderr().find("node " + node_id + ": its machine is not running"),
+            std::string::npos)
+      << serve->Stderr();
+
   // ---- deleting the pool leaves no qemu and no regional disk.
-  std::vector<int> qemus = PidsWith(home_ + "/batch/nodes/");
-  EXPECT_EQ(qemus.size(), 1u);
   ASSERT_EQ(Run({"batch", "pool", "delete", "--pool-id", "p1", "--yes", "--no-wait"}).exit_code, 0);
   ASSERT_TRUE(WaitFor(120, [&] {
     return Run({"batch", "pool", "show", "--pool-id", "p1"}).exit_code == 3;
   }));
-  for (int pid : qemus) EXPECT_FALSE(QemuRuns(pid)) << "qemu " << pid << " outlived its pool";
+  EXPECT_TRUE(PidsWith(home_ + "/batch/nodes/").empty()) << "a qemu outlived its pool";
   auto disks = Env::Default()->ListDir(home_ + "/fleet/disks");
   if (disks.ok()) {
     for (const std::string& d : *disks) {

@@ -204,7 +204,10 @@ void PoolController::Impl::Allocate(Snapshot& snap, Changes& changes) {
         np.Set("totalTasksRun", Json::Int(0));
         np.Set("errors", Json::MakeArray());
         Json& next = JObj(np, "imagesmith");
-        next.Set("hostname", Json::String(name));
+        // A hostname has no '_' (RFC 1123; the guest would drop it).
+        std::string hostname = name;
+        std::replace(hostname.begin(), hostname.end(), '_', '-');
+        next.Set("hostname", Json::String(hostname));
         next.Set("mac", Json::String(RandomMac()));
         next.Set("imageId", Json::String(image.image_id));
         next.Set("uefi", Json::Bool(image.uefi));

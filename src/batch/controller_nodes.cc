@@ -391,6 +391,9 @@ void PoolController::Impl::AdoptNodes(Snapshot& snap, Changes& changes) {
     adopted_.insert(n.id.name());
     auto runtime = fleet::NodeRuntime::FromJson(JGet(ext, "runtime"));
     if (!runtime.ok()) continue;  // never created (creating): Allocate handles it
+    // Known to this process's driver already (the pool watch, an earlier
+    // controller): Observe tells what became of it.
+    if (driver_->Runtime(n.id.name()).ok()) continue;
     Status s = driver_->Adopt(SpecOf(n, snap), *runtime);
     if (!s.ok()) {
       n.properties.Set("errors", Json::MakeArray());

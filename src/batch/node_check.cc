@@ -40,7 +40,11 @@ StatusOr<std::string> CheckPoolNodes(Env& env, meta::MetaStore& meta, const std:
     std::string state = JStr(n.properties, "state");
     if (state == "unusable" || state == "preempted" || state == "leavingpool") continue;
     const std::string name = n.id.name();
-    Status adopted = driver->Adopt(NodeSpecOf(n, pool_r.properties, data_dir), *runtime);
+    // A node this process's driver knows is observed; another is adopted
+    // first (qemu: reconnects to its agent and waits for a hello).
+    Status adopted = driver->Runtime(name).ok()
+                         ? Status::Ok()
+                         : driver->Adopt(NodeSpecOf(n, pool_r.properties, data_dir), *runtime);
     if (!adopted.ok()) {
       return "node " + name + ": its machine could not be adopted: " + adopted.message();
     }
