@@ -152,8 +152,9 @@ class PoolController::Impl {
   const ControllerTiming timing_;
   const NodeDisks disks_;
   fleet::NodeDriver* driver_ = nullptr;
-  std::map<std::string, size_t> node_index_;  // node name -> Snapshot::nodes index
-  std::set<std::string> adopted_;             // nodes this controller created or adopted
+  std::map<std::string, size_t> node_index_;      // node name -> Snapshot::nodes index
+  std::set<std::string> adopted_;                 // nodes this controller created or adopted
+  std::map<std::string, int64_t> booting_since_;  // nodes that were up, seen booting since
   TaskRunner runner_;
 };
 

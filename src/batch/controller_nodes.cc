@@ -576,6 +576,13 @@ void PoolController::Impl::ObserveNodes(Snapshot& snap, Changes& changes) {
     if (state == "leavingpool") continue;
     if (obs.machine == Machine::kBooting) {
       int64_t boot = JInt(ext, "bootStartUs");
+      if (JInt(ext, "helloUs") > 0) {
+        // It was up: the guest rebooted by itself, or this process cannot
+        // hear its agent yet (another process holds the channel). The hello
+        // deadline runs from when this controller first saw it so.
+        auto seen = booting_since_.emplace(n.id.name(), now).first;
+        boot = std::max(boot, seen->second);
+      }
       if (now - boot > timing_.hello_deadline_us) {
         fail("unusable", "NodeAgentNoHello",
              "the node's agent did not say hello within " + Seconds(timing_.hello_deadline_us) +
@@ -587,6 +594,7 @@ void PoolController::Impl::ObserveNodes(Snapshot& snap, Changes& changes) {
       continue;
     }
     // Ready: hello said.
+    booting_since_.erase(n.id.name());
     if (JInt(ext, "helloUs") == 0) {
       ext.Set("helloUs", Json::Int(now));
       changes.changed_nodes.insert(n.id.name());

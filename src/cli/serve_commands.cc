@@ -273,7 +273,8 @@ void RegisterServeCommands(CommandRegistry& registry) {
           "request needs 'Authorization: Bearer TOKEN'. Prints the bound address as one JSON\n"
           "line on stdout once it accepts connections; logs one JSON line per request on\n"
           "stderr (or --access-log FILE). It also runs --workers operation workers (template\n"
-          "runs started through the API). SIGTERM or SIGINT stops it gracefully: requests\n"
+          "runs started through the API) and, with workers, watches the nodes of quiet Batch\n"
+          "pools and replaces lost ones (doc/batch.md). SIGTERM or SIGINT stops it gracefully: requests\n"
           "in flight finish; running operations are stopped and handed back to other\n"
           "workers (or failed with WorkerStopped when they cannot be resumed); then it\n"
           "exits 0. See doc/server.md.",
