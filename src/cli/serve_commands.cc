@@ -274,10 +274,10 @@ void RegisterServeCommands(CommandRegistry& registry) {
           "line on stdout once it accepts connections; logs one JSON line per request on\n"
           "stderr (or --access-log FILE). It also runs --workers operation workers (template\n"
           "runs started through the API) and, with workers, watches the nodes of quiet Batch\n"
-          "pools and replaces lost ones (doc/batch.md). SIGTERM or SIGINT stops it gracefully: requests\n"
-          "in flight finish; running operations are stopped and handed back to other\n"
-          "workers (or failed with WorkerStopped when they cannot be resumed); then it\n"
-          "exits 0. See doc/server.md.",
+          "pools and replaces lost ones (doc/batch.md). SIGTERM or SIGINT stops it\n"
+          "gracefully: requests in flight finish; running operations are stopped and handed\n"
+          "back to other workers (or failed with WorkerStopped when they cannot be resumed);\n"
+          "then it exits 0. See doc/server.md.",
       .args_usage = "",
       .min_positionals = 0,
       .max_positionals = 0,
