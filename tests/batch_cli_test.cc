@@ -1,12 +1,15 @@
 // End-to-end tests of 'imagesmith batch ...' with the sim node driver: pools
 // that reach idle with a start task, jobs whose tasks run and whose stdout is
 // downloaded, resizes with nodeDeallocationOption, Batch's limits per image,
-// bad input, protected images and AllocationFailed / AllocationTimedOut.
+// bad input, protected images and AllocationFailed / AllocationTimedOut,
+// nodes taken offline (scheduling disabled), and `imagesmith serve`'s pool
+// watch replacing nodes that lost their heartbeats or were preempted.
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include "base/json.h"
 #include "e2e_util.h"
+#include "serve_util.h"
 
 namespace imagesmith::e2e {
 namespace {
@@ -425,6 +428,170 @@ TEST_F(BatchCliTest, RebootAndReimageBringTheNodeBackToIdle) {
   Json pool = RunJson({"batch", "pool", "show", "--pool-id", "p1"});
   EXPECT_EQ(S(pool, "targetDedicatedNodes"), "0");
   EXPECT_EQ(S(pool, "currentDedicatedNodes"), "0");
+}
+
+TEST_F(BatchCliTest, DisabledSchedulingTakesTheNodeOfflineAndEnableBringsItBack) {
+  ASSERT_EQ(Run(CreatePool("p1", 2)).exit_code, 0);
+  ASSERT_EQ(Run({"batch", "job", "create", "--id", "j1", "--pool-id", "p1"}).exit_code, 0);
+  auto wait_running = [&](const std::string& task) {
+    Json t;
+    for (int i = 0; i < 100; ++i) {
+      t = RunJson({"batch", "task", "show", "--job-id", "j1", "--task-id", task});
+      if (S(t, "state") == "running") break;
+      Env::Default()->SleepFor(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(S(t, "state"), "running") << t.Dump();
+    return S(O(t, "nodeInfo"), "nodeId");
+  };
+  // taskcompletion: the running task finishes, then the node is offline.
+  ASSERT_EQ(Run({"batch", "task", "create", "--job-id", "j1", "--task-id", "t1", "--command-line",
+                 "sleep 2 && echo one"})
+                .exit_code,
+            0);
+  std::string a = wait_running("t1");
+  Json off = RunJson({"batch", "node", "scheduling", "disable", "--pool-id", "p1", "--node-id", a,
+                      "--node-disable-scheduling-option", "taskcompletion"});
+  EXPECT_EQ(S(off, "state"), "offline") << off.Dump();
+  EXPECT_EQ(S(off, "schedulingState"), "disabled");
+  Json t1 = RunJson({"batch", "task", "show", "--job-id", "j1", "--task-id", "t1"});
+  EXPECT_EQ(S(t1, "state"), "completed");
+  EXPECT_EQ(S(O(t1, "executionInfo"), "exitCode"), "0") << t1.Dump();
+  EXPECT_EQ(S(O(t1, "executionInfo"), "requeueCount"), "0") << t1.Dump();
+  // An offline node takes no task: both run on the other node.
+  for (const char* t : {"t2", "t3"}) {
+    ASSERT_EQ(
+        Run({"batch", "task", "create", "--job-id", "j1", "--task-id", t, "--command-line", "true"})
+            .exit_code,
+        0);
+  }
+  Json tasks = WaitForTasks("j1");
+  for (const Json& t : tasks.array_items()) {
+    EXPECT_EQ(S(t, "state"), "completed") << t.Dump();
+    if (S(t, "id") != "t1") {
+      EXPECT_NE(S(O(t, "nodeInfo"), "nodeId"), a) << t.Dump();
+    }
+  }
+  EXPECT_EQ(S(RunJson({"batch", "node", "show", "--pool-id", "p1", "--node-id", a}), "state"),
+            "offline");
+  Json on = RunJson({"batch", "node", "scheduling", "enable", "--pool-id", "p1", "--node-id", a});
+  EXPECT_EQ(S(on, "state"), "idle") << on.Dump();
+  EXPECT_EQ(S(on, "schedulingState"), "enabled");
+
+  // requeue (the default): the running task goes back to the queue and runs
+  // on the other node.
+  ASSERT_EQ(Run({"batch", "task", "create", "--job-id", "j1", "--task-id", "t4", "--command-line",
+                 "sleep 2 && echo four"})
+                .exit_code,
+            0);
+  std::string n = wait_running("t4");
+  off = RunJson({"batch", "node", "scheduling", "disable", "--pool-id", "p1", "--node-id", n});
+  EXPECT_EQ(S(off, "state"), "offline") << off.Dump();
+  Json t4;
+  for (int i = 0; i < 100; ++i) {
+    t4 = RunJson({"batch", "task", "show", "--job-id", "j1", "--task-id", "t4"});
+    if (S(t4, "state") == "completed") break;
+    Env::Default()->SleepFor(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(S(t4, "state"), "completed") << t4.Dump();
+  EXPECT_EQ(S(O(t4, "executionInfo"), "requeueCount"), "1") << t4.Dump();
+  EXPECT_NE(S(O(t4, "nodeInfo"), "nodeId"), n) << t4.Dump();
+  CliResult out = Run({"batch", "task", "file", "download", "--job-id", "j1", "--task-id", "t4",
+                       "--file-path", "stdout.txt"});
+  EXPECT_EQ(out.out, "four\n");
+  // Bad options name the flag's JSON member.
+  CliResult bad = Run({"batch", "node", "scheduling", "disable", "--pool-id", "p1", "--node-id", n,
+                       "--node-disable-scheduling-option", "retaineddata"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("nodeDisableSchedulingOption"), std::string::npos) << bad.err;
+}
+
+// The pool watch of `imagesmith serve`: nodes of a quiet pool that stop
+// sending heartbeats go unknown within the deadline (+ the watch's interval)
+// and are replaced, without any command. Every sim node here loses its
+// heartbeats at hello, so replacements are lost too; the test follows the
+// first one.
+TEST_F(BatchCliTest, ServeWatchTurnsASilentNodeUnknownAndReplacesIt) {
+  auto env = env_;
+  env["IMAGESMITH_SIM_BOOT_MIN_MS"] = "1000";
+  env["IMAGESMITH_SIM_BOOT_MAX_MS"] = "1500";
+  env["IMAGESMITH_SIM_HEARTBEAT_LOSS_RATE"] = "1";
+  env["IMAGESMITH_BATCH_HEARTBEAT_DEADLINE_SECONDS"] = "3";
+  env["IMAGESMITH_BATCH_WATCH_SECONDS"] = "0.5";
+  env_ = env;
+  ServeProcess serve(dir_ + "/data", {"--access-log", "off"}, env);
+  ASSERT_TRUE(serve.ok()) << serve.Stderr();
+  ASSERT_EQ(Run(CreatePool("p1", 1, 0, {"--no-wait"})).exit_code, 0);
+  std::string first;
+  bool saw_unknown = false, replaced = false;
+  int64_t start = Env::Default()->MonotonicMicros();
+  while (!replaced && Env::Default()->MonotonicMicros() - start < 60'000'000) {
+    Json nodes = RunJson({"batch", "node", "list", "--pool-id", "p1"});
+    for (const Json& n : nodes.array_items()) {
+      if (first.empty() && S(n, "state") == "idle") first = S(n, "id");
+      if (S(n, "id") == first && S(n, "state") == "unknown") {
+        saw_unknown = true;
+        EXPECT_EQ(S(O(n, "errors").array_items()[0], "code"), "HeartbeatLost") << n.Dump();
+      }
+    }
+    if (saw_unknown) {
+      bool first_gone = true, other_idle = false;
+      for (const Json& n : nodes.array_items()) {
+        if (S(n, "id") == first) first_gone = false;
+        if (S(n, "id") != first && S(n, "state") == "idle") other_idle = true;
+      }
+      replaced = first_gone && other_idle;
+    }
+    Env::Default()->SleepFor(std::chrono::milliseconds(100));
+  }
+  EXPECT_FALSE(first.empty());
+  EXPECT_TRUE(saw_unknown) << "node " << first << " never showed as unknown";
+  EXPECT_TRUE(replaced) << "node " << first << " was not replaced";
+  // The watch (not a command) started the controller that saw it.
+  EXPECT_NE(serve.Stderr().find("pool watch: "), std::string::npos) << serve.Stderr();
+  EXPECT_NE(serve.Stderr().find("node " + first + ": no heartbeat"), std::string::npos)
+      << serve.Stderr();
+}
+
+// Low-priority sim nodes are preempted (at a random time after hello here);
+// the pool shows them `preempted` until their replacement is up, then
+// drops them. Dedicated nodes are never preempted.
+TEST_F(BatchCliTest, PreemptedLowPriorityNodesAreShownAndReplaced) {
+  auto env = env_;
+  env["IMAGESMITH_SIM_BOOT_MIN_MS"] = "1000";
+  env["IMAGESMITH_SIM_BOOT_MAX_MS"] = "1500";
+  env["IMAGESMITH_SIM_PREEMPTION_RATE"] = "20";  // per node and minute: ~3 s after hello
+  env["IMAGESMITH_BATCH_WATCH_SECONDS"] = "0.5";
+  env_ = env;
+  ServeProcess serve(dir_ + "/data", {"--access-log", "off"}, env);
+  ASSERT_TRUE(serve.ok()) << serve.Stderr();
+  ASSERT_EQ(Run(CreatePool("p1", 1, 2, {"--no-wait"})).exit_code, 0);
+  std::string dedicated, preempted;
+  bool replaced = false;
+  int64_t start = Env::Default()->MonotonicMicros();
+  while (!replaced && Env::Default()->MonotonicMicros() - start < 60'000'000) {
+    Json nodes = RunJson({"batch", "node", "list", "--pool-id", "p1"});
+    bool gone = true;
+    int idle_low = 0;
+    for (const Json& n : nodes.array_items()) {
+      bool is_dedicated = S(n, "isDedicated") == "true";
+      if (is_dedicated) {
+        EXPECT_NE(S(n, "state"), "preempted") << n.Dump();
+        if (dedicated.empty()) dedicated = S(n, "id");
+        EXPECT_EQ(S(n, "id"), dedicated) << "the dedicated node was replaced";
+        continue;
+      }
+      if (preempted.empty() && S(n, "state") == "preempted") {
+        preempted = S(n, "id");
+        EXPECT_EQ(S(O(n, "errors").array_items()[0], "code"), "NodePreempted") << n.Dump();
+      }
+      if (S(n, "id") == preempted) gone = false;
+      if (S(n, "id") != preempted && S(n, "state") == "idle") ++idle_low;
+    }
+    replaced = !preempted.empty() && gone && idle_low >= 1;
+    Env::Default()->SleepFor(std::chrono::milliseconds(100));
+  }
+  EXPECT_FALSE(preempted.empty()) << "no node was seen preempted";
+  EXPECT_TRUE(replaced) << "the preempted node " << preempted << " was not replaced";
 }
 
 }  // namespace

@@ -438,8 +438,13 @@ class NodeProvider final : public Provider {
   StatusOr<Response> Action(Services& s, const Request& req) override {
     if (EqualsIgnoreCase(req.action, "reboot")) return Act(s, req, "reboot");
     if (EqualsIgnoreCase(req.action, "reimage")) return Act(s, req, "reimage");
+    if (EqualsIgnoreCase(req.action, "disableScheduling")) {
+      return Act(s, req, "disableScheduling");
+    }
+    if (EqualsIgnoreCase(req.action, "enableScheduling")) return Act(s, req, "enableScheduling");
     return ArmStatus(StatusCode::kNotFound, "InvalidAction",
-                     "Batch nodes have no action '" + req.action + "' (reboot, reimage)");
+                     "Batch nodes have no action '" + req.action +
+                         "' (reboot, reimage, disableScheduling, enableScheduling)");
   }
 
  private:
@@ -447,13 +452,20 @@ class NodeProvider final : public Provider {
     std::string option = "requeue";
     if (req.body.is_object()) {
       ASSIGN_OR_RETURN(BodyObject body, BodyObject::At(&req.body, ""));
-      RETURN_IF_ERROR(
-          body.AllowOnly({"nodeDeallocationOption", "nodeRebootOption", "nodeReimageOption"}));
-      for (const char* key : {"nodeDeallocationOption", "nodeRebootOption", "nodeReimageOption"}) {
+      RETURN_IF_ERROR(body.AllowOnly({"nodeDeallocationOption", "nodeRebootOption",
+                                      "nodeReimageOption", "nodeDisableSchedulingOption"}));
+      for (const char* key : {"nodeDeallocationOption", "nodeRebootOption", "nodeReimageOption",
+                              "nodeDisableSchedulingOption"}) {
         ASSIGN_OR_RETURN(std::optional<std::string> v, body.String(key));
         if (!v.has_value()) continue;
         auto parsed = batch::ParseDeallocation(*v, key);
         if (!parsed.ok()) return BodyError(key, parsed.status().message());
+        if (*parsed == batch::DeallocationOption::kRetainedData &&
+            std::string_view(key) == "nodeDisableSchedulingOption") {
+          return BodyError(key,
+                           "'retaineddata' is not a scheduling option; use requeue, terminate or "
+                           "taskcompletion");
+        }
         option = std::string(batch::DeallocationName(*parsed));
       }
     }
@@ -469,8 +481,11 @@ class NodeProvider final : public Provider {
       }
       std::string state = JStr(node->properties, "state");
       if (action != "delete" && (state == "leavingpool" || state == "creating")) {
+        std::string what = action == "reboot"    ? "rebooted"
+                           : action == "reimage" ? "reimaged"
+                                                 : "changed (" + action + ")";
         return FailedPreconditionError("the node " + req.id.name() + " is " + state +
-                                       "; it cannot be " + action + "ed now");
+                                       "; it cannot be " + what + " now");
       }
       Json& ext = JObj(pool.properties, "imagesmith");
       Json entry = Json::MakeObject();

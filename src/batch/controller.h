@@ -29,8 +29,10 @@
 //   resize     resizeTimeout of the pool (IMAGESMITH_BATCH_RESIZE_TIMEOUT_SECONDS
 //              replaces it for tests, which cannot wait the 5-minute minimum).
 // While a pool is resizing, unusable, unknown and preempted nodes are
-// removed and replaced; a steady pool replaces unknown and preempted nodes
-// by starting a new resize.
+// replaced (nodes lost after they came up stay listed until the resize
+// ends); a steady pool that loses a node that was up (unknown, preempted,
+// machine gone) starts a new resize to replace it. Between controllers,
+// CheckPoolNodes below lets `imagesmith serve` notice such a loss.
 //
 // Thread-safety: one PoolController is used by one thread.
 #pragma once
@@ -80,6 +82,19 @@ struct NodeDisks {
                      const std::string& node)>
       release;
 };
+
+// The watch between controllers (api/batch_pool_watch.h, run by
+// `imagesmith serve`): whether the nodes of `pool`, a pool no controller
+// runs for, changed since their records were written, so that a controller
+// must run: a node's machine is gone (or cannot be adopted), it was
+// preempted, its heartbeats stopped for timing.heartbeat_deadline_us (or
+// came back while it is unknown). Adopts the pool's nodes into the process
+// driver first, so that later calls see their heartbeats (qemu: waits up to
+// 15 s for the hello of a node it did not know). Changes nothing in the
+// database. Returns "" when nothing changed, else a line naming the node
+// and what happened. Errors: the database's, or an unknown node driver.
+StatusOr<std::string> CheckPoolNodes(Env& env, meta::MetaStore& meta, const std::string& data_dir,
+                                     const ResourceId& pool, const ControllerTiming& timing);
 
 class PoolController {
  public:

@@ -101,14 +101,15 @@ void PoolController::Impl::Allocate(Snapshot& snap, Changes& changes) {
     alloc = "steady";
   }
 
-  int64_t live_d = 0, live_l = 0, lost = 0;
+  int64_t live_d = 0, live_l = 0;
   for (const meta::Resource& n : snap.nodes) {
     if (Live(n)) (Dedicated(n) ? live_d : live_l)++;
-    if (!Removed(n) && !Removing(n) && (State(n) == "unknown" || State(n) == "preempted")) ++lost;
   }
-  if (alloc == "steady" && lost > 0 && (live_d < target_d || live_l < target_l)) {
-    // A steady pool that lost nodes (heartbeats stopped, preempted) starts
-    // a resize of its own to replace them.
+  if (alloc == "steady" && changes.newly_lost > 0 && (live_d < target_d || live_l < target_l)) {
+    // A steady pool that lost nodes in this pass (machine gone, heartbeats
+    // stopped, preempted) starts a resize of its own to replace them. Only
+    // on the loss itself: nodes left lost by a resize that timed out or
+    // failed do not start one resize after another.
     ext.Set("resizeSeq", Json::Int(JInt(ext, "resizeSeq") + 1));
     ext.Set("resizeStartUs", Json::Int(now));
     props.Set("resizeErrors", Json::MakeArray());
@@ -127,10 +128,15 @@ void PoolController::Impl::Allocate(Snapshot& snap, Changes& changes) {
       for (const Json& e : errs.array_items())
         failed = failed || JStr(e, "code") == "AllocationFailed";
     }
-    // Replace failed nodes while the resize has time left.
+    // Replace failed nodes while the resize has time left. A node lost
+    // after it came up stays listed (with its state and errors) until the
+    // resize ends, so users see what was replaced; one that never came up
+    // goes at once.
     if (!timed_out && !failed) {
       for (meta::Resource& n : snap.nodes) {
-        if (!Removed(n) && !Removing(n) && Failed(n)) RemoveNode(snap, changes, n);
+        if (!Removed(n) && !Removing(n) && Failed(n) && !LostAfterUp(n)) {
+          RemoveNode(snap, changes, n);
+        }
       }
     }
     // The account's core quota caps what may be allocated.
@@ -192,12 +198,16 @@ void PoolController::Impl::Allocate(Snapshot& snap, Changes& changes) {
         np.Set("stateTransitionTime", Json::String(FormatUtc(now)));
         np.Set("allocationTime", Json::String(FormatUtc(now)));
         np.Set("isDedicated", Json::Bool(dedicated));
+        np.Set("schedulingState", Json::String("enabled"));
         np.Set("vmSize", Json::String(JStr(props, "vmSize")));
         np.Set("runningTasksCount", Json::Int(0));
         np.Set("totalTasksRun", Json::Int(0));
         np.Set("errors", Json::MakeArray());
         Json& next = JObj(np, "imagesmith");
-        next.Set("hostname", Json::String(name));
+        // A hostname has no '_' (RFC 1123; the guest would drop it).
+        std::string hostname = name;
+        std::replace(hostname.begin(), hostname.end(), '_', '-');
+        next.Set("hostname", Json::String(hostname));
         next.Set("mac", Json::String(RandomMac()));
         next.Set("imageId", Json::String(image.image_id));
         next.Set("uefi", Json::Bool(image.uefi));
@@ -283,6 +293,9 @@ void PoolController::Impl::Allocate(Snapshot& snap, Changes& changes) {
                    : std::string()));
       set_alloc("steady");
     } else if (live_d == want_d && live_l == want_l && settled && !leaving) {
+      for (meta::Resource& n : snap.nodes) {
+        if (!Removed(n) && !Removing(n) && Failed(n)) RemoveNode(snap, changes, n);
+      }
       if (quota_hit) {
         add_error("AccountCoreQuotaReached",
                   "the account's core quota (" + std::to_string(quota_d) + " dedicated, " +
@@ -325,6 +338,7 @@ void PoolController::Impl::Schedule(Snapshot& snap, Changes& changes) {
   std::vector<meta::Resource*> nodes;
   for (meta::Resource& n : snap.nodes) {
     if (!Live(n) || (State(n) != "idle" && State(n) != "running")) continue;
+    if (JStr(n.properties, "schedulingState") == "disabled") continue;
     if (gate && JStr(JGet(n.properties, "startTaskInfo"), "result") != "success") continue;
     nodes.push_back(&n);
   }

@@ -72,6 +72,16 @@ class TaskRunner {
   std::vector<std::thread> workers_;   // started under mu_, joined by Stop
 };
 
+// The driver's spec of a pool's node from its record (hostname, MAC, image,
+// disk, size from the pool's vmSize, work dir under `data_dir`).
+fleet::NodeSpec NodeSpecOf(const meta::Resource& node, const Json& pool_props,
+                           const std::string& data_dir);
+
+// Whether a node record is one that was lost after it came up (unknown,
+// preempted, unusable with NodeGone or NodeLost): it stays listed, with its
+// state and errors, until the resize that replaces it ends.
+bool LostAfterUp(const meta::Resource& node);
+
 class PoolController::Impl {
  public:
   Impl(Env& env, meta::MetaStore& meta, std::string data_dir, ResourceId pool,
@@ -100,6 +110,10 @@ class PoolController::Impl {
     std::vector<ResourceId> deleted_nodes;
     std::set<size_t> changed_tasks;             // indexes into Snapshot::tasks
     std::vector<std::string> consumed_actions;  // node names
+    // Nodes that were fine and were lost in this pass (machine gone,
+    // heartbeats stopped, preempted): a steady pool starts a resize to
+    // replace them.
+    int newly_lost = 0;
     meta::Resource pool = NewResource(ResourceId::ForSubscription(""));  // the pool as written
   };
 
@@ -124,7 +138,9 @@ class PoolController::Impl {
   void StartStartTask(Snapshot& snap, Changes& changes, meta::Resource& node);
   void RemoveNode(Snapshot& snap, Changes& changes, meta::Resource& node);
   void RequeueTask(Snapshot& snap, Changes& changes, size_t index, const std::string& why);
-  fleet::NodeSpec SpecOf(const meta::Resource& node, const Snapshot& snap) const;
+  fleet::NodeSpec SpecOf(const meta::Resource& node, const Snapshot& snap) const {
+    return NodeSpecOf(node, snap.pool.properties, data_dir_);
+  }
   std::string NodeDir(const std::string& node) const;
   std::string TaskDir(const meta::Resource& task) const;
 
@@ -136,8 +152,9 @@ class PoolController::Impl {
   const ControllerTiming timing_;
   const NodeDisks disks_;
   fleet::NodeDriver* driver_ = nullptr;
-  std::map<std::string, size_t> node_index_;  // node name -> Snapshot::nodes index
-  std::set<std::string> adopted_;             // nodes this controller created or adopted
+  std::map<std::string, size_t> node_index_;      // node name -> Snapshot::nodes index
+  std::set<std::string> adopted_;                 // nodes this controller created or adopted
+  std::map<std::string, int64_t> booting_since_;  // nodes that were up, seen booting since
   TaskRunner runner_;
 };
 

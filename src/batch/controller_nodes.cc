@@ -206,8 +206,8 @@ std::string PoolController::Impl::TaskDir(const meta::Resource& task) const {
   return TaskFilesDir(data_dir_, task.id);
 }
 
-fleet::NodeSpec PoolController::Impl::SpecOf(const meta::Resource& node,
-                                             const Snapshot& snap) const {
+fleet::NodeSpec NodeSpecOf(const meta::Resource& node, const Json& pool_props,
+                           const std::string& data_dir) {
   const Json& ext = JGet(node.properties, "imagesmith");
   fleet::NodeSpec spec;
   spec.node_id = node.id.name();
@@ -216,11 +216,21 @@ fleet::NodeSpec PoolController::Impl::SpecOf(const meta::Resource& node,
   spec.image.image_id = JStr(ext, "imageId");
   spec.image.disk = JStr(ext, "disk");
   spec.image.uefi = JBool(ext, "uefi");
-  auto size = fleet::LookupVmSize(JStr(snap.pool.properties, "vmSize"));
+  auto size = fleet::LookupVmSize(JStr(pool_props, "vmSize"));
   if (size.ok()) spec.size = *size;
   spec.low_priority = !JBool(node.properties, "isDedicated", true);
-  spec.work_dir = NodeDir(node.id.name());
+  spec.work_dir = batch::NodeDir(data_dir, node.id.name());
   return spec;
+}
+
+bool LostAfterUp(const meta::Resource& node) {
+  std::string st = State(node);
+  if (st == "preempted" || st == "unknown") return true;
+  if (st != "unusable") return false;
+  const Json& errors = JGet(node.properties, "errors");
+  if (!errors.is_array() || errors.array_items().empty()) return false;
+  std::string code = JStr(errors.array_items()[0], "code");
+  return code == "NodeGone" || code == "NodeLost";
 }
 
 void PoolController::Impl::RemoveNode(Snapshot& snap, Changes& changes, meta::Resource& node) {
@@ -314,8 +324,11 @@ void PoolController::Impl::ApplyCompletions(Snapshot& snap, Changes& changes) {
     if (index == snap.tasks.size()) continue;  // its job was deleted
     Json& p = snap.tasks[index].properties;
     meta::Resource* node = NodeByName(snap, done.node);
-    bool terminating = node != nullptr && Removing(*node) &&
-                       JStr(JGet(node->properties, "imagesmith"), "deallocation") == "terminate";
+    bool terminating =
+        node != nullptr && ((Removing(*node) && JStr(JGet(node->properties, "imagesmith"),
+                                                     "deallocation") == "terminate") ||
+                            (done.canceled && JStr(JGet(node->properties, "imagesmith"),
+                                                   "disableOption") == "terminate"));
     if (!done.result.ok() || (done.canceled && !terminating)) {
       RequeueTask(snap, changes, index,
                   done.result.ok() ? "its node left the pool"
@@ -342,7 +355,7 @@ void PoolController::Impl::ApplyCompletions(Snapshot& snap, Changes& changes) {
       failure.Set("code", Json::String(terminating ? "TaskEnded" : "FailureExitCode"));
       failure.Set("message",
                   Json::String(terminating ? "the task was terminated because its node was "
-                                             "removed with nodeDeallocationOption terminate"
+                                             "removed or disabled with option terminate"
                                : !done.result->failure.empty()
                                    ? done.result->failure
                                    : "the task exited with code " + std::to_string(code)));
@@ -378,14 +391,21 @@ void PoolController::Impl::AdoptNodes(Snapshot& snap, Changes& changes) {
     adopted_.insert(n.id.name());
     auto runtime = fleet::NodeRuntime::FromJson(JGet(ext, "runtime"));
     if (!runtime.ok()) continue;  // never created (creating): Allocate handles it
+    // Known to this process's driver already (the pool watch, an earlier
+    // controller): Observe tells what became of it.
+    if (driver_->Runtime(n.id.name()).ok()) continue;
     Status s = driver_->Adopt(SpecOf(n, snap), *runtime);
     if (!s.ok()) {
       n.properties.Set("errors", Json::MakeArray());
       JObj(n.properties, "imagesmith");
       Json errors = Json::MakeArray();
       errors.Append(Error("NodeLost", "the node's machine could not be adopted: " + s.message()));
-      n.properties.Set("errors", errors);
-      SetNodeState(snap, changes, n, "unusable");
+      std::string was = State(n);
+      if (was != "unusable" && was != "preempted" && was != "leavingpool") {
+        n.properties.Set("errors", errors);
+        SetNodeState(snap, changes, n, "unusable");
+        ++changes.newly_lost;
+      }
     }
   }
   // Tasks whose records are gone (their job was deleted) are stopped.
@@ -419,6 +439,29 @@ void PoolController::Impl::NodeActions(Snapshot& snap, Changes& changes) {
     meta::Resource* node = NodeByName(snap, m.key);
     if (node == nullptr) continue;
     std::string action = JStr(m.value, "action");
+    if (action == "disableScheduling" || action == "enableScheduling") {
+      // Batch's node scheduling: a disabled node takes no new task and is
+      // offline once nothing runs on it; its running tasks are requeued,
+      // terminated, or left to finish (taskcompletion).
+      bool disable = action == "disableScheduling";
+      Json& ext = JObj(node->properties, "imagesmith");
+      node->properties.Set("schedulingState", Json::String(disable ? "disabled" : "enabled"));
+      changes.changed_nodes.insert(node->id.name());
+      if (!disable) {
+        JErase(ext, "disableOption");
+        continue;
+      }
+      std::string option = JStr(m.value, "nodeDeallocationOption");
+      if (option.empty()) option = "requeue";
+      ext.Set("disableOption", Json::String(option));
+      if (option == "taskcompletion") continue;
+      for (const meta::Resource& t : snap.tasks) {
+        if (JStr(JGet(t.properties, "nodeInfo"), "nodeId") == node->id.name()) {
+          runner_.Cancel(t.id.ToString());
+        }
+      }
+      continue;
+    }
     if (action == "delete") {
       Json& ext = JObj(node->properties, "imagesmith");
       ext.Set("removing", Json::Bool(true));
@@ -512,6 +555,12 @@ void PoolController::Impl::ObserveNodes(Snapshot& snap, Changes& changes) {
       Json errors = Json::MakeArray();
       errors.Append(Error(code, message));
       n.properties.Set("errors", errors);
+      // A node that was up and is lost now (not one that never came up):
+      // a steady pool replaces it.
+      bool was_up = JInt(ext, "helloUs") > 0 && state != "unknown";
+      if (was_up && (new_state == "unknown" || new_state == "preempted" || code == "NodeGone")) {
+        ++changes.newly_lost;
+      }
       SetNodeState(snap, changes, n, new_state);
     };
     if (obs.machine == Machine::kGone) {
@@ -527,6 +576,13 @@ void PoolController::Impl::ObserveNodes(Snapshot& snap, Changes& changes) {
     if (state == "leavingpool") continue;
     if (obs.machine == Machine::kBooting) {
       int64_t boot = JInt(ext, "bootStartUs");
+      if (JInt(ext, "helloUs") > 0) {
+        // It was up: the guest rebooted by itself, or this process cannot
+        // hear its agent yet (another process holds the channel). The hello
+        // deadline runs from when this controller first saw it so.
+        auto seen = booting_since_.emplace(n.id.name(), now).first;
+        boot = std::max(boot, seen->second);
+      }
       if (now - boot > timing_.hello_deadline_us) {
         fail("unusable", "NodeAgentNoHello",
              "the node's agent did not say hello within " + Seconds(timing_.hello_deadline_us) +
@@ -538,6 +594,7 @@ void PoolController::Impl::ObserveNodes(Snapshot& snap, Changes& changes) {
       continue;
     }
     // Ready: hello said.
+    booting_since_.erase(n.id.name());
     if (JInt(ext, "helloUs") == 0) {
       ext.Set("helloUs", Json::Int(now));
       changes.changed_nodes.insert(n.id.name());
@@ -582,8 +639,10 @@ void PoolController::Impl::ObserveNodes(Snapshot& snap, Changes& changes) {
       next = "waitingforstarttask";
     } else if (has_start_task && wait_for_success && JStr(info, "result") == "failure") {
       next = "starttaskfailed";
+    } else if (runner_.TasksOn(n.id.name()) > 0) {
+      next = "running";
     } else {
-      next = runner_.TasksOn(n.id.name()) > 0 ? "running" : "idle";
+      next = JStr(n.properties, "schedulingState") == "disabled" ? "offline" : "idle";
     }
     if (next == "starttaskfailed" && state != "starttaskfailed") {
       n.properties.Set("errors", Json::MakeArray());

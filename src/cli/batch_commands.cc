@@ -74,6 +74,7 @@ Json NodeRow(const Json& node) {
   Json row = Json::MakeObject();
   row.Set("id", Json::String(Str(node, "id")));
   row.Set("state", Json::String(Str(node, "state")));
+  row.Set("schedulingState", Json::String(Str(node, "schedulingState")));
   row.Set("isDedicated", Json::String(Str(node, "isDedicated")));
   row.Set("vmSize", Json::String(Str(node, "vmSize")));
   row.Set("runningTasksCount", Json::String(Str(node, "runningTasksCount")));
@@ -388,7 +389,12 @@ int NodeAction(const ParsedArgs& args, CommandContext& ctx, const std::string& a
   Json body = Json::MakeObject();
   std::string option = args.Get("node-deallocation-option",
                                 args.Get("node-reboot-option", args.Get("node-reimage-option")));
-  if (!option.empty()) body.Set("nodeDeallocationOption", Json::String(option));
+  if (action == "disableScheduling") {
+    option = args.Get("node-disable-scheduling-option");
+    if (!option.empty()) body.Set("nodeDisableSchedulingOption", Json::String(option));
+  } else if (!option.empty()) {
+    body.Set("nodeDeallocationOption", Json::String(option));
+  }
   for (size_t i = 0; i < nodes.size(); ++i) {
     ResourceId id = s->Pool(args.Get("pool-id")).Child("nodes", nodes[i]);
     api::Request req =
@@ -752,6 +758,27 @@ void RegisterBatchCommands(CommandRegistry& registry) {
             no_wait},
            {"imagesmith batch node delete --pool-id p1 --node-list tvmps_…"},
            [](const ParsedArgs& a, CommandContext& c) { return NodeAction(a, c, "delete"); }));
+
+  registry.AddGroup("batch node scheduling", "Enable or disable task scheduling on a node.");
+  registry.Add(Spec(
+      "batch node scheduling disable", "Stop scheduling tasks on a node: it goes offline.",
+      "The node takes no new task and is offline once nothing runs on it. Its running tasks are "
+      "requeued (default), terminated, or left to finish (taskcompletion).",
+      {pool_id,
+       one_node,
+       {"node-disable-scheduling-option", 0, "OPTION",
+        "requeue (default), terminate or taskcompletion.", false, false},
+       no_wait},
+      {"imagesmith batch node scheduling disable --pool-id p1 --node-id tvmps_… "
+       "--node-disable-scheduling-option taskcompletion"},
+      [](const ParsedArgs& a, CommandContext& c) {
+        return NodeAction(a, c, "disableScheduling");
+      }));
+  registry.Add(Spec(
+      "batch node scheduling enable", "Schedule tasks on a node again.",
+      "An offline node becomes idle and takes tasks.", {pool_id, one_node, no_wait},
+      {"imagesmith batch node scheduling enable --pool-id p1 --node-id tvmps_…"},
+      [](const ParsedArgs& a, CommandContext& c) { return NodeAction(a, c, "enableScheduling"); }));
 
   registry.Add(Spec("batch job create", "Create a job on a pool.", "",
                     {{"json-file", 0, "FILE", "The job in Batch's JSON.", false, false},

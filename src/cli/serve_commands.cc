@@ -22,6 +22,9 @@
 #endif
 #include "api/local.h"
 #include "api/operations.h"
+#if IMAGESMITH_HAVE_BATCH
+#include "api/batch_pool_watch.h"
+#endif
 #include "api/worker_presence.h"
 #include "base/strings.h"
 #include "cli/command.h"
@@ -194,6 +197,31 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
     if (!p.ok()) return ReportError(p.status(), ctx);
     presence = std::move(*p);
   }
+  // The pool watch (doc/batch.md, "The pool watch"): every 5 s
+  // ($IMAGESMITH_BATCH_WATCH_SECONDS) it looks at the nodes of every quiet
+  // Batch pool and queues its controller when one was lost.
+  std::thread pool_watch;
+#if IMAGESMITH_HAVE_BATCH
+  if (*workers > 0) {
+    pool_watch = std::thread([&local, &stop_workers, &ctx] {
+      api::PoolWatch watch((*local)->services);
+      const int64_t every_ms = api::PoolWatch::IntervalMicros() / 1000;
+      while (!stop_workers.load()) {
+        auto queued = watch.Sweep();
+        if (!queued.ok()) {
+          *ctx.err << "imagesmith serve: pool watch: " << queued.status().message() << std::endl;
+        } else {
+          for (const std::string& line : *queued) {
+            *ctx.err << "imagesmith serve: pool watch: " << line << std::endl;
+          }
+        }
+        for (int64_t waited = 0; waited < every_ms && !stop_workers.load(); waited += 100) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+      }
+    });
+  }
+#endif
 
   Json ready = Json::MakeObject();
   ready.Set("listen", Json::String((*http)->address()));
@@ -237,6 +265,7 @@ int RunServe(const ParsedArgs& args, CommandContext& ctx) {
   }
   for (std::thread& t : worker_threads) t.join();
   if (sf_controller.joinable()) sf_controller.join();
+  if (pool_watch.joinable()) pool_watch.join();
   if (log_fd > STDERR_FILENO) ::close(log_fd);
   *ctx.err << "imagesmith serve: stopped" << std::endl;
   return 0;
@@ -255,10 +284,11 @@ void RegisterServeCommands(CommandRegistry& registry) {
           "request needs 'Authorization: Bearer TOKEN'. Prints the bound address as one JSON\n"
           "line on stdout once it accepts connections; logs one JSON line per request on\n"
           "stderr (or --access-log FILE). It also runs --workers operation workers (template\n"
-          "runs started through the API). SIGTERM or SIGINT stops it gracefully: requests\n"
-          "in flight finish; running operations are stopped and handed back to other\n"
-          "workers (or failed with WorkerStopped when they cannot be resumed); then it\n"
-          "exits 0. See doc/server.md.",
+          "runs started through the API) and, with workers, watches the nodes of quiet Batch\n"
+          "pools and replaces lost ones (doc/batch.md). SIGTERM or SIGINT stops it\n"
+          "gracefully: requests in flight finish; running operations are stopped and handed\n"
+          "back to other workers (or failed with WorkerStopped when they cannot be resumed);\n"
+          "then it exits 0. See doc/server.md.",
       .args_usage = "",
       .min_positionals = 0,
       .max_positionals = 0,

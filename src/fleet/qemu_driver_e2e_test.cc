@@ -1,7 +1,13 @@
-// The qemu node driver with real VMs (TCG here): two nodes from a Debian 12
-// disk say hello, run tasks (as root and as the auto-user, two at once on
-// one node), outlive the driver object that made them and are adopted by a
-// new one without a reboot, then are deleted without a trace.
+// The qemu node driver with real VMs (TCG here): a node from a Debian 12
+// disk says hello, runs two tasks at once and a task past its wall clock,
+// outlives the driver object that made it and is adopted by a new one
+// without a reboot (and not by a wrong start time), then is deleted without a
+// trace, and its regional disk goes with its last user.
+//
+// Pools of such nodes, tasks as root and as the auto-user, exit codes,
+// stderr, and adoption by a restarted `imagesmith serve` are covered end to
+// end by tests/batch_qemu_cli_test.cc (e2e_batch_qemu_test); this test keeps
+// what only the driver's interface shows, on one node to keep the suite short.
 //
 // The disk is made from the Debian 12 base in $IMAGESMITH_TEST_CACHE (built
 // once, as the catalog and validation tests do) through a RegionalDisks
@@ -153,12 +159,15 @@ TEST_F(QemuDriverE2E, NodesBootRunTasksSurviveTheDriverAndAreDeletedCleanly) {
   EXPECT_EQ(materialized, 0) << "the regional disk was made twice";
 
   std::vector<NodeSpec> specs;
-  std::vector<std::string> ids = {"tvmps-a", "tvmps-b"};
-  for (int i = 0; i < 2; ++i) {
-    std::string work = dir.File(ids[i]);
+  std::vector<std::string> ids = {"tvmps-a"};
+  {
+    std::string work = dir.File(ids[0]);
     ASSERT_TRUE(env.CreateDirs(work).ok());
-    specs.push_back(Spec(ids[i], "52:54:00:12:34:5" + std::to_string(i), *disk, work));
+    specs.push_back(Spec(ids[0], "52:54:00:12:34:50", *disk, work));
   }
+  // The second user of the regional disk lets go; the node keeps it.
+  ASSERT_TRUE(disks.Release(image_id, "eastus", "tvmps-b").ok());
+  EXPECT_TRUE(env.FileExists(*disk));
   auto driver = MakeQemuDriver(env, state);
   EXPECT_EQ(driver->Name(), "qemu");
   std::vector<NodeRuntime> runtimes;
@@ -170,7 +179,7 @@ TEST_F(QemuDriverE2E, NodesBootRunTasksSurviveTheDriverAndAreDeletedCleanly) {
     EXPECT_TRUE(ProcessAlive(static_cast<int>(runtime->pid), runtime->start_ticks));
     runtimes.push_back(*runtime);
   }
-  std::cout << "both created in " << SecondsSince(start) << " s" << std::endl;
+  std::cout << "created in " << SecondsSince(start) << " s" << std::endl;
   WaitReady(*driver, ids, 300);
   for (const NodeSpec& spec : specs) {
     NodeObservation obs = driver->Observe(spec.node_id);
@@ -181,37 +190,19 @@ TEST_F(QemuDriverE2E, NodesBootRunTasksSurviveTheDriverAndAreDeletedCleanly) {
     EXPECT_GT(obs.last_heartbeat_us, 0);
   }
 
-  // A task in each node, as root, and one as the auto-user.
+  // The guest's boot id, to tell an adoption from a reboot later.
   std::vector<std::string> boot_ids;
   for (const NodeSpec& spec : specs) {
     TaskSpec task;
-    task.command_line =
-        "echo \"hello from $(hostname) as $(id -un) in $PWD, $GREETING\"; "
-        "cat /proc/sys/kernel/random/boot_id; echo oops >&2; exit 3";
-    task.environment = {"GREETING=hi"};
-    task.working_dir = "/mnt/batch/tasks/t1";
-    task.stdout_path = spec.work_dir + "/stdout.txt";
-    task.stderr_path = spec.work_dir + "/stderr.txt";
+    task.command_line = "cat /proc/sys/kernel/random/boot_id";
+    task.stdout_path = spec.work_dir + "/boot.txt";
+    task.stderr_path = spec.work_dir + "/boot-err.txt";
     auto result = driver->RunTask(spec.node_id, task, nullptr);
     ASSERT_TRUE(result.ok()) << result.status().ToString();
-    EXPECT_EQ(result->exit_code, 3);
-    std::vector<std::string> lines = Split(ReadAll(task.stdout_path), '\n');
-    ASSERT_GE(lines.size(), 2u);
-    EXPECT_EQ(lines[0], "hello from " + spec.hostname + " as root in /mnt/batch/tasks/t1, hi");
-    boot_ids.push_back(lines[1]);
-    EXPECT_EQ(ReadAll(task.stderr_path), "oops\n");
-
-    TaskSpec user_task;
-    user_task.command_line = "id -un; touch /root/x 2>/dev/null || echo denied";
-    user_task.admin = false;
-    user_task.stdout_path = spec.work_dir + "/user.txt";
-    user_task.stderr_path = spec.work_dir + "/user-err.txt";
-    result = driver->RunTask(spec.node_id, user_task, nullptr);
-    ASSERT_TRUE(result.ok()) << result.status().ToString();
     EXPECT_EQ(result->exit_code, 0);
-    EXPECT_EQ(ReadAll(user_task.stdout_path), std::string(kAutoUser) + "\ndenied\n");
+    boot_ids.push_back(Split(ReadAll(task.stdout_path), '\n')[0]);
+    EXPECT_EQ(boot_ids.back().size(), 36u) << boot_ids.back();
   }
-  EXPECT_NE(boot_ids[0], boot_ids[1]);
 
   // Two tasks at once on one node (two task slots): each prints the guest's
   // clock when it starts and ends, and the two intervals overlap.
@@ -246,9 +237,9 @@ TEST_F(QemuDriverE2E, NodesBootRunTasksSurviveTheDriverAndAreDeletedCleanly) {
     TaskSpec task;
     task.command_line = "sleep 60";
     task.max_wall_clock = milliseconds(1500);
-    task.stdout_path = specs[1].work_dir + "/slow.txt";
-    task.stderr_path = specs[1].work_dir + "/slow-err.txt";
-    auto r = driver->RunTask(specs[1].node_id, task, nullptr);
+    task.stdout_path = specs[0].work_dir + "/slow.txt";
+    task.stderr_path = specs[0].work_dir + "/slow-err.txt";
+    auto r = driver->RunTask(specs[0].node_id, task, nullptr);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_TRUE(r->timed_out);
   }

@@ -286,6 +286,11 @@ np_ = pp + ["nodeId"]
 paths[P + "/{poolName}/nodes/{nodeId}"] = resource_ops("ComputeNode", "Batch node", np_, put=False, patch=False)
 paths[P + "/{poolName}/nodes/{nodeId}/reboot"] = action_op("ComputeNode_Reboot", "Batch node", np_, "Reboot the node.")
 paths[P + "/{poolName}/nodes/{nodeId}/reimage"] = action_op("ComputeNode_Reimage", "Batch node", np_, "Reimage the node.")
+paths[P + "/{poolName}/nodes/{nodeId}/disableScheduling"] = action_op(
+    "ComputeNode_DisableScheduling", "Batch node", np_,
+    "Stop scheduling tasks on the node (it goes offline); body {\"nodeDisableSchedulingOption\": requeue|terminate|taskcompletion}.")
+paths[P + "/{poolName}/nodes/{nodeId}/enableScheduling"] = action_op(
+    "ComputeNode_EnableScheduling", "Batch node", np_, "Schedule tasks on the node again.")
 J = BA + "/{accountName}/jobs"
 jp = bap + ["jobName"]
 paths[J] = list_op("Job_List", "Batch job", bap)
