@@ -13,6 +13,7 @@
 // back to v2, and the history shows Faulted with the gate and the output.
 // Deleting the node type stops the nodes and releases the regional disks.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -44,6 +45,11 @@ class SfQemuTest : public ::testing::Test {
   void SetUp() override {
     env_ = DataDirWithSharedCatalog(&home_);
     dir_ = MakeTempDir();
+  }
+  // The nodes' qemu outlives imagesmith by design: a test that fails half
+  // way (or whose command was killed at RunCli's limit) stops its own.
+  void TearDown() override {
+    for (int pid : PidsWith(home_ + "/fleet/nodes/")) ::kill(pid, SIGKILL);
   }
   CliResult Run(const std::vector<std::string>& args) { return RunCli(args, dir_, env_); }
   Json Ok(const std::vector<std::string>& args) {
@@ -124,7 +130,7 @@ TEST_F(SfQemuTest, NodeTypeRollsToV2ByUpgradeDomainAndABadV3RollsBack) {
                                "--rolling-upgrade-policy", R"({"healthDeadline": "PT10M"})"});
   Json nt = Ok(create);
   std::cout << "node type create (3 nodes ready): " << Seconds(start) << " s" << std::endl;
-  ASSERT_TRUE(nt.is_object());
+  ASSERT_TRUE(nt.is_object() && nt.Find("properties") != nullptr);
   const Json* ext = nt.Find("properties")->Find("imagesmith");
   EXPECT_EQ(nt.Find("properties")->Find("provisioningState")->string_value(), "Succeeded");
   EXPECT_EQ(ext->Find("currentImage")->string_value(), def_ + "/versions/1.0.0");
@@ -145,8 +151,12 @@ TEST_F(SfQemuTest, NodeTypeRollsToV2ByUpgradeDomainAndABadV3RollsBack) {
   start = std::chrono::steady_clock::now();
   Json check = Ok({"sf", "managed-cluster", "check-os-upgrades", "-g", "rg", "-c", "sfqemu"});
   std::cout << "rollout to v2: " << Seconds(start) << " s" << std::endl;
+  ASSERT_TRUE(check.is_object() && check.Find("nodeTypes") != nullptr &&
+              check.Find("nodeTypes")->array_items().size() == 1)
+      << check.Dump();
   const Json& entry = check.Find("nodeTypes")->array_items()[0];
   EXPECT_EQ(entry.Find("action")->string_value(), "Started");
+  ASSERT_NE(entry.Find("rollout"), nullptr) << entry.Dump();
   const Json& r2 = *entry.Find("rollout");
   EXPECT_EQ(r2.Find("runningStatus")->Find("code")->string_value(), "Completed") << r2.Dump();
   EXPECT_EQ(r2.Find("progress")->Find("successfulInstanceCount")->AsInt64(), 3);
@@ -158,6 +168,7 @@ TEST_F(SfQemuTest, NodeTypeRollsToV2ByUpgradeDomainAndABadV3RollsBack) {
     EXPECT_EQ(b.Find("instances")->array_items()[0].string_value(), nodes[i]);
   }
   nt = Ok(NodeType("show"));
+  ASSERT_TRUE(nt.is_object() && nt.Find("properties") != nullptr);
   ext = nt.Find("properties")->Find("imagesmith");
   EXPECT_EQ(ext->Find("currentImage")->string_value(), def_ + "/versions/2.0.0");
   for (const Json& n : ext->Find("nodes")->array_items()) {
@@ -177,6 +188,7 @@ TEST_F(SfQemuTest, NodeTypeRollsToV2ByUpgradeDomainAndABadV3RollsBack) {
   std::cout << "rollout to v3 and rollback: " << Seconds(start) << " s" << std::endl;
   Json history =
       Ok({"sf", "managed-node-type", "rollout", "history", "-g", "rg", "-c", "sfqemu", "-n", "nt"});
+  ASSERT_TRUE(history.is_object() && history.Find("value") != nullptr) << history.Dump();
   ASSERT_EQ(history.Find("value")->array_items().size(), 2u) << history.Dump();
   const Json& r3 = history.Find("value")->array_items()[0];
   EXPECT_EQ(r3.Find("runningStatus")->Find("code")->string_value(), "Faulted") << r3.Dump();
@@ -201,6 +213,7 @@ TEST_F(SfQemuTest, NodeTypeRollsToV2ByUpgradeDomainAndABadV3RollsBack) {
       history.Find("value")->array_items()[1].Find("runningStatus")->Find("code")->string_value(),
       "Completed");
   nt = Ok(NodeType("show"));
+  ASSERT_TRUE(nt.is_object() && nt.Find("properties") != nullptr);
   ext = nt.Find("properties")->Find("imagesmith");
   EXPECT_EQ(ext->Find("currentImage")->string_value(), def_ + "/versions/2.0.0");
   for (const Json& n : ext->Find("nodes")->array_items()) {
