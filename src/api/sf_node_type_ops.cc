@@ -4,6 +4,7 @@
 // (doc/servicefabric.md). The rollout itself is the fleet layer's engine
 // (fleet/rollout.h) over a NodeSet, one upgrade domain per batch.
 #include <cstdio>
+#include <set>
 
 #include "api/arm_error.h"
 #include "api/etag.h"
@@ -196,15 +197,49 @@ class Fleet {
     ASSIGN_OR_RETURN(std::unique_ptr<store::Store> store,
                      store::Store::Open(*s_.env, s_.data_dir + "/store"));
     fleet::RegionalDisks disks(*s_.env, s_.data_dir + "/fleet");
+    ASSIGN_OR_RETURN(
+        out.disk, disks.Acquire(image_id, nt_.location, DiskUser(), [&](const std::string& path) {
+          return build::ExportStoredImage(*s_.env, *store, src.region, src.image,
+                                          disk::DiskFormat::kRaw, path, nullptr);
+        }));
+    return out;
+  }
+
+  // The name the node type's regional disks count it by: one user per node
+  // type (not per node), so each image's disk is acquired once.
+  std::string DiskUser() const {
     char user[32];
     std::snprintf(user, sizeof user, "nt%08llx",
                   static_cast<unsigned long long>(Fnv(nt_.id.ToString()) & 0xffffffffull));
-    ASSIGN_OR_RETURN(out.disk,
-                     disks.Acquire(image_id, nt_.location, user, [&](const std::string& path) {
-                       return build::ExportStoredImage(*s_.env, *store, src.region, src.image,
-                                                       disk::DiskFormat::kRaw, path, nullptr);
-                     }));
+    return user;
+  }
+
+  // Lets go of the regional disks of every image the node type holds except
+  // those in `keep` (when the last user goes, the disk is removed). Used
+  // after a rollout (the old image's disk) and on delete (all of them).
+  Status ReleaseDisks(const std::set<std::string>& keep) {
+    if (driver_name_ == "sim") return Status::Ok();
+    fleet::RegionalDisks disks(*s_.env, s_.data_dir + "/fleet");
+    ASSIGN_OR_RETURN(std::vector<fleet::RegionalDisks::Held> held, disks.HeldBy(DiskUser()));
+    for (const fleet::RegionalDisks::Held& h : held) {
+      bool kept = false;
+      for (const std::string& k : keep) kept = kept || EqualsIgnoreCase(k, h.image_id);
+      if (!kept) RETURN_IF_ERROR(disks.Release(h.image_id, h.region, DiskUser()));
+    }
+    return Status::Ok();
+  }
+
+  // The images the node type's nodes run.
+  std::set<std::string> ImagesInUse() const {
+    std::set<std::string> out;
+    for (const NodeRecord& n : nodes_) out.insert(n.image);
     return out;
+  }
+
+  // Deletes a node's machine and its work directory.
+  Status DeleteNode(const std::string& id) {
+    RETURN_IF_ERROR(driver_->Delete(id));
+    return s_.env->RemoveAll(s_.data_dir + "/fleet/nodes/" + id);
   }
 
   StatusOr<fleet::NodeSpec> Spec(int index, const std::string& image_id) {
@@ -307,7 +342,7 @@ OperationOutcome Provision(OperationContext& ctx, Fleet& f) {
   for (const NodeRecord& n : f.nodes()) {
     if (n.index < desired) {
       keep.push_back(n);
-    } else if (Status d = f.driver().Delete(n.id); !d.ok()) {
+    } else if (Status d = f.DeleteNode(n.id); !d.ok()) {
       return Failed("NodeDeleteFailed", d);
     }
   }
@@ -384,8 +419,10 @@ OperationOutcome RestartOrReimage(OperationContext& ctx, Fleet& f, bool reimage)
 OperationOutcome DeleteNodes(OperationContext& ctx, Fleet& f) {
   Services& s = ctx.services();
   for (const NodeRecord& n : f.nodes()) {
-    if (Status d = f.driver().Delete(n.id); !d.ok()) return Failed("NodeDeleteFailed", d);
+    if (Status d = f.DeleteNode(n.id); !d.ok()) return Failed("NodeDeleteFailed", d);
   }
+  // The regional disks go with their last user (doc/servicefabric.md).
+  if (Status d = f.ReleaseDisks({}); !d.ok()) return Failed("NodeDeleteFailed", d);
   Status st = s.meta->Update([&](meta::Transaction& txn) -> Status {
     RETURN_IF_ERROR(txn.Delete(f.nt().id));
     ASSIGN_OR_RETURN(std::vector<meta::Resource> left,
@@ -435,6 +472,13 @@ OperationOutcome RollOut(OperationContext& ctx, Fleet& f) {
   fleet::NodeSet set(*s.env, f.driver(), opts);
   for (const NodeRecord& n : f.nodes()) set.Add(n.id, n.image);
 
+  // The target's regional disk is made before the first batch, so that a
+  // batch's health deadline is the nodes' boot and not the disk's export.
+  // (An error here shows again, and is handled, where the rollout needs it.)
+  if (ExtString(f.nt(), "nodeDriver") != "sim") {
+    ctx.Line(ProgressKind::kStatus, "preparing the regional disk of " + target);
+    (void)f.ImageFor(target);
+  }
   auto begun = fleet::Rollout::Begin(set, op.id, target, *policy, s.env->NowMicros());
   fleet::RolloutState state;
   if (begun.ok()) {
@@ -497,6 +541,11 @@ OperationOutcome RollOut(OperationContext& ctx, Fleet& f) {
     if (!state.done()) s.env->SleepFor(std::chrono::milliseconds(500));
   }
   if (Status sv = save(true); !sv.ok()) return Failed("", sv);
+  // Disks of images no node runs any more (the old image after a completed
+  // rollout, the target after a rollback) are let go.
+  if (Status r = f.ReleaseDisks(f.ImagesInUse()); !r.ok()) {
+    ctx.Line(ProgressKind::kLog, "releasing regional disks: " + r.message());
+  }
   OperationOutcome out;
   out.result = state.ToJson();
   if (state.status == fleet::RunningStatus::kCompleted) return out;

@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <set>
+
 #include "fleet/node_driver.h"
 #include "fleet/regional_disks.h"
 
@@ -126,6 +128,36 @@ TEST_F(RegionalDisksTest, MadeOnceSharedAndRemovedWithItsLastUser) {
   EXPECT_TRUE(reopened.Users(image, "eastus")->empty());
   EXPECT_TRUE(reopened.Release(image, "eastus", "node-b").ok());  // idempotent
   EXPECT_TRUE(env.FileExists(*west));
+}
+
+TEST_F(RegionalDisksTest, HeldByListsAUsersDisksSoTheyCanBeReleased) {
+  Env& env = *Env::Default();
+  RegionalDisks disks(env, dir_);
+  auto make = [&](const std::string& path) { return env.WriteFileAtomic(path, "disk"); };
+  const std::string v1 =
+      "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/galleries/"
+      "gal/images/d/versions/1.0.0";
+  const std::string v2 = v1.substr(0, v1.size() - 5) + "2.0.0";
+  EXPECT_TRUE(disks.HeldBy("nt1")->empty());
+  ASSERT_TRUE(disks.Acquire(v1, "eastus", "nt1", make).ok());
+  ASSERT_TRUE(disks.Acquire(v2, "eastus", "nt1", make).ok());
+  ASSERT_TRUE(disks.Acquire(v2, "eastus", "nt2", make).ok());
+  auto held = disks.HeldBy("nt1");
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  ASSERT_EQ(held->size(), 2u);
+  std::set<std::string> images;
+  for (const RegionalDisks::Held& h : *held) {
+    EXPECT_EQ(h.region, "eastus");
+    images.insert(h.image_id);
+  }
+  EXPECT_EQ(images, (std::set<std::string>{v1, v2}));
+  for (const RegionalDisks::Held& h : *held) {
+    ASSERT_TRUE(disks.Release(h.image_id, h.region, "nt1").ok());
+  }
+  EXPECT_TRUE(disks.HeldBy("nt1")->empty());
+  EXPECT_FALSE(env.FileExists(disks.DirFor(v1, "eastus")));               // nt1 was its only user
+  EXPECT_TRUE(env.FileExists(disks.DirFor(v2, "eastus") + "/disk.raw"));  // nt2 still holds it
+  EXPECT_EQ(disks.HeldBy("../x").status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(RegionalDisksTest, AFailedMaterializeLeavesNothing) {

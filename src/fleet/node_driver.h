@@ -83,10 +83,17 @@ struct NodeSpec {
   // channel per slot, at most kMaxTaskChannels; more RunTasks wait for one.
   int task_slots = 1;
   // A data disk of this many GiB beside the OS disk (Service Fabric's
-  // dataDiskSizeGB); 0: none. Kept across Reimage. sim records it only;
-  // qemu: not implemented yet (see doc/servicefabric.md).
+  // dataDiskSizeGB); 0: none. sim records it only. qemu makes a sparse raw
+  // file <work_dir>/data.raw, formatted ext4 (label kDataDiskLabel) on the
+  // host, attached as the second virtio disk and mounted by systemd at
+  // kDataDiskMountPoint in the guest. Create makes it empty; Reimage keeps
+  // it (only the OS overlay is replaced); Delete removes it.
   int64_t data_disk_gb = 0;
 };
+inline constexpr char kDataDiskLabel[] = "imagesmith-data";
+inline constexpr char kDataDiskMountPoint[] = "/mnt/data";
+// The largest data disk a node may have (Azure's largest managed disk).
+inline constexpr int64_t kMaxDataDiskGb = 32767;
 inline constexpr int kMaxTaskChannels = 30;
 
 // The unprivileged auto-user (elevationLevel nonadmin) that qemu nodes run

@@ -53,7 +53,7 @@ InstanceView NodeSet::View(const std::string& id, const std::string& image, int6
     task.admin = true;
     task.stdout_path = JoinPath(options_.health_dir, id + ".health.out");
     task.stderr_path = task.stdout_path;
-    task.max_wall_clock = std::chrono::seconds(60);
+    task.max_wall_clock = std::chrono::seconds(90);
     (void)env_.RemoveAll(task.stdout_path);
     Verdict verdict;
     verdict.at_us = now_us;
@@ -66,13 +66,20 @@ InstanceView NodeSet::View(const std::string& id, const std::string& image, int6
     }
     StatusOr<std::string> out = env_.ReadFile(task.stdout_path, 64 << 10);
     std::string output = out.ok() ? std::string(TrimWhitespace(out.value())) : "";
-    verdict.healthy = r->exit_code == 0 && !r->timed_out && r->failure.empty();
+    if (!r->failure.empty()) {
+      // The guest could not start the command yet (its root file system
+      // or data disk is not mounted: a slow boot): not a verdict either.
+      v.health = Health::kPending;
+      v.health_detail =
+          "health command not run: " + r->failure + (output.empty() ? "" : ": " + output);
+      return v;
+    }
+    verdict.healthy = r->exit_code == 0 && !r->timed_out;
     if (!verdict.healthy) {
-      verdict.detail = "health command `" + options_.health_command + "` " +
-                       (r->timed_out          ? std::string("timed out")
-                        : !r->failure.empty() ? "could not run: " + r->failure
-                                              : "exited " + std::to_string(r->exit_code)) +
-                       (output.empty() ? "" : ": " + output);
+      verdict.detail =
+          "health command `" + options_.health_command + "` " +
+          (r->timed_out ? std::string("timed out") : "exited " + std::to_string(r->exit_code)) +
+          (output.empty() ? "" : ": " + output);
     }
     cached = verdicts_.insert_or_assign(id, verdict).first;
   }

@@ -9,7 +9,11 @@
 //   ready, last heartbeat older than limit -> Unhealthy: "no heartbeat for N s"
 //   ready, no health command               -> Healthy
 //   ready, health command exits 0          -> Healthy; otherwise Unhealthy with
-//                                             its exit code and output
+//                                             its exit code and output (or
+//                                             "timed out" after 90 s)
+//   ready, the guest cannot start it yet   -> Pending (the agent's task channel
+//     (root not writable or data disk not     is not up, or the task wrapper
+//     mounted within 60 s)                    exits 125; tried again next time)
 // A health command's verdict is kept for `health_ttl_us` and forgotten when
 // the node is reimaged or rebooted.
 //

@@ -39,16 +39,21 @@ constexpr const char kOvmfCode[] = "/usr/share/OVMF/OVMF_CODE.fd";
 constexpr const char kOvmfVars[] = "/usr/share/OVMF/OVMF_VARS.fd";
 
 // Runs a task: $1 working dir, $2 user ("" for root), $3 command line, $4
-// the file that gets the task's pid (its process group, for cancel). The
+// the file that gets the task's pid (its process group, for cancel), $5 the
+// data disk's mount point ("" without one). The
 // auto-user is made by the first non-admin task that needs it (a second one
 // racing it finds it made), so that a node's hello waits for nothing.
 //
 // The agent starts early in sysinit (vm/overlay.cc), so a task may come
 // before systemd has remounted the root file system read-write: the wrapper
-// waits for that, up to 60 s.
-constexpr const char kTaskWrapper[] = R"sh(wd=$1 user=$2 cmd=$3 pidf=$4
+// waits for that, and for systemd to mount the data disk, up to 60 s.
+constexpr const char kTaskWrapper[] = R"sh(wd=$1 user=$2 cmd=$3 pidf=$4 data=$5
 i=0
 while [ ! -w / ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+if [ -n "$data" ]; then
+  while ! mountpoint -q "$data" && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+  mountpoint -q "$data" || { echo "the data disk is not mounted at $data yet" >&2; exit 125; }
+fi
 mkdir -p /run/imagesmith-tasks && echo $$ > "$pidf" || exit 125
 if [ -n "$user" ] && ! id -u "$user" >/dev/null 2>&1; then
   useradd --create-home --user-group --shell /bin/sh "$user" || id -u "$user" >/dev/null || exit 125
@@ -61,6 +66,48 @@ if [ -n "$user" ]; then
 fi
 exec /bin/sh -c "$cmd"
 )sh";
+
+// The data disk is mounted by a oneshot service rather than a mount unit:
+// a mount unit waits for its udev device unit, and under TCG on a loaded
+// host systemd's 90 s device timeout expired before udev got to it (the
+// guest's clock jumps at boot; /boot/efi timed out the same way). The
+// script waits for the label itself (blkid probes /dev, which devtmpfs
+// fills without udev). noinit_itable: the file system was made with lazy
+// inode tables on a sparse file; without it the guest kernel would zero them
+// in the background and fill the file on the host.
+constexpr const char kDataDiskScriptPath[] = "/usr/local/lib/imagesmith-data-disk";
+constexpr const char kDataDiskUnitPath[] = "/etc/systemd/system/imagesmith-data-disk.service";
+constexpr const char kDataDiskUnitLink[] =
+    "/etc/systemd/system/local-fs.target.wants/imagesmith-data-disk.service";
+std::string DataDiskScript() {
+  return std::string("label=") + kDataDiskLabel + " where=" + kDataDiskMountPoint + R"sh(
+i=0
+until dev=$(blkid -L "$label"); do
+  i=$((i + 1))
+  if [ $i -gt 1500 ]; then echo "no disk labelled $label" >&2; exit 1; fi
+  sleep 0.2
+done
+mkdir -p "$where"
+mountpoint -q "$where" || exec mount -t ext4 -o noinit_itable "$dev" "$where"
+)sh";
+}
+std::string DataDiskUnit() {
+  return std::string(
+             "[Unit]\n"
+             "Description=imagesmith node data disk (dataDiskSizeGB) at ") +
+         kDataDiskMountPoint +
+         "\n"
+         "DefaultDependencies=no\n"
+         "After=systemd-remount-fs.service local-fs-pre.target\n"
+         "Before=local-fs.target\n"
+         "\n"
+         "[Service]\n"
+         "Type=oneshot\n"
+         "RemainAfterExit=yes\n"
+         "TimeoutStartSec=infinity\n"
+         "ExecStart=/bin/sh " +
+         kDataDiskScriptPath + "\n";
+}
 
 bool ValidNodeId(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;
@@ -117,6 +164,7 @@ std::string Tail(const std::string& text, size_t lines) {
 struct Node {
   NodeSpec spec;
   std::string machine_dir;  // work_dir/machine: overlay, console, pid file, OVMF vars
+  std::string data_disk;    // work_dir/data.raw (kept across Reimage)
   std::string socket_dir;   // /tmp/isn-<id>
   int channels = 1;         // task channels a1..aN
 
@@ -175,9 +223,13 @@ class QemuDriver final : public NodeDriver {
     }
     auto node = NewNode(spec);
     RETURN_IF_ERROR(capacity_.Reserve(spec.node_id, spec.size.cpus, QemuGuestMemoryMb(spec.size)));
-    Status s = StartMachine(*node);
+    // A new node gets an empty data disk, whatever an earlier node of the
+    // same id left.
+    Status s = env_.RemoveAll(node->data_disk);
+    if (s.ok()) s = StartMachine(*node);
     if (!s.ok()) {
       RemoveFiles(*node);
+      (void)env_.RemoveAll(node->data_disk);
       (void)capacity_.Release(spec.node_id);
       return s;
     }
@@ -259,6 +311,7 @@ class QemuDriver final : public NodeDriver {
   Status Reboot(const std::string& node_id) override {
     std::shared_ptr<Node> node = Find(node_id);
     if (node == nullptr) return NotFoundError("no node " + node_id + " in this driver");
+    SyncGuest(*node);
     auto qmp =
         vm::QmpClient::Connect(node->socket_dir + "/qmp.sock", vm::MonotonicNowUs() + 5000000);
     if (!qmp.ok()) return qmp.status().WithContext("rebooting node " + node_id);
@@ -277,6 +330,7 @@ class QemuDriver final : public NodeDriver {
       return NotFoundError("the disk " + image.disk + " of image " + image.image_id +
                            " does not exist");
     }
+    SyncGuest(*node);
     StopWatcher(*node);
     KillMachine(*node);
     RemoveFiles(*node);
@@ -320,6 +374,7 @@ class QemuDriver final : public NodeDriver {
     StopWatcher(*node);
     KillMachine(*node);
     RemoveFiles(*node);
+    (void)env_.RemoveAll(node->data_disk);
     (void)env_.RemoveAll(node->socket_dir);
     return capacity_.Release(node_id);
   }
@@ -341,6 +396,11 @@ class QemuDriver final : public NodeDriver {
     if (spec.task_slots < 1) {
       return InvalidArgumentError("node " + spec.node_id + ": task_slots must be at least 1");
     }
+    if (spec.data_disk_gb < 0 || spec.data_disk_gb > kMaxDataDiskGb) {
+      return InvalidArgumentError("node " + spec.node_id + ": data_disk_gb " +
+                                  std::to_string(spec.data_disk_gb) + " must be 0 (none) to " +
+                                  std::to_string(kMaxDataDiskGb));
+    }
     return Status::Ok();
   }
 
@@ -348,6 +408,7 @@ class QemuDriver final : public NodeDriver {
     auto node = std::make_shared<Node>();
     node->spec = spec;
     node->machine_dir = JoinPath(spec.work_dir, "machine");
+    node->data_disk = JoinPath(spec.work_dir, "data.raw");
     node->socket_dir = "/tmp/isn-" + spec.node_id;
     node->channels = std::min(spec.task_slots, kMaxTaskChannels);
     node->task_clients.resize(static_cast<size_t>(node->channels));
@@ -390,8 +451,29 @@ class QemuDriver final : public NodeDriver {
     node.wake.notify_all();
   }
 
-  // Makes the overlay and starts qemu, daemonized. Sets node.runtime.
+  // Asks a ready guest to write its caches back (`sync`, up to 10 s) before
+  // its machine is reset or killed, so that what tasks wrote to the data
+  // disk survives a Reimage or Reboot. Best effort: a guest that does not
+  // answer is reset anyway.
+  void SyncGuest(Node& node) {
+    {
+      std::lock_guard lock(node.mu);
+      if (node.machine != Machine::kReady) return;
+    }
+    std::lock_guard control_lock(node.control_mu);
+    if (node.control == nullptr) return;
+    vm::ExecRequest sync;
+    sync.argv = {"/bin/sync"};
+    sync.env = {{"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"}};
+    sync.timeout = std::chrono::seconds(10);
+    (void)node.control->Exec(sync, vm::MonotonicNowUs() + 15000000, nullptr);
+  }
+  // Makes the overlay (and the data disk when the node has one and it is
+  // missing) and starts qemu, daemonized. Sets node.runtime.
   Status StartMachine(Node& node);
+  // A sparse raw file of spec.data_disk_gb GiB at node.data_disk with an
+  // empty ext4 file system labelled kDataDiskLabel; nothing is left on error.
+  Status MakeDataDisk(Node& node);
   // SIGKILLs the machine (if it is still the recorded process) and waits
   // up to 10 s for it to go.
   void KillMachine(Node& node);
@@ -425,6 +507,13 @@ Status QemuDriver::StartMachine(Node& node) {
   os.fast_boot = true;
   std::string hostname = spec.hostname.empty() ? spec.node_id : spec.hostname;
   os.extra_files = {{"/etc/hostname", hostname + "\n"}};
+  const bool data_disk = spec.data_disk_gb > 0;
+  if (data_disk) {
+    if (!env_.FileExists(node.data_disk)) RETURN_IF_ERROR(MakeDataDisk(node));
+    os.extra_files.emplace_back(kDataDiskScriptPath, DataDiskScript());
+    os.extra_files.emplace_back(kDataDiskUnitPath, DataDiskUnit());
+    os.extra_symlinks.emplace_back(kDataDiskUnitLink, kDataDiskUnitPath);
+  }
   RETURN_IF_ERROR(vm::MakeAgentOverlay(env_, os).WithContext("node " + spec.node_id));
   for (const char* scratch : {"grub.cfg", "imagesmith-agent.service", "debugfs.cmds", "extra-0"}) {
     (void)env_.RemoveAll(node.machine_dir + "/" + scratch);
@@ -475,6 +564,11 @@ Status QemuDriver::StartMachine(Node& node) {
                "user,id=net0",
                "-device",
                "virtio-net-pci,netdev=net0,romfile=,mac=" + spec.mac});
+  if (data_disk) {
+    // The second virtio disk (vdb in the guest), found by its label.
+    argv.insert(argv.end(), {"-drive", "file=" + node.data_disk +
+                                           ",format=raw,if=virtio,cache=writeback,discard=unmap"});
+  }
   for (int i = 0; i <= node.channels; ++i) {
     std::string id = "agent" + std::to_string(i);
     argv.insert(argv.end(), {"-chardev",
@@ -527,6 +621,32 @@ Status QemuDriver::StartMachine(Node& node) {
   node.runtime.agent_socket = node.socket_dir + "/a0.sock";
   node.runtime.created_us = env_.NowMicros();
   return Status::Ok();
+}
+
+Status QemuDriver::MakeDataDisk(Node& node) {
+  const std::string tmp = node.data_disk + ".tmp";
+  (void)env_.RemoveAll(tmp);
+  auto run = [&](std::vector<std::string> argv) -> Status {
+    ProcessOptions po;
+    po.argv = std::move(argv);
+    po.timeout = std::chrono::seconds(60);
+    ASSIGN_OR_RETURN(ProcessResult r, env_.RunProcess(po));
+    if (!r.success()) {
+      return InternalError(po.argv[0] + " for node " + node.spec.node_id + "'s data disk failed (" +
+                           r.Describe() + "): " + Tail(r.stderr_data + r.stdout_data, 10));
+    }
+    return Status::Ok();
+  };
+  // Lazy inode tables and journal: a 1 TiB disk is made in well under a
+  // second and takes a few MiB on the host until the guest writes to it.
+  Status s = run({"truncate", "-s", std::to_string(node.spec.data_disk_gb) + "G", tmp});
+  if (s.ok()) {
+    s = run({"mke2fs", "-q", "-F", "-t", "ext4", "-L", kDataDiskLabel, "-m", "0", "-E",
+             "lazy_itable_init=1,lazy_journal_init=1,nodiscard,root_owner=0:0", tmp});
+  }
+  if (s.ok()) s = env_.Rename(tmp, node.data_disk);
+  if (!s.ok()) (void)env_.RemoveAll(tmp);
+  return s;
 }
 
 void QemuDriver::KillMachine(Node& node) {
@@ -716,7 +836,8 @@ StatusOr<TaskResult> QemuDriver::RunTask(const std::string& node_id, const TaskS
       task.working_dir.empty() ? (task.admin ? "/root" : "/home/" + user) : task.working_dir,
       user,
       task.command_line,
-      pidfile};
+      pidfile,
+      node->spec.data_disk_gb > 0 ? kDataDiskMountPoint : ""};
   req.env = {{"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
              {"HOME", task.admin ? "/root" : "/home/" + user},
              {"USER", task.admin ? "root" : user},
@@ -779,8 +900,10 @@ StatusOr<TaskResult> QemuDriver::RunTask(const std::string& node_id, const TaskS
   out.exit_code = result->signal != 0 ? 128 + result->signal : result->exit_code;
   if (out.timed_out) out.exit_code = -1;
   if (result->exit_code == 125) {
-    out.failure = "the task could not be set up in the guest (working directory " + req.argv[4] +
-                  "); see its stderr";
+    out.failure =
+        "the task could not be set up in the guest (root file system not writable, data disk not "
+        "mounted, or working directory " +
+        req.argv[4] + "); see its stderr";
   }
   return out;
 }

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "base/sha256.h"
@@ -75,14 +76,15 @@ StatusOr<std::string> RegionalDisks::Acquire(const std::string& image_id, const 
     RETURN_IF_ERROR(env_.RemoveAll(dir));
     RETURN_IF_ERROR(env_.CreateDirs(dir + "/users"));
     std::string tmp = dir + "/disk.raw.tmp";
-    Status s = materialize(tmp);
+    // The source is written first, so that every disk has one (HeldBy).
+    Status s = env_.WriteFileAtomic(dir + "/source", image_id + "\n" + region + "\n");
+    if (s.ok()) s = materialize(tmp);
     if (s.ok()) s = env_.Rename(tmp, disk);
     if (!s.ok()) {
       (void)env_.RemoveAll(dir);
       return s.WithContext("making the regional disk of " + image_id + " in " + region);
     }
     made = true;
-    (void)env_.WriteFileAtomic(dir + "/source", image_id + "\n" + region + "\n");
   }
   Status s = env_.WriteFileAtomic(dir + "/users/" + user, "");
   if (!s.ok()) {
@@ -112,6 +114,24 @@ StatusOr<std::vector<std::string>> RegionalDisks::Users(const std::string& image
   std::string users = DirFor(image_id, region) + "/users";
   if (!env_.IsDirectory(users)) return std::vector<std::string>();
   return env_.ListDir(users);
+}
+
+StatusOr<std::vector<RegionalDisks::Held>> RegionalDisks::HeldBy(const std::string& user) {
+  RETURN_IF_ERROR(CheckUser(user));
+  std::vector<Held> out;
+  if (!env_.IsDirectory(root_)) return out;
+  ASSIGN_OR_RETURN(std::vector<std::string> names, env_.ListDir(root_));
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    std::string dir = JoinPath(root_, name);
+    if (EndsWith(name, ".lock") || !env_.FileExists(dir + "/users/" + user)) continue;
+    StatusOr<std::string> source = env_.ReadFile(dir + "/source", 4096);
+    if (!source.ok()) continue;  // being made or removed right now
+    std::vector<std::string> lines = Split(*source, '\n');
+    if (lines.size() < 2 || lines[0].empty() || lines[1].empty()) continue;
+    out.push_back(Held{lines[0], lines[1]});
+  }
+  return out;
 }
 
 }  // namespace imagesmith::fleet

@@ -43,6 +43,15 @@ class RegionalDisks {
   Status Release(const std::string& image_id, const std::string& region, const std::string& user);
   // The users of (image_id, region)'s disk, sorted; empty when there is none.
   StatusOr<std::vector<std::string>> Users(const std::string& image_id, const std::string& region);
+  // A disk someone holds.
+  struct Held {
+    std::string image_id;
+    std::string region;
+  };
+  // Every disk `user` holds (read from each disk's source file), in key
+  // order. A fleet that acquires disks under one user name (a Service
+  // Fabric node type) releases them all with it when it is deleted.
+  StatusOr<std::vector<Held>> HeldBy(const std::string& user);
   // The directory of (image_id, region)'s disk (whether or not it exists).
   std::string DirFor(const std::string& image_id, const std::string& region) const;
 

@@ -188,6 +188,17 @@ Status MakeAgentOverlay(Env& env, const OverlaySpec& spec) {
     cmds += "rm " + guest_path + "\nwrite " + from + " " + guest_path + "\nsif " + guest_path +
             " mode 0100644\n";
   }
+  for (const auto& [link, to] : spec.extra_symlinks) {
+    for (const std::string* p : {&link, &to}) {
+      if (p->empty() || (*p)[0] != '/' || p->find_first_of(" \n\t\"") != std::string::npos) {
+        return InvalidArgumentError("overlay symlink " + QuoteForMessage(*p) +
+                                    " must be an absolute path without spaces or quotes");
+      }
+    }
+    // debugfs's mkdir fails harmlessly when the folder exists.
+    cmds += "mkdir " + link.substr(0, link.rfind('/')) + "\nrm " + link + "\nsymlink " + link +
+            " " + to + "\n";
+  }
   RETURN_IF_ERROR(env.WriteFileAtomic(dir + "/debugfs.cmds", cmds));
 
   // qemu-img resolves a relative backing file against the overlay's

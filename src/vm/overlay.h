@@ -40,6 +40,11 @@ struct OverlaySpec {
   // has (mode 0644): guest path (absolute; its folder must exist in the
   // image) -> content. A fleet node's /etc/hostname, for one.
   std::vector<std::pair<std::string, std::string>> extra_files;
+  // Symbolic links written into the overlay after extra_files: guest path
+  // of the link (absolute, no spaces or quotes; its folder is made when
+  // missing, one level) -> what it points to. A fleet node's data disk
+  // mount unit is enabled this way.
+  std::vector<std::pair<std::string, std::string>> extra_symlinks;
   std::chrono::milliseconds timeout{60000};
 };
 
