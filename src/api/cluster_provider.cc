@@ -560,12 +560,7 @@ class ClusterProvider final : public Provider {
       resp.etag = EtagOf(r);
       return Status::Ok();
     }));
-    if (done.status != OperationStatus::kSucceeded) {
-      const ArmError e = done.error.value_or(ArmError{500, "OperationFailed", "failed", "", {}});
-      return ArmStatus(done.status == OperationStatus::kCanceled ? StatusCode::kCancelled
-                                                                 : StatusCode::kFailedPrecondition,
-                       e.code, e.message + " (operation " + op.id + ")", id.ToString());
-    }
+    RETURN_IF_ERROR(done.Outcome(id.ToString()));
     return resp;
 #endif
   }

@@ -617,4 +617,12 @@ StatusOr<Operation> Operations::Wait(const std::string& id, int64_t timeout_us) 
   }
 }
 
+Status Operation::Outcome(const std::string& error_target) const {
+  if (status == OperationStatus::kSucceeded) return Status::Ok();
+  const ArmError e = error.value_or(ArmError{500, "OperationFailed", "failed", "", {}});
+  return ArmStatus(status == OperationStatus::kCanceled ? StatusCode::kCancelled
+                                                        : StatusCode::kFailedPrecondition,
+                   e.code, e.message + " (operation " + id + ")", error_target);
+}
+
 }  // namespace imagesmith::api

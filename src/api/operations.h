@@ -74,6 +74,10 @@ struct Operation {
   // endTime and error only when set. With `details`, also "type", "target",
   // "owner", "leaseExpiry" and "properties" (the handler's result).
   Json ToJson(bool details = false) const;
+  // What a front end that waited for the operation answers: Ok when it
+  // Succeeded; otherwise its ARM error (Cancelled or FailedPrecondition),
+  // the message naming the operation, its target `error_target`.
+  Status Outcome(const std::string& error_target) const;
 };
 
 // What a worker hands a handler while it runs one operation.

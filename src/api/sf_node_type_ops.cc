@@ -654,12 +654,7 @@ StatusOr<Response> FinishNodeTypeOperation(Services& services, const Request& re
     resp.etag = EtagOf(r);
     return Status::Ok();
   }));
-  if (done.status != OperationStatus::kSucceeded) {
-    const ArmError e = done.error.value_or(ArmError{500, "OperationFailed", "failed", "", {}});
-    return ArmStatus(done.status == OperationStatus::kCanceled ? StatusCode::kCancelled
-                                                               : StatusCode::kFailedPrecondition,
-                     e.code, e.message + " (operation " + op.id + ")", node_type.ToString());
-  }
+  RETURN_IF_ERROR(done.Outcome(node_type.ToString()));
   return resp;
 }
 
