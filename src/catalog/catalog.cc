@@ -281,8 +281,17 @@ StatusOr<BaseImage> Catalog::EnsureImpl(const tmpl::PlatformImageSource& source,
     }
   }
   const auto waited = std::chrono::milliseconds((env_.MonotonicMicros() - start) / 1000);
-  ASSIGN_OR_RETURN(BaseVersion version, BuildLocked(entry.base, progress, time_limit - waited));
-  entry.version = version.ToString();
+  StatusOr<BaseVersion> version = BuildLocked(entry.base, progress, time_limit - waited);
+  if (!version.ok() && version.status().code() == StatusCode::kDeadlineExceeded) {
+    // The build had what resolving and waiting for the lock left of the
+    // caller's limit: say the limit the caller gave, then what the build had.
+    return DeadlineExceededError("building the " + entry.base +
+                                 " platform base was stopped after " +
+                                 std::to_string(time_limit.count() / 1000) +
+                                 " s, the time it was given (" + version.status().message() + ")");
+  }
+  if (!version.ok()) return version.status();
+  entry.version = version->ToString();
   entry.cached = true;
   return Load(entry);
 }

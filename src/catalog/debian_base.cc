@@ -220,6 +220,16 @@ StatusOr<Json> DescribeTree(Env& env, const std::string& tree) {
   return m;
 }
 
+namespace {
+// "12 s", or "11.9 s" for a limit that is not a whole number of seconds.
+std::string SecondsText(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(d.count()) / 1000.0);
+  return buf;
+}
+}  // namespace
+
 StatusOr<Json> BuildDebianBase(Env& env, const DebianRecipe& recipe, const std::string& out_dir,
                                const std::function<void(std::string_view line)>& progress,
                                std::chrono::milliseconds time_limit) {
@@ -238,9 +248,9 @@ StatusOr<Json> BuildDebianBase(Env& env, const DebianRecipe& recipe, const std::
   const int64_t start = env.MonotonicMicros();
   ASSIGN_OR_RETURN(ProcessResult r, env.RunProcess(opts));
   if (r.timed_out) {
-    return DeadlineExceededError(
-        "building the " + recipe.suite + " platform base with mmdebstrap was stopped after " +
-        std::to_string(time_limit.count() / 1000) + " s, the time it was given");
+    return DeadlineExceededError("building the " + recipe.suite +
+                                 " platform base with mmdebstrap was stopped after " +
+                                 SecondsText(time_limit) + ", the time it was given");
   }
   if (!r.success()) {
     return InternalError("mmdebstrap failed (" + r.Describe() + ") building " + recipe.suite +
