@@ -458,13 +458,18 @@ class NodeProvider final : public Provider {
                               "nodeDisableSchedulingOption"}) {
         ASSIGN_OR_RETURN(std::optional<std::string> v, body.String(key));
         if (!v.has_value()) continue;
+        // BodyError names the field; the message says only what is wrong.
         auto parsed = batch::ParseDeallocation(*v, key);
-        if (!parsed.ok()) return BodyError(key, parsed.status().message());
-        if (*parsed == batch::DeallocationOption::kRetainedData &&
-            std::string_view(key) == "nodeDisableSchedulingOption") {
-          return BodyError(key,
-                           "'retaineddata' is not a scheduling option; use requeue, terminate or "
-                           "taskcompletion");
+        const bool scheduling = std::string_view(key) == "nodeDisableSchedulingOption";
+        if (scheduling && (!parsed.ok() || *parsed == batch::DeallocationOption::kRetainedData)) {
+          return BodyError(key, "'" + *v +
+                                    "' is not a scheduling option; use requeue, terminate or "
+                                    "taskcompletion");
+        }
+        if (!parsed.ok()) {
+          return BodyError(key, "'" + *v +
+                                    "' is not a node deallocation option; use requeue, terminate, "
+                                    "taskcompletion or retaineddata");
         }
         option = std::string(batch::DeallocationName(*parsed));
       }
